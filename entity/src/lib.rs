@@ -1,0 +1,12 @@
+//! SeaORM entities for chatdesk: the shape of the tables, no logic.
+//!
+//! Wire types (what clients see) live in the server crate's `types.rs` files;
+//! these models are only what the database stores.
+
+pub mod chat_session;
+pub mod message;
+
+pub mod prelude {
+    pub use super::chat_session::Entity as ChatSession;
+    pub use super::message::Entity as Message;
+}

@@ -1,0 +1,40 @@
+//! One stored chat message; `seq` is its gap-free position in its session.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "messages")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub chat_session_id: String,
+    pub seq: i64,
+    /// `user` or `admin`.
+    pub sender: String,
+    #[sea_orm(column_type = "Text")]
+    pub content: String,
+    pub is_ai: bool,
+    pub client_msg_id: Option<String>,
+    /// Staff account that wrote it, when known.
+    pub author_id: Option<String>,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::chat_session::Entity",
+        from = "Column::ChatSessionId",
+        to = "super::chat_session::Column::Id",
+        on_delete = "Cascade"
+    )]
+    ChatSession,
+}
+
+impl Related<super::chat_session::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::ChatSession.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,15 @@
+//! Database migrations, append-only, one change per file. They run at start-up and through
+//! `chatdesk migrate`, and must work on SQLite and PostgreSQL alike.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_create_chat_tables;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_create_chat_tables::Migration)]
+    }
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The whole test suite, from a clean checkout: starts (or installs) PostgreSQL and Redis,
+# installs the Node test client's packages, runs every Rust test (SQLite and PostgreSQL),
+# then starts a fresh server (SQLite, then PostgreSQL) and runs the socket.io-client suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+log() { printf '\n==> %s\n' "$*"; }
+need_apt_update=1
+apt_install() {
+  if [ "$need_apt_update" = 1 ]; then apt-get update -qq; need_apt_update=0; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# --- PostgreSQL (127.0.0.1:5432, trust auth) ---------------------------------------------
+PG_BASE=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
+export TEST_POSTGRES_URL=$PG_BASE
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  log "starting PostgreSQL"
+  if ! command -v pg_ctlcluster >/dev/null 2>&1; then apt_install postgresql; fi
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n1)" main start || true
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+pg_isready -h 127.0.0.1 -p 5432
+# Drop databases left behind by earlier test runs.
+psql "$PG_BASE/postgres" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'chatdesk\_test\_%'" 2>/dev/null |
+  while read -r db; do psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true; done
+
+# --- Redis (127.0.0.1:6379) ----------------------------------------------------------------
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  log "starting Redis"
+  if ! command -v redis-server >/dev/null 2>&1; then apt_install redis-server; fi
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  for _ in $(seq 1 30); do redis-cli ping >/dev/null 2>&1 && break; sleep 1; done
+fi
+export TEST_REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379}
+
+# --- Node test client ----------------------------------------------------------------------
+if ! command -v node >/dev/null 2>&1; then apt_install nodejs npm; fi
+log "installing test-client packages"
+(cd test-client && npm ci --no-audit --no-fund --loglevel=error)
+
+# --- Rust: unit + integration tests on SQLite and PostgreSQL -------------------------------
+log "cargo test (unit + integration, SQLite and PostgreSQL)"
+cargo build --bins
+cargo test --workspace -- --test-threads="${TEST_THREADS:-4}"
+
+# --- socket.io-client suite against freshly started servers --------------------------------
+run_node_suite() {
+  local label=$1 db_url=$2
+  local dir port pid
+  dir=$(mktemp -d)
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  log "socket.io-client suite against a fresh server ($label, port $port)"
+  (cd "$dir" && PORT=$port HOST=127.0.0.1 DATABASE_URL=$db_url INSECURE_OPEN_ADMIN=true \
+     RUST_LOG=warn exec "$ROOT/target/debug/chatdesk") >"$dir/server.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.1; done
+  local rc=0
+  (cd test-client && node index.js --url "http://127.0.0.1:$port" &&
+     CHATDESK_URL="http://127.0.0.1:$port" CHATDESK_OPEN_ADMIN=true node --test) || rc=$?
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  if [ "$rc" != 0 ]; then echo "--- server log ($label)"; tail -n 50 "$dir/server.log"; exit "$rc"; fi
+  rm -rf "$dir"
+}
+run_node_suite sqlite "sqlite://chatdesk.db?mode=rwc"
+PGDB="chatdesk_test_node_$$"
+psql "$PG_BASE/postgres" -qc "CREATE DATABASE $PGDB" >/dev/null
+run_node_suite postgresql "$PG_BASE/$PGDB"
+psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS $PGDB" >/dev/null 2>&1 || true
+
+log "all tests passed"

@@ -1,0 +1,154 @@
+//! `App::build` wires everything: database (migrated), the group-commit writer, socket.io
+//! and the axum router, bound to a listener (port 0 in tests). `run_until_stopped` serves
+//! until the shutdown token fires, then shuts down gracefully: stop accepting, store what
+//! was accepted, close sockets.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use socketioxide::adapter::LocalAdapter;
+use socketioxide::SocketIo;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::config::Config;
+use crate::messages::writer::MessageWriter;
+use crate::realtime::hub::Hub;
+use crate::state::AppState;
+
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    io: SocketIo<LocalAdapter>,
+    writer_task: tokio::task::JoinHandle<()>,
+    shutdown: CancellationToken,
+}
+
+impl App {
+    /// Connects and migrates the database, binds the listener, builds the router.
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        let config = Arc::new(config);
+        let db = crate::db::connect(&config).await?;
+        crate::db::migrate(&db).await?;
+        crate::metrics::install();
+
+        let hub = Hub::default();
+        let (writer, writer_task) = MessageWriter::spawn(
+            db.clone(),
+            hub.clone(),
+            config.write_queue_capacity,
+            config.write_batch_max,
+        );
+        let state = AppState {
+            db,
+            config: config.clone(),
+            hub: hub.clone(),
+            writer,
+        };
+
+        let (layer, io) = SocketIo::builder()
+            .with_state(state.clone())
+            .max_payload(config.max_payload_bytes as u64)
+            .ws_max_message_size(config.max_payload_bytes)
+            .ws_max_frame_size(config.max_payload_bytes)
+            .ws_read_buffer_size(1024)
+            .build_layer();
+        crate::realtime::register(&io);
+        hub.set(Arc::new(io.clone()));
+
+        let router = Router::new()
+            .route(
+                "/health",
+                get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+            )
+            .merge(crate::sessions::http::router())
+            .with_state(state.clone())
+            .layer(layer)
+            .layer(axum::extract::DefaultBodyLimit::max(
+                config.max_payload_bytes,
+            ))
+            .layer(cors_layer(&config))
+            .layer(tower_http::trace::TraceLayer::new_for_http());
+
+        let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
+        Ok(App {
+            listener,
+            router,
+            state,
+            io,
+            writer_task,
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// A token that stops the server when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until the shutdown token is cancelled, then shuts down gracefully.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let App {
+            listener,
+            router,
+            state,
+            io,
+            writer_task,
+            shutdown,
+        } = self;
+        let grace = Duration::from_secs(state.config.shutdown_grace_secs);
+        let stop = shutdown.clone();
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stop.cancelled().await });
+        let server = tokio::spawn(async move { server.await });
+
+        shutdown.cancelled().await;
+        tracing::info!("shutting down: storing accepted messages, closing sockets");
+        // Messages already accepted are stored (and acknowledged) before sockets close.
+        let _ = tokio::time::timeout(grace, state.writer.flush()).await;
+        let _ = tokio::time::timeout(grace, io.close()).await;
+        match tokio::time::timeout(grace, server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "server error at shutdown"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "server task failed"),
+            Err(_) => tracing::warn!("connections still open after the grace period"),
+        }
+        state.writer.flush().await;
+        drop(state);
+        writer_task.abort();
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// CORS: permissive unless `CORS_ORIGINS` lists the allowed origins.
+fn cors_layer(config: &Config) -> CorsLayer {
+    let base = CorsLayer::new()
+        .allow_methods(tower_http::cors::Any)
+        .allow_headers(tower_http::cors::Any);
+    match config.allowed_origins() {
+        None => base.allow_origin(AllowOrigin::mirror_request()),
+        Some(list) => {
+            let values: Vec<http::HeaderValue> =
+                list.iter().filter_map(|o| o.parse().ok()).collect();
+            base.allow_origin(AllowOrigin::list(values))
+        }
+    }
+}

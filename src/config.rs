@@ -1,0 +1,192 @@
+//! Configuration: one flat clap struct; every field is also an environment variable and has a
+//! default, so `cargo run` works with no configuration at all (SQLite file, port 4000).
+
+use clap::{Args, Parser, Subcommand};
+
+/// chatdesk: a support-desk chat server, socket.io-compatible.
+#[derive(Debug, Parser)]
+#[command(name = "chatdesk", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+/// Server configuration.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// TCP port to listen on (0 picks a free one).
+    #[arg(long, env = "PORT", default_value_t = 4000)]
+    pub port: u16,
+
+    /// Address to bind.
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    pub host: String,
+
+    /// Database URL: `sqlite://path?mode=rwc` or `postgres://user@host/db`.
+    /// Default: the SQLite file `chatdesk.db` in the working directory, created on first start.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://chatdesk.db?mode=rwc"
+    )]
+    pub database_url: String,
+
+    /// Comma-separated list of allowed browser origins; empty or `*` allows every origin.
+    #[arg(long, env = "CORS_ORIGINS", default_value = "")]
+    pub cors_origins: String,
+
+    /// Take the client IP from `X-Forwarded-For` (only behind a proxy you trust).
+    #[arg(long, env = "TRUST_PROXY", default_value_t = false, action = clap::ArgAction::Set)]
+    pub trust_proxy: bool,
+
+    /// Broadcast a message to its sender too (the seed app does); `false` leaves the sender out.
+    #[arg(long, env = "ECHO_TO_SENDER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub echo_to_sender: bool,
+
+    /// Longest message content accepted, in characters.
+    #[arg(long, env = "MAX_CONTENT_LENGTH", default_value_t = 10_000)]
+    pub max_content_length: usize,
+
+    /// Largest socket.io / engine.io packet, HTTP body or WebSocket message accepted, in bytes.
+    #[arg(long, env = "MAX_PAYLOAD_BYTES", default_value_t = 256 * 1024)]
+    pub max_payload_bytes: usize,
+
+    /// Default and maximum page size of `GET /api/chats`.
+    #[arg(long, env = "CHATS_PAGE_LIMIT", default_value_t = 50)]
+    pub chats_page_limit: u64,
+
+    /// Most messages returned by one history request (resume, `get_history`, REST).
+    #[arg(long, env = "HISTORY_LIMIT", default_value_t = 500)]
+    pub history_limit: u64,
+
+    /// Messages waiting to be stored before new sends get `overloaded`.
+    #[arg(long, env = "WRITE_QUEUE_CAPACITY", default_value_t = 20_000)]
+    pub write_queue_capacity: usize,
+
+    /// Most messages stored in one transaction by the group-commit writer.
+    #[arg(long, env = "WRITE_BATCH_MAX", default_value_t = 512)]
+    pub write_batch_max: usize,
+
+    /// Database connection pool size.
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+
+    /// Log filter (tracing EnvFilter syntax), e.g. `info`, `chatdesk=debug`.
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    pub rust_log: String,
+
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+
+    /// Legacy open mode: staff events and endpoints work without a token (old consoles). Unsafe.
+    #[arg(long, env = "INSECURE_OPEN_ADMIN", default_value_t = false, action = clap::ArgAction::Set)]
+    pub insecure_open_admin: bool,
+
+    /// Seconds to wait for in-flight work at shutdown before closing sockets.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+}
+
+impl Config {
+    /// Configuration for tests: port 0, loopback, the given database.
+    pub fn for_tests(database_url: &str) -> Self {
+        let cli = Cli::parse_from(["chatdesk"]);
+        Config {
+            port: 0,
+            host: "127.0.0.1".into(),
+            database_url: database_url.to_string(),
+            ..cli.config
+        }
+    }
+
+    /// The configured browser origins, or `None` when every origin is allowed.
+    pub fn allowed_origins(&self) -> Option<Vec<String>> {
+        let list: Vec<String> = self
+            .cors_origins
+            .split(',')
+            .map(|s| s.trim().trim_end_matches('/').to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if list.is_empty() || list.iter().any(|o| o == "*") {
+            None
+        } else {
+            Some(list)
+        }
+    }
+
+    /// The database URL with any password replaced, for logs.
+    pub fn database_url_redacted(&self) -> String {
+        redact_url(&self.database_url)
+    }
+}
+
+/// Replaces the password of a URL (`scheme://user:secret@host`) with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_string()
+            };
+            format!("{}://{}{}", &url[..scheme_end], masked, &rest[at..])
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_password_but_keeps_user_and_host() {
+        assert_eq!(
+            redact_url("postgres://bob:s3cret@db.example:5432/desk"),
+            "postgres://bob:***@db.example:5432/desk"
+        );
+        assert_eq!(
+            redact_url("postgres://bob@db/desk"),
+            "postgres://bob@db/desk"
+        );
+        assert_eq!(
+            redact_url("sqlite://chatdesk.db?mode=rwc"),
+            "sqlite://chatdesk.db?mode=rwc"
+        );
+    }
+
+    #[test]
+    fn origins_star_or_empty_mean_open() {
+        let mut c = Config::for_tests("sqlite::memory:");
+        assert_eq!(c.allowed_origins(), None);
+        c.cors_origins = "*".into();
+        assert_eq!(c.allowed_origins(), None);
+        c.cors_origins = "https://a.example, https://b.example/".into();
+        assert_eq!(
+            c.allowed_origins(),
+            Some(vec![
+                "https://a.example".to_string(),
+                "https://b.example".to_string()
+            ])
+        );
+    }
+}

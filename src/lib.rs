@@ -1,0 +1,27 @@
+//! chatdesk: a support-desk chat server, socket.io-compatible with the reference Node app.
+//!
+//! How a message flows: a socket event (`realtime`, `sessions::events`) is decoded and
+//! validated, handed to the group-commit writer (`messages::writer`), stored with its `seq`
+//! in one transaction per batch (`messages::service`), then broadcast through the hub
+//! (`realtime::hub`) to the session's room, and acknowledged to its sender.
+//!
+//! - `config`: every setting (clap + env).
+//! - `app`: builds and runs the server.
+//! - `db`: connection and migrations (SQLite or PostgreSQL).
+//! - `error`: the one error type, with stable wire codes.
+//! - `sessions`: sessions, the seed events and the `/api/chats` endpoints.
+//! - `messages`: validation, storage, history.
+//! - `realtime`: socket.io namespaces, replies, broadcasting.
+
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod messages;
+pub mod metrics;
+pub mod realtime;
+pub mod sessions;
+pub mod state;
+
+pub use app::App;
+pub use config::Config;

@@ -1,0 +1,38 @@
+//! Messages: how a message is validated, stored (group commit, gap-free `seq`,
+//! exactly-once by `clientMsgId`) and read back as history.
+
+pub mod service;
+pub mod types;
+pub mod writer;
+
+use crate::error::{AppError, AppResult};
+
+/// Checks message content: a non-empty string of at most `max` characters.
+pub fn validate_content(content: &str, max: usize) -> AppResult<()> {
+    if content.trim().is_empty() {
+        return Err(AppError::InvalidPayload("content must not be empty".into()));
+    }
+    if content.chars().count() > max {
+        return Err(AppError::ContentTooLong { max });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_rules() {
+        assert!(validate_content("hi", 10).is_ok());
+        assert_eq!(
+            validate_content("  ", 10).map_err(|e| e.code()),
+            Err("invalid_payload")
+        );
+        assert!(validate_content("ééééé", 5).is_ok());
+        assert_eq!(
+            validate_content("123456", 5).map_err(|e| e.code()),
+            Err("content_too_long")
+        );
+    }
+}

@@ -1,0 +1,278 @@
+//! Message storage: the only place with SQL for messages. `store_batch` is the group-commit
+//! transaction: it assigns each message its gap-free `seq` by advancing the session's
+//! `last_seq` under a row lock (correct across nodes too), honours `clientMsgId` idempotency,
+//! and inserts the batch in one statement.
+
+use std::collections::{BTreeMap, HashMap};
+
+use entity::{chat_session, message};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
+};
+
+use super::types::{now_millis, MessageDto, Sender};
+use crate::error::{AppError, AppResult};
+
+/// A message to store.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub session_pk: String,
+    pub session_id: String,
+    pub sender: Sender,
+    pub content: String,
+    pub is_ai: bool,
+    pub client_msg_id: Option<String>,
+    pub author_id: Option<String>,
+}
+
+/// The outcome of storing one message.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub message: MessageDto,
+    /// True when a message with the same `clientMsgId` was already stored: nothing new.
+    pub duplicate: bool,
+}
+
+/// Stores a batch in one transaction; one result per input, in input order.
+pub async fn store_batch<C>(
+    db: &C,
+    batch: &[NewMessage],
+) -> Result<Vec<AppResult<Stored>>, sea_orm::DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let txn = db.begin().await?;
+    let mut results: Vec<Option<AppResult<Stored>>> = (0..batch.len()).map(|_| None).collect();
+
+    // 1. Exactly-once: a clientMsgId already stored (or earlier in this batch) returns that message.
+    let keyed: Vec<(usize, &String)> = batch
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| m.client_msg_id.as_ref().map(|k| (i, k)))
+        .collect();
+    let mut known: HashMap<(String, String), MessageDto> = HashMap::new();
+    if !keyed.is_empty() {
+        let mut cond = Condition::any();
+        for (i, key) in &keyed {
+            cond = cond.add(
+                Condition::all()
+                    .add(message::Column::ChatSessionId.eq(batch[*i].session_pk.clone()))
+                    .add(message::Column::ClientMsgId.eq((*key).clone())),
+            );
+        }
+        for m in message::Entity::find().filter(cond).all(&txn).await? {
+            let sid = batch
+                .iter()
+                .find(|b| b.session_pk == m.chat_session_id)
+                .map(|b| b.session_id.clone())
+                .unwrap_or_default();
+            let key = (
+                m.chat_session_id.clone(),
+                m.client_msg_id.clone().unwrap_or_default(),
+            );
+            known.insert(key, MessageDto::from_model(m, &sid));
+        }
+    }
+
+    // 2. Group what is new by session (sorted: sessions are locked in one order, no deadlock).
+    let mut by_session: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut first_in_batch: HashMap<(String, String), usize> = HashMap::new();
+    for (i, m) in batch.iter().enumerate() {
+        if let Some(key) = &m.client_msg_id {
+            let k = (m.session_pk.clone(), key.clone());
+            if let Some(dto) = known.get(&k) {
+                results[i] = Some(Ok(Stored {
+                    message: dto.clone(),
+                    duplicate: true,
+                }));
+                continue;
+            }
+            if first_in_batch.contains_key(&k) {
+                continue; // resolved after insert, from the first occurrence
+            }
+            first_in_batch.insert(k, i);
+        }
+        by_session.entry(m.session_pk.as_str()).or_default().push(i);
+    }
+
+    let now = now_millis();
+    let mut rows = Vec::new();
+    for (pk, idxs) in &by_session {
+        let k = idxs.len() as i64;
+        let staff_reply = idxs
+            .iter()
+            .any(|&i| batch[i].sender == Sender::Admin && !batch[i].is_ai);
+        let mut update = Query::update();
+        update
+            .table(chat_session::Entity)
+            .value(
+                chat_session::Column::LastSeq,
+                Expr::col(chat_session::Column::LastSeq).add(k),
+            )
+            .value(chat_session::Column::LastMessageAt, now)
+            .value(chat_session::Column::UpdatedAt, now)
+            .and_where(chat_session::Column::Id.eq(pk.to_string()))
+            .returning_col(chat_session::Column::LastSeq);
+        if staff_reply {
+            update.value(
+                chat_session::Column::FirstResponseAt,
+                Func::coalesce([
+                    Expr::col(chat_session::Column::FirstResponseAt),
+                    Expr::val(now),
+                ]),
+            );
+        }
+        let Some(row) = txn.query_one(&update).await? else {
+            for &i in idxs {
+                results[i] = Some(Err(AppError::SessionNotFound));
+            }
+            continue;
+        };
+        let last: i64 = row.try_get("", "last_seq")?;
+        let mut seq = last - k;
+        for &i in idxs {
+            seq += 1;
+            let m = &batch[i];
+            let model = message::Model {
+                id: uuid::Uuid::now_v7().to_string(),
+                chat_session_id: m.session_pk.clone(),
+                seq,
+                sender: m.sender.as_str().to_string(),
+                content: m.content.clone(),
+                is_ai: m.is_ai,
+                client_msg_id: m.client_msg_id.clone(),
+                author_id: m.author_id.clone(),
+                created_at: now,
+            };
+            results[i] = Some(Ok(Stored {
+                message: MessageDto::from_model(model.clone(), &m.session_id),
+                duplicate: false,
+            }));
+            rows.push(message::ActiveModel {
+                id: Set(model.id),
+                chat_session_id: Set(model.chat_session_id),
+                seq: Set(model.seq),
+                sender: Set(model.sender),
+                content: Set(model.content),
+                is_ai: Set(model.is_ai),
+                client_msg_id: Set(model.client_msg_id),
+                author_id: Set(model.author_id),
+                created_at: Set(model.created_at),
+            });
+        }
+    }
+    if !rows.is_empty() {
+        message::Entity::insert_many(rows).exec(&txn).await?;
+    }
+    txn.commit().await?;
+
+    // Repeats of a clientMsgId within the batch get the first occurrence's message.
+    for (i, m) in batch.iter().enumerate() {
+        if results[i].is_none() {
+            let first = m
+                .client_msg_id
+                .as_ref()
+                .and_then(|k| first_in_batch.get(&(m.session_pk.clone(), k.clone())))
+                .and_then(|&f| results[f].as_ref());
+            let repeat = match first {
+                Some(Ok(s)) => Ok(Stored {
+                    message: s.message.clone(),
+                    duplicate: true,
+                }),
+                Some(Err(AppError::SessionNotFound)) => Err(AppError::SessionNotFound),
+                _ => Err(AppError::Internal(anyhow::anyhow!(
+                    "message left unresolved"
+                ))),
+            };
+            results[i] = Some(repeat);
+        }
+    }
+    Ok(results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(AppError::Internal(anyhow::anyhow!("unresolved")))))
+        .collect())
+}
+
+/// Up to `limit` messages with `seq > after_seq`, oldest first, and whether more follow.
+pub async fn messages_after<C: ConnectionTrait>(
+    db: &C,
+    session_pk: &str,
+    after_seq: i64,
+    limit: u64,
+) -> AppResult<(Vec<message::Model>, bool)> {
+    let mut rows = message::Entity::find()
+        .filter(message::Column::ChatSessionId.eq(session_pk))
+        .filter(message::Column::Seq.gt(after_seq))
+        .order_by_asc(message::Column::Seq)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    Ok((rows, more))
+}
+
+/// Up to `limit` messages with `seq < before_seq` (the latest ones when `None`), oldest
+/// first, and whether older ones exist.
+pub async fn messages_before<C: ConnectionTrait>(
+    db: &C,
+    session_pk: &str,
+    before_seq: Option<i64>,
+    limit: u64,
+) -> AppResult<(Vec<message::Model>, bool)> {
+    let mut q = message::Entity::find().filter(message::Column::ChatSessionId.eq(session_pk));
+    if let Some(b) = before_seq {
+        q = q.filter(message::Column::Seq.lt(b));
+    }
+    let mut rows = q
+        .order_by_desc(message::Column::Seq)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    rows.reverse();
+    Ok((rows, more))
+}
+
+/// The latest `per_session` messages of each given session, oldest first per session.
+pub async fn latest_for_sessions<C: ConnectionTrait>(
+    db: &C,
+    sessions: &[chat_session::Model],
+    per_session: u64,
+) -> AppResult<HashMap<String, Vec<message::Model>>> {
+    let mut out: HashMap<String, Vec<message::Model>> = HashMap::new();
+    if sessions.is_empty() {
+        return Ok(out);
+    }
+    let mut cond = Condition::any();
+    for s in sessions {
+        let floor = Ord::max(s.last_seq - per_session as i64, 0);
+        cond = cond.add(
+            Condition::all()
+                .add(message::Column::ChatSessionId.eq(s.id.clone()))
+                .add(message::Column::Seq.gt(floor)),
+        );
+    }
+    let rows = message::Entity::find()
+        .filter(cond)
+        .order_by_asc(message::Column::ChatSessionId)
+        .order_by_asc(message::Column::Seq)
+        .all(db)
+        .await?;
+    for m in rows {
+        out.entry(m.chat_session_id.clone()).or_default().push(m);
+    }
+    Ok(out)
+}
+
+/// Erases every message of a session (the session and its `seq` counter stay).
+pub async fn clear<C: ConnectionTrait>(db: &C, session_pk: &str) -> AppResult<u64> {
+    let res = message::Entity::delete_many()
+        .filter(message::Column::ChatSessionId.eq(session_pk))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}

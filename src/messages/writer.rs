@@ -1,0 +1,142 @@
+//! The group-commit writer: one task takes every message that arrived while the previous
+//! transaction was committing (up to `WRITE_BATCH_MAX`, no artificial wait), stores them in
+//! one transaction, then broadcasts them in `seq` order and answers each sender. Nobody sees
+//! a message before it is committed. The queue is bounded: when the database falls behind,
+//! new sends get `overloaded` instead of growing memory.
+
+use sea_orm::DatabaseConnection;
+use socketioxide::socket::Sid;
+use tokio::sync::{mpsc, oneshot};
+
+use super::service::{self, NewMessage, Stored};
+use crate::error::{AppError, AppResult};
+use crate::metrics;
+use crate::realtime::hub::Hub;
+
+enum Job {
+    Store {
+        message: NewMessage,
+        /// Socket left out of the broadcast (`ECHO_TO_SENDER=false`).
+        except: Option<Sid>,
+        reply: oneshot::Sender<AppResult<Stored>>,
+    },
+    Flush(oneshot::Sender<()>),
+}
+
+/// Handle to the writer task; cheap to clone.
+#[derive(Clone)]
+pub struct MessageWriter {
+    tx: mpsc::Sender<Job>,
+}
+
+impl MessageWriter {
+    /// Starts the writer task.
+    pub fn spawn(
+        db: DatabaseConnection,
+        hub: Hub,
+        capacity: usize,
+        batch_max: usize,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let task = tokio::spawn(run(db, hub, rx, batch_max.max(1)));
+        (MessageWriter { tx }, task)
+    }
+
+    /// Stores a message and broadcasts it to its session; resolves after the commit.
+    pub async fn store(&self, message: NewMessage, except: Option<Sid>) -> AppResult<Stored> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .try_send(Job::Store {
+                message,
+                except,
+                reply,
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => AppError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => AppError::Unavailable,
+            })?;
+        rx.await.map_err(|_| AppError::Unavailable)?
+    }
+
+    /// Resolves once everything queued before this call is stored and broadcast.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Job::Flush(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Messages waiting to be stored.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+}
+
+async fn run(db: DatabaseConnection, hub: Hub, mut rx: mpsc::Receiver<Job>, batch_max: usize) {
+    let mut jobs = Vec::with_capacity(batch_max);
+    while rx.recv_many(&mut jobs, batch_max).await > 0 {
+        let mut batch = Vec::with_capacity(jobs.len());
+        let mut waiters = Vec::with_capacity(jobs.len());
+        let mut flushes = Vec::new();
+        for job in jobs.drain(..) {
+            match job {
+                Job::Store {
+                    message,
+                    except,
+                    reply,
+                } => {
+                    batch.push(message);
+                    waiters.push((except, reply));
+                }
+                Job::Flush(done) => flushes.push(done),
+            }
+        }
+        if !batch.is_empty() {
+            let started = std::time::Instant::now();
+            let results = store_with_fallback(&db, &batch).await;
+            metrics::record_write_batch(batch.len(), started.elapsed());
+            for (result, (except, reply)) in results.into_iter().zip(waiters) {
+                if let Ok(stored) = &result {
+                    if !stored.duplicate {
+                        hub.to_session(
+                            &stored.message.session_id,
+                            "message",
+                            &stored.message,
+                            except,
+                        )
+                        .await;
+                        metrics::message_stored();
+                    }
+                }
+                let _ = reply.send(result);
+            }
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// Stores the batch in one transaction; if that fails, stores each message on its own so
+/// that one bad message cannot fail the others.
+async fn store_with_fallback(
+    db: &DatabaseConnection,
+    batch: &[NewMessage],
+) -> Vec<AppResult<Stored>> {
+    match service::store_batch(db, batch).await {
+        Ok(results) => results,
+        Err(e) if batch.len() == 1 => vec![Err(AppError::from(e))],
+        Err(e) => {
+            tracing::warn!(error = %e, size = batch.len(), "batch commit failed; storing one by one");
+            let mut out = Vec::with_capacity(batch.len());
+            for m in batch {
+                let one = std::slice::from_ref(m);
+                out.push(match service::store_batch(db, one).await {
+                    Ok(mut r) => r.pop().unwrap_or(Err(AppError::Unavailable)),
+                    Err(e) => Err(AppError::from(e)),
+                });
+            }
+            out
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! The socket.io side: namespaces, per-connection state, and how events are answered.
+//!
+//! Each connection gets a tracing span, its client info (IP, user agent) and the set of
+//! sessions it has joined, kept in socket extensions. Capabilities register their event
+//! handlers on the namespace from here.
+
+pub mod hub;
+pub mod reply;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::ConnectInfo;
+use serde::de::DeserializeOwned;
+use socketioxide::adapter::{Adapter, LocalAdapter};
+use socketioxide::extract::{SocketRef, State};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::SocketIo;
+
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+/// Who is on the other end of a connection, as far as the network tells.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    /// From the handshake request: the peer address (or the first `X-Forwarded-For` entry
+    /// when the proxy is trusted) and the `User-Agent` header.
+    pub fn from_parts(parts: &http::request::Parts, trust_proxy: bool) -> Self {
+        client_info(&parts.headers, &parts.extensions, trust_proxy)
+    }
+}
+
+/// Client info from request headers and extensions (shared by REST and sockets).
+pub fn client_info(
+    headers: &http::HeaderMap,
+    ext: &http::Extensions,
+    trust_proxy: bool,
+) -> ClientInfo {
+    let forwarded = trust_proxy
+        .then(|| headers.get("x-forwarded-for"))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty());
+    let peer = ext
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_canonical().to_string());
+    ClientInfo {
+        ip: forwarded.or(peer),
+        user_agent: headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(512).collect()),
+    }
+}
+
+/// Sessions a socket has joined: public session id -> internal id.
+#[derive(Debug, Clone, Default)]
+pub struct Joined(pub Arc<Mutex<HashMap<String, String>>>);
+
+impl Joined {
+    pub fn insert(&self, session_id: &str, pk: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(session_id.to_string(), pk.to_string());
+        }
+    }
+    pub fn remove(&self, session_id: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.remove(session_id);
+        }
+    }
+    pub fn get(&self, session_id: &str) -> Option<String> {
+        self.0.lock().ok().and_then(|m| m.get(session_id).cloned())
+    }
+    pub fn contains(&self, session_id: &str) -> bool {
+        self.get(session_id).is_some()
+    }
+}
+
+/// The span of a connection, created at connect.
+#[derive(Clone)]
+pub struct ConnSpan(pub tracing::Span);
+
+/// The joined-sessions set of a socket (created at connect).
+pub fn joined<A: Adapter>(s: &SocketRef<A>) -> Joined {
+    s.extensions.get::<Joined>().unwrap_or_default()
+}
+
+/// The connection's span.
+pub fn span<A: Adapter>(s: &SocketRef<A>) -> tracing::Span {
+    s.extensions
+        .get::<ConnSpan>()
+        .map(|c| c.0)
+        .unwrap_or_else(tracing::Span::current)
+}
+
+/// Client info recorded at connect.
+pub fn client<A: Adapter>(s: &SocketRef<A>) -> ClientInfo {
+    s.extensions.get::<ClientInfo>().unwrap_or_default()
+}
+
+/// Decodes an event payload into `T`, or `invalid_payload` saying what is wrong.
+pub fn parse<T: DeserializeOwned>(
+    data: Result<serde_json::Value, socketioxide::ParserError>,
+) -> AppResult<T> {
+    let value = data.map_err(|_| AppError::InvalidPayload("payload is not valid JSON".into()))?;
+    if !value.is_object() {
+        return Err(AppError::InvalidPayload(
+            "payload must be a JSON object".into(),
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| AppError::InvalidPayload(e.to_string()))
+}
+
+/// Registers every namespace and its handlers.
+///
+/// Everything a socket needs (identity, state, event handlers) is set up in a connect
+/// *middleware*: socketioxide awaits middlewares before it answers the client's CONNECT,
+/// whereas the connect handler runs in a spawned task after it, so events a client sends
+/// right after connecting could otherwise arrive before their handlers exist.
+pub fn register(io: &SocketIo<LocalAdapter>) {
+    io.ns(
+        "/",
+        on_connected::<LocalAdapter>.with(setup_visitor::<LocalAdapter>),
+    );
+}
+
+async fn setup_visitor<A: Adapter>(
+    s: SocketRef<A>,
+    State(state): State<AppState>,
+) -> Result<(), std::convert::Infallible> {
+    let info = ClientInfo::from_parts(s.req_parts(), state.config.trust_proxy);
+    let conn =
+        tracing::info_span!("conn", sid = %s.id, ns = "/", ip = info.ip.as_deref().unwrap_or("-"));
+    s.extensions.insert(ConnSpan(conn));
+    s.extensions.insert(info);
+    s.extensions.insert(Joined::default());
+    crate::sessions::events::register(&s);
+    s.on_disconnect(async |s: SocketRef<A>| {
+        crate::metrics::connection_closed("/");
+        span(&s).in_scope(|| tracing::debug!("disconnected"));
+    });
+    Ok(())
+}
+
+async fn on_connected<A: Adapter>(s: SocketRef<A>) {
+    crate::metrics::connection_opened("/");
+    span(&s).in_scope(|| tracing::debug!(transport = ?s.transport_type(), "connected"));
+}

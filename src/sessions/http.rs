@@ -1,0 +1,125 @@
+//! REST endpoints of sessions: `GET /api/chats` (newest first, paginated) and
+//! `GET /api/chats/:sessionId` (the session's messages in order; `[]` when unknown).
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::service::{self, ListFilter};
+use super::types::ChatSummary;
+use crate::error::{AppError, AppResult};
+use crate::messages::types::{format_ts, MessageDto};
+use crate::state::AppState;
+
+/// Most messages `GET /api/chats/:sessionId` returns when the client gives no `limit`.
+pub const UNPAGED_HISTORY_CAP: u64 = 10_000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/chats", get(list_chats))
+        .route("/api/chats/{session_id}", get(get_chat))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListQuery {
+    pub limit: Option<u64>,
+    /// Cursor: only sessions created before this RFC 3339 instant.
+    pub before: Option<String>,
+    pub status: Option<String>,
+    pub assignee: Option<String>,
+}
+
+/// `GET /api/chats`: sessions newest first with their (latest) messages. The response
+/// header `X-Next-Before` carries the cursor of the next page when there may be one.
+async fn list_chats(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> AppResult<impl IntoResponse> {
+    let max = state.config.chats_page_limit.max(1);
+    let limit = q.limit.unwrap_or(max).clamp(1, max);
+    let before = match q.before.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(
+            DateTime::parse_from_rfc3339(s)
+                .map_err(|_| {
+                    AppError::InvalidPayload("before must be an RFC 3339 timestamp".into())
+                })?
+                .with_timezone(&Utc),
+        ),
+        None => None,
+    };
+    let filter = ListFilter {
+        status: q.status.filter(|s| !s.is_empty()),
+        assignee_id: q.assignee.filter(|s| !s.is_empty()),
+        before,
+        limit,
+        ..Default::default()
+    };
+    let sessions = service::list(&state.db, &filter).await?;
+    let mut messages = crate::messages::service::latest_for_sessions(
+        &state.db,
+        &sessions,
+        state.config.history_limit,
+    )
+    .await?;
+    let mut headers = HeaderMap::new();
+    if sessions.len() as u64 == limit {
+        if let Some(last) = sessions.last() {
+            if let Ok(v) = format_ts(&last.created_at).parse() {
+                headers.insert("x-next-before", v);
+            }
+        }
+    }
+    let body: Vec<ChatSummary> = sessions
+        .into_iter()
+        .map(|s| {
+            let msgs = messages
+                .remove(&s.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|m| MessageDto::from_model(m, &s.session_id))
+                .collect();
+            ChatSummary::new(s, msgs)
+        })
+        .collect();
+    Ok((headers, Json(body)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryQuery {
+    pub after_seq: Option<i64>,
+    pub limit: Option<u64>,
+}
+
+/// `GET /api/chats/:sessionId`: that session's messages in `seq` order (`[]` if unknown).
+async fn get_chat(
+    State(state): State<AppState>,
+    Path(session_id): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> AppResult<Json<Vec<MessageDto>>> {
+    let Some(session) = service::find_by_session_id(&state.db, &session_id).await? else {
+        return Ok(Json(Vec::new()));
+    };
+    // Seed clients ask without a limit and expect the whole conversation (bounded anyway).
+    let limit = match q.limit {
+        Some(l) => l.clamp(1, state.config.history_limit.max(1)),
+        None => UNPAGED_HISTORY_CAP,
+    };
+    let (rows, _) = crate::messages::service::messages_after(
+        &state.db,
+        &session.id,
+        q.after_seq.unwrap_or(0),
+        limit,
+    )
+    .await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|m| MessageDto::from_model(m, &session.session_id))
+            .collect(),
+    ))
+}

@@ -1,0 +1,539 @@
+//! The seed-compatible protocol (PROTOCOL.md part 1) against a real server, on SQLite and
+//! PostgreSQL: the seed flow, rooms, echo, ordering, resume, transports, REST shapes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Backend, ConnectOpts, Transport};
+use serde_json::{json, Value};
+
+const QUIET: Duration = Duration::from_millis(300);
+
+fn is_rfc3339_millis(s: &str) -> bool {
+    let b = s.as_bytes();
+    s.len() == 24
+        && b[10] == b'T'
+        && b[19] == b'.'
+        && s.ends_with('Z')
+        && chrono::DateTime::parse_from_rfc3339(s).is_ok()
+}
+
+async fn seed_flow_works_on(backend: Backend, transport: Transport) {
+    let app = common::spawn_app(backend).await;
+    let visitor = app.socket_with(transport, ConnectOpts::default()).await;
+    let ack = visitor
+        .ack("init_session", json!({ "sessionId": null }))
+        .await;
+    let sid = ack["sessionId"].as_str().expect("sessionId").to_string();
+    assert!(uuid::Uuid::parse_str(&sid).is_ok());
+    assert_eq!(ack["resumed"], json!(false));
+
+    visitor.emit(
+        "user_message",
+        json!({ "sessionId": sid, "content": "Hello, I need help!" }),
+    );
+    let m = visitor.next("message").await;
+    assert_eq!(m["sender"], "user");
+    assert_eq!(m["content"], "Hello, I need help!");
+    assert_eq!(m["isAI"], false);
+    assert_eq!(m["seq"], 1);
+    assert_eq!(m["sessionId"], sid.as_str());
+    assert!(m["id"].is_string() && m["chatSessionId"].is_string());
+    assert!(
+        is_rfc3339_millis(m["createdAt"].as_str().unwrap_or_default()),
+        "{m}"
+    );
+
+    let admin = app.socket_with(transport, ConnectOpts::default()).await;
+    let joined = admin.ack("init_session", json!({ "sessionId": sid })).await;
+    assert_eq!(joined["sessionId"], sid.as_str());
+    assert_eq!(joined["resumed"], true);
+    admin.emit(
+        "admin_message",
+        json!({ "sessionId": sid, "content": "How can I assist you today?" }),
+    );
+    for s in [&visitor, &admin] {
+        let m = s.next("message").await;
+        assert_eq!(m["sender"], "admin");
+        assert_eq!(m["seq"], 2);
+        assert_eq!(m["content"], "How can I assist you today?");
+    }
+    let history = app.history(&sid).await;
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0]["content"], "Hello, I need help!");
+    assert_eq!(history[1]["sender"], "admin");
+}
+
+async fn seed_flow_over_websocket(backend: Backend) {
+    seed_flow_works_on(backend, Transport::WebSocket).await
+}
+async fn seed_flow_over_polling(backend: Backend) {
+    seed_flow_works_on(backend, Transport::Polling).await
+}
+both!(seed_flow_websocket, seed_flow_over_websocket);
+both!(seed_flow_polling, seed_flow_over_polling);
+
+async fn broadcast_reaches_only_its_room(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    let a = app.socket().await;
+    let b = app.socket().await;
+    let sa = app.open_session(&a).await;
+    let sb = app.open_session(&b).await;
+    assert_ne!(sa, sb);
+    a.emit(
+        "user_message",
+        json!({ "sessionId": sa, "content": "for A" }),
+    );
+    assert_eq!(a.next("message").await["content"], "for A");
+    b.emit(
+        "user_message",
+        json!({ "sessionId": sb, "content": "for B" }),
+    );
+    assert_eq!(b.next("message").await["content"], "for B");
+    assert!(
+        a.next_within("message", QUIET).await.is_none(),
+        "A got B's message"
+    );
+    assert!(
+        b.next_within("message", QUIET).await.is_none(),
+        "B got A's message"
+    );
+}
+both!(broadcast_room_only, broadcast_reaches_only_its_room);
+
+async fn sender_echo_can_be_switched_off(backend: Backend) {
+    let app = common::spawn_app_with(backend, |c| c.echo_to_sender = false).await;
+    let visitor = app.socket().await;
+    let sid = app.open_session(&visitor).await;
+    let agent = app.socket().await;
+    agent.ack("init_session", json!({ "sessionId": sid })).await;
+    let ack = visitor
+        .ack("user_message", json!({ "sessionId": sid, "content": "hi" }))
+        .await;
+    assert_eq!(ack["ok"], true);
+    assert_eq!(agent.next("message").await["content"], "hi");
+    assert!(
+        visitor.next_within("message", QUIET).await.is_none(),
+        "sender was echoed"
+    );
+}
+both!(echo_off, sender_echo_can_be_switched_off);
+
+async fn seq_is_gap_free_and_ordered_under_20_concurrent_senders(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    let watcher = app.socket().await;
+    let sid = app.open_session(&watcher).await;
+    let mut senders = Vec::new();
+    for _ in 0..20 {
+        let s = app.socket().await;
+        s.ack("init_session", json!({ "sessionId": sid })).await;
+        senders.push(s);
+    }
+    let per = 10;
+    let mut tasks = Vec::new();
+    for (i, s) in senders.into_iter().enumerate() {
+        let sid = sid.clone();
+        tasks.push(tokio::spawn(async move {
+            for j in 0..per {
+                let ack = s
+                    .ack(
+                        "user_message",
+                        json!({ "sessionId": sid, "content": format!("{i}-{j}") }),
+                    )
+                    .await;
+                assert_eq!(ack["ok"], true, "{ack}");
+            }
+            s
+        }));
+    }
+    let mut keep = Vec::new();
+    for t in tasks {
+        keep.push(t.await.expect("sender task"));
+    }
+    let total = 20 * per;
+    let mut seqs = Vec::new();
+    for _ in 0..total {
+        seqs.push(watcher.next("message").await["seq"].as_i64().unwrap_or(-1));
+    }
+    let expected: Vec<i64> = (1..=total as i64).collect();
+    assert_eq!(
+        seqs, expected,
+        "watcher saw messages out of order or with gaps"
+    );
+    let stored: Vec<i64> = app
+        .history(&sid)
+        .await
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(stored, expected);
+}
+both!(
+    concurrent_senders,
+    seq_is_gap_free_and_ordered_under_20_concurrent_senders
+);
+
+async fn resume_by_session_id_and_last_seq(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    let first = app.socket().await;
+    let sid = app.open_session(&first).await;
+    for i in 1..=5 {
+        first
+            .ack(
+                "user_message",
+                json!({ "sessionId": sid, "content": format!("m{i}") }),
+            )
+            .await;
+    }
+    drop(first);
+    let again = app.socket().await;
+    let ack = again
+        .ack("init_session", json!({ "sessionId": sid, "lastSeq": 2 }))
+        .await;
+    assert_eq!(ack["sessionId"], sid.as_str());
+    assert_eq!(ack["resumed"], true);
+    assert_eq!(ack["lastSeq"], 5);
+    assert_eq!(ack["hasMore"], false);
+    let seqs: Vec<i64> = ack["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap_or(0))
+        .collect();
+    assert_eq!(seqs, vec![3, 4, 5]);
+    // and it is in the room again: the next message arrives live
+    let other = app.socket().await;
+    other.ack("init_session", json!({ "sessionId": sid })).await;
+    other.emit(
+        "admin_message",
+        json!({ "sessionId": sid, "content": "back?" }),
+    );
+    assert_eq!(again.next("message").await["seq"], 6);
+}
+both!(resume, resume_by_session_id_and_last_seq);
+
+async fn stale_or_malformed_session_ids_start_new_sessions(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    let s = app.socket().await;
+    let stale = uuid::Uuid::new_v4().to_string();
+    for payload in [
+        json!({ "sessionId": stale }),
+        json!({ "sessionId": "nope" }),
+        json!({ "sessionId": 42 }),
+        json!({}),
+        json!(null),
+        json!("text"),
+    ] {
+        let ack = s.ack("init_session", payload.clone()).await;
+        let got = ack["sessionId"].as_str().unwrap_or_default();
+        assert!(uuid::Uuid::parse_str(got).is_ok(), "{payload} -> {ack}");
+        assert_ne!(got, stale);
+        assert_eq!(ack["resumed"], false, "{payload}");
+        assert_eq!(ack["status"], "open");
+        assert_eq!(ack["code"].as_str().map(str::len), Some(6));
+    }
+    // init_session with no argument at all still answers
+    let ack = s
+        .try_ack("init_session", Value::Null, Duration::from_secs(5))
+        .await
+        .expect("ack");
+    assert!(ack["sessionId"].is_string());
+}
+both!(stale_ids, stale_or_malformed_session_ids_start_new_sessions);
+
+async fn bad_input_gets_stable_codes_and_stores_nothing(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    let s = app.socket().await;
+    let sid = app.open_session(&s).await;
+    let long = "x".repeat(10_001);
+    let cases = [
+        (
+            json!({ "sessionId": sid, "content": 123 }),
+            "invalid_payload",
+        ),
+        (
+            json!({ "sessionId": sid, "content": "" }),
+            "invalid_payload",
+        ),
+        (
+            json!({ "sessionId": sid, "content": "   " }),
+            "invalid_payload",
+        ),
+        (json!({ "sessionId": sid }), "invalid_payload"),
+        (json!({ "content": "hi" }), "invalid_payload"),
+        (
+            json!({ "sessionId": 7, "content": "hi" }),
+            "invalid_payload",
+        ),
+        (
+            json!({ "sessionId": "not-a-uuid", "content": "hi" }),
+            "invalid_payload",
+        ),
+        (json!("just a string"), "invalid_payload"),
+        (json!([1, 2]), "invalid_payload"),
+        (
+            json!({ "sessionId": uuid::Uuid::new_v4().to_string(), "content": "hi" }),
+            "session_not_found",
+        ),
+        (
+            json!({ "sessionId": sid, "content": long }),
+            "content_too_long",
+        ),
+        (
+            json!({ "sessionId": sid, "content": "hi", "clientMsgId": {"a": 1} }),
+            "invalid_payload",
+        ),
+    ];
+    for (payload, code) in &cases {
+        for event in ["user_message", "admin_message"] {
+            let ack = s.ack(event, payload.clone()).await;
+            assert_eq!(ack["ok"], false, "{event} {payload}");
+            assert_eq!(ack["error"]["code"], *code, "{event} {payload} -> {ack}");
+            assert!(ack["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()));
+        }
+    }
+    // Without an ack the failure arrives as an `error` event.
+    s.emit("user_message", json!({ "sessionId": sid, "content": 5 }));
+    let err = s.next("error").await;
+    assert_eq!(err["code"], "invalid_payload");
+    assert_eq!(err["event"], "user_message");
+    s.emit_args(vec![json!("user_message")]);
+    assert_eq!(s.next("error").await["code"], "invalid_payload");
+    // Exactly 10,000 characters is accepted; the server still serves.
+    let ok = s
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "y".repeat(10_000) }),
+        )
+        .await;
+    assert_eq!(ok["ok"], true);
+    assert_eq!(ok["data"]["seq"], 1);
+    assert!(s.drain("message").len() <= 1);
+    assert_eq!(app.history(&sid).await.len(), 1, "bad input was stored");
+}
+both!(bad_input, bad_input_gets_stable_codes_and_stores_nothing);
+
+async fn rest_shapes_match_the_seed(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    assert_eq!(app.get_json("/health").await, json!({ "status": "ok" }));
+    let s = app.socket().await;
+    let sid = app.open_session(&s).await;
+    s.ack(
+        "user_message",
+        json!({ "sessionId": sid, "content": "Hello!" }),
+    )
+    .await;
+    let chats = app.get_json("/api/chats").await;
+    let chat = &chats[0];
+    for key in [
+        "id",
+        "sessionId",
+        "ip",
+        "userAgent",
+        "createdAt",
+        "messages",
+    ] {
+        assert!(chat.get(key).is_some(), "missing {key} in {chat}");
+    }
+    assert_eq!(chat["sessionId"], sid.as_str());
+    assert_eq!(chat["ip"], "127.0.0.1");
+    let msg = &chat["messages"][0];
+    let keys: Vec<&str> = [
+        "id",
+        "sender",
+        "content",
+        "createdAt",
+        "isAI",
+        "chatSessionId",
+    ]
+    .to_vec();
+    for key in keys {
+        assert!(msg.get(key).is_some(), "missing {key} in {msg}");
+    }
+    assert_eq!(msg["chatSessionId"], chat["id"]);
+    assert_eq!(
+        app.get_json(&format!("/api/chats/{}", uuid::Uuid::new_v4()))
+            .await,
+        json!([])
+    );
+    assert_eq!(app.get_json("/api/chats/not-a-session").await, json!([]));
+    let one = app.get_json(&format!("/api/chats/{sid}")).await;
+    assert_eq!(one[0]["content"], "Hello!");
+}
+both!(rest_shapes, rest_shapes_match_the_seed);
+
+async fn chat_list_is_paginated_newest_first(backend: Backend) {
+    let app = common::spawn_app_with(backend, |c| c.chats_page_limit = 3).await;
+    let s = app.socket().await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(app.open_session(&s).await);
+        tokio::time::sleep(Duration::from_millis(5)).await; // distinct creation instants
+    }
+    let resp = app.get("/api/chats").await;
+    let next = resp
+        .headers()
+        .get("x-next-before")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from)
+        .expect("cursor");
+    let page1: Value = resp.json().await.expect("json");
+    let got: Vec<&str> = page1
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|c| c["sessionId"].as_str())
+        .collect();
+    assert_eq!(got, vec![ids[4].as_str(), ids[3].as_str(), ids[2].as_str()]);
+    let page2 = app
+        .get_json(&format!("/api/chats?before={}", next.replace('+', "%2B")))
+        .await;
+    let got2: Vec<&str> = page2
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|c| c["sessionId"].as_str())
+        .collect();
+    assert_eq!(got2, vec![ids[1].as_str(), ids[0].as_str()]);
+    let small = app.get_json("/api/chats?limit=1").await;
+    assert_eq!(small.as_array().map(Vec::len), Some(1));
+    let r = app.get("/api/chats?before=yesterday").await;
+    assert_eq!(r.status(), 400);
+}
+both!(chat_list_pagination, chat_list_is_paginated_newest_first);
+
+async fn ip_comes_from_forwarded_for_only_behind_a_trusted_proxy(backend: Backend) {
+    for trust in [false, true] {
+        let app = common::spawn_app_with(backend, |c| c.trust_proxy = trust).await;
+        let opts = ConnectOpts {
+            headers: vec![
+                ("x-forwarded-for".into(), "203.0.113.9, 10.0.0.1".into()),
+                ("user-agent".into(), "SeedWidget/1.0".into()),
+            ],
+            ..Default::default()
+        };
+        let s = app.socket_with(Transport::WebSocket, opts).await;
+        app.open_session(&s).await;
+        let chats = app.get_json("/api/chats").await;
+        let expected = if trust { "203.0.113.9" } else { "127.0.0.1" };
+        assert_eq!(chats[0]["ip"], expected, "trust_proxy={trust}");
+        assert_eq!(chats[0]["userAgent"], "SeedWidget/1.0");
+    }
+}
+both!(
+    forwarded_for,
+    ip_comes_from_forwarded_for_only_behind_a_trusted_proxy
+);
+
+async fn data_survives_a_restart(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    let s = app.socket().await;
+    let sid = app.open_session(&s).await;
+    s.ack(
+        "user_message",
+        json!({ "sessionId": sid, "content": "before restart" }),
+    )
+    .await;
+    drop(s);
+    let app = app.restart(|_| {}).await;
+    let s = app.socket().await;
+    let ack = s.ack("init_session", json!({ "sessionId": sid })).await;
+    assert_eq!(ack["resumed"], true);
+    let m = s
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "after" }),
+        )
+        .await;
+    assert_eq!(m["data"]["seq"], 2);
+    let h = app.history(&sid).await;
+    assert_eq!(h[0]["content"], "before restart");
+}
+both!(restart, data_survives_a_restart);
+
+async fn graceful_shutdown_loses_nothing_acknowledged(backend: Backend) {
+    let mut app = common::spawn_app(backend).await;
+    let mut clients = Vec::new();
+    for _ in 0..5 {
+        let s = app.socket().await;
+        let sid = app.open_session(&s).await;
+        clients.push((s, sid));
+    }
+    let mut tasks = Vec::new();
+    for (s, sid) in clients {
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for i in 0..400 {
+                match s
+                    .try_ack(
+                        "user_message",
+                        json!({ "sessionId": sid, "content": format!("n{i}") }),
+                        Duration::from_secs(5),
+                    )
+                    .await
+                {
+                    Some(a) if a["ok"] == true => {
+                        acked.push(a["data"]["seq"].as_i64().unwrap_or(-1))
+                    }
+                    _ => break,
+                }
+            }
+            (sid, acked)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    app.stop().await;
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.expect("client task"));
+    }
+    let app = app.restart(|_| {}).await;
+    let mut total_acked = 0;
+    for (sid, acked) in results {
+        total_acked += acked.len();
+        let stored: Vec<i64> = app
+            .history(&sid)
+            .await
+            .iter()
+            .map(|m| m["seq"].as_i64().unwrap_or(-1))
+            .collect();
+        let expected: Vec<i64> = (1..=stored.len() as i64).collect();
+        assert_eq!(stored, expected, "stored seq has gaps or duplicates");
+        for seq in acked {
+            assert!(stored.contains(&seq), "acknowledged seq {seq} lost");
+        }
+    }
+    assert!(total_acked > 0, "nothing was acknowledged before shutdown");
+}
+both!(
+    graceful_shutdown,
+    graceful_shutdown_loses_nothing_acknowledged
+);
+
+async fn events_sent_right_after_connect_are_handled(backend: Backend) {
+    // Handlers are installed before the server confirms the connection; a client that
+    // emits the moment it is connected must never lose that event.
+    let app = common::spawn_app(backend).await;
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let url = app.url.clone();
+        tasks.push(tokio::spawn(async move {
+            let s = common::SioClient::connect(&url, Transport::WebSocket, ConnectOpts::default())
+                .await
+                .expect("connect");
+            s.try_ack("init_session", json!({}), Duration::from_secs(5))
+                .await
+                .is_some()
+        }));
+    }
+    for t in tasks {
+        assert!(
+            t.await.expect("task"),
+            "an init_session sent right after connect got no ack"
+        );
+    }
+}
+both!(early_events, events_sent_right_after_connect_are_handled);
