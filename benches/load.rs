@@ -1,0 +1,3 @@
+fn main() {
+    eprintln!("load benchmark: not written yet");
+}
