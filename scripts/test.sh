@@ -55,13 +55,18 @@ run_node_suite() {
   dir=$(mktemp -d)
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   log "socket.io-client suite against a fresh server ($label, port $port)"
-  (cd "$dir" && PORT=$port HOST=127.0.0.1 DATABASE_URL=$db_url INSECURE_OPEN_ADMIN=true \
-     RUST_LOG=warn exec "$ROOT/target/debug/chatdesk") >"$dir/server.log" 2>&1 &
+  (cd "$dir" && PORT=$port HOST=127.0.0.1 DATABASE_URL=$db_url RUST_LOG=warn \
+     ADMIN_EMAIL=admin@test.local ADMIN_PASSWORD=node-suite-password \
+     exec "$ROOT/target/debug/chatdesk") >"$dir/server.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.1; done
+  local token
+  token=$(curl -fs -H 'content-type: application/json' \
+    -d '{"email":"admin@test.local","password":"node-suite-password"}' \
+    "http://127.0.0.1:$port/api/auth/login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
   local rc=0
-  (cd test-client && node index.js --url "http://127.0.0.1:$port" &&
-     CHATDESK_URL="http://127.0.0.1:$port" CHATDESK_OPEN_ADMIN=true node --test) || rc=$?
+  (cd test-client && CHATDESK_TOKEN=$token node index.js --url "http://127.0.0.1:$port" &&
+     CHATDESK_URL="http://127.0.0.1:$port" CHATDESK_ADMIN_TOKEN=$token node --test) || rc=$?
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   if [ "$rc" != 0 ]; then echo "--- server log ($label)"; tail -n 50 "$dir/server.log"; exit "$rc"; fi

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::Config;
+use crate::limits::Limits;
 use crate::messages::writer::MessageWriter;
 use crate::realtime::hub::Hub;
 use crate::state::AppState;
@@ -37,6 +38,25 @@ impl App {
         crate::db::migrate(&db).await?;
         crate::metrics::install();
 
+        let secret = crate::auth::tokens::load_secret(&config)?;
+        let ttl = config
+            .token_ttl()
+            .map_err(|e| anyhow::anyhow!("JWT_EXPIRES_IN: {e}"))?;
+        let auth = crate::auth::Auth::new(&secret, ttl);
+        crate::auth::cli::bootstrap_admin(
+            &db,
+            config.admin_email.as_deref(),
+            config.admin_password.as_deref(),
+        )
+        .await?;
+        if config.insecure_open_admin {
+            tracing::warn!("INSECURE_OPEN_ADMIN is on: anyone can act as staff without a token. Use only for old consoles, never in production.");
+        }
+        let limits = Limits::new(&config);
+        if !config.rate_limits_enabled() {
+            tracing::warn!("RATE_LIMITS=off: every rate limit is switched off");
+        }
+
         let hub = Hub::default();
         let (writer, writer_task) = MessageWriter::spawn(
             db.clone(),
@@ -49,6 +69,8 @@ impl App {
             config: config.clone(),
             hub: hub.clone(),
             writer,
+            auth,
+            limits,
         };
 
         let (layer, io) = SocketIo::builder()
@@ -67,13 +89,19 @@ impl App {
                 get(|| async { Json(serde_json::json!({"status": "ok"})) }),
             )
             .merge(crate::sessions::http::router())
+            .merge(crate::auth::http::router())
             .with_state(state.clone())
             .layer(layer)
             .layer(axum::extract::DefaultBodyLimit::max(
                 config.max_payload_bytes,
             ))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::guard::guard,
+            ))
             .layer(cors_layer(&config))
-            .layer(tower_http::trace::TraceLayer::new_for_http());
+            .layer(crate::guard::trace_layer());
+        spawn_housekeeping(state.clone());
 
         let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
         Ok(App {
@@ -136,6 +164,20 @@ impl App {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Periodic clean-up: idle rate-limiter keys, expired token revocations.
+fn spawn_housekeeping(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            state.limits.sweep();
+            if let Err(e) = crate::auth::service::purge_expired_revocations(&state.db).await {
+                tracing::debug!(error = %e, "revocation purge failed");
+            }
+        }
+    });
 }
 
 /// CORS: permissive unless `CORS_ORIGINS` lists the allowed origins.

@@ -19,6 +19,11 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Manage staff accounts.
+    Agent {
+        #[command(subcommand)]
+        command: crate::auth::cli::AgentCommand,
+    },
 }
 
 /// Server configuration.
@@ -93,6 +98,51 @@ pub struct Config {
     #[arg(long, env = "INSECURE_OPEN_ADMIN", default_value_t = false, action = clap::ArgAction::Set)]
     pub insecure_open_admin: bool,
 
+    /// `off` switches every rate limit off (load benchmarks, or limiting at a proxy).
+    #[arg(long, env = "RATE_LIMITS", default_value = "on")]
+    pub rate_limits: String,
+
+    /// Events one socket may send per second (sustained).
+    #[arg(long, env = "SOCKET_EVENTS_PER_SEC", default_value_t = 20)]
+    pub socket_events_per_sec: u32,
+
+    /// Events one socket may send in a burst.
+    #[arg(long, env = "SOCKET_EVENTS_BURST", default_value_t = 60)]
+    pub socket_events_burst: u32,
+
+    /// New connections per minute from one IP address (generous: offices share one NAT).
+    #[arg(long, env = "CONNECTIONS_PER_MIN", default_value_t = 600)]
+    pub connections_per_min: u32,
+
+    /// Login attempts per minute from one IP address (a third of it per account).
+    #[arg(long, env = "LOGIN_ATTEMPTS_PER_MIN", default_value_t = 30)]
+    pub login_attempts_per_min: u32,
+
+    /// Customer registrations per hour from one IP address.
+    #[arg(long, env = "REGISTRATIONS_PER_HOUR", default_value_t = 30)]
+    pub registrations_per_hour: u32,
+
+    /// Secret that signs tokens (HS256), at least 32 bytes. Unset: generated once and kept in
+    /// a file beside the SQLite database (or `chatdesk.jwt-secret` in the working directory).
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Token lifetime: `24h`, `30m`, `3600s` or seconds.
+    #[arg(long, env = "JWT_EXPIRES_IN", default_value = "24h")]
+    pub jwt_expires_in: String,
+
+    /// Email of the first admin, created at start-up when no staff account exists.
+    #[arg(long, env = "ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+
+    /// Password of that first admin.
+    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+
+    /// Secret for visitor identity verification (HMAC-SHA256 of the identifier, hex).
+    #[arg(long, env = "VISITOR_HMAC_SECRET", hide_env_values = true)]
+    pub visitor_hmac_secret: Option<String>,
+
     /// Seconds to wait for in-flight work at shutdown before closing sockets.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
@@ -106,6 +156,7 @@ impl Config {
             port: 0,
             host: "127.0.0.1".into(),
             database_url: database_url.to_string(),
+            jwt_secret: Some(format!("test-secret-{}", uuid::Uuid::new_v4().simple())),
             ..cli.config
         }
     }
@@ -125,10 +176,41 @@ impl Config {
         }
     }
 
+    /// Whether rate limits apply (`RATE_LIMITS` is not `off`/`false`/`0`).
+    pub fn rate_limits_enabled(&self) -> bool {
+        !matches!(
+            self.rate_limits.trim().to_ascii_lowercase().as_str(),
+            "off" | "false" | "0" | "no"
+        )
+    }
+
+    /// `JWT_EXPIRES_IN` as a duration (`24h`, `30m`, `45s`, `7d` or plain seconds).
+    pub fn token_ttl(&self) -> Result<std::time::Duration, String> {
+        parse_duration(&self.jwt_expires_in)
+    }
+
     /// The database URL with any password replaced, for logs.
     pub fn database_url_redacted(&self) -> String {
         redact_url(&self.database_url)
     }
+}
+
+/// Parses `24h`, `30m`, `45s`, `7d` or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().map_err(|_| format!("not a duration: {s:?}"))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        other => return Err(format!("unknown duration unit {other:?} in {s:?}")),
+    };
+    if secs == 0 {
+        return Err("duration must be positive".into());
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 /// Replaces the password of a URL (`scheme://user:secret@host`) with `***`.
@@ -172,6 +254,21 @@ mod tests {
             redact_url("sqlite://chatdesk.db?mode=rwc"),
             "sqlite://chatdesk.db?mode=rwc"
         );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(
+            parse_duration("24h"),
+            Ok(std::time::Duration::from_secs(86_400))
+        );
+        assert_eq!(parse_duration("90"), Ok(std::time::Duration::from_secs(90)));
+        assert_eq!(
+            parse_duration("30m"),
+            Ok(std::time::Duration::from_secs(1800))
+        );
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("0s").is_err());
     }
 
     #[test]

@@ -10,6 +10,8 @@ use serde::Serialize;
 pub enum AppError {
     #[error("{0}")]
     InvalidPayload(String),
+    #[error("request body is too large")]
+    PayloadTooLarge,
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -46,7 +48,7 @@ impl AppError {
     /// The stable wire code.
     pub fn code(&self) -> &'static str {
         match self {
-            AppError::InvalidPayload(_) => "invalid_payload",
+            AppError::InvalidPayload(_) | AppError::PayloadTooLarge => "invalid_payload",
             AppError::Unauthorized(_) => "unauthorized",
             AppError::Forbidden(_) => "forbidden",
             AppError::SessionNotFound => "session_not_found",
@@ -64,6 +66,7 @@ impl AppError {
             AppError::InvalidPayload(_) | AppError::ContentTooLong { .. } => {
                 StatusCode::BAD_REQUEST
             }
+            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::SessionNotFound | AppError::NotFound(_) => StatusCode::NOT_FOUND,

@@ -9,14 +9,19 @@
 //! - `app`: builds and runs the server.
 //! - `db`: connection and migrations (SQLite or PostgreSQL).
 //! - `error`: the one error type, with stable wire codes.
+//! - `auth`: accounts, passwords, tokens, the staff/customer extractors.
+//! - `guard`, `limits`: origin allow-list, rate limits.
 //! - `sessions`: sessions, the seed events and the `/api/chats` endpoints.
 //! - `messages`: validation, storage, history.
 //! - `realtime`: socket.io namespaces, replies, broadcasting.
 
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod guard;
+pub mod limits;
 pub mod messages;
 pub mod metrics;
 pub mod realtime;

@@ -12,6 +12,11 @@ async fn main() -> anyhow::Result<()> {
     init_tracing(&config.rust_log, &config.log_format);
 
     match cli.command.unwrap_or(Command::Serve) {
+        Command::Agent { command } => {
+            let db = chatdesk::db::connect(&config).await?;
+            chatdesk::db::migrate(&db).await?;
+            chatdesk::auth::cli::run(&db, command).await?;
+        }
         Command::Migrate => {
             let db = chatdesk::db::connect(&config).await?;
             chatdesk::db::migrate(&db).await?;
@@ -37,8 +42,25 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Libraries whose TRACE/DEBUG output prints raw frames or headers (and so tokens): capped
+/// whatever `RUST_LOG` says, so that secrets never reach the logs.
+const SECRET_SAFE_CAPS: &[&str] = &[
+    "socketioxide=info",
+    "engineioxide=info",
+    "tungstenite=info",
+    "tokio_tungstenite=info",
+    "hyper=info",
+    "hyper_util=info",
+    "h2=info",
+];
+
 fn init_tracing(filter: &str, format: &str) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    for cap in SECRET_SAFE_CAPS {
+        if let Ok(d) = cap.parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if format.eq_ignore_ascii_case("json") {
         builder.json().init();

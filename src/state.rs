@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
+use crate::auth::Auth;
 use crate::config::Config;
+use crate::limits::Limits;
 use crate::messages::writer::MessageWriter;
 use crate::realtime::hub::Hub;
 
@@ -14,4 +16,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub hub: Hub,
     pub writer: MessageWriter,
+    pub auth: Arc<Auth>,
+    pub limits: Arc<Limits>,
 }

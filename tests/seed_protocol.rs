@@ -45,7 +45,12 @@ async fn seed_flow_works_on(backend: Backend, transport: Transport) {
         "{m}"
     );
 
-    let admin = app.socket_with(transport, ConnectOpts::default()).await;
+    let token = app.admin_token().await;
+    let admin_opts = ConnectOpts {
+        auth: Some(json!({ "token": token })),
+        ..Default::default()
+    };
+    let admin = app.socket_with(transport, admin_opts).await;
     let joined = admin.ack("init_session", json!({ "sessionId": sid })).await;
     assert_eq!(joined["sessionId"], sid.as_str());
     assert_eq!(joined["resumed"], true);
@@ -121,7 +126,7 @@ async fn sender_echo_can_be_switched_off(backend: Backend) {
 both!(echo_off, sender_echo_can_be_switched_off);
 
 async fn seq_is_gap_free_and_ordered_under_20_concurrent_senders(backend: Backend) {
-    let app = common::spawn_app(backend).await;
+    let app = common::spawn_app_with(backend, |c| c.rate_limits = "off".into()).await;
     let watcher = app.socket().await;
     let sid = app.open_session(&watcher).await;
     let mut senders = Vec::new();
@@ -203,7 +208,7 @@ async fn resume_by_session_id_and_last_seq(backend: Backend) {
         .collect();
     assert_eq!(seqs, vec![3, 4, 5]);
     // and it is in the room again: the next message arrives live
-    let other = app.socket().await;
+    let other = app.staff_socket().await;
     other.ack("init_session", json!({ "sessionId": sid })).await;
     other.emit(
         "admin_message",
@@ -244,7 +249,7 @@ both!(stale_ids, stale_or_malformed_session_ids_start_new_sessions);
 
 async fn bad_input_gets_stable_codes_and_stores_nothing(backend: Backend) {
     let app = common::spawn_app(backend).await;
-    let s = app.socket().await;
+    let s = app.staff_socket().await; // staff may send both events
     let sid = app.open_session(&s).await;
     let long = "x".repeat(10_001);
     let cases = [
@@ -317,7 +322,7 @@ async fn bad_input_gets_stable_codes_and_stores_nothing(backend: Backend) {
 both!(bad_input, bad_input_gets_stable_codes_and_stores_nothing);
 
 async fn rest_shapes_match_the_seed(backend: Backend) {
-    let app = common::spawn_app(backend).await;
+    let app = common::spawn_app_with(backend, |c| c.insecure_open_admin = true).await;
     assert_eq!(app.get_json("/health").await, json!({ "status": "ok" }));
     let s = app.socket().await;
     let sid = app.open_session(&s).await;
@@ -366,7 +371,11 @@ async fn rest_shapes_match_the_seed(backend: Backend) {
 both!(rest_shapes, rest_shapes_match_the_seed);
 
 async fn chat_list_is_paginated_newest_first(backend: Backend) {
-    let app = common::spawn_app_with(backend, |c| c.chats_page_limit = 3).await;
+    let app = common::spawn_app_with(backend, |c| {
+        c.chats_page_limit = 3;
+        c.insecure_open_admin = true;
+    })
+    .await;
     let s = app.socket().await;
     let mut ids = Vec::new();
     for _ in 0..5 {
@@ -407,7 +416,11 @@ both!(chat_list_pagination, chat_list_is_paginated_newest_first);
 
 async fn ip_comes_from_forwarded_for_only_behind_a_trusted_proxy(backend: Backend) {
     for trust in [false, true] {
-        let app = common::spawn_app_with(backend, |c| c.trust_proxy = trust).await;
+        let app = common::spawn_app_with(backend, |c| {
+            c.trust_proxy = trust;
+            c.insecure_open_admin = true;
+        })
+        .await;
         let opts = ConnectOpts {
             headers: vec![
                 ("x-forwarded-for".into(), "203.0.113.9, 10.0.0.1".into()),
@@ -455,7 +468,7 @@ async fn data_survives_a_restart(backend: Backend) {
 both!(restart, data_survives_a_restart);
 
 async fn graceful_shutdown_loses_nothing_acknowledged(backend: Backend) {
-    let mut app = common::spawn_app(backend).await;
+    let mut app = common::spawn_app_with(backend, |c| c.rate_limits = "off".into()).await;
     let mut clients = Vec::new();
     for _ in 0..5 {
         let s = app.socket().await;

@@ -3,10 +3,13 @@
 //! Wire types (what clients see) live in the server crate's `types.rs` files;
 //! these models are only what the database stores.
 
+pub mod account;
 pub mod chat_session;
 pub mod message;
+pub mod revoked_token;
 
 pub mod prelude {
+    pub use super::account::Entity as Account;
     pub use super::chat_session::Entity as ChatSession;
     pub use super::message::Entity as Message;
 }

@@ -131,9 +131,7 @@ where
             continue;
         };
         let last: i64 = row.try_get("", "last_seq")?;
-        let mut seq = last - k;
-        for &i in idxs {
-            seq += 1;
+        for (seq, &i) in (last - k + 1..).zip(idxs.iter()) {
             let m = &batch[i];
             let model = message::Model {
                 id: uuid::Uuid::now_v7().to_string(),

@@ -13,12 +13,15 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::ConnectInfo;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use socketioxide::adapter::{Adapter, LocalAdapter};
-use socketioxide::extract::{SocketRef, State};
+use socketioxide::extract::{SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::SocketIo;
 
+use crate::auth::Identity;
 use crate::error::{AppError, AppResult};
+use crate::limits::SocketBudget;
 use crate::state::AppState;
 
 /// Who is on the other end of a connection, as far as the network tells.
@@ -119,6 +122,29 @@ pub fn parse<T: DeserializeOwned>(
     serde_json::from_value(value).map_err(|e| AppError::InvalidPayload(e.to_string()))
 }
 
+/// Why a namespace connection was refused (sent to the client as `connect_error`).
+#[derive(Debug)]
+pub struct ConnectRefused(pub String);
+
+impl std::fmt::Display for ConnectRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The identity a socket authenticated with, if any (kept in its extensions).
+pub fn identity<A: Adapter>(s: &SocketRef<A>) -> Option<Identity> {
+    s.extensions.get::<Identity>()
+}
+
+/// Spends one unit of the socket's event budget.
+pub fn spend<A: Adapter>(s: &SocketRef<A>) -> AppResult<()> {
+    match s.extensions.get::<SocketBudget>() {
+        Some(b) => b.check(),
+        None => Ok(()),
+    }
+}
+
 /// Registers every namespace and its handlers.
 ///
 /// Everything a socket needs (identity, state, event handlers) is set up in a connect
@@ -130,18 +156,53 @@ pub fn register(io: &SocketIo<LocalAdapter>) {
         "/",
         on_connected::<LocalAdapter>.with(setup_visitor::<LocalAdapter>),
     );
+    io.ns(
+        "/admin",
+        on_connected::<LocalAdapter>.with(setup_agent::<LocalAdapter>),
+    );
+}
+
+/// Authenticates a connection: a token that is present must be valid (never silently
+/// downgraded to anonymous).
+async fn authenticate<A: Adapter>(
+    s: &SocketRef<A>,
+    auth: Option<&Value>,
+    state: &AppState,
+) -> Result<Option<Identity>, ConnectRefused> {
+    let Some(token) = crate::auth::socket_token(auth, s.req_parts()) else {
+        return Ok(None);
+    };
+    match crate::auth::authenticate(state, &token).await {
+        Ok(id) => Ok(Some(id)),
+        Err(AppError::Unauthorized(why)) => Err(ConnectRefused(format!("unauthorized: {why}"))),
+        Err(e) => Err(ConnectRefused(format!("{}: {}", e.code(), e))),
+    }
+}
+
+/// Per-connection state shared by both namespaces.
+fn setup_common<A: Adapter>(s: &SocketRef<A>, state: &AppState, identity: Option<Identity>) {
+    let info = ClientInfo::from_parts(s.req_parts(), state.config.trust_proxy);
+    let who = identity
+        .as_ref()
+        .map(|i| i.account_id.clone())
+        .unwrap_or_default();
+    let conn = tracing::info_span!("conn", sid = %s.id, ns = s.ns(), ip = info.ip.as_deref().unwrap_or("-"), account = %who);
+    s.extensions.insert(ConnSpan(conn));
+    s.extensions.insert(info);
+    s.extensions.insert(Joined::default());
+    s.extensions.insert(state.limits.socket_budget());
+    if let Some(id) = identity {
+        s.extensions.insert(id);
+    }
 }
 
 async fn setup_visitor<A: Adapter>(
     s: SocketRef<A>,
+    TryData(auth): TryData<Value>,
     State(state): State<AppState>,
-) -> Result<(), std::convert::Infallible> {
-    let info = ClientInfo::from_parts(s.req_parts(), state.config.trust_proxy);
-    let conn =
-        tracing::info_span!("conn", sid = %s.id, ns = "/", ip = info.ip.as_deref().unwrap_or("-"));
-    s.extensions.insert(ConnSpan(conn));
-    s.extensions.insert(info);
-    s.extensions.insert(Joined::default());
+) -> Result<(), ConnectRefused> {
+    let identity = authenticate(&s, auth.as_ref().ok(), &state).await?;
+    setup_common(&s, &state, identity);
     crate::sessions::events::register(&s);
     s.on_disconnect(async |s: SocketRef<A>| {
         crate::metrics::connection_closed("/");
@@ -150,7 +211,32 @@ async fn setup_visitor<A: Adapter>(
     Ok(())
 }
 
+/// "/admin": staff only (a valid agent or admin token), or any console in legacy open mode.
+async fn setup_agent<A: Adapter>(
+    s: SocketRef<A>,
+    TryData(auth): TryData<Value>,
+    State(state): State<AppState>,
+) -> Result<(), ConnectRefused> {
+    let identity = match authenticate(&s, auth.as_ref().ok(), &state).await? {
+        Some(id) if id.is_staff() => id,
+        Some(_) => return Err(ConnectRefused("forbidden: staff only".into())),
+        None if state.config.insecure_open_admin => {
+            crate::auth::warn_legacy("connect /admin");
+            Identity::legacy_console()
+        }
+        None => return Err(ConnectRefused("unauthorized: staff token required".into())),
+    };
+    setup_common(&s, &state, Some(identity));
+    s.join(hub::AGENTS_ROOM);
+    crate::sessions::events::register(&s);
+    s.on_disconnect(async |s: SocketRef<A>| {
+        crate::metrics::connection_closed("/admin");
+        span(&s).in_scope(|| tracing::debug!("disconnected"));
+    });
+    Ok(())
+}
+
 async fn on_connected<A: Adapter>(s: SocketRef<A>) {
-    crate::metrics::connection_opened("/");
+    crate::metrics::connection_opened(if s.ns() == "/admin" { "/admin" } else { "/" });
     span(&s).in_scope(|| tracing::debug!(transport = ?s.transport_type(), "connected"));
 }

@@ -1,5 +1,5 @@
-//! Socket.io events of the seed protocol on "/": `init_session`, `user_message`,
-//! `admin_message`. Each handler: decode -> service -> answer, in a few lines.
+//! Socket.io events of the seed protocol: `init_session`, `user_message`, `admin_message`.
+//! Each handler: spend the socket's event budget, decode, call the service, answer.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -8,7 +8,9 @@ use socketioxide::extract::{SocketRef, State, TryData};
 use socketioxide::ParserError;
 use tracing::Instrument;
 
+use super::service::{self, NewSession, Owner};
 use super::types::{InitAck, ReadSeq};
+use super::{Caller, VerifiedVisitor};
 use crate::error::{AppError, AppResult};
 use crate::messages::service::Stored;
 use crate::messages::types::{MessageDto, Sender};
@@ -31,7 +33,11 @@ async fn init_session<A: Adapter>(
 ) {
     let span = realtime::span(&s);
     async move {
-        match init(&s, data, &state).await {
+        let result = match realtime::spend(&s) {
+            Ok(()) => init(&s, data, &state).await,
+            Err(e) => Err(e),
+        };
+        match result {
             Ok(body) => ack.send_raw(&body),
             Err(e) => ack.fail(&s, "init_session", e),
         }
@@ -40,8 +46,44 @@ async fn init_session<A: Adapter>(
     .await
 }
 
-/// `init_session`: resume the session named by a well-formed, known `sessionId`, or start a
-/// new one (a stale or malformed id recovers with `resumed: false`); join its room; with
+/// Checks `{identifier, identifierHash}` when present; a valid pair is remembered on the
+/// socket, an invalid one is `unauthorized`.
+fn verify_visitor<A: Adapter>(
+    s: &SocketRef<A>,
+    payload: &Value,
+    state: &AppState,
+) -> AppResult<()> {
+    let Some(identifier) = payload.get("identifier") else {
+        return Ok(());
+    };
+    let Some(secret) = state
+        .config
+        .visitor_hmac_secret
+        .as_deref()
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(()); // verification is off: the identifier is ignored, never trusted
+    };
+    let identifier = identifier
+        .as_str()
+        .filter(|i| !i.is_empty() && i.len() <= 255)
+        .ok_or_else(|| AppError::InvalidPayload("identifier must be a non-empty string".into()))?;
+    let hash = payload
+        .get("identifierHash")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !crate::auth::verify_visitor(secret, identifier, hash) {
+        return Err(AppError::Unauthorized(
+            "identifierHash does not match identifier".into(),
+        ));
+    }
+    s.extensions.insert(VerifiedVisitor(identifier.to_string()));
+    Ok(())
+}
+
+/// `init_session`: resume the session named by a well-formed, known, reachable `sessionId`
+/// (or, for a signed-in customer or verified visitor, their latest unresolved one), or start
+/// a new one (a stale or malformed id recovers with `resumed: false`); join its room; with
 /// `lastSeq`, return what the client missed.
 async fn init<A: Adapter>(
     s: &SocketRef<A>,
@@ -49,27 +91,53 @@ async fn init<A: Adapter>(
     state: &AppState,
 ) -> AppResult<InitAck> {
     let payload = data.unwrap_or(Value::Null);
+    verify_visitor(s, &payload, state)?;
+    let caller = Caller::of(s);
     let wanted_id = payload.get("sessionId").and_then(Value::as_str);
     let last_seq = payload
         .get("lastSeq")
         .and_then(Value::as_i64)
         .filter(|n| *n >= 0);
 
-    let existing = match wanted_id {
-        Some(id) => super::service::find_by_session_id(&state.db, id).await?,
+    let mut existing = match wanted_id {
+        Some(id) => service::find_by_session_id(&state.db, id)
+            .await?
+            .filter(|sess| caller.can_access(sess)),
         None => None,
     };
+    let owner = caller.owner();
+    if existing.is_none() {
+        if let Some(owner) = &owner {
+            existing = service::latest_unresolved(&state.db, owner).await?;
+        }
+    }
     let resumed = existing.is_some();
     let session = match existing {
-        Some(sess) => sess,
+        Some(sess) => match &owner {
+            Some(o @ Owner::Customer(_)) if sess.customer_id.is_none() => {
+                service::link_owner(&state.db, sess, o).await?
+            }
+            Some(o @ Owner::VerifiedVisitor(_))
+                if sess.visitor_identity.is_none() && sess.customer_id.is_none() =>
+            {
+                service::link_owner(&state.db, sess, o).await?
+            }
+            _ => sess,
+        },
         None => {
             let info = realtime::client(s);
-            let new = super::service::NewSession {
+            let (customer_id, visitor_identity) = match owner {
+                Some(Owner::Customer(c)) => (Some(c), caller.verified.clone()),
+                Some(Owner::VerifiedVisitor(v)) => (None, Some(v)),
+                None => (None, None),
+            };
+            let new = NewSession {
                 ip: info.ip,
                 user_agent: info.user_agent,
-                ..Default::default()
+                customer_id,
+                visitor_identity,
             };
-            let sess = super::service::create(&state.db, new).await?;
+            let sess = service::create(&state.db, new).await?;
             tracing::info!(session = %sess.session_id, "session created");
             sess
         }
@@ -164,6 +232,55 @@ async fn admin_message<A: Adapter>(
     .await
 }
 
+/// Staff check of `admin_message`: a staff token, or legacy open mode without any token.
+pub fn require_staff<A: Adapter>(
+    s: &SocketRef<A>,
+    state: &AppState,
+    action: &str,
+) -> AppResult<Caller> {
+    let caller = Caller::of(s);
+    if caller.is_staff() {
+        return Ok(caller);
+    }
+    if caller.identity.is_none() && state.config.insecure_open_admin {
+        crate::auth::warn_legacy(action);
+        return Ok(Caller {
+            identity: Some(crate::auth::Identity::legacy_console()),
+            verified: None,
+        });
+    }
+    Err(AppError::Unauthorized(format!(
+        "{action} requires a staff token"
+    )))
+}
+
+/// The session a caller names by its public id, if the caller may reach it.
+pub async fn reachable_session<A: Adapter>(
+    s: &SocketRef<A>,
+    state: &AppState,
+    caller: &Caller,
+    session_id: &str,
+) -> AppResult<(String, String)> {
+    if uuid::Uuid::parse_str(session_id).is_err() {
+        return Err(AppError::InvalidPayload(
+            "sessionId must be a UUID string".into(),
+        ));
+    }
+    let canonical = session_id.to_ascii_lowercase();
+    if let Some(pk) = realtime::joined(s).get(&canonical) {
+        return Ok((pk, canonical));
+    }
+    let session = service::find_by_session_id(&state.db, &canonical)
+        .await?
+        .ok_or(AppError::SessionNotFound)?;
+    if !caller.can_access(&session) {
+        return Err(AppError::Forbidden(
+            "this session belongs to someone else".into(),
+        ));
+    }
+    Ok((session.id, session.session_id))
+}
+
 /// The shared send path of both events.
 async fn send<A: Adapter>(
     s: &SocketRef<A>,
@@ -171,31 +288,27 @@ async fn send<A: Adapter>(
     state: &AppState,
     sender: Sender,
 ) -> AppResult<Stored> {
-    let p: SendPayload = parse(data)?;
-    if uuid::Uuid::parse_str(&p.session_id).is_err() {
-        return Err(AppError::InvalidPayload(
-            "sessionId must be a UUID string".into(),
-        ));
-    }
-    crate::messages::validate_content(&p.content, state.config.max_content_length)?;
-    let session_pk = match realtime::joined(s).get(&p.session_id) {
-        Some(pk) => pk,
-        None => {
-            super::service::find_by_session_id(&state.db, &p.session_id)
-                .await?
-                .ok_or(AppError::SessionNotFound)?
-                .id
-        }
+    realtime::spend(s)?;
+    let caller = match sender {
+        Sender::Admin => require_staff(s, state, "admin_message")?,
+        Sender::User => Caller::of(s),
     };
+    let p: SendPayload = parse(data)?;
+    crate::messages::validate_content(&p.content, state.config.max_content_length)?;
+    let (session_pk, session_id) = reachable_session(s, state, &caller, &p.session_id).await?;
     let except = (!state.config.echo_to_sender).then_some(s.id);
+    let author_id = match sender {
+        Sender::Admin => caller.identity.filter(|i| !i.legacy).map(|i| i.account_id),
+        Sender::User => None,
+    };
     let new = crate::messages::service::NewMessage {
         session_pk,
-        session_id: p.session_id.to_ascii_lowercase(),
+        session_id,
         sender,
         content: p.content,
         is_ai: false,
         client_msg_id: p.client_msg_id,
-        author_id: None,
+        author_id,
     };
     state.writer.store(new, except).await
 }

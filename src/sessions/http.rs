@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::service::{self, ListFilter};
 use super::types::ChatSummary;
+use crate::auth::{SignedIn, Staff};
 use crate::error::{AppError, AppResult};
 use crate::messages::types::{format_ts, MessageDto};
 use crate::state::AppState;
@@ -21,6 +22,7 @@ pub const UNPAGED_HISTORY_CAP: u64 = 10_000;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/chats", get(list_chats))
+        .route("/api/chats/mine", get(my_chats))
         .route("/api/chats/{session_id}", get(get_chat))
 }
 
@@ -38,20 +40,12 @@ pub struct ListQuery {
 /// header `X-Next-Before` carries the cursor of the next page when there may be one.
 async fn list_chats(
     State(state): State<AppState>,
+    Staff(_): Staff,
     Query(q): Query<ListQuery>,
 ) -> AppResult<impl IntoResponse> {
     let max = state.config.chats_page_limit.max(1);
     let limit = q.limit.unwrap_or(max).clamp(1, max);
-    let before = match q.before.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => Some(
-            DateTime::parse_from_rfc3339(s)
-                .map_err(|_| {
-                    AppError::InvalidPayload("before must be an RFC 3339 timestamp".into())
-                })?
-                .with_timezone(&Utc),
-        ),
-        None => None,
-    };
+    let before = parse_before(q.before.as_deref())?;
     let filter = ListFilter {
         status: q.status.filter(|s| !s.is_empty()),
         assignee_id: q.assignee.filter(|s| !s.is_empty()),
@@ -59,7 +53,56 @@ async fn list_chats(
         limit,
         ..Default::default()
     };
-    let sessions = service::list(&state.db, &filter).await?;
+    let (headers, body) = summaries(&state, &filter).await?;
+    Ok((headers, Json(body)))
+}
+
+/// `GET /api/chats/mine`: the signed-in customer's sessions, newest first.
+async fn my_chats(
+    State(state): State<AppState>,
+    SignedIn(id): SignedIn,
+    Query(q): Query<ListQuery>,
+) -> AppResult<impl IntoResponse> {
+    let max = state.config.chats_page_limit.max(1);
+    let filter = ListFilter {
+        customer_id: Some(id.account_id),
+        limit: q.limit.unwrap_or(max).clamp(1, max),
+        before: parse_before(q.before.as_deref())?,
+        ..Default::default()
+    };
+    let (headers, body) = summaries(&state, &filter).await?;
+    let body: Vec<ChatSummary> = body
+        .into_iter()
+        .map(|mut c| {
+            // A customer sees their conversations, not the desk's metadata about them.
+            c.ip = None;
+            c.user_agent = None;
+            c
+        })
+        .collect();
+    Ok((headers, Json(body)))
+}
+
+fn parse_before(s: Option<&str>) -> AppResult<Option<DateTime<Utc>>> {
+    match s.filter(|s| !s.is_empty()) {
+        Some(s) => Ok(Some(
+            DateTime::parse_from_rfc3339(s)
+                .map_err(|_| {
+                    AppError::InvalidPayload("before must be an RFC 3339 timestamp".into())
+                })?
+                .with_timezone(&Utc),
+        )),
+        None => Ok(None),
+    }
+}
+
+/// One page of sessions with their latest messages, and the next-page cursor header.
+async fn summaries(
+    state: &AppState,
+    filter: &ListFilter,
+) -> AppResult<(HeaderMap, Vec<ChatSummary>)> {
+    let limit = filter.limit;
+    let sessions = service::list(&state.db, filter).await?;
     let mut messages = crate::messages::service::latest_for_sessions(
         &state.db,
         &sessions,
@@ -86,7 +129,7 @@ async fn list_chats(
             ChatSummary::new(s, msgs)
         })
         .collect();
-    Ok((headers, Json(body)))
+    Ok((headers, body))
 }
 
 #[derive(Debug, Deserialize)]

@@ -140,3 +140,41 @@ pub async fn list<C: ConnectionTrait>(
         .all(db)
         .await?)
 }
+
+/// Who a session belongs to, for resuming "my latest conversation".
+#[derive(Debug, Clone)]
+pub enum Owner {
+    Customer(String),
+    VerifiedVisitor(String),
+}
+
+/// The newest session of `owner` that is not resolved.
+pub async fn latest_unresolved<C: ConnectionTrait>(
+    db: &C,
+    owner: &Owner,
+) -> AppResult<Option<chat_session::Model>> {
+    let q = chat_session::Entity::find().filter(chat_session::Column::Status.ne("resolved"));
+    let q = match owner {
+        Owner::Customer(id) => q.filter(chat_session::Column::CustomerId.eq(id.clone())),
+        Owner::VerifiedVisitor(v) => q.filter(chat_session::Column::VisitorIdentity.eq(v.clone())),
+    };
+    Ok(q.order_by_desc(chat_session::Column::CreatedAt)
+        .one(db)
+        .await?)
+}
+
+/// Links an anonymous session to its owner (the visitor signed in or verified later).
+pub async fn link_owner<C: ConnectionTrait>(
+    db: &C,
+    session: chat_session::Model,
+    owner: &Owner,
+) -> AppResult<chat_session::Model> {
+    use sea_orm::ActiveModelTrait;
+    let mut am: chat_session::ActiveModel = session.into();
+    match owner {
+        Owner::Customer(id) => am.customer_id = Set(Some(id.clone())),
+        Owner::VerifiedVisitor(v) => am.visitor_identity = Set(Some(v.clone())),
+    }
+    am.updated_at = Set(now_millis());
+    Ok(am.update(db).await?)
+}

@@ -61,6 +61,7 @@ pub struct TestApp {
     shutdown: CancellationToken,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
+    jwt_secret: Option<String>,
 }
 
 /// Starts a server on a fresh database with default settings.
@@ -72,7 +73,6 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let (db_url, dir) = fresh_database(backend).await;
     let mut config = Config::for_tests(&db_url);
-    config.insecure_open_admin = true;
     tweak(&mut config);
     start(config, backend, db_url, dir).await
 }
@@ -83,6 +83,7 @@ async fn start(
     db_url: String,
     dir: Option<tempfile::TempDir>,
 ) -> TestApp {
+    let jwt_secret = config.jwt_secret.clone();
     let app = App::build(config).await.expect("server builds");
     let port = app.port();
     let shutdown = app.shutdown_token();
@@ -96,10 +97,31 @@ async fn start(
         shutdown,
         handle: Some(handle),
         _dir: dir,
+        jwt_secret,
     }
 }
 
 impl TestApp {
+    /// A handle on a server started elsewhere (e.g. the real binary in a child process).
+    pub fn remote(url: &str) -> TestApp {
+        let port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        TestApp {
+            url: url.trim_end_matches('/').to_string(),
+            port,
+            db_url: String::new(),
+            backend: Backend::Sqlite,
+            http: reqwest::Client::new(),
+            shutdown: CancellationToken::new(),
+            handle: None,
+            _dir: None,
+            jwt_secret: None,
+        }
+    }
+
     /// Stops the server gracefully and waits until it has stopped.
     pub async fn stop(&mut self) {
         self.shutdown.cancel();
@@ -112,7 +134,7 @@ impl TestApp {
     pub async fn restart(mut self, tweak: impl FnOnce(&mut Config)) -> TestApp {
         self.stop().await;
         let mut config = Config::for_tests(&self.db_url);
-        config.insecure_open_admin = true;
+        config.jwt_secret = self.jwt_secret.clone();
         tweak(&mut config);
         let dir = self._dir.take();
         start(config, self.backend, self.db_url.clone(), dir).await
@@ -141,6 +163,92 @@ impl TestApp {
         let r = self.get(path).await;
         assert!(r.status().is_success(), "GET {path} -> {}", r.status());
         r.json().await.expect("json body")
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> reqwest::Response {
+        let mut rb = self.http.post(format!("{}{path}", self.url)).json(&body);
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        rb.send().await.expect("POST")
+    }
+
+    /// Registers an account (the first one becomes admin) and returns its token.
+    pub async fn register(&self, email: &str, password: &str) -> String {
+        let r = self
+            .post(
+                "/api/auth/register",
+                None,
+                json!({ "email": email, "password": password, "name": email }),
+            )
+            .await;
+        assert_eq!(r.status(), 201, "register {email}");
+        let v: Value = r.json().await.expect("json");
+        v["token"].as_str().expect("token").to_string()
+    }
+
+    /// Logs in and returns the token.
+    pub async fn login(&self, login: &str, password: &str) -> String {
+        let r = self
+            .post(
+                "/api/auth/login",
+                None,
+                json!({ "email": login, "password": password }),
+            )
+            .await;
+        assert_eq!(r.status(), 200, "login {login}");
+        let v: Value = r.json().await.expect("json");
+        v["token"].as_str().expect("token").to_string()
+    }
+
+    /// The first admin's token (registers the admin on first use).
+    pub async fn admin_token(&self) -> String {
+        let r = self
+            .post(
+                "/api/auth/login",
+                None,
+                json!({ "email": "admin@desk.test", "password": "admin-password" }),
+            )
+            .await;
+        if r.status() == 200 {
+            let v: Value = r.json().await.expect("json");
+            return v["token"].as_str().expect("token").to_string();
+        }
+        self.register("admin@desk.test", "admin-password").await
+    }
+
+    /// A staff account of `role` ("agent" or "admin"), created by the admin; returns its token.
+    pub async fn staff_token(&self, email: &str, role: &str) -> String {
+        let admin = self.admin_token().await;
+        let r = self.post("/api/agents", Some(&admin), json!({ "email": email, "name": email, "role": role, "password": "staff-password" })).await;
+        assert_eq!(r.status(), 201, "create {role} {email}");
+        self.login(email, "staff-password").await
+    }
+
+    /// A socket on `ns` authenticated with `token` (handshake `auth: {token}`).
+    pub async fn socket_as(&self, ns: &str, token: &str) -> SioClient {
+        let opts = ConnectOpts {
+            ns: ns.into(),
+            auth: Some(json!({ "token": token })),
+            ..Default::default()
+        };
+        self.socket_with(Transport::WebSocket, opts).await
+    }
+
+    /// A socket on "/" authenticated as the admin.
+    pub async fn staff_socket(&self) -> SioClient {
+        let token = self.admin_token().await;
+        self.socket_as("/", &token).await
+    }
+
+    /// The token signing secret of this server.
+    pub fn jwt_secret(&self) -> String {
+        self.jwt_secret.clone().unwrap_or_default()
+    }
+
+    /// Tries to connect; returns the refusal instead of panicking.
+    pub async fn try_socket(&self, opts: ConnectOpts) -> Result<SioClient, sio::ConnectError> {
+        SioClient::connect(&self.url, Transport::WebSocket, opts).await
     }
 
     /// Opens a new session on `s` and returns its id.

@@ -255,7 +255,7 @@ impl SioClient {
             }
             n2.notify_waiters();
         });
-        let _ = task; // the pump ends when the reader's channel closes
+        drop(task); // detached: the pump ends when the reader's channel closes
         Ok(SioClient {
             ns: opts.ns,
             out: out_tx,

@@ -1,0 +1,347 @@
+//! REST of accounts: `/api/auth/*` (login, register, verify, me, logout) and the admin-only
+//! staff management `/api/agents`.
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, patch, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::service::{self, AccountPatch, NewAccount};
+use super::{password, AdminOnly, Role, SignedIn, UserDto};
+use crate::error::{AppError, AppResult};
+use crate::messages::types::format_ts;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/auth/login", post(login))
+        .route("/api/auth/register", post(register))
+        .route("/api/auth/verify", post(verify))
+        .route("/api/auth/me", get(me))
+        .route("/api/auth/logout", post(logout))
+        .route("/api/agents", get(list_agents).post(create_agent))
+        .route("/api/agents/{id}", patch(update_agent).delete(delete_agent))
+}
+
+/// The client's IP address (peer, or `X-Forwarded-For` behind a trusted proxy).
+pub struct ClientIp(pub String);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = AppError;
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, AppError> {
+        let info = crate::realtime::client_info(
+            &parts.headers,
+            &parts.extensions,
+            state.config.trust_proxy,
+        );
+        Ok(ClientIp(info.ip.unwrap_or_else(|| "unknown".into())))
+    }
+}
+
+/// Reads a JSON body as a `Value`, with `invalid_payload` for anything that is not JSON.
+pub struct JsonBody(pub Value);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBody {
+    type Rejection = AppError;
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, AppError> {
+        match Json::<Value>::from_request(req, state).await {
+            Ok(Json(v)) if v.is_object() => Ok(JsonBody(v)),
+            Ok(_) => Err(AppError::InvalidPayload(
+                "body must be a JSON object".into(),
+            )),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(AppError::PayloadTooLarge),
+            Err(e) => Err(AppError::InvalidPayload(e.body_text())),
+        }
+    }
+}
+
+fn field<'a>(v: &'a Value, names: &[&str]) -> AppResult<Option<&'a str>> {
+    for n in names {
+        match v.get(*n) {
+            None | Some(Value::Null) => continue,
+            Some(Value::String(s)) => return Ok(Some(s.as_str())),
+            Some(_) => return Err(AppError::InvalidPayload(format!("{n} must be a string"))),
+        }
+    }
+    Ok(None)
+}
+
+fn token_response(state: &AppState, account: &entity::account::Model) -> AppResult<Value> {
+    let token = super::issue(state, account)?;
+    Ok(json!({ "token": token, "user": UserDto::from(account) }))
+}
+
+/// `POST /api/auth/login {email or username, password}` -> `{token, user}`.
+async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    JsonBody(body): JsonBody,
+) -> AppResult<Json<Value>> {
+    let login = field(&body, &["email", "username", "login", "user_email"])?
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| AppError::InvalidPayload("email or username is required".into()))?
+        .to_string();
+    let pass = field(&body, &["password", "user_password"])?
+        .ok_or_else(|| AppError::InvalidPayload("password is required".into()))?
+        .to_string();
+    state.limits.login(&ip, &login)?;
+    let account = service::find_by_login(&state.db, &login).await?;
+    let hash = account
+        .as_ref()
+        .map(|a| a.password_hash.clone())
+        .unwrap_or_else(|| password::dummy_hash().into());
+    let ok = password::verify(pass, hash).await;
+    let account = match account {
+        Some(a) if ok && !a.disabled => a,
+        Some(a) if ok && a.disabled => {
+            return Err(AppError::Unauthorized("account is disabled".into()))
+        }
+        _ => {
+            tracing::info!("login failed");
+            return Err(AppError::Unauthorized(
+                "wrong email/username or password".into(),
+            ));
+        }
+    };
+    service::touch_login(&state.db, &account.id).await?;
+    tracing::info!(account = %account.id, role = %account.role, "login");
+    Ok(Json(token_response(&state, &account)?))
+}
+
+/// `POST /api/auth/register`: a customer account (the very first account becomes admin).
+/// Accepts `{email, username, name, password}` and the seed systems' field names
+/// (`user_email`, `user_password`, `user_fullname`).
+async fn register(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    JsonBody(body): JsonBody,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    state.limits.registration(&ip)?;
+    let email = field(&body, &["email", "user_email"])?
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let username = field(&body, &["username", "user_name"])?
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let name = field(&body, &["name", "fullName", "user_fullname", "displayName"])?
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let pass = field(&body, &["password", "user_password"])?
+        .ok_or_else(|| AppError::InvalidPayload("password is required".into()))?;
+    if email.is_none() && username.is_none() {
+        return Err(AppError::InvalidPayload(
+            "email or username is required".into(),
+        ));
+    }
+    validate_identity(email, username)?;
+    password::validate(pass)?;
+    let role = if service::count(&state.db).await? == 0 {
+        Role::Admin
+    } else {
+        Role::Customer
+    };
+    let display = name
+        .or(username)
+        .or(email)
+        .unwrap_or("customer")
+        .chars()
+        .take(128)
+        .collect();
+    let account = service::create(
+        &state.db,
+        NewAccount {
+            email: email.map(String::from),
+            username: username.map(String::from),
+            name: display,
+            role,
+            password_hash: password::hash(pass.to_string()).await?,
+        },
+    )
+    .await?;
+    tracing::info!(account = %account.id, role = %account.role, "account registered");
+    Ok((StatusCode::CREATED, Json(token_response(&state, &account)?)))
+}
+
+fn validate_identity(email: Option<&str>, username: Option<&str>) -> AppResult<()> {
+    if let Some(e) = email {
+        let ok = e.len() <= 254
+            && e.split_once('@')
+                .is_some_and(|(a, b)| !a.is_empty() && b.contains('.') && !b.starts_with('.'));
+        if !ok || e.chars().any(char::is_whitespace) {
+            return Err(AppError::InvalidPayload("email is not valid".into()));
+        }
+    }
+    if let Some(u) = username {
+        if u.len() > 64 || u.contains('@') || u.chars().any(char::is_whitespace) {
+            return Err(AppError::InvalidPayload(
+                "username: at most 64 characters, no spaces or @".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `POST /api/auth/verify` (token in the body or the header) -> `{valid, user}`.
+async fn verify(
+    State(state): State<AppState>,
+    headers: http::HeaderMap,
+    body: Option<Json<Value>>,
+) -> Json<Value> {
+    let token = body
+        .as_ref()
+        .and_then(|Json(b)| b.get("token"))
+        .and_then(Value::as_str)
+        .map(String::from)
+        .or_else(|| super::bearer(&headers));
+    let Some(token) = token else {
+        return Json(
+            json!({ "valid": false, "error": { "code": "unauthorized", "message": "no token given" } }),
+        );
+    };
+    match super::authenticate(&state, &token).await {
+        Ok(id) => Json(json!({ "valid": true, "user": id.user() })),
+        Err(e) => Json(json!({ "valid": false, "error": e.body() })),
+    }
+}
+
+/// `GET /api/auth/me` -> `{user}`.
+async fn me(SignedIn(id): SignedIn) -> Json<Value> {
+    Json(json!({ "user": id.user() }))
+}
+
+/// `POST /api/auth/logout`: revokes the presented token.
+async fn logout(State(state): State<AppState>, SignedIn(id): SignedIn) -> AppResult<Json<Value>> {
+    service::revoke(&state.db, &id.jti, &id.account_id, id.expires_at).await?;
+    tracing::info!(account = %id.account_id, "logout");
+    Ok(Json(json!({ "ok": true })))
+}
+
+fn agent_json(a: &entity::account::Model) -> Value {
+    json!({
+        "id": a.id, "email": a.email, "username": a.username, "name": a.name, "role": a.role,
+        "disabled": a.disabled, "createdAt": format_ts(&a.created_at),
+        "lastLoginAt": a.last_login_at.as_ref().map(format_ts),
+    })
+}
+
+async fn list_agents(
+    State(state): State<AppState>,
+    AdminOnly(_): AdminOnly,
+) -> AppResult<Json<Value>> {
+    let list = service::list_staff(&state.db).await?;
+    Ok(Json(Value::Array(list.iter().map(agent_json).collect())))
+}
+
+fn staff_role(v: Option<&str>) -> AppResult<Option<Role>> {
+    match v {
+        None => Ok(None),
+        Some(r) => match Role::parse(r) {
+            Some(role) if role.is_staff() => Ok(Some(role)),
+            _ => Err(AppError::InvalidPayload(
+                "role must be \"agent\" or \"admin\"".into(),
+            )),
+        },
+    }
+}
+
+async fn create_agent(
+    State(state): State<AppState>,
+    AdminOnly(admin): AdminOnly,
+    JsonBody(body): JsonBody,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    let email = field(&body, &["email"])?
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let username = field(&body, &["username"])?
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    if email.is_none() && username.is_none() {
+        return Err(AppError::InvalidPayload(
+            "email or username is required".into(),
+        ));
+    }
+    validate_identity(email, username)?;
+    let pass = field(&body, &["password"])?
+        .ok_or_else(|| AppError::InvalidPayload("password is required".into()))?;
+    password::validate(pass)?;
+    let role = staff_role(field(&body, &["role"])?)?.unwrap_or(Role::Agent);
+    let name = field(&body, &["name"])?
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .or(username)
+        .or(email)
+        .unwrap_or("agent");
+    let account = service::create(
+        &state.db,
+        NewAccount {
+            email: email.map(String::from),
+            username: username.map(String::from),
+            name: name.chars().take(128).collect(),
+            role,
+            password_hash: password::hash(pass.to_string()).await?,
+        },
+    )
+    .await?;
+    tracing::info!(by = %admin.account_id, account = %account.id, role = %account.role, "staff account created");
+    Ok((StatusCode::CREATED, Json(agent_json(&account))))
+}
+
+async fn update_agent(
+    State(state): State<AppState>,
+    AdminOnly(admin): AdminOnly,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> AppResult<Json<Value>> {
+    let current = service::find(&state.db, &id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("no such account".into()))?;
+    let disabled = match body.get("disabled") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => {
+            return Err(AppError::InvalidPayload(
+                "disabled must be a boolean".into(),
+            ))
+        }
+    };
+    let password_hash = match field(&body, &["password"])? {
+        Some(p) => {
+            password::validate(p)?;
+            Some(password::hash(p.to_string()).await?)
+        }
+        None => None,
+    };
+    let patch = AccountPatch {
+        name: field(&body, &["name"])?.map(|s| s.trim().chars().take(128).collect()),
+        role: staff_role(field(&body, &["role"])?)?,
+        disabled,
+        password_hash,
+    };
+    if id == admin.account_id && (patch.disabled == Some(true) || patch.role == Some(Role::Agent)) {
+        return Err(AppError::Conflict(
+            "you cannot disable or demote yourself".into(),
+        ));
+    }
+    let updated = service::update(&state.db, current, patch).await?;
+    tracing::info!(by = %admin.account_id, account = %updated.id, "staff account updated");
+    Ok(Json(agent_json(&updated)))
+}
+
+async fn delete_agent(
+    State(state): State<AppState>,
+    AdminOnly(admin): AdminOnly,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
+    if id == admin.account_id {
+        return Err(AppError::Conflict("you cannot delete yourself".into()));
+    }
+    if !service::delete(&state.db, &id).await? {
+        return Err(AppError::NotFound("no such account".into()));
+    }
+    tracing::info!(by = %admin.account_id, account = %id, "account deleted");
+    Ok(StatusCode::NO_CONTENT)
+}

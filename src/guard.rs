@@ -1,0 +1,65 @@
+//! HTTP guards in front of everything (REST, socket.io, WebSocket upgrades):
+//! the `Origin` allow-list (CORS headers alone do not protect a WebSocket upgrade, and
+//! socketioxide checks no `Origin`), the per-IP rate of new socket connections, and a
+//! request span that records the path but never the query string (tokens travel there).
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
+use tower_http::trace::TraceLayer;
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Refuses foreign origins and too many new connections from one IP.
+pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if let Some(allowed) = state.config.allowed_origins() {
+        if let Some(origin) = req.headers().get(http::header::ORIGIN) {
+            let origin = origin.to_str().unwrap_or("").trim_end_matches('/');
+            if !allowed.iter().any(|a| a == origin) {
+                tracing::info!(
+                    origin,
+                    path = req.uri().path(),
+                    "refused: origin not allowed"
+                );
+                return AppError::Forbidden("origin not allowed".into()).into_response();
+            }
+        }
+    }
+    if is_new_connection(&req) {
+        let info =
+            crate::realtime::client_info(req.headers(), req.extensions(), state.config.trust_proxy);
+        if let Err(e) = state
+            .limits
+            .connection(info.ip.as_deref().unwrap_or("unknown"))
+        {
+            return e.into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// An engine.io handshake (no `sid` yet) or a plain WebSocket upgrade on `/ws`.
+fn is_new_connection(req: &Request) -> bool {
+    let path = req.uri().path();
+    if path.starts_with("/socket.io") {
+        return !req
+            .uri()
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .any(|kv| kv.starts_with("sid="));
+    }
+    path == "/ws"
+}
+
+/// Request tracing with the path only: query strings can carry `?token=`.
+pub fn trace_layer(
+) -> TraceLayer<SharedClassifier<ServerErrorsAsFailures>, fn(&Request) -> tracing::Span> {
+    TraceLayer::new_for_http().make_span_with(request_span as fn(&Request) -> tracing::Span)
+}
+
+fn request_span(req: &Request) -> tracing::Span {
+    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+}

@@ -1,0 +1,124 @@
+//! Abuse controls, with `governor`: per-socket event rate, per-IP connection rate, per-IP
+//! and per-account login attempts, per-IP registrations. Every refusal is answered
+//! (`rate_limited` with `retryAfterMs`, HTTP 429 with `Retry-After`), never dropped silently.
+//! `RATE_LIMITS=off` switches all of them off at once.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::config::Config;
+use crate::error::{AppError, AppResult};
+
+fn nz(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN)
+}
+
+/// One socket's event budget (kept in the socket's extensions).
+#[derive(Clone)]
+pub struct SocketBudget(Option<Arc<DefaultDirectRateLimiter>>);
+
+impl SocketBudget {
+    /// Spends one event, or says how long to wait.
+    pub fn check(&self) -> AppResult<()> {
+        match &self.0 {
+            None => Ok(()),
+            Some(l) => l.check().map_err(|not_until| {
+                crate::metrics::rate_limited("socket_event");
+                retry(not_until.wait_time_from(DefaultClock::default().now()))
+            }),
+        }
+    }
+}
+
+fn retry(wait: Duration) -> AppError {
+    AppError::RateLimited {
+        retry_after_ms: (wait.as_millis() as u64).max(1),
+    }
+}
+
+/// Every limiter of the server.
+pub struct Limits {
+    enabled: bool,
+    socket_quota: Quota,
+    connections: DefaultKeyedRateLimiter<String>,
+    login_by_ip: DefaultKeyedRateLimiter<String>,
+    login_by_account: DefaultKeyedRateLimiter<String>,
+    registrations: DefaultKeyedRateLimiter<String>,
+}
+
+impl Limits {
+    pub fn new(c: &Config) -> Arc<Limits> {
+        let socket_quota =
+            Quota::per_second(nz(c.socket_events_per_sec)).allow_burst(nz(c.socket_events_burst));
+        let per_min = |n: u32| Quota::per_minute(nz(n)).allow_burst(nz(n));
+        Arc::new(Limits {
+            enabled: c.rate_limits_enabled(),
+            socket_quota,
+            connections: RateLimiter::keyed(per_min(c.connections_per_min)),
+            login_by_ip: RateLimiter::keyed(per_min(c.login_attempts_per_min)),
+            login_by_account: RateLimiter::keyed(
+                Quota::per_minute(nz(c.login_attempts_per_min / 3))
+                    .allow_burst(nz(c.login_attempts_per_min / 3)),
+            ),
+            registrations: RateLimiter::keyed(
+                Quota::per_hour(nz(c.registrations_per_hour))
+                    .allow_burst(nz(c.registrations_per_hour)),
+            ),
+        })
+    }
+
+    /// A fresh event budget for a new socket.
+    pub fn socket_budget(&self) -> SocketBudget {
+        SocketBudget(
+            self.enabled
+                .then(|| Arc::new(RateLimiter::direct(self.socket_quota))),
+        )
+    }
+
+    fn check_key(
+        &self,
+        limiter: &DefaultKeyedRateLimiter<String>,
+        key: &str,
+        kind: &'static str,
+    ) -> AppResult<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        limiter.check_key(&key.to_string()).map_err(|not_until| {
+            crate::metrics::rate_limited(kind);
+            retry(not_until.wait_time_from(DefaultClock::default().now()))
+        })
+    }
+
+    /// A new connection (engine.io handshake) from `ip`.
+    pub fn connection(&self, ip: &str) -> AppResult<()> {
+        self.check_key(&self.connections, ip, "connection")
+    }
+
+    /// A login attempt from `ip` for `login` (email or username).
+    pub fn login(&self, ip: &str, login: &str) -> AppResult<()> {
+        self.check_key(&self.login_by_ip, ip, "login_ip")?;
+        self.check_key(
+            &self.login_by_account,
+            &login.to_lowercase(),
+            "login_account",
+        )
+    }
+
+    /// A registration from `ip`.
+    pub fn registration(&self, ip: &str) -> AppResult<()> {
+        self.check_key(&self.registrations, ip, "registration")
+    }
+
+    /// Forgets idle keys (called periodically so memory stays bounded).
+    pub fn sweep(&self) {
+        self.connections.retain_recent();
+        self.login_by_ip.retain_recent();
+        self.login_by_account.retain_recent();
+        self.registrations.retain_recent();
+    }
+}
