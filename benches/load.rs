@@ -22,6 +22,7 @@
 //! error; `--url` drives a server that is already running. See benches/README.md.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -125,6 +126,12 @@ struct Args {
     #[arg(long)]
     pid: Option<u32>,
 
+    /// Before each scenario, chat run and sweep, wait up to this many seconds for the machine
+    /// to be quiet (under 15% busy), so that other work on a shared box does not distort the
+    /// figures. 0: do not wait.
+    #[arg(long, default_value_t = 0.0)]
+    quiet_wait: f64,
+
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -185,13 +192,31 @@ fn validate(args: &Args) -> Result<()> {
     if !(args.duration > 0.0 && args.step_secs > 0.0 && args.drain_secs > 0.0) {
         bail!("--duration, --step-secs and --drain-secs must be positive");
     }
-    if args.duration > 3600.0 || args.step_secs > 3600.0 || args.drain_secs > 3600.0 {
+    if args.duration > 3600.0
+        || args.step_secs > 3600.0
+        || args.drain_secs > 3600.0
+        || !(0.0..=3600.0).contains(&args.quiet_wait)
+    {
         bail!("durations are limited to an hour");
     }
     if args.concurrency == 0 {
         bail!("--concurrency must be positive");
     }
     Ok(())
+}
+
+/// Samples how busy the machine is (1 s), repeating while it is busier than 15% for up to
+/// `--quiet-wait` seconds; returns the last sample.
+async fn wait_quiet(args: &Args) -> Option<f64> {
+    let deadline = Instant::now() + Duration::from_secs_f64(args.quiet_wait);
+    loop {
+        let meter = CpuMeter::start(None);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let busy = meter.stop().machine?;
+        if busy <= 15.0 || Instant::now() >= deadline {
+            return Some(busy);
+        }
+    }
 }
 
 /// Runs the selected scenarios; returns how many integrity failures were seen.
@@ -205,6 +230,17 @@ async fn run(args: &Args, server: &Server) -> Result<u64> {
             .unwrap_or_else(|| "no pid: RSS/CPU not measured".into()),
         server.db_label
     );
+    // Other work on the machine distorts every figure: say how busy it was before we started.
+    if let Some(busy) = wait_quiet(args).await {
+        println!(
+            "machine busy before the run: {busy:.0}% of all cores{}",
+            if busy > 15.0 {
+                " (other load: the figures below are pessimistic)"
+            } else {
+                ""
+            }
+        );
+    }
     let mut failures = 0;
     let mut summaries = Vec::new();
     let all = args.scenario == "all";
@@ -675,16 +711,78 @@ fn machine_ticks() -> Option<(u64, u64)> {
 struct CpuMeter {
     server_pid: Option<u32>,
     server: Option<u64>,
+    threads: BTreeMap<u32, (String, u64)>,
     me: Option<u64>,
     machine: Option<(u64, u64)>,
     at: Instant,
 }
 
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Default)]
 struct CpuUse {
     server: Option<f64>,
     generator: Option<f64>,
     machine: Option<f64>,
+    /// The server's busiest threads, e.g. `tokio-runtime-w 61%+58%, sqlx-sqlite-wor 40%`.
+    threads: Option<String>,
+}
+
+/// CPU ticks of every thread of a process, by thread id: (thread name, ticks).
+fn thread_ticks(pid: Option<u32>) -> BTreeMap<u32, (String, u64)> {
+    let mut out = BTreeMap::new();
+    let Some(pid) = pid else { return out };
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Some(tid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        if let Some(ticks) = proc_cpu_ticks(&format!("{pid}/task/{tid}")) {
+            out.insert(tid, (comm.trim().to_string(), ticks));
+        }
+    }
+    out
+}
+
+/// Per-thread-name CPU between two samples, busiest first; threads under 3% are left out.
+fn thread_summary(
+    a: &BTreeMap<u32, (String, u64)>,
+    b: &BTreeMap<u32, (String, u64)>,
+    secs: f64,
+    process_pct: Option<f64>,
+) -> Option<String> {
+    let mut by_name: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut seen = 0.0;
+    for (tid, (name, ticks)) in b {
+        let before = a.get(tid).map(|x| x.1).unwrap_or(0);
+        let pct = ticks.saturating_sub(before) as f64 / 100.0 / secs * 100.0;
+        seen += pct;
+        if pct >= 3.0 {
+            by_name.entry(name).or_default().push(pct);
+        }
+    }
+    let mut groups: Vec<(&str, Vec<f64>)> = by_name.into_iter().collect();
+    for g in &mut groups {
+        g.1.sort_by(|x, y| y.total_cmp(x));
+    }
+    groups.sort_by(|x, y| y.1.iter().sum::<f64>().total_cmp(&x.1.iter().sum::<f64>()));
+    let mut parts: Vec<String> = groups
+        .iter()
+        .map(|(name, v)| {
+            let list: Vec<String> = v.iter().map(|p| format!("{p:.0}%")).collect();
+            format!("{name} {}", list.join("+"))
+        })
+        .collect();
+    // Threads that ended between the two samples only show in the process total.
+    if let Some(gone) = process_pct.map(|p| p - seen).filter(|g| *g >= 3.0) {
+        parts.push(format!("threads that exited {gone:.0}%"));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 impl CpuMeter {
@@ -692,6 +790,7 @@ impl CpuMeter {
         CpuMeter {
             server_pid,
             server: server_pid.and_then(|p| proc_cpu_ticks(&p.to_string())),
+            threads: thread_ticks(server_pid),
             me: proc_cpu_ticks("self"),
             machine: machine_ticks(),
             at: Instant::now(),
@@ -710,13 +809,16 @@ impl CpuMeter {
             }
             _ => None,
         };
+        let server = pct(
+            self.server,
+            self.server_pid.and_then(|p| proc_cpu_ticks(&p.to_string())),
+        );
+        let threads = thread_summary(&self.threads, &thread_ticks(self.server_pid), secs, server);
         CpuUse {
-            server: pct(
-                self.server,
-                self.server_pid.and_then(|p| proc_cpu_ticks(&p.to_string())),
-            ),
+            server,
             generator: pct(self.me, proc_cpu_ticks("self")),
             machine,
+            threads,
         }
     }
 }
@@ -1429,7 +1531,11 @@ async fn close_pairs(pairs: Vec<Pair>) {
 async fn idle(args: &Args, server: &Server) -> Result<Value> {
     let n = args.conns;
     println!("\n== idle: {n} connections (handshake + init_session), then held");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    if args.quiet_wait > 0.0 {
+        wait_quiet(args).await;
+    } else {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let rss_before = server.rss_kb();
     let cpu = CpuMeter::start(server.pid);
     let closing = CancellationToken::new();
@@ -1524,6 +1630,9 @@ async fn idle(args: &Args, server: &Server) -> Result<Value> {
         pct(cpu_open.server),
         pct(cpu_open.generator),
     );
+    if let Some(threads) = &cpu_open.threads {
+        println!("server threads while opening: {threads}");
+    }
     println!("(conn p50/p99 in ms: WebSocket connect + engine.io open + socket.io connect + init_session ack; cpu in % of one core while opening)");
     if failed > 0 {
         bail!("{failed} of {n} connections failed");
@@ -1597,9 +1706,7 @@ impl Row {
             writer: None,
         }
     }
-}
 
-impl Row {
     fn delivered_per_sec(&self) -> f64 {
         self.t.delivered_in_window as f64 / self.secs
     }
@@ -1648,6 +1755,9 @@ fn print_row(r: &Row) {
             r.t.gaps, r.t.mismatch, r.t.unexpected
         );
     }
+    if let Some(threads) = &r.cpu.threads {
+        println!("          server threads: {threads}");
+    }
     if let Some(e) = &r.t.first_error {
         println!("          first problem: {}", truncate(e, 300));
     }
@@ -1667,6 +1777,7 @@ fn row_json(r: &Row) -> Value {
         "batchAvg": r.writer.map(|w| round1(w.batch)),
         "txnAvgMs": r.writer.map(|w| round2(w.txn_ms)),
         "boxCpuPct": r.cpu.machine.map(|c| c.round()),
+        "serverThreads": r.cpu.threads,
         "lost": r.t.lost,
         "duplicated": r.t.dup,
         "outOfOrder": r.t.out_of_order,
@@ -1688,6 +1799,9 @@ async fn chat(args: &Args, server: &Server) -> Result<(u64, Value)> {
     let mut failures = 0;
     let mut rows = Vec::new();
     for &s in &args.sessions {
+        if args.quiet_wait > 0.0 {
+            wait_quiet(args).await;
+        }
         let t0 = Instant::now();
         let pairs = open_pairs(args, server, s).await?;
         let setup = t0.elapsed();
@@ -1732,6 +1846,9 @@ async fn sweep(args: &Args, server: &Server) -> Result<(u64, Value)> {
         "\n== sweep (open loop): {s} sessions, target rates {:?} msg/s, {}s per step",
         args.rates, args.step_secs
     );
+    if args.quiet_wait > 0.0 {
+        wait_quiet(args).await;
+    }
     let mut pairs = open_pairs(args, server, s).await?;
     let mut steps = Vec::new();
     let mut failures = 0;

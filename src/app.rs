@@ -71,6 +71,8 @@ impl App {
             writer,
             auth,
             limits,
+            presence: Default::default(),
+            assign_lock: Default::default(),
         };
 
         let (layer, io) = SocketIo::builder()
@@ -90,6 +92,7 @@ impl App {
             )
             .merge(crate::sessions::http::router())
             .merge(crate::auth::http::router())
+            .merge(crate::desk::http::router())
             .with_state(state.clone())
             .layer(layer)
             .layer(axum::extract::DefaultBodyLimit::max(

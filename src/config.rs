@@ -143,6 +143,22 @@ pub struct Config {
     #[arg(long, env = "VISITOR_HMAC_SECRET", hide_env_values = true)]
     pub visitor_hmac_secret: Option<String>,
 
+    /// Give the oldest waiting session to the least busy online agent automatically.
+    #[arg(long, env = "AUTO_ASSIGN", default_value_t = false, action = clap::ArgAction::Set)]
+    pub auto_assign: bool,
+
+    /// Most `assigned` sessions one agent gets from auto-assignment.
+    #[arg(long, env = "MAX_CHATS_PER_AGENT", default_value_t = 5)]
+    pub max_chats_per_agent: u32,
+
+    /// Seconds after an agent's last socket closed before their sessions go back to the queue.
+    #[arg(long, env = "AGENT_OFFLINE_GRACE_SECS", default_value_t = 30)]
+    pub agent_offline_grace_secs: u64,
+
+    /// Seconds after which an unrefreshed `typing: true` is turned off by the server.
+    #[arg(long, env = "TYPING_TIMEOUT_SECS", default_value_t = 6)]
+    pub typing_timeout_secs: u64,
+
     /// Seconds to wait for in-flight work at shutdown before closing sockets.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,

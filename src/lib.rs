@@ -11,19 +11,24 @@
 //! - `error`: the one error type, with stable wire codes.
 //! - `auth`: accounts, passwords, tokens, the staff/customer extractors.
 //! - `guard`, `limits`: origin allow-list, rate limits.
+//! - `desk`: workflow (queue, claim, assign, resolve), presence, auto-assignment.
+//! - `calls`: WebRTC signalling relay.
 //! - `sessions`: sessions, the seed events and the `/api/chats` endpoints.
 //! - `messages`: validation, storage, history.
 //! - `realtime`: socket.io namespaces, replies, broadcasting.
 
 pub mod app;
 pub mod auth;
+pub mod calls;
 pub mod config;
 pub mod db;
+pub mod desk;
 pub mod error;
 pub mod guard;
 pub mod limits;
 pub mod messages;
 pub mod metrics;
+pub mod presence;
 pub mod realtime;
 pub mod sessions;
 pub mod state;

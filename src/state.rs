@@ -8,6 +8,7 @@ use crate::auth::Auth;
 use crate::config::Config;
 use crate::limits::Limits;
 use crate::messages::writer::MessageWriter;
+use crate::presence::Presence;
 use crate::realtime::hub::Hub;
 
 #[derive(Clone)]
@@ -18,4 +19,7 @@ pub struct AppState {
     pub writer: MessageWriter,
     pub auth: Arc<Auth>,
     pub limits: Arc<Limits>,
+    pub presence: Arc<Presence>,
+    /// Serializes auto-assignment on this node.
+    pub assign_lock: Arc<tokio::sync::Mutex<()>>,
 }

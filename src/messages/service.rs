@@ -33,13 +33,28 @@ pub struct Stored {
     pub message: MessageDto,
     /// True when a message with the same `clientMsgId` was already stored: nothing new.
     pub duplicate: bool,
+    /// Messages the staff side has not read yet (after this one).
+    pub unread: i64,
+}
+
+/// A resolved session that a visitor's new message reopened.
+#[derive(Debug, Clone)]
+pub struct Reopened {
+    pub session_id: String,
+    pub status: String,
+    pub assignee_id: Option<String>,
+}
+
+/// What one group-commit transaction did.
+#[derive(Debug, Default)]
+pub struct BatchOutcome {
+    /// One result per input message, in input order.
+    pub results: Vec<AppResult<Stored>>,
+    pub reopened: Vec<Reopened>,
 }
 
 /// Stores a batch in one transaction; one result per input, in input order.
-pub async fn store_batch<C>(
-    db: &C,
-    batch: &[NewMessage],
-) -> Result<Vec<AppResult<Stored>>, sea_orm::DbErr>
+pub async fn store_batch<C>(db: &C, batch: &[NewMessage]) -> Result<BatchOutcome, sea_orm::DbErr>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -86,6 +101,7 @@ where
                 results[i] = Some(Ok(Stored {
                     message: dto.clone(),
                     duplicate: true,
+                    unread: 0,
                 }));
                 continue;
             }
@@ -114,7 +130,10 @@ where
             .value(chat_session::Column::LastMessageAt, now)
             .value(chat_session::Column::UpdatedAt, now)
             .and_where(chat_session::Column::Id.eq(pk.to_string()))
-            .returning_col(chat_session::Column::LastSeq);
+            .returning(Query::returning().columns([
+                chat_session::Column::LastSeq,
+                chat_session::Column::AdminReadSeq,
+            ]));
         if staff_reply {
             update.value(
                 chat_session::Column::FirstResponseAt,
@@ -131,6 +150,7 @@ where
             continue;
         };
         let last: i64 = row.try_get("", "last_seq")?;
+        let admin_read: i64 = row.try_get("", "admin_read_seq")?;
         for (seq, &i) in (last - k + 1..).zip(idxs.iter()) {
             let m = &batch[i];
             let model = message::Model {
@@ -147,6 +167,7 @@ where
             results[i] = Some(Ok(Stored {
                 message: MessageDto::from_model(model.clone(), &m.session_id),
                 duplicate: false,
+                unread: Ord::max(seq - admin_read, 0),
             }));
             rows.push(message::ActiveModel {
                 id: Set(model.id),
@@ -164,6 +185,43 @@ where
     if !rows.is_empty() {
         message::Entity::insert_many(rows).exec(&txn).await?;
     }
+    // A visitor writing in a resolved session reopens it (to its assignee, if any).
+    let visitor_sessions: Vec<String> = by_session
+        .iter()
+        .filter(|(_, idxs)| {
+            idxs.iter()
+                .any(|&i| batch[i].sender == Sender::User && !batch[i].is_ai)
+        })
+        .map(|(pk, _)| pk.to_string())
+        .collect();
+    let mut reopened = Vec::new();
+    if !visitor_sessions.is_empty() {
+        let reopen = Query::update()
+            .table(chat_session::Entity)
+            .value(
+                chat_session::Column::Status,
+                Expr::case(
+                    Expr::col(chat_session::Column::AssigneeId).is_null(),
+                    "open",
+                )
+                .finally("assigned"),
+            )
+            .and_where(chat_session::Column::Id.is_in(visitor_sessions))
+            .and_where(chat_session::Column::Status.eq("resolved"))
+            .returning(Query::returning().columns([
+                chat_session::Column::SessionId,
+                chat_session::Column::Status,
+                chat_session::Column::AssigneeId,
+            ]))
+            .to_owned();
+        for row in txn.query_all(&reopen).await? {
+            reopened.push(Reopened {
+                session_id: row.try_get("", "session_id")?,
+                status: row.try_get("", "status")?,
+                assignee_id: row.try_get("", "assignee_id")?,
+            });
+        }
+    }
     txn.commit().await?;
 
     // Repeats of a clientMsgId within the batch get the first occurrence's message.
@@ -178,6 +236,7 @@ where
                 Some(Ok(s)) => Ok(Stored {
                     message: s.message.clone(),
                     duplicate: true,
+                    unread: 0,
                 }),
                 Some(Err(AppError::SessionNotFound)) => Err(AppError::SessionNotFound),
                 _ => Err(AppError::Internal(anyhow::anyhow!(
@@ -187,10 +246,11 @@ where
             results[i] = Some(repeat);
         }
     }
-    Ok(results
+    let results = results
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Err(AppError::Internal(anyhow::anyhow!("unresolved")))))
-        .collect())
+        .collect();
+    Ok(BatchOutcome { results, reopened })
 }
 
 /// Up to `limit` messages with `seq > after_seq`, oldest first, and whether more follow.

@@ -8,7 +8,7 @@ use sea_orm::DatabaseConnection;
 use socketioxide::socket::Sid;
 use tokio::sync::{mpsc, oneshot};
 
-use super::service::{self, NewMessage, Stored};
+use super::service::{self, BatchOutcome, NewMessage, Reopened, Stored};
 use crate::error::{AppError, AppResult};
 use crate::metrics;
 use crate::realtime::hub::Hub;
@@ -93,9 +93,9 @@ async fn run(db: DatabaseConnection, hub: Hub, mut rx: mpsc::Receiver<Job>, batc
         }
         if !batch.is_empty() {
             let started = std::time::Instant::now();
-            let results = store_with_fallback(&db, &batch).await;
+            let outcome = store_with_fallback(&db, &batch).await;
             metrics::record_write_batch(batch.len(), started.elapsed());
-            for (result, (except, reply)) in results.into_iter().zip(waiters) {
+            for (result, (except, reply)) in outcome.results.into_iter().zip(waiters) {
                 if let Ok(stored) = &result {
                     if !stored.duplicate {
                         hub.to_session(
@@ -105,10 +105,14 @@ async fn run(db: DatabaseConnection, hub: Hub, mut rx: mpsc::Receiver<Job>, batc
                             except,
                         )
                         .await;
+                        hub.to_agents("session_updated", &activity(stored)).await;
                         metrics::message_stored();
                     }
                 }
                 let _ = reply.send(result);
+            }
+            for r in outcome.reopened {
+                announce_reopened(&hub, &r).await;
             }
         }
         for done in flushes {
@@ -117,24 +121,58 @@ async fn run(db: DatabaseConnection, hub: Hub, mut rx: mpsc::Receiver<Job>, batc
     }
 }
 
+/// The light `session_updated` agents get for every new message.
+fn activity(stored: &Stored) -> serde_json::Value {
+    let m = &stored.message;
+    serde_json::json!({
+        "sessionId": m.session_id,
+        "lastSeq": m.seq,
+        "lastMessageAt": m.created_at,
+        "unread": stored.unread,
+        "lastMessage": {
+            "seq": m.seq,
+            "sender": m.sender,
+            "content": m.content.chars().take(200).collect::<String>(),
+            "isAI": m.is_ai,
+        },
+    })
+}
+
+/// A visitor's message reopened a resolved session.
+async fn announce_reopened(hub: &Hub, r: &Reopened) {
+    let assignee = r
+        .assignee_id
+        .as_ref()
+        .map(|id| serde_json::json!({ "id": id }));
+    let status =
+        serde_json::json!({ "sessionId": r.session_id, "status": r.status, "assignee": assignee });
+    hub.to_session(&r.session_id, "session_status", &status, None)
+        .await;
+    let update = serde_json::json!({ "sessionId": r.session_id, "status": r.status, "assigneeId": r.assignee_id });
+    hub.to_agents("session_updated", &update).await;
+}
+
 /// Stores the batch in one transaction; if that fails, stores each message on its own so
 /// that one bad message cannot fail the others.
-async fn store_with_fallback(
-    db: &DatabaseConnection,
-    batch: &[NewMessage],
-) -> Vec<AppResult<Stored>> {
+async fn store_with_fallback(db: &DatabaseConnection, batch: &[NewMessage]) -> BatchOutcome {
     match service::store_batch(db, batch).await {
-        Ok(results) => results,
-        Err(e) if batch.len() == 1 => vec![Err(AppError::from(e))],
+        Ok(outcome) => outcome,
+        Err(e) if batch.len() == 1 => BatchOutcome {
+            results: vec![Err(AppError::from(e))],
+            reopened: vec![],
+        },
         Err(e) => {
             tracing::warn!(error = %e, size = batch.len(), "batch commit failed; storing one by one");
-            let mut out = Vec::with_capacity(batch.len());
+            let mut out = BatchOutcome::default();
             for m in batch {
-                let one = std::slice::from_ref(m);
-                out.push(match service::store_batch(db, one).await {
-                    Ok(mut r) => r.pop().unwrap_or(Err(AppError::Unavailable)),
-                    Err(e) => Err(AppError::from(e)),
-                });
+                match service::store_batch(db, std::slice::from_ref(m)).await {
+                    Ok(mut one) => {
+                        out.results
+                            .push(one.results.pop().unwrap_or(Err(AppError::Unavailable)));
+                        out.reopened.append(&mut one.reopened);
+                    }
+                    Err(e) => out.results.push(Err(AppError::from(e))),
+                }
             }
             out
         }

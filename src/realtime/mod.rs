@@ -85,6 +85,12 @@ impl Joined {
     pub fn contains(&self, session_id: &str) -> bool {
         self.get(session_id).is_some()
     }
+    pub fn session_ids(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
 }
 
 /// The span of a connection, created at connect.
@@ -143,6 +149,23 @@ pub fn spend<A: Adapter>(s: &SocketRef<A>) -> AppResult<()> {
         Some(b) => b.check(),
         None => Ok(()),
     }
+}
+
+/// Runs an event's work and answers it: spends the socket's event budget first, runs
+/// `work` inside the connection's span, then acks `{ok, data}` / `{ok: false, error}` (or
+/// emits `error` when the client gave no ack).
+pub async fn respond<A, T, F>(s: &SocketRef<A>, ack: reply::Ack<A>, event: &'static str, work: F)
+where
+    A: Adapter,
+    T: serde::Serialize,
+    F: std::future::Future<Output = AppResult<T>>,
+{
+    use tracing::Instrument;
+    let result = match spend(s) {
+        Ok(()) => work.instrument(span(s)).await,
+        Err(e) => Err(e),
+    };
+    ack.reply(s, event, result);
 }
 
 /// Registers every namespace and its handlers.
@@ -204,9 +227,16 @@ async fn setup_visitor<A: Adapter>(
     let identity = authenticate(&s, auth.as_ref().ok(), &state).await?;
     setup_common(&s, &state, identity);
     crate::sessions::events::register(&s);
-    s.on_disconnect(async |s: SocketRef<A>| {
+    crate::desk::events::register_common(&s);
+    crate::calls::register(&s);
+    s.on_disconnect(async |s: SocketRef<A>, State(state): State<AppState>| {
         crate::metrics::connection_closed("/");
         span(&s).in_scope(|| tracing::debug!("disconnected"));
+        if !self::identity(&s).is_some_and(|i| i.is_staff()) {
+            for session_id in joined(&s).session_ids() {
+                crate::sessions::events::visitor_left(&state, &session_id).await;
+            }
+        }
     });
     Ok(())
 }
@@ -229,14 +259,31 @@ async fn setup_agent<A: Adapter>(
     setup_common(&s, &state, Some(identity));
     s.join(hub::AGENTS_ROOM);
     crate::sessions::events::register(&s);
-    s.on_disconnect(async |s: SocketRef<A>| {
+    crate::desk::events::register_common(&s);
+    crate::desk::events::register_agent(&s);
+    crate::calls::register(&s);
+    s.on_disconnect(async |s: SocketRef<A>, State(state): State<AppState>| {
         crate::metrics::connection_closed("/admin");
         span(&s).in_scope(|| tracing::debug!("disconnected"));
+        if let Some(me) = self::identity(&s) {
+            crate::desk::agent_disconnected(&state, &me).await;
+        }
     });
     Ok(())
 }
 
-async fn on_connected<A: Adapter>(s: SocketRef<A>) {
-    crate::metrics::connection_opened(if s.ns() == "/admin" { "/admin" } else { "/" });
+async fn on_connected<A: Adapter>(s: SocketRef<A>, State(state): State<AppState>) {
+    let admin = s.ns() == "/admin";
+    crate::metrics::connection_opened(if admin { "/admin" } else { "/" });
     span(&s).in_scope(|| tracing::debug!(transport = ?s.transport_type(), "connected"));
+    if admin {
+        if let Some(me) = identity(&s) {
+            crate::desk::agent_connected(&state, &me).await;
+        }
+        // The new socket learns who is online (others heard it from agent_connected).
+        let agents = state.presence.online_agents();
+        if let Err(e) = s.emit("presence", &serde_json::json!({ "agents": agents })) {
+            tracing::debug!(error = %e, "presence not sent");
+        }
+    }
 }

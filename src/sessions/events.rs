@@ -23,6 +23,10 @@ pub fn register<A: Adapter>(s: &SocketRef<A>) {
     s.on("init_session", init_session::<A>);
     s.on("user_message", user_message::<A>);
     s.on("admin_message", admin_message::<A>);
+    s.on("typing", typing::<A>);
+    s.on("read", read::<A>);
+    s.on("get_history", get_history::<A>);
+    s.on("clear_history", clear_history::<A>);
 }
 
 async fn init_session<A: Adapter>(
@@ -139,13 +143,19 @@ async fn init<A: Adapter>(
             };
             let sess = service::create(&state.db, new).await?;
             tracing::info!(session = %sess.session_id, "session created");
+            let sum = crate::desk::summary(state, &sess).await?;
+            state.hub.to_agents("session_created", &sum).await;
             sess
         }
     };
     // Join before reading history: whatever commits after the join arrives live, whatever
     // committed before is in the history; a message in both is deduped by `seq`.
     s.join(session.session_id.clone());
+    let first_join = !realtime::joined(s).contains(&session.session_id);
     realtime::joined(s).insert(&session.session_id, &session.id);
+    if first_join && !caller.is_staff() {
+        visitor_arrived(state, &session.session_id).await;
+    }
 
     let (messages, has_more) = match last_seq {
         Some(after) => {
@@ -311,4 +321,183 @@ async fn send<A: Adapter>(
         author_id,
     };
     state.writer.store(new, except).await
+}
+
+/// A visitor socket joined a session: when it is the first, the session's visitor is online.
+async fn visitor_arrived(state: &AppState, session_id: &str) {
+    if state.presence.visitor_joined(session_id) {
+        announce_visitor(state, session_id, true).await;
+    }
+}
+
+/// A visitor socket closed: when it was the session's last, the visitor is offline.
+pub async fn visitor_left(state: &AppState, session_id: &str) {
+    if state.presence.visitor_left(session_id) {
+        announce_visitor(state, session_id, false).await;
+    }
+}
+
+async fn announce_visitor(state: &AppState, session_id: &str, online: bool) {
+    let payload = serde_json::json!({ "sessionId": session_id, "online": online });
+    state
+        .hub
+        .to_session(session_id, "visitor_presence", &payload, None)
+        .await;
+    state.hub.to_agents("visitor_presence", &payload).await;
+}
+
+/// Which side a socket speaks for: staff write as `admin`, everyone else as `user`.
+fn side<A: Adapter>(s: &SocketRef<A>) -> &'static str {
+    if Caller::of(s).is_staff() {
+        "admin"
+    } else {
+        "user"
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TypingPayload {
+    session_id: String,
+    is_typing: bool,
+}
+
+/// `typing {sessionId, isTyping}`: relayed to the others in the room; an unrefreshed
+/// `true` is turned off by the server after `TYPING_TIMEOUT_SECS`.
+async fn typing<A: Adapter>(
+    s: SocketRef<A>,
+    TryData(data): TryData<Value>,
+    ack: Ack<A>,
+    State(state): State<AppState>,
+) {
+    realtime::respond(&s, ack, "typing", async {
+        let p: TypingPayload = parse(data)?;
+        let caller = Caller::of(&s);
+        let (_, session_id) = reachable_session(&s, &state, &caller, &p.session_id).await?;
+        let sender = side(&s);
+        let generation = state.presence.typing(&session_id, sender);
+        let payload = serde_json::json!({ "sessionId": session_id, "sender": sender, "isTyping": p.is_typing });
+        state.hub.to_session(&session_id, "typing", &payload, Some(s.id)).await;
+        if p.is_typing {
+            let state = state.clone();
+            let sid = s.id;
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_secs(state.config.typing_timeout_secs)).await;
+                if state.presence.typing_expired(&session_id, sender, generation) {
+                    let off = serde_json::json!({ "sessionId": session_id, "sender": sender, "isTyping": false });
+                    state.hub.to_session(&session_id, "typing", &off, Some(sid)).await;
+                }
+            });
+        }
+        Ok(serde_json::json!({ "sessionId": payload["sessionId"], "isTyping": p.is_typing }))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReadPayload {
+    session_id: String,
+    seq: i64,
+}
+
+/// `read {sessionId, seq}`: moves this side's watermark forward (never back); the room
+/// hears `read {sessionId, reader, seq}` when it moved.
+async fn read<A: Adapter>(
+    s: SocketRef<A>,
+    TryData(data): TryData<Value>,
+    ack: Ack<A>,
+    State(state): State<AppState>,
+) {
+    realtime::respond(&s, ack, "read", async {
+        let p: ReadPayload = parse(data)?;
+        if p.seq < 0 {
+            return Err(AppError::InvalidPayload("seq must not be negative".into()));
+        }
+        let caller = Caller::of(&s);
+        let (pk, session_id) = reachable_session(&s, &state, &caller, &p.session_id).await?;
+        let reader = if caller.is_staff() { crate::desk::service::Reader::Admin } else { crate::desk::service::Reader::User };
+        let (stored, moved) = crate::desk::service::mark_read(&state.db, &pk, reader, p.seq).await?;
+        if moved {
+            let payload = serde_json::json!({ "sessionId": session_id, "reader": reader.as_str(), "seq": stored });
+            state.hub.to_session(&session_id, "read", &payload, None).await;
+            if reader == crate::desk::service::Reader::Admin {
+                let s2 = crate::desk::service::load(&state.db, &pk).await?;
+                let unread = (s2.last_seq - s2.admin_read_seq).max(0);
+                state.hub.to_agents("session_updated", &serde_json::json!({ "sessionId": session_id, "readSeq": { "user": s2.user_read_seq, "admin": s2.admin_read_seq }, "unread": unread })).await;
+            }
+        }
+        Ok(serde_json::json!({ "reader": reader.as_str(), "seq": stored }))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HistoryPayload {
+    session_id: String,
+    before_seq: Option<i64>,
+    limit: Option<u64>,
+}
+
+/// `get_history {sessionId, beforeSeq?, limit?}`: pages backwards.
+async fn get_history<A: Adapter>(
+    s: SocketRef<A>,
+    TryData(data): TryData<Value>,
+    ack: Ack<A>,
+    State(state): State<AppState>,
+) {
+    realtime::respond(&s, ack, "get_history", async {
+        let p: HistoryPayload = parse(data)?;
+        let caller = Caller::of(&s);
+        let (pk, session_id) = reachable_session(&s, &state, &caller, &p.session_id).await?;
+        let limit = p
+            .limit
+            .unwrap_or(50)
+            .clamp(1, state.config.history_limit.max(1));
+        let (rows, has_more) =
+            crate::messages::service::messages_before(&state.db, &pk, p.before_seq, limit).await?;
+        let messages: Vec<MessageDto> = rows
+            .into_iter()
+            .map(|m| MessageDto::from_model(m, &session_id))
+            .collect();
+        Ok(serde_json::json!({ "messages": messages, "hasMore": has_more }))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClearPayload {
+    session_id: String,
+}
+
+/// `clear_history {sessionId}`: erases the session's messages (visitor or agent).
+async fn clear_history<A: Adapter>(
+    s: SocketRef<A>,
+    TryData(data): TryData<Value>,
+    ack: Ack<A>,
+    State(state): State<AppState>,
+) {
+    realtime::respond(&s, ack, "clear_history", async {
+        let p: ClearPayload = parse(data)?;
+        let caller = Caller::of(&s);
+        let (pk, session_id) = reachable_session(&s, &state, &caller, &p.session_id).await?;
+        clear(&state, &pk, &session_id).await
+    })
+    .await
+}
+
+/// Erases a session's messages and tells its room.
+pub async fn clear(state: &AppState, pk: &str, session_id: &str) -> AppResult<Value> {
+    // Messages still queued for this session are stored first, then erased with the rest.
+    state.writer.flush().await;
+    let n = crate::messages::service::clear(&state.db, pk).await?;
+    tracing::info!(session = %session_id, erased = n, "history cleared");
+    let payload = serde_json::json!({ "sessionId": session_id });
+    state
+        .hub
+        .to_session(session_id, "history_cleared", &payload, None)
+        .await;
+    Ok(serde_json::json!({ "sessionId": session_id, "cleared": n }))
 }

@@ -1,0 +1,331 @@
+//! Desk events. On "/admin" (staff): `list_sessions`, `join_session`, `leave_session`,
+//! `claim_session`, `release_session`, `transfer_session`, `resolve_session`,
+//! `reopen_session`. On both namespaces: `request_human` (alias `human-escalation`).
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{SocketRef, State, TryData};
+use socketioxide::ParserError;
+
+use super::service::{self, ListSessions};
+use crate::auth::Identity;
+use crate::error::{AppError, AppResult};
+use crate::messages::types::{format_ts, now_millis, MessageDto};
+use crate::realtime::reply::Ack;
+use crate::realtime::{self, parse, respond};
+use crate::sessions::service as sessions;
+use crate::state::AppState;
+
+/// Registers the agent-only events (namespace "/admin").
+pub fn register_agent<A: Adapter>(s: &SocketRef<A>) {
+    s.on("list_sessions", list_sessions::<A>);
+    s.on("join_session", join_session::<A>);
+    s.on("leave_session", leave_session::<A>);
+    s.on("claim_session", claim_session::<A>);
+    s.on("release_session", release_session::<A>);
+    s.on("transfer_session", transfer_session::<A>);
+    s.on("resolve_session", resolve_session::<A>);
+    s.on("reopen_session", reopen_session::<A>);
+}
+
+/// Registers the events every socket may send.
+pub fn register_common<A: Adapter>(s: &SocketRef<A>) {
+    s.on("request_human", request_human::<A>);
+    s.on("human-escalation", request_human::<A>);
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionRef {
+    session_id: String,
+}
+
+/// The staff identity of an "/admin" socket.
+fn agent<A: Adapter>(s: &SocketRef<A>) -> AppResult<Identity> {
+    realtime::identity(s)
+        .filter(|i| i.is_staff())
+        .ok_or_else(|| AppError::Unauthorized("staff only".into()))
+}
+
+/// The session named by `{sessionId}` (staff reach every session).
+async fn target(
+    state: &AppState,
+    data: Result<Value, ParserError>,
+) -> AppResult<entity::chat_session::Model> {
+    let r: SessionRef = parse(data)?;
+    target_id(state, &r.session_id).await
+}
+
+async fn target_id(state: &AppState, session_id: &str) -> AppResult<entity::chat_session::Model> {
+    if uuid::Uuid::parse_str(session_id).is_err() {
+        return Err(AppError::InvalidPayload(
+            "sessionId must be a UUID string".into(),
+        ));
+    }
+    sessions::find_by_session_id(&state.db, session_id)
+        .await?
+        .ok_or(AppError::SessionNotFound)
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ListPayload {
+    status: Option<String>,
+    assignee: Option<String>,
+    before: Option<String>,
+    limit: Option<u64>,
+}
+
+async fn list_sessions<A: Adapter>(
+    s: SocketRef<A>,
+    TryData(data): TryData<Value>,
+    ack: Ack<A>,
+    State(state): State<AppState>,
+) {
+    respond(&s, ack, "list_sessions", async {
+        let me = agent(&s)?;
+        let p: ListPayload = match data {
+            Ok(Value::Null) | Err(_) => ListPayload::default(),
+            other => parse(other)?,
+        };
+        if let Some(st) = &p.status {
+            if !service::status::ALL.contains(&st.as_str()) {
+                return Err(AppError::InvalidPayload(
+                    "status must be open, waiting, assigned or resolved".into(),
+                ));
+            }
+        }
+        let assignee = match p.assignee.as_deref() {
+            None | Some("") => None,
+            Some("none") => Some(None),
+            Some("me") => Some(Some(me.account_id.clone())),
+            Some(id) => Some(Some(id.to_string())),
+        };
+        let before = match p.before.as_deref().filter(|b| !b.is_empty()) {
+            Some(b) => Some(
+                DateTime::parse_from_rfc3339(b)
+                    .map_err(|_| {
+                        AppError::InvalidPayload("before must be an RFC 3339 timestamp".into())
+                    })?
+                    .with_timezone(&Utc),
+            ),
+            None => None,
+        };
+        let max = state.config.chats_page_limit.max(1);
+        let limit = p.limit.unwrap_or(max).clamp(1, max);
+        let mut rows = service::list(
+            &state.db,
+            &ListSessions {
+                status: p.status,
+                assignee,
+                before,
+                limit: limit + 1,
+            },
+        )
+        .await?;
+        let has_more = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        let sessions = super::summaries(&state, &rows).await?;
+        Ok(json!({ "sessions": sessions, "hasMore": has_more }))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JoinPayload {
+    session_id: Option<String>,
+    code: Option<String>,
+}
+
+async fn join_session<A: Adapter>(
+    s: SocketRef<A>,
+    TryData(data): TryData<Value>,
+    ack: Ack<A>,
+    State(state): State<AppState>,
+) {
+    respond(&s, ack, "join_session", async {
+        agent(&s)?;
+        let p: JoinPayload = parse(data)?;
+        let session = match (p.session_id.as_deref(), p.code.as_deref()) {
+            (Some(id), _) if uuid::Uuid::parse_str(id).is_ok() => {
+                sessions::find_by_session_id(&state.db, id).await?
+            }
+            (Some(_), _) => {
+                return Err(AppError::InvalidPayload(
+                    "sessionId must be a UUID string".into(),
+                ))
+            }
+            (None, Some(code)) if sessions::looks_like_code(code) => {
+                sessions::find_by_code(&state.db, code).await?
+            }
+            (None, Some(_)) => {
+                return Err(AppError::InvalidPayload("code must be 6 characters".into()))
+            }
+            (None, None) => {
+                return Err(AppError::InvalidPayload(
+                    "sessionId or code is required".into(),
+                ))
+            }
+        }
+        .ok_or(AppError::SessionNotFound)?;
+        s.join(session.session_id.clone());
+        realtime::joined(&s).insert(&session.session_id, &session.id);
+        let (rows, has_more) =
+            crate::messages::service::messages_before(&state.db, &session.id, None, 50).await?;
+        let messages: Vec<MessageDto> = rows
+            .into_iter()
+            .map(|m| MessageDto::from_model(m, &session.session_id))
+            .collect();
+        let summary = super::summary(&state, &session).await?;
+        Ok(json!({ "session": summary, "messages": messages, "hasMore": has_more }))
+    })
+    .await
+}
+
+async fn leave_session<A: Adapter>(s: SocketRef<A>, TryData(data): TryData<Value>, ack: Ack<A>) {
+    respond(&s, ack, "leave_session", async {
+        let r: SessionRef = parse(data)?;
+        let id = r.session_id.to_ascii_lowercase();
+        s.leave(id.clone());
+        realtime::joined(&s).remove(&id);
+        Ok(json!({ "sessionId": id }))
+    })
+    .await
+}
+
+async fn claim_session<A: Adapter>(
+    s: SocketRef<A>,
+    TryData(data): TryData<Value>,
+    ack: Ack<A>,
+    State(state): State<AppState>,
+) {
+    respond(&s, ack, "claim_session", async {
+        let me = agent(&s)?;
+        let session = target(&state, data).await?;
+        let id = session.session_id.clone();
+        let pk = session.id.clone();
+        let sum = super::claim(&state, &me, session).await?;
+        // The owner follows the conversation.
+        s.join(id.clone());
+        realtime::joined(&s).insert(&id, &pk);
+        Ok(sum)
+    })
+    .await
+}
+
+async fn release_session<A: Adapter>(
+    s: SocketRef<A>,
+    TryData(data): TryData<Value>,
+    ack: Ack<A>,
+    State(state): State<AppState>,
+) {
+    respond(&s, ack, "release_session", async {
+        let me = agent(&s)?;
+        super::release(&state, &me, target(&state, data).await?).await
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TransferPayload {
+    session_id: String,
+    agent_id: String,
+}
+
+async fn transfer_session<A: Adapter>(
+    s: SocketRef<A>,
+    TryData(data): TryData<Value>,
+    ack: Ack<A>,
+    State(state): State<AppState>,
+) {
+    respond(&s, ack, "transfer_session", async {
+        let me = agent(&s)?;
+        let p: TransferPayload = parse(data)?;
+        let session = target_id(&state, &p.session_id).await?;
+        super::transfer(&state, &me, session, &p.agent_id).await
+    })
+    .await
+}
+
+async fn resolve_session<A: Adapter>(
+    s: SocketRef<A>,
+    TryData(data): TryData<Value>,
+    ack: Ack<A>,
+    State(state): State<AppState>,
+) {
+    respond(&s, ack, "resolve_session", async {
+        let me = agent(&s)?;
+        super::resolve(&state, &me, target(&state, data).await?).await
+    })
+    .await
+}
+
+async fn reopen_session<A: Adapter>(
+    s: SocketRef<A>,
+    TryData(data): TryData<Value>,
+    ack: Ack<A>,
+    State(state): State<AppState>,
+) {
+    respond(&s, ack, "reopen_session", async {
+        let me = agent(&s)?;
+        super::reopen(&state, &me, target(&state, data).await?).await
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EscalationPayload {
+    session_id: String,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// The text a visitor gets when they ask for a human.
+pub const ESCALATION_REPLY: &str = "A human agent will contact you soon.";
+
+/// `request_human` / `human-escalation`: the session waits for an agent.
+async fn request_human<A: Adapter>(
+    s: SocketRef<A>,
+    TryData(data): TryData<Value>,
+    ack: Ack<A>,
+    State(state): State<AppState>,
+) {
+    respond(&s, ack, "request_human", async {
+        let p: EscalationPayload = parse(data)?;
+        let caller = crate::sessions::Caller::of(&s);
+        let (pk, _) =
+            crate::sessions::events::reachable_session(&s, &state, &caller, &p.session_id).await?;
+        let session = service::load(&state.db, &pk).await?;
+        let session = super::escalate(&state, session).await?;
+        if let Some(text) = p
+            .message
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            crate::messages::validate_content(text, state.config.max_content_length)?;
+            let new = crate::messages::service::NewMessage {
+                session_pk: session.id.clone(),
+                session_id: session.session_id.clone(),
+                sender: crate::messages::types::Sender::User,
+                content: text.to_string(),
+                is_ai: false,
+                client_msg_id: None,
+                author_id: None,
+            };
+            state.writer.store(new, None).await?;
+        }
+        let reply = json!({ "message": ESCALATION_REPLY, "timestamp": format_ts(&now_millis()) });
+        if let Err(e) = s.emit("human-escalation-response", &reply) {
+            tracing::debug!(error = %e, "escalation response not sent");
+        }
+        let position = super::position(&state, &session).await?;
+        Ok(json!({ "status": session.status, "position": position }))
+    })
+    .await
+}

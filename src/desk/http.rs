@@ -1,0 +1,118 @@
+//! Desk REST for staff: `PATCH /api/chats/:sessionId`, `POST /api/chats/:sessionId/messages`,
+//! `DELETE /api/chats/:sessionId` (admin).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::Value;
+
+use crate::auth::http::JsonBody;
+use crate::auth::{AdminOnly, Staff};
+use crate::error::{AppError, AppResult};
+use crate::messages::service::NewMessage;
+use crate::messages::types::{MessageDto, Sender};
+use crate::sessions::service as sessions;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/chats/{session_id}",
+            axum::routing::patch(patch_chat).delete(delete_chat),
+        )
+        .route("/api/chats/{session_id}/messages", post(post_message))
+}
+
+async fn find(state: &AppState, session_id: &str) -> AppResult<entity::chat_session::Model> {
+    sessions::find_by_session_id(&state.db, session_id)
+        .await?
+        .ok_or(AppError::SessionNotFound)
+}
+
+/// `PATCH /api/chats/:sessionId {status?, assigneeId?}`.
+async fn patch_chat(
+    State(state): State<AppState>,
+    Staff(me): Staff,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> AppResult<Json<Value>> {
+    let session = find(&state, &id).await?;
+    let status = match body.get("status") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(AppError::InvalidPayload("status must be a string".into())),
+    };
+    let assignee = match body.get("assigneeId") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(s)) => Some(Some(s.clone())),
+        Some(_) => {
+            return Err(AppError::InvalidPayload(
+                "assigneeId must be a string or null".into(),
+            ))
+        }
+    };
+    let sum = super::set(&state, &me, session, status.as_deref(), assignee).await?;
+    Ok(Json(
+        serde_json::to_value(sum).map_err(|e| AppError::Internal(e.into()))?,
+    ))
+}
+
+/// `POST /api/chats/:sessionId/messages {content, clientMsgId?}`: send as an agent.
+async fn post_message(
+    State(state): State<AppState>,
+    Staff(me): Staff,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> AppResult<(StatusCode, Json<MessageDto>)> {
+    let session = find(&state, &id).await?;
+    let content = body
+        .get("content")
+        .and_then(Value::as_str)
+        .ok_or_else(|| AppError::InvalidPayload("content must be a string".into()))?;
+    crate::messages::validate_content(content, state.config.max_content_length)?;
+    let client_msg_id = match body.get("clientMsgId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 128 => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(_) => {
+            return Err(AppError::InvalidPayload(
+                "clientMsgId must be a non-empty string of at most 128 characters".into(),
+            ))
+        }
+    };
+    let stored = state
+        .writer
+        .store(
+            NewMessage {
+                session_pk: session.id,
+                session_id: session.session_id,
+                sender: Sender::Admin,
+                content: content.to_string(),
+                is_ai: false,
+                client_msg_id,
+                author_id: (!me.legacy).then_some(me.account_id),
+            },
+            None,
+        )
+        .await?;
+    let status = if stored.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(stored.message)))
+}
+
+/// `DELETE /api/chats/:sessionId` (admin): erases the session's messages.
+async fn delete_chat(
+    State(state): State<AppState>,
+    AdminOnly(_): AdminOnly,
+    Path(id): Path<String>,
+) -> AppResult<Json<Value>> {
+    let session = find(&state, &id).await?;
+    Ok(Json(
+        crate::sessions::events::clear(&state, &session.id, &session.session_id).await?,
+    ))
+}

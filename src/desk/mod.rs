@@ -1,0 +1,430 @@
+//! The support desk: session workflow (`open -> waiting -> assigned -> resolved`, reopen),
+//! the FIFO queue with optional auto-assignment, agent presence and the offline grace
+//! period. Socket events (`events.rs`) and REST (`http.rs`) call the same operations here,
+//! so every change is stored and announced the same way: `session_status` to the session's
+//! room, `session_updated` to agents, `queue_position` to waiting visitors.
+
+pub mod events;
+pub mod http;
+pub mod service;
+pub mod types;
+
+use std::time::Duration;
+
+use entity::chat_session::Model as Session;
+use serde_json::json;
+
+use crate::auth::{Identity, Role};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use service::{status, Change};
+use types::{SessionStatus, SessionSummary};
+
+/// The summary of one session, with its assignee's name and the visitor's presence.
+pub async fn summary(state: &AppState, s: &Session) -> AppResult<SessionSummary> {
+    Ok(summaries(state, std::slice::from_ref(s))
+        .await?
+        .pop()
+        .unwrap_or_else(|| SessionSummary::new(s, None, false)))
+}
+
+/// Summaries of several sessions (one query for the assignees' names).
+pub async fn summaries(state: &AppState, list: &[Session]) -> AppResult<Vec<SessionSummary>> {
+    let ids: Vec<String> = list.iter().filter_map(|s| s.assignee_id.clone()).collect();
+    let names = service::names(&state.db, &ids).await?;
+    Ok(list
+        .iter()
+        .map(|s| {
+            let name = s.assignee_id.as_ref().and_then(|a| names.get(a).cloned());
+            SessionSummary::new(s, name, state.presence.visitor_online(&s.session_id))
+        })
+        .collect())
+}
+
+/// Announces a session's new state: `session_status` to its room, `session_updated` to agents.
+pub async fn announce(state: &AppState, s: &Session) -> AppResult<SessionSummary> {
+    let sum = summary(state, s).await?;
+    let status = SessionStatus {
+        session_id: s.session_id.clone(),
+        status: s.status.clone(),
+        assignee: sum.assignee.clone(),
+    };
+    state
+        .hub
+        .to_session(&s.session_id, "session_status", &status, None)
+        .await;
+    state.hub.to_agents("session_updated", &sum).await;
+    Ok(sum)
+}
+
+/// Tells every waiting session its place in the queue.
+pub async fn announce_queue(state: &AppState) -> AppResult<()> {
+    let queue = service::queue(&state.db, 1000).await?;
+    for (i, s) in queue.iter().enumerate() {
+        let payload = json!({ "sessionId": s.session_id, "position": i + 1 });
+        state
+            .hub
+            .to_session(&s.session_id, "queue_position", &payload, None)
+            .await;
+    }
+    Ok(())
+}
+
+/// The position of a session in the queue (1-based), if it is waiting.
+pub async fn position(state: &AppState, s: &Session) -> AppResult<Option<usize>> {
+    if s.status != status::WAITING {
+        return Ok(None);
+    }
+    let queue = service::queue(&state.db, 1000).await?;
+    Ok(queue.iter().position(|q| q.id == s.id).map(|p| p + 1))
+}
+
+/// After a change: announce it, update the queue when it was involved, run auto-assignment.
+async fn after_change(
+    state: &AppState,
+    before: &Session,
+    after: &Session,
+) -> AppResult<SessionSummary> {
+    let sum = announce(state, after).await?;
+    if before.status == status::WAITING || after.status == status::WAITING {
+        announce_queue(state).await?;
+    }
+    let load_dropped = before.status == status::ASSIGNED
+        && (after.status != status::ASSIGNED || before.assignee_id != after.assignee_id);
+    if after.status == status::WAITING || load_dropped {
+        trigger_auto_assign(state);
+    }
+    Ok(sum)
+}
+
+fn signed_in(actor: &Identity, action: &str) -> AppResult<()> {
+    if actor.legacy {
+        return Err(AppError::Forbidden(format!(
+            "{action} needs a signed-in agent (not the legacy console)"
+        )));
+    }
+    Ok(())
+}
+
+fn owner_or_admin(actor: &Identity, s: &Session) -> AppResult<()> {
+    let owns = s.assignee_id.as_deref() == Some(actor.account_id.as_str());
+    if owns || actor.role == Role::Admin || (actor.legacy && s.assignee_id.is_none()) {
+        return Ok(());
+    }
+    Err(AppError::Forbidden(
+        "only the assignee or an admin can do this".into(),
+    ))
+}
+
+/// `claim_session`: the actor becomes the assignee.
+pub async fn claim(state: &AppState, actor: &Identity, s: Session) -> AppResult<SessionSummary> {
+    signed_in(actor, "claiming")?;
+    if s.status == status::RESOLVED {
+        return Err(AppError::Conflict(
+            "the session is resolved; reopen it first".into(),
+        ));
+    }
+    match &s.assignee_id {
+        Some(a) if a == &actor.account_id && s.status == status::ASSIGNED => {
+            return summary(state, &s).await
+        }
+        Some(_) => return Err(AppError::Conflict("another agent owns this session".into())),
+        None => {}
+    }
+    let next = service::apply(
+        &state.db,
+        &s,
+        Change {
+            status: status::ASSIGNED,
+            assignee_id: Some(actor.account_id.clone()),
+        },
+    )
+    .await?;
+    tracing::info!(session = %s.session_id, agent = %actor.account_id, "claimed");
+    after_change(state, &s, &next).await
+}
+
+/// `release_session`: back to the queue.
+pub async fn release(state: &AppState, actor: &Identity, s: Session) -> AppResult<SessionSummary> {
+    owner_or_admin(actor, &s)?;
+    if s.status == status::RESOLVED {
+        return Err(AppError::Conflict("the session is resolved".into()));
+    }
+    let next = service::apply(
+        &state.db,
+        &s,
+        Change {
+            status: status::WAITING,
+            assignee_id: None,
+        },
+    )
+    .await?;
+    after_change(state, &s, &next).await
+}
+
+/// `transfer_session`: another agent becomes the assignee.
+pub async fn transfer(
+    state: &AppState,
+    actor: &Identity,
+    s: Session,
+    agent_id: &str,
+) -> AppResult<SessionSummary> {
+    owner_or_admin(actor, &s)?;
+    if s.status == status::RESOLVED {
+        return Err(AppError::Conflict(
+            "the session is resolved; reopen it first".into(),
+        ));
+    }
+    let target = service::staff_account(&state.db, agent_id)
+        .await?
+        .ok_or_else(|| {
+            AppError::InvalidPayload("agentId is not an enabled staff account".into())
+        })?;
+    let next = service::apply(
+        &state.db,
+        &s,
+        Change {
+            status: status::ASSIGNED,
+            assignee_id: Some(target.id.clone()),
+        },
+    )
+    .await?;
+    after_change(state, &s, &next).await
+}
+
+/// `resolve_session`.
+pub async fn resolve(state: &AppState, _actor: &Identity, s: Session) -> AppResult<SessionSummary> {
+    if s.status == status::RESOLVED {
+        return summary(state, &s).await;
+    }
+    let next = service::apply(
+        &state.db,
+        &s,
+        Change {
+            status: status::RESOLVED,
+            assignee_id: s.assignee_id.clone(),
+        },
+    )
+    .await?;
+    after_change(state, &s, &next).await
+}
+
+/// `reopen_session`: from resolved back to assigned (if it has an assignee) or open.
+pub async fn reopen(state: &AppState, _actor: &Identity, s: Session) -> AppResult<SessionSummary> {
+    if s.status != status::RESOLVED {
+        return Err(AppError::Conflict(
+            "only a resolved session can be reopened".into(),
+        ));
+    }
+    let to = if s.assignee_id.is_some() {
+        status::ASSIGNED
+    } else {
+        status::OPEN
+    };
+    let next = service::apply(
+        &state.db,
+        &s,
+        Change {
+            status: to,
+            assignee_id: s.assignee_id.clone(),
+        },
+    )
+    .await?;
+    after_change(state, &s, &next).await
+}
+
+/// A visitor asks for a human: the session waits in the queue (unless an agent owns it).
+pub async fn escalate(state: &AppState, s: Session) -> AppResult<Session> {
+    if s.status == status::WAITING || s.status == status::ASSIGNED {
+        return Ok(s);
+    }
+    let next = service::apply(
+        &state.db,
+        &s,
+        Change {
+            status: status::WAITING,
+            assignee_id: None,
+        },
+    )
+    .await?;
+    tracing::info!(session = %s.session_id, "visitor asked for a human");
+    after_change(state, &s, &next).await?;
+    Ok(next)
+}
+
+/// `PATCH /api/chats/:id {status?, assigneeId?}`: an explicit change by staff.
+pub async fn set(
+    state: &AppState,
+    actor: &Identity,
+    s: Session,
+    new_status: Option<&str>,
+    assignee: Option<Option<String>>,
+) -> AppResult<SessionSummary> {
+    let assignee_id = match assignee {
+        Some(Some(id)) => {
+            let a = service::staff_account(&state.db, &id)
+                .await?
+                .ok_or_else(|| {
+                    AppError::InvalidPayload("assigneeId is not an enabled staff account".into())
+                })?;
+            Some(a.id)
+        }
+        Some(None) => None,
+        None => s.assignee_id.clone(),
+    };
+    let target: &'static str = match new_status {
+        Some(st) => status::ALL.into_iter().find(|x| *x == st).ok_or_else(|| {
+            AppError::InvalidPayload("status must be open, waiting, assigned or resolved".into())
+        })?,
+        None if assignee_id.is_some() && s.status != status::RESOLVED => status::ASSIGNED,
+        None if assignee_id.is_none() && s.status == status::ASSIGNED => status::WAITING,
+        None => status::ALL
+            .into_iter()
+            .find(|x| *x == s.status)
+            .unwrap_or(status::OPEN),
+    };
+    if target == status::ASSIGNED && assignee_id.is_none() {
+        return Err(AppError::InvalidPayload(
+            "status assigned needs an assigneeId".into(),
+        ));
+    }
+    let assignee_id = if target == status::WAITING || target == status::OPEN {
+        None
+    } else {
+        assignee_id
+    };
+    if target == s.status && assignee_id == s.assignee_id {
+        return summary(state, &s).await;
+    }
+    let _ = actor;
+    let next = service::apply(
+        &state.db,
+        &s,
+        Change {
+            status: target,
+            assignee_id,
+        },
+    )
+    .await?;
+    after_change(state, &s, &next).await
+}
+
+/// Runs auto-assignment in the background (when `AUTO_ASSIGN` is on).
+pub fn trigger_auto_assign(state: &AppState) {
+    if !state.config.auto_assign {
+        return;
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = auto_assign(&state).await {
+            tracing::warn!(error = %e, "auto-assignment failed");
+        }
+    });
+}
+
+/// Gives the oldest waiting sessions to the least busy online agents, under the limit.
+async fn auto_assign(state: &AppState) -> AppResult<()> {
+    let _guard = state.assign_lock.lock().await;
+    for _ in 0..1000 {
+        let Some(next) = service::queue(&state.db, 1).await?.pop() else {
+            return Ok(());
+        };
+        let online: Vec<String> = state
+            .presence
+            .online_agents()
+            .into_iter()
+            .map(|a| a.id)
+            .collect();
+        let loads = service::loads(&state.db, &online).await?;
+        let best = online
+            .iter()
+            .map(|a| (loads.get(a).copied().unwrap_or(0), a))
+            .filter(|(n, _)| *n < state.config.max_chats_per_agent as i64)
+            .min_by(|x, y| x.0.cmp(&y.0).then(x.1.cmp(y.1)));
+        let Some((_, agent)) = best else {
+            return Ok(());
+        };
+        match service::apply(
+            &state.db,
+            &next,
+            Change {
+                status: status::ASSIGNED,
+                assignee_id: Some(agent.clone()),
+            },
+        )
+        .await
+        {
+            Ok(assigned) => {
+                tracing::info!(session = %next.session_id, agent = %agent, "auto-assigned");
+                announce(state, &assigned).await?;
+                announce_queue(state).await?;
+            }
+            Err(AppError::Conflict(_)) => continue, // changed meanwhile: look again
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Tells every agent who is online.
+pub async fn announce_presence(state: &AppState) {
+    let agents = state.presence.online_agents();
+    state
+        .hub
+        .to_agents("presence", &json!({ "agents": agents }))
+        .await;
+}
+
+/// An agent's socket connected.
+pub async fn agent_connected(state: &AppState, agent: &Identity) {
+    if agent.legacy {
+        return;
+    }
+    if state
+        .presence
+        .agent_connected(&agent.account_id, &agent.name)
+    {
+        announce_presence(state).await;
+        trigger_auto_assign(state);
+    }
+}
+
+/// An agent's socket closed: after the grace period without a socket, their sessions go
+/// back to the queue.
+pub async fn agent_disconnected(state: &AppState, agent: &Identity) {
+    if agent.legacy {
+        return;
+    }
+    let Some(generation) = state.presence.agent_disconnected(&agent.account_id) else {
+        return;
+    };
+    announce_presence(state).await;
+    let state = state.clone();
+    let id = agent.account_id.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(state.config.agent_offline_grace_secs)).await;
+        if !state.presence.agent_still_offline(&id, generation) {
+            return;
+        }
+        match service::assigned_to(&state.db, &id).await {
+            Ok(list) => {
+                for s in list {
+                    if let Ok(next) = service::apply(
+                        &state.db,
+                        &s,
+                        Change {
+                            status: status::WAITING,
+                            assignee_id: None,
+                        },
+                    )
+                    .await
+                    {
+                        tracing::info!(session = %s.session_id, agent = %id, "agent offline: session back to the queue");
+                        let _ = after_change(&state, &s, &next).await;
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not requeue an offline agent's sessions"),
+        }
+    });
+}

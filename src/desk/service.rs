@@ -1,0 +1,262 @@
+//! Desk storage: status transitions (optimistic: each change applies only if the session is
+//! still in the state it was read in, so of two agents claiming at once exactly one wins),
+//! the queue, agent loads, read watermarks. The only place with SQL for the workflow.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use entity::{account, chat_session};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use crate::error::{AppError, AppResult};
+use crate::messages::types::now_millis;
+
+/// Session statuses.
+pub mod status {
+    pub const OPEN: &str = "open";
+    pub const WAITING: &str = "waiting";
+    pub const ASSIGNED: &str = "assigned";
+    pub const RESOLVED: &str = "resolved";
+    pub const ALL: [&str; 4] = [OPEN, WAITING, ASSIGNED, RESOLVED];
+}
+
+/// A change of status and assignee.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub status: &'static str,
+    pub assignee_id: Option<String>,
+}
+
+/// Applies `change` if the session still has the status and assignee it had in `seen`;
+/// `conflict` otherwise. Sets the timestamps the desk reports on.
+pub async fn apply<C: ConnectionTrait>(
+    db: &C,
+    seen: &chat_session::Model,
+    change: Change,
+) -> AppResult<chat_session::Model> {
+    let now = now_millis();
+    let mut q = Query::update();
+    q.table(chat_session::Entity)
+        .value(chat_session::Column::Status, change.status)
+        .value(chat_session::Column::AssigneeId, change.assignee_id.clone())
+        .value(chat_session::Column::UpdatedAt, now)
+        .and_where(chat_session::Column::Id.eq(seen.id.clone()))
+        .and_where(chat_session::Column::Status.eq(seen.status.clone()));
+    match &seen.assignee_id {
+        Some(a) => q.and_where(chat_session::Column::AssigneeId.eq(a.clone())),
+        None => q.and_where(chat_session::Column::AssigneeId.is_null()),
+    };
+    let mut next = seen.clone();
+    match change.status {
+        status::WAITING => {
+            let since = if seen.status == status::WAITING {
+                seen.waiting_since.unwrap_or(now)
+            } else {
+                now
+            };
+            q.value(chat_session::Column::WaitingSince, since);
+            next.waiting_since = Some(since);
+        }
+        _ => {
+            q.value(
+                chat_session::Column::WaitingSince,
+                Option::<DateTime<Utc>>::None,
+            );
+            next.waiting_since = None;
+        }
+    }
+    if change.status == status::ASSIGNED && seen.assignee_id != change.assignee_id {
+        q.value(chat_session::Column::AssignedAt, now);
+        next.assigned_at = Some(now);
+    }
+    if change.status == status::RESOLVED {
+        q.value(chat_session::Column::ResolvedAt, now);
+        next.resolved_at = Some(now);
+    }
+    let res = db.execute(&q).await?;
+    if res.rows_affected() == 0 {
+        return Err(AppError::Conflict(
+            "the session changed meanwhile (someone else acted first)".into(),
+        ));
+    }
+    next.status = change.status.to_string();
+    next.assignee_id = change.assignee_id;
+    next.updated_at = now;
+    Ok(next)
+}
+
+/// Reloads a session by internal id.
+pub async fn load<C: ConnectionTrait>(db: &C, pk: &str) -> AppResult<chat_session::Model> {
+    chat_session::Entity::find_by_id(pk.to_string())
+        .one(db)
+        .await?
+        .ok_or(AppError::SessionNotFound)
+}
+
+/// Waiting sessions, oldest waiting first (the queue).
+pub async fn queue<C: ConnectionTrait>(db: &C, limit: u64) -> AppResult<Vec<chat_session::Model>> {
+    Ok(chat_session::Entity::find()
+        .filter(chat_session::Column::Status.eq(status::WAITING))
+        .order_by_asc(chat_session::Column::WaitingSince)
+        .order_by_asc(chat_session::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// Number of `assigned` sessions of each given agent.
+pub async fn loads<C: ConnectionTrait>(
+    db: &C,
+    agent_ids: &[String],
+) -> AppResult<HashMap<String, i64>> {
+    if agent_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(Option<String>, i64)> = chat_session::Entity::find()
+        .select_only()
+        .column(chat_session::Column::AssigneeId)
+        .column_as(chat_session::Column::Id.count(), "n")
+        .filter(chat_session::Column::Status.eq(status::ASSIGNED))
+        .filter(chat_session::Column::AssigneeId.is_in(agent_ids.to_vec()))
+        .group_by(chat_session::Column::AssigneeId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(a, n)| a.map(|a| (a, n)))
+        .collect())
+}
+
+/// Sessions assigned to `agent_id` (not resolved).
+pub async fn assigned_to<C: ConnectionTrait>(
+    db: &C,
+    agent_id: &str,
+) -> AppResult<Vec<chat_session::Model>> {
+    Ok(chat_session::Entity::find()
+        .filter(chat_session::Column::Status.eq(status::ASSIGNED))
+        .filter(chat_session::Column::AssigneeId.eq(agent_id))
+        .all(db)
+        .await?)
+}
+
+/// Display names of accounts.
+pub async fn names<C: ConnectionTrait>(
+    db: &C,
+    ids: &[String],
+) -> AppResult<HashMap<String, String>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = account::Entity::find()
+        .filter(account::Column::Id.is_in(ids.to_vec()))
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|a| (a.id, a.name)).collect())
+}
+
+/// An enabled staff account by id.
+pub async fn staff_account<C: ConnectionTrait>(
+    db: &C,
+    id: &str,
+) -> AppResult<Option<account::Model>> {
+    Ok(account::Entity::find_by_id(id.to_string())
+        .one(db)
+        .await?
+        .filter(|a| !a.disabled && (a.role == "admin" || a.role == "agent")))
+}
+
+/// Which side reads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reader {
+    User,
+    Admin,
+}
+
+impl Reader {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reader::User => "user",
+            Reader::Admin => "admin",
+        }
+    }
+}
+
+/// Moves a read watermark forward to `min(seq, lastSeq)`; returns `(stored, moved)`.
+pub async fn mark_read<C: ConnectionTrait>(
+    db: &C,
+    pk: &str,
+    reader: Reader,
+    seq: i64,
+) -> AppResult<(i64, bool)> {
+    let s = load(db, pk).await?;
+    let current = match reader {
+        Reader::User => s.user_read_seq,
+        Reader::Admin => s.admin_read_seq,
+    };
+    let target = Ord::min(seq, s.last_seq);
+    if target <= current {
+        return Ok((current, false));
+    }
+    let col = match reader {
+        Reader::User => chat_session::Column::UserReadSeq,
+        Reader::Admin => chat_session::Column::AdminReadSeq,
+    };
+    let res = db
+        .execute(
+            Query::update()
+                .table(chat_session::Entity)
+                .value(col, target)
+                .and_where(chat_session::Column::Id.eq(pk))
+                .and_where(Expr::col(col).lt(target)),
+        )
+        .await?;
+    if res.rows_affected() == 0 {
+        // Someone moved it further meanwhile: report what is stored.
+        let s = load(db, pk).await?;
+        let stored = match reader {
+            Reader::User => s.user_read_seq,
+            Reader::Admin => s.admin_read_seq,
+        };
+        return Ok((stored, false));
+    }
+    Ok((target, true))
+}
+
+/// Filters of the agents' session list.
+#[derive(Debug, Clone, Default)]
+pub struct ListSessions {
+    pub status: Option<String>,
+    /// `Some(None)`: unassigned only; `Some(Some(id))`: that agent's.
+    pub assignee: Option<Option<String>>,
+    pub before: Option<DateTime<Utc>>,
+    pub limit: u64,
+}
+
+/// Sessions for agents: newest first, or the queue order for `status = waiting`.
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    f: &ListSessions,
+) -> AppResult<Vec<chat_session::Model>> {
+    let mut q = chat_session::Entity::find();
+    if let Some(s) = &f.status {
+        q = q.filter(chat_session::Column::Status.eq(s.clone()));
+    }
+    match &f.assignee {
+        Some(Some(a)) => q = q.filter(chat_session::Column::AssigneeId.eq(a.clone())),
+        Some(None) => q = q.filter(chat_session::Column::AssigneeId.is_null()),
+        None => {}
+    }
+    if let Some(b) = f.before {
+        q = q.filter(chat_session::Column::CreatedAt.lt(b));
+    }
+    q = if f.status.as_deref() == Some(status::WAITING) {
+        q.order_by_asc(chat_session::Column::WaitingSince)
+            .order_by_asc(chat_session::Column::Id)
+    } else {
+        q.order_by_desc(chat_session::Column::CreatedAt)
+            .order_by_desc(chat_session::Column::Id)
+    };
+    Ok(q.limit(f.limit).all(db).await?)
+}

@@ -1,0 +1,83 @@
+//! Wire types of the desk: the session summary agents see.
+
+use serde::Serialize;
+
+use crate::messages::types::format_ts;
+use crate::sessions::types::ReadSeq;
+
+/// An assignee as clients see it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Assignee {
+    pub id: String,
+    pub name: String,
+}
+
+/// A session as agents see it (list, created, updated, join, PATCH).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionSummary {
+    pub session_id: String,
+    pub code: String,
+    pub status: String,
+    pub assignee: Option<Assignee>,
+    pub assignee_id: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub last_message_at: Option<String>,
+    pub waiting_since: Option<String>,
+    pub assigned_at: Option<String>,
+    pub first_response_at: Option<String>,
+    pub resolved_at: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub last_seq: i64,
+    pub read_seq: ReadSeq,
+    pub unread: i64,
+    pub visitor_online: bool,
+    pub customer_id: Option<String>,
+}
+
+impl SessionSummary {
+    pub fn new(
+        s: &entity::chat_session::Model,
+        assignee_name: Option<String>,
+        visitor_online: bool,
+    ) -> Self {
+        SessionSummary {
+            session_id: s.session_id.clone(),
+            code: s.code.clone(),
+            status: s.status.clone(),
+            assignee: s.assignee_id.as_ref().map(|id| Assignee {
+                id: id.clone(),
+                name: assignee_name.unwrap_or_default(),
+            }),
+            assignee_id: s.assignee_id.clone(),
+            created_at: format_ts(&s.created_at),
+            updated_at: format_ts(&s.updated_at),
+            last_message_at: s.last_message_at.as_ref().map(format_ts),
+            waiting_since: s.waiting_since.as_ref().map(format_ts),
+            assigned_at: s.assigned_at.as_ref().map(format_ts),
+            first_response_at: s.first_response_at.as_ref().map(format_ts),
+            resolved_at: s.resolved_at.as_ref().map(format_ts),
+            ip: s.ip.clone(),
+            user_agent: s.user_agent.clone(),
+            last_seq: s.last_seq,
+            read_seq: ReadSeq {
+                user: s.user_read_seq,
+                admin: s.admin_read_seq,
+            },
+            unread: (s.last_seq - s.admin_read_seq).max(0),
+            visitor_online,
+            customer_id: s.customer_id.clone(),
+        }
+    }
+}
+
+/// `session_status {sessionId, status, assignee}` for the session's room.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionStatus {
+    pub session_id: String,
+    pub status: String,
+    pub assignee: Option<Assignee>,
+}
