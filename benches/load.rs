@@ -42,6 +42,9 @@ use tokio_util::sync::CancellationToken;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// Other load on the machine (in % of one core) above which a row is flagged as distorted.
+const OTHER_LOAD_WARN: f64 = 25.0;
+
 /// How long one protocol step (open, connect, ack) may take before the bench gives up.
 const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -694,16 +697,19 @@ fn proc_cpu_ticks(pid: &str) -> Option<u64> {
 }
 
 /// (busy, total) ticks of the whole machine.
-fn machine_ticks() -> Option<(u64, u64)> {
+/// (busy, total, interrupts) ticks of the whole machine; interrupts (mostly loopback TCP
+/// here) are charged to no process.
+fn machine_ticks() -> Option<(u64, u64, u64)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let line = stat.lines().next()?.strip_prefix("cpu ")?;
     let v: Vec<u64> = line
         .split_whitespace()
         .filter_map(|x| x.parse().ok())
         .collect();
-    let total: u64 = v.iter().sum();
-    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
-    Some((total - idle, total))
+    let field = |i: usize| v.get(i).copied().unwrap_or(0);
+    // user nice system idle iowait irq softirq steal (guest time is already in user/nice).
+    let total: u64 = (0..8).map(field).sum();
+    Some((total - field(3) - field(4), total, field(5) + field(6)))
 }
 
 /// CPU used between two moments: server and load generator in % of one core, the whole
@@ -712,8 +718,9 @@ struct CpuMeter {
     server_pid: Option<u32>,
     server: Option<u64>,
     threads: BTreeMap<u32, (String, u64)>,
+    postgres: BTreeMap<u32, (String, u64)>,
     me: Option<u64>,
-    machine: Option<(u64, u64)>,
+    machine: Option<(u64, u64, u64)>,
     at: Instant,
 }
 
@@ -722,8 +729,37 @@ struct CpuUse {
     server: Option<f64>,
     generator: Option<f64>,
     machine: Option<f64>,
-    /// The server's busiest threads, e.g. `tokio-runtime-w 61%+58%, sqlx-sqlite-wor 40%`.
+    /// The server's busiest threads, e.g. `tokio-rt-worker 61%+58%, sqlx-sqlite-wor 40%`.
     threads: Option<String>,
+    /// PostgreSQL's processes on this machine, in % of one core.
+    postgres: Option<f64>,
+    /// Everything else on the machine (other programs, kernel work not charged to a
+    /// process), in % of one core: a high value means the figures are distorted.
+    other: Option<f64>,
+}
+
+/// CPU ticks of every PostgreSQL process on the machine, by pid.
+fn postgres_ticks() -> BTreeMap<u32, (String, u64)> {
+    let mut out = BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        if comm.trim() == "postgres" {
+            if let Some(ticks) = proc_cpu_ticks(&pid.to_string()) {
+                out.insert(pid, (String::new(), ticks));
+            }
+        }
+    }
+    out
 }
 
 /// CPU ticks of every thread of a process, by thread id: (thread name, ticks).
@@ -749,7 +785,8 @@ fn thread_ticks(pid: Option<u32>) -> BTreeMap<u32, (String, u64)> {
     out
 }
 
-/// Per-thread-name CPU between two samples, busiest first; threads under 3% are left out.
+/// Per-thread-name CPU between two samples, busiest first (names under 3% left out), e.g.
+/// `tokio-rt-worker 45%+44%, sqlx-sqlite-wor 14 threads 38%`.
 fn thread_summary(
     a: &BTreeMap<u32, (String, u64)>,
     b: &BTreeMap<u32, (String, u64)>,
@@ -762,20 +799,29 @@ fn thread_summary(
         let before = a.get(tid).map(|x| x.1).unwrap_or(0);
         let pct = ticks.saturating_sub(before) as f64 / 100.0 / secs * 100.0;
         seen += pct;
-        if pct >= 3.0 {
+        if pct > 0.0 {
             by_name.entry(name).or_default().push(pct);
         }
     }
-    let mut groups: Vec<(&str, Vec<f64>)> = by_name.into_iter().collect();
-    for g in &mut groups {
-        g.1.sort_by(|x, y| y.total_cmp(x));
-    }
-    groups.sort_by(|x, y| y.1.iter().sum::<f64>().total_cmp(&x.1.iter().sum::<f64>()));
+    let mut groups: Vec<(&str, Vec<f64>, f64)> = by_name
+        .into_iter()
+        .map(|(n, mut v)| {
+            v.sort_by(|x, y| y.total_cmp(x));
+            let sum = v.iter().sum();
+            (n, v, sum)
+        })
+        .filter(|g| g.2 >= 3.0)
+        .collect();
+    groups.sort_by(|x, y| y.2.total_cmp(&x.2));
     let mut parts: Vec<String> = groups
         .iter()
-        .map(|(name, v)| {
-            let list: Vec<String> = v.iter().map(|p| format!("{p:.0}%")).collect();
-            format!("{name} {}", list.join("+"))
+        .map(|(name, v, sum)| {
+            if v.len() <= 3 {
+                let list: Vec<String> = v.iter().map(|p| format!("{p:.0}%")).collect();
+                format!("{name} {}", list.join("+"))
+            } else {
+                format!("{name} {} threads {sum:.0}%", v.len())
+            }
         })
         .collect();
     // Threads that ended between the two samples only show in the process total.
@@ -791,6 +837,7 @@ impl CpuMeter {
             server_pid,
             server: server_pid.and_then(|p| proc_cpu_ticks(&p.to_string())),
             threads: thread_ticks(server_pid),
+            postgres: postgres_ticks(),
             me: proc_cpu_ticks("self"),
             machine: machine_ticks(),
             at: Instant::now(),
@@ -803,22 +850,33 @@ impl CpuMeter {
             (Some(a), Some(b)) => Some((b.saturating_sub(a)) as f64 / 100.0 / secs * 100.0),
             _ => None,
         };
-        let machine = match (self.machine, machine_ticks()) {
-            (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => {
-                Some((b1 - b0) as f64 / (t1 - t0) as f64 * 100.0)
-            }
-            _ => None,
+        let (machine, machine_busy) = match (self.machine, machine_ticks()) {
+            (Some((b0, t0, i0)), Some((b1, t1, i1))) if t1 > t0 => (
+                Some((b1 - b0) as f64 / (t1 - t0) as f64 * 100.0),
+                Some((b1 - b0).saturating_sub(i1 - i0) as f64 / 100.0 / secs * 100.0),
+            ),
+            _ => (None, None),
         };
         let server = pct(
             self.server,
             self.server_pid.and_then(|p| proc_cpu_ticks(&p.to_string())),
         );
         let threads = thread_summary(&self.threads, &thread_ticks(self.server_pid), secs, server);
+        let postgres: u64 = postgres_ticks()
+            .iter()
+            .map(|(pid, (_, t))| t.saturating_sub(self.postgres.get(pid).map(|x| x.1).unwrap_or(0)))
+            .sum();
+        let generator = pct(self.me, proc_cpu_ticks("self"));
+        let postgres = postgres as f64 / 100.0 / secs * 100.0;
+        let other = machine_busy
+            .map(|m| (m - server.unwrap_or(0.0) - generator.unwrap_or(0.0) - postgres).max(0.0));
         CpuUse {
             server,
-            generator: pct(self.me, proc_cpu_ticks("self")),
+            generator,
             machine,
             threads,
+            postgres: Some(postgres).filter(|p| *p >= 3.0),
+            other,
         }
     }
 }
@@ -848,8 +906,14 @@ async fn recv_packet(ws: &mut Ws) -> Result<String> {
     }
 }
 
-/// WebSocket connect, engine.io open, socket.io connect to "/".
+/// WebSocket connect, engine.io open, socket.io connect to "/" (within `STEP_TIMEOUT`).
 async fn open_socket(url: &str) -> Result<Ws> {
+    timeout(STEP_TIMEOUT, open_socket_inner(url))
+        .await
+        .map_err(|_| anyhow!("socket.io connect took longer than {STEP_TIMEOUT:?}"))?
+}
+
+async fn open_socket_inner(url: &str) -> Result<Ws> {
     // TCP_NODELAY on, as browsers do: the client's own Nagle delays stay out of the figures.
     let connect = tokio_tungstenite::connect_async_with_config(url, None, true);
     let (mut ws, _) = timeout(STEP_TIMEOUT, connect)
@@ -872,8 +936,14 @@ async fn open_socket(url: &str) -> Result<Ws> {
     }
 }
 
-/// `init_session` with ack id 0; returns the (unwrapped) ack object.
+/// `init_session` with ack id 0; returns the (unwrapped) ack object (within `STEP_TIMEOUT`).
 async fn init_session(ws: &mut Ws, payload: &Value) -> Result<Value> {
+    timeout(STEP_TIMEOUT, init_session_inner(ws, payload))
+        .await
+        .map_err(|_| anyhow!("no init_session ack within {STEP_TIMEOUT:?}"))?
+}
+
+async fn init_session_inner(ws: &mut Ws, payload: &Value) -> Result<Value> {
     ws.send(Message::text(format!("420[\"init_session\",{payload}]")))
         .await?;
     loop {
@@ -1633,6 +1703,12 @@ async fn idle(args: &Args, server: &Server) -> Result<Value> {
     if let Some(threads) = &cpu_open.threads {
         println!("server threads while opening: {threads}");
     }
+    if let Some(pg) = cpu_open.postgres {
+        println!("PostgreSQL processes while opening: {pg:.0}%");
+    }
+    if let Some(other) = cpu_open.other.filter(|o| *o >= OTHER_LOAD_WARN) {
+        println!("!! other processes used {other:.0}% of a core while opening: figures distorted");
+    }
     println!("(conn p50/p99 in ms: WebSocket connect + engine.io open + socket.io connect + init_session ack; cpu in % of one core while opening)");
     if failed > 0 {
         bail!("{failed} of {n} connections failed");
@@ -1758,6 +1834,12 @@ fn print_row(r: &Row) {
     if let Some(threads) = &r.cpu.threads {
         println!("          server threads: {threads}");
     }
+    if let Some(pg) = r.cpu.postgres {
+        println!("          PostgreSQL processes: {pg:.0}%");
+    }
+    if let Some(other) = r.cpu.other.filter(|o| *o >= OTHER_LOAD_WARN) {
+        println!("          !! other processes used {other:.0}% of a core during this run: figures distorted");
+    }
     if let Some(e) = &r.t.first_error {
         println!("          first problem: {}", truncate(e, 300));
     }
@@ -1778,6 +1860,8 @@ fn row_json(r: &Row) -> Value {
         "txnAvgMs": r.writer.map(|w| round2(w.txn_ms)),
         "boxCpuPct": r.cpu.machine.map(|c| c.round()),
         "serverThreads": r.cpu.threads,
+        "postgresCpuPct": r.cpu.postgres.map(|c| c.round()),
+        "otherCpuPct": r.cpu.other.map(|c| c.round()),
         "lost": r.t.lost,
         "duplicated": r.t.dup,
         "outOfOrder": r.t.out_of_order,

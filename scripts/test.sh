@@ -78,4 +78,19 @@ psql "$PG_BASE/postgres" -qc "CREATE DATABASE $PGDB" >/dev/null
 run_node_suite postgresql "$PG_BASE/$PGDB"
 psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS $PGDB" >/dev/null 2>&1 || true
 
+# --- Browser side (web/, e2e/): vendored socket.io client, console and widget in Chromium --
+# The socket.io client compiled into the binary must be the pinned npm package's, byte for
+# byte; then the e2e suite starts its own fresh servers (the binary built above) and drives
+# the console and the widget in Debian's chromium through playwright-core (which never
+# downloads a browser of its own). Screenshots land in test-output/screenshots/.
+log "web: vendored socket.io client is the pinned npm package's"
+web/check-vendor.sh
+if ! [ -x /usr/bin/chromium ]; then
+  log "installing chromium"
+  apt_install chromium
+fi
+log "e2e: console and widget in Chromium"
+(cd e2e && npm ci --no-audit --no-fund --loglevel=error)
+(cd e2e && CHATDESK_BIN="$ROOT/target/debug/chatdesk" node --test)
+
 log "all tests passed"

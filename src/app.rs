@@ -72,6 +72,7 @@ impl App {
             auth,
             limits,
             presence: Default::default(),
+            assistant: crate::assistant::Assistant::from_config(&config)?,
             assign_lock: Default::default(),
         };
 
@@ -93,6 +94,7 @@ impl App {
             .merge(crate::sessions::http::router())
             .merge(crate::auth::http::router())
             .merge(crate::desk::http::router())
+            .merge(crate::web::router())
             .with_state(state.clone())
             .layer(layer)
             .layer(axum::extract::DefaultBodyLimit::max(

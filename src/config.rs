@@ -159,6 +159,59 @@ pub struct Config {
     #[arg(long, env = "TYPING_TIMEOUT_SECS", default_value_t = 6)]
     pub typing_timeout_secs: u64,
 
+    /// OpenAI-compatible API base (e.g. `https://api.openai.com/v1`, `http://localhost:8080/v1`).
+    /// Unset: the assistant is off.
+    #[arg(long, env = "AI_BASE_URL")]
+    pub ai_base_url: Option<String>,
+
+    /// API key sent as `Authorization: Bearer` (never logged).
+    #[arg(long, env = "AI_API_KEY", hide_env_values = true)]
+    pub ai_api_key: Option<String>,
+
+    /// Model name.
+    #[arg(long, env = "AI_MODEL", default_value = "gpt-4o-mini")]
+    pub ai_model: String,
+
+    /// System prompt: text, or `@path` to read it from a file.
+    #[arg(
+        long,
+        env = "AI_SYSTEM_PROMPT",
+        default_value = "You are a helpful customer-support assistant. Answer briefly. If the visitor asks for a human, or you cannot help, answer with [HANDOFF]."
+    )]
+    pub ai_system_prompt: String,
+
+    /// How many earlier messages of the session are sent as context.
+    #[arg(long, env = "AI_CONTEXT_MESSAGES", default_value_t = 20)]
+    pub ai_context_messages: u64,
+
+    /// Seconds to wait for the endpoint's answer and between streamed chunks.
+    #[arg(long, env = "AI_TIMEOUT", default_value_t = 30)]
+    pub ai_timeout_secs: u64,
+
+    /// Retries (with backoff) of a failed request before escalating.
+    #[arg(long, env = "AI_MAX_RETRIES", default_value_t = 2)]
+    pub ai_max_retries: u32,
+
+    /// Most generations running at once on this node.
+    #[arg(long, env = "AI_MAX_CONCURRENCY", default_value_t = 8)]
+    pub ai_max_concurrency: usize,
+
+    /// Longest reply, in characters (the stream is cut there).
+    #[arg(long, env = "AI_MAX_REPLY_CHARS", default_value_t = 4000)]
+    pub ai_max_reply_chars: usize,
+
+    /// A reply containing this marker hands the visitor over to a human (the marker is removed).
+    #[arg(long, env = "AI_HANDOFF_MARKER", default_value = "[HANDOFF]")]
+    pub ai_handoff_marker: String,
+
+    /// What the visitor reads when the assistant cannot answer (the session then waits for a human).
+    #[arg(
+        long,
+        env = "AI_FALLBACK_MESSAGE",
+        default_value = "Sorry, our assistant is unavailable right now. A human agent will be with you shortly."
+    )]
+    pub ai_fallback_message: String,
+
     /// Seconds to wait for in-flight work at shutdown before closing sockets.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,

@@ -12,12 +12,14 @@
 //! - `auth`: accounts, passwords, tokens, the staff/customer extractors.
 //! - `guard`, `limits`: origin allow-list, rate limits.
 //! - `desk`: workflow (queue, claim, assign, resolve), presence, auto-assignment.
+//! - `assistant`: AI replies streamed token by token, with hand-over to humans.
 //! - `calls`: WebRTC signalling relay.
 //! - `sessions`: sessions, the seed events and the `/api/chats` endpoints.
 //! - `messages`: validation, storage, history.
 //! - `realtime`: socket.io namespaces, replies, broadcasting.
 
 pub mod app;
+pub mod assistant;
 pub mod auth;
 pub mod calls;
 pub mod config;
@@ -32,6 +34,7 @@ pub mod presence;
 pub mod realtime;
 pub mod sessions;
 pub mod state;
+pub mod web;
 
 pub use app::App;
 pub use config::Config;

@@ -45,3 +45,11 @@ pub fn connection_closed(ns: &'static str) {
 pub fn rate_limited(kind: &'static str) {
     metrics::counter!("chatdesk_rate_limited_total", "kind" => kind).increment(1);
 }
+
+pub fn ai_stream_error() {
+    metrics::counter!("chatdesk_ai_stream_errors_total").increment(1);
+}
+
+pub fn message_delivered(recipients: u64) {
+    metrics::counter!("chatdesk_messages_delivered_total").increment(recipients);
+}

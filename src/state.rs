@@ -20,6 +20,8 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     pub limits: Arc<Limits>,
     pub presence: Arc<Presence>,
+    /// The AI assistant, when `AI_BASE_URL` is set.
+    pub assistant: Option<Arc<crate::assistant::Assistant>>,
     /// Serializes auto-assignment on this node.
     pub assign_lock: Arc<tokio::sync::Mutex<()>>,
 }

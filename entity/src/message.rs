@@ -17,6 +17,8 @@ pub struct Model {
     pub client_msg_id: Option<String>,
     /// Staff account that wrote it, when known.
     pub author_id: Option<String>,
+    /// An assistant reply whose stream was cut short (cancelled or failed).
+    pub interrupted: bool,
     pub created_at: DateTimeUtc,
 }
 

@@ -173,6 +173,9 @@ async fn join_session<A: Adapter>(
         .ok_or(AppError::SessionNotFound)?;
         s.join(session.session_id.clone());
         realtime::joined(&s).insert(&session.session_id, &session.id);
+        if let Some(ai) = &state.assistant {
+            ai.replay_to(&s, &session.id, &session.session_id);
+        }
         let (rows, has_more) =
             crate::messages::service::messages_before(&state.db, &session.id, None, 50).await?;
         let messages: Vec<MessageDto> = rows
@@ -309,15 +312,12 @@ async fn request_human<A: Adapter>(
             .filter(|t| !t.is_empty())
         {
             crate::messages::validate_content(text, state.config.max_content_length)?;
-            let new = crate::messages::service::NewMessage {
-                session_pk: session.id.clone(),
-                session_id: session.session_id.clone(),
-                sender: crate::messages::types::Sender::User,
-                content: text.to_string(),
-                is_ai: false,
-                client_msg_id: None,
-                author_id: None,
-            };
+            let new = crate::messages::service::NewMessage::new(
+                session.id.clone(),
+                session.session_id.clone(),
+                crate::messages::types::Sender::User,
+                text.to_string(),
+            );
             state.writer.store(new, None).await?;
         }
         let reply = json!({ "message": ESCALATION_REPLY, "timestamp": format_ts(&now_millis()) });

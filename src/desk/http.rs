@@ -82,21 +82,18 @@ async fn post_message(
             ))
         }
     };
-    let stored = state
-        .writer
-        .store(
-            NewMessage {
-                session_pk: session.id,
-                session_id: session.session_id,
-                sender: Sender::Admin,
-                content: content.to_string(),
-                is_ai: false,
-                client_msg_id,
-                author_id: (!me.legacy).then_some(me.account_id),
-            },
-            None,
-        )
-        .await?;
+    let mut new = NewMessage::new(
+        session.id,
+        session.session_id,
+        Sender::Admin,
+        content.to_string(),
+    );
+    new.client_msg_id = client_msg_id;
+    new.author_id = (!me.legacy).then_some(me.account_id);
+    if let Some(ai) = &state.assistant {
+        ai.cancel(&new.session_pk);
+    }
+    let stored = state.writer.store(new, None).await?;
     let status = if stored.duplicate {
         StatusCode::OK
     } else {

@@ -85,6 +85,11 @@ async fn after_change(
     before: &Session,
     after: &Session,
 ) -> AppResult<SessionSummary> {
+    if after.status != status::OPEN {
+        if let Some(ai) = &state.assistant {
+            ai.cancel(&after.id); // a human takes over (or was asked for)
+        }
+    }
     let sum = announce(state, after).await?;
     if before.status == status::WAITING || after.status == status::WAITING {
         announce_queue(state).await?;
@@ -293,10 +298,15 @@ pub async fn set(
     } else {
         assignee_id
     };
+    let takes_from_owner = s.assignee_id.is_some()
+        && (assignee_id != s.assignee_id || target == status::WAITING || target == status::OPEN);
+    if takes_from_owner {
+        owner_or_admin(actor, &s)?;
+    }
     if target == s.status && assignee_id == s.assignee_id {
         return summary(state, &s).await;
     }
-    let _ = actor;
+
     let next = service::apply(
         &state.db,
         &s,

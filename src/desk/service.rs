@@ -48,23 +48,16 @@ pub async fn apply<C: ConnectionTrait>(
         None => q.and_where(chat_session::Column::AssigneeId.is_null()),
     };
     let mut next = seen.clone();
-    match change.status {
-        status::WAITING => {
-            let since = if seen.status == status::WAITING {
-                seen.waiting_since.unwrap_or(now)
-            } else {
-                now
-            };
-            q.value(chat_session::Column::WaitingSince, since);
-            next.waiting_since = Some(since);
-        }
-        _ => {
-            q.value(
-                chat_session::Column::WaitingSince,
-                Option::<DateTime<Utc>>::None,
-            );
-            next.waiting_since = None;
-        }
+    // Entering the queue starts `waitingSince`; leaving it keeps the value, so the desk can
+    // report how long visitors waited.
+    if change.status == status::WAITING {
+        let since = if seen.status == status::WAITING {
+            seen.waiting_since.unwrap_or(now)
+        } else {
+            now
+        };
+        q.value(chat_session::Column::WaitingSince, since);
+        next.waiting_since = Some(since);
     }
     if change.status == status::ASSIGNED && seen.assignee_id != change.assignee_id {
         q.value(chat_session::Column::AssignedAt, now);

@@ -25,6 +25,27 @@ pub struct NewMessage {
     pub is_ai: bool,
     pub client_msg_id: Option<String>,
     pub author_id: Option<String>,
+    /// A preset message id (the assistant streams under the id its message will have).
+    pub id: Option<String>,
+    /// An assistant reply cut short.
+    pub interrupted: bool,
+}
+
+impl NewMessage {
+    /// A plain message from `sender`.
+    pub fn new(session_pk: String, session_id: String, sender: Sender, content: String) -> Self {
+        NewMessage {
+            session_pk,
+            session_id,
+            sender,
+            content,
+            is_ai: false,
+            client_msg_id: None,
+            author_id: None,
+            id: None,
+            interrupted: false,
+        }
+    }
 }
 
 /// The outcome of storing one message.
@@ -154,7 +175,10 @@ where
         for (seq, &i) in (last - k + 1..).zip(idxs.iter()) {
             let m = &batch[i];
             let model = message::Model {
-                id: uuid::Uuid::now_v7().to_string(),
+                id: m
+                    .id
+                    .clone()
+                    .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
                 chat_session_id: m.session_pk.clone(),
                 seq,
                 sender: m.sender.as_str().to_string(),
@@ -162,6 +186,7 @@ where
                 is_ai: m.is_ai,
                 client_msg_id: m.client_msg_id.clone(),
                 author_id: m.author_id.clone(),
+                interrupted: m.interrupted,
                 created_at: now,
             };
             results[i] = Some(Ok(Stored {
@@ -178,6 +203,7 @@ where
                 is_ai: Set(model.is_ai),
                 client_msg_id: Set(model.client_msg_id),
                 author_id: Set(model.author_id),
+                interrupted: Set(model.interrupted),
                 created_at: Set(model.created_at),
             });
         }

@@ -36,6 +36,9 @@ pub struct MessageDto {
     pub session_id: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub client_msg_id: Option<String>,
+    /// Present (true) only on an assistant reply that was cut short.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub interrupted: bool,
 }
 
 impl MessageDto {
@@ -50,6 +53,7 @@ impl MessageDto {
             seq: m.seq,
             session_id: session_id.to_string(),
             client_msg_id: m.client_msg_id,
+            interrupted: m.interrupted,
         }
     }
 }
@@ -84,6 +88,7 @@ mod tests {
             seq: 1,
             session_id: "550e8400-e29b-41d4-a716-446655440000".into(),
             client_msg_id: None,
+            interrupted: false,
         };
         let json = serde_json::to_value(&m).unwrap_or_default();
         assert_eq!(

@@ -156,6 +156,9 @@ async fn init<A: Adapter>(
     if first_join && !caller.is_staff() {
         visitor_arrived(state, &session.session_id).await;
     }
+    if let Some(ai) = &state.assistant {
+        ai.replay_to(s, &session.id, &session.session_id);
+    }
 
     let (messages, has_more) = match last_seq {
         Some(after) => {
@@ -308,19 +311,30 @@ async fn send<A: Adapter>(
     let (session_pk, session_id) = reachable_session(s, state, &caller, &p.session_id).await?;
     let except = (!state.config.echo_to_sender).then_some(s.id);
     let author_id = match sender {
-        Sender::Admin => caller.identity.filter(|i| !i.legacy).map(|i| i.account_id),
+        Sender::Admin => caller
+            .identity
+            .as_ref()
+            .filter(|i| !i.legacy)
+            .map(|i| i.account_id.clone()),
         Sender::User => None,
     };
-    let new = crate::messages::service::NewMessage {
-        session_pk,
+    let visitor = sender == Sender::User && !caller.is_staff();
+    let mut new = crate::messages::service::NewMessage::new(
+        session_pk.clone(),
         session_id,
         sender,
-        content: p.content,
-        is_ai: false,
-        client_msg_id: p.client_msg_id,
-        author_id,
-    };
-    state.writer.store(new, except).await
+        p.content,
+    );
+    new.client_msg_id = p.client_msg_id;
+    new.author_id = author_id;
+    if let (Sender::Admin, Some(ai)) = (sender, &state.assistant) {
+        ai.cancel(&session_pk); // a human speaks: the assistant stops and stays quiet
+    }
+    let stored = state.writer.store(new, except).await?;
+    if visitor && !stored.duplicate {
+        crate::assistant::visitor_wrote(state, &session_pk);
+    }
+    Ok(stored)
 }
 
 /// A visitor socket joined a session: when it is the first, the session's visitor is online.

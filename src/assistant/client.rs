@@ -1,0 +1,130 @@
+//! The OpenAI-compatible chat-completions client: `POST {base}/chat/completions` with
+//! `stream: true`, server-sent events parsed by `eventsource-stream`, tokens handed to a
+//! callback as they arrive. Errors say whether a retry may help.
+
+use std::time::Duration;
+
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+/// One chat message of the request.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ChatTurn {
+    pub role: &'static str,
+    pub content: String,
+}
+
+/// Why a completion failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CompletionError {
+    #[error("cannot reach the endpoint: {0}")]
+    Connect(String),
+    #[error("endpoint answered HTTP {status}")]
+    Http {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
+    #[error("no answer within the timeout")]
+    Timeout,
+    #[error("malformed stream: {0}")]
+    Malformed(String),
+    #[error("stream closed before [DONE]")]
+    Truncated,
+}
+
+impl CompletionError {
+    /// Whether trying again may help (and, for 429, how long to wait).
+    pub fn retry(&self) -> Option<Option<Duration>> {
+        match self {
+            CompletionError::Connect(_) | CompletionError::Timeout => Some(None),
+            CompletionError::Http {
+                status,
+                retry_after,
+            } if *status == 429 || *status >= 500 => Some(*retry_after),
+            _ => None,
+        }
+    }
+}
+
+/// The endpoint settings.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub http: reqwest::Client,
+    pub url: String,
+    pub api_key: Option<String>,
+    pub model: String,
+    pub timeout: Duration,
+}
+
+/// Streams one completion; `on_token` gets each content delta, and returns `false` to stop
+/// early (cancelled, or long enough). Returns normally at `[DONE]` or when stopped.
+pub async fn stream_completion(
+    ep: &Endpoint,
+    messages: &[ChatTurn],
+    mut on_token: impl FnMut(&str) -> bool,
+) -> Result<(), CompletionError> {
+    let body = json!({ "model": ep.model, "messages": messages, "stream": true });
+    let mut req = ep.http.post(&ep.url).json(&body);
+    if let Some(key) = &ep.api_key {
+        req = req.bearer_auth(key);
+    }
+    let resp = match tokio::time::timeout(ep.timeout, req.send()).await {
+        Err(_) => return Err(CompletionError::Timeout),
+        Ok(Err(e)) if e.is_timeout() => return Err(CompletionError::Timeout),
+        Ok(Err(e)) => return Err(CompletionError::Connect(e.without_url().to_string())),
+        Ok(Ok(r)) => r,
+    };
+    if !resp.status().is_success() {
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        return Err(CompletionError::Http {
+            status: resp.status().as_u16(),
+            retry_after,
+        });
+    }
+    let mut events = resp.bytes_stream().eventsource();
+    loop {
+        let next = match tokio::time::timeout(ep.timeout, events.next()).await {
+            Err(_) => return Err(CompletionError::Timeout),
+            Ok(None) => return Err(CompletionError::Truncated),
+            Ok(Some(Err(e))) => return Err(CompletionError::Malformed(e.to_string())),
+            Ok(Some(Ok(ev))) => ev,
+        };
+        let data = next.data.trim();
+        if data.is_empty() {
+            continue;
+        }
+        if data == "[DONE]" {
+            return Ok(());
+        }
+        let v: Value =
+            serde_json::from_str(data).map_err(|e| CompletionError::Malformed(e.to_string()))?;
+        if let Some(err) = v.get("error") {
+            return Err(CompletionError::Malformed(format!(
+                "error event: {}",
+                err.get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown")
+            )));
+        }
+        let choices = v
+            .get("choices")
+            .and_then(Value::as_array)
+            .ok_or_else(|| CompletionError::Malformed("no choices".into()))?;
+        let delta = choices
+            .first()
+            .and_then(|c| c.get("delta"))
+            .and_then(|d| d.get("content"))
+            .and_then(Value::as_str);
+        if let Some(token) = delta.filter(|t| !t.is_empty()) {
+            if !on_token(token) {
+                return Ok(());
+            }
+        }
+    }
+}

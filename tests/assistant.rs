@@ -1,0 +1,531 @@
+//! The AI assistant against a local server that speaks the real OpenAI streaming protocol
+//! (chunked server-sent events, tokens split across network writes, `[DONE]`), and variants
+//! of it that fail. For each: what the visitor sees, what is stored, the session's status.
+
+mod common;
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use common::{Backend, TestApp};
+use serde_json::{json, Value};
+
+/// What the fake model does for one request.
+#[derive(Clone, Debug)]
+enum Behavior {
+    /// Streams these tokens (each SSE event split across two writes), then `[DONE]`.
+    Reply(Vec<&'static str>),
+    /// Streams tokens slowly (one per `gap`), then `[DONE]`.
+    Slow(Vec<&'static str>, Duration),
+    Status(u16, Option<u64>),
+    Stall,
+    Malformed,
+    /// Some tokens, then the connection closes without `[DONE]`.
+    CloseMidStream(Vec<&'static str>),
+}
+
+#[derive(Clone, Default)]
+struct Fake {
+    script: Arc<Mutex<VecDeque<Behavior>>>,
+    default: Arc<Mutex<Option<Behavior>>>,
+    requests: Arc<Mutex<Vec<(HeaderMap, Value)>>>,
+}
+
+impl Fake {
+    fn next(&self) -> Behavior {
+        self.script
+            .lock()
+            .ok()
+            .and_then(|mut s| s.pop_front())
+            .or_else(|| self.default.lock().ok().and_then(|d| d.clone()))
+            .unwrap_or(Behavior::Reply(vec!["ok"]))
+    }
+    fn requests(&self) -> Vec<(HeaderMap, Value)> {
+        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}
+
+fn chunk(token: &str) -> String {
+    format!(
+        "data: {}\n\n",
+        json!({ "id": "c1", "object": "chat.completion.chunk", "choices": [{ "index": 0, "delta": { "content": token } }] })
+    )
+}
+
+fn sse(parts: Vec<(String, Duration)>, end: Option<&'static str>, fail_at_end: bool) -> Response {
+    let stream = futures::stream::unfold(
+        (parts.into_iter(), end, fail_at_end, false),
+        |(mut it, end, fail, done)| async move {
+            if done {
+                return None;
+            }
+            match it.next() {
+                Some((text, gap)) => {
+                    tokio::time::sleep(gap).await;
+                    Some((
+                        Ok::<Bytes, std::io::Error>(Bytes::from(text)),
+                        (it, end, fail, false),
+                    ))
+                }
+                None if fail => {
+                    // let the last bytes reach the client before the connection breaks
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    Some((
+                        Err(std::io::Error::other("connection reset")),
+                        (it, end, fail, true),
+                    ))
+                }
+                None => end.map(|e| (Ok(Bytes::from(e)), (it, end, fail, true))),
+            }
+        },
+    );
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// Each event split in two writes, so a token arrives across TCP reads.
+fn split(tokens: &[&str], gap: Duration) -> Vec<(String, Duration)> {
+    let mut out = Vec::new();
+    for t in tokens {
+        let c = chunk(t);
+        let mid = c.len() / 2;
+        out.push((c[..mid].to_string(), gap));
+        out.push((c[mid..].to_string(), Duration::from_millis(1)));
+    }
+    out
+}
+
+async fn completions(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Infallible> {
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if let Ok(mut r) = fake.requests.lock() {
+        r.push((headers, v));
+    }
+    Ok(match fake.next() {
+        Behavior::Reply(tokens) => sse(
+            split(&tokens, Duration::from_millis(2)),
+            Some("data: [DONE]\n\n"),
+            false,
+        ),
+        Behavior::Slow(tokens, gap) => sse(split(&tokens, gap), Some("data: [DONE]\n\n"), false),
+        Behavior::Status(code, retry) => {
+            let mut r = (
+                StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                "{\"error\":{\"message\":\"nope\"}}",
+            )
+                .into_response();
+            if let Some(s) = retry {
+                if let Ok(v) = s.to_string().parse() {
+                    r.headers_mut().insert("retry-after", v);
+                }
+            }
+            r
+        }
+        Behavior::Stall => sse(vec![(String::new(), Duration::from_secs(30))], None, false),
+        Behavior::Malformed => sse(
+            vec![("data: {not json\n\n".to_string(), Duration::from_millis(2))],
+            Some("data: [DONE]\n\n"),
+            false,
+        ),
+        Behavior::CloseMidStream(tokens) => {
+            sse(split(&tokens, Duration::from_millis(2)), None, true)
+        }
+    })
+}
+
+async fn fake_llm(default: Behavior) -> (String, Fake) {
+    let fake = Fake::default();
+    if let Ok(mut d) = fake.default.lock() {
+        *d = Some(default);
+    }
+    let app = Router::new()
+        .route("/v1/chat/completions", post(completions))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}/v1"), fake)
+}
+
+async fn desk_with_ai(
+    backend: Backend,
+    base: &str,
+    tweak: impl FnOnce(&mut chatdesk::Config),
+) -> TestApp {
+    let base = base.to_string();
+    common::spawn_app_with(backend, move |c| {
+        c.ai_base_url = Some(base);
+        c.ai_api_key = Some("sk-test-key".into());
+        c.ai_timeout_secs = 1;
+        c.ai_max_retries = 2;
+        c.ai_fallback_message = "Our assistant is down; a human will help you.".into();
+        tweak(c);
+    })
+    .await
+}
+
+/// Session status as staff see it.
+async fn status_of(app: &TestApp, sid: &str) -> String {
+    let token = app.admin_token().await;
+    let chats: Value = app
+        .http
+        .get(format!("{}/api/chats", app.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    chats
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|c| c["sessionId"] == sid)
+        .map(|c| c["status"].as_str().unwrap_or("").to_string())
+        .expect("session listed")
+}
+
+async fn the_reply_streams_to_visitor_and_agent_and_is_stored(backend: Backend) {
+    let (base, fake) = fake_llm(Behavior::Reply(vec![
+        "Hel", "lo", "! How", " can I", " help?",
+    ]))
+    .await;
+    let app = desk_with_ai(backend, &base, |_| {}).await;
+    let visitor = app.socket().await;
+    let sid = app.open_session(&visitor).await;
+    let token = app.admin_token().await;
+    let agent = app.socket_as("/admin", &token).await;
+    agent.ack("join_session", json!({ "sessionId": sid })).await;
+    visitor
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "Hi there" }),
+        )
+        .await;
+    for who in [&visitor, &agent] {
+        let typing = who.next("typing").await;
+        assert_eq!(typing["isTyping"], true);
+        assert_eq!(typing["sender"], "admin");
+        let start = who.next("stream-start").await;
+        let mid = start["messageId"].as_str().expect("messageId").to_string();
+        assert_eq!(start["sessionId"], sid.as_str());
+        let mut text = String::new();
+        for i in 0..5 {
+            let t = who.next("stream-token").await;
+            assert_eq!(t["index"], i, "tokens out of order");
+            assert_eq!(t["messageId"], mid.as_str());
+            text.push_str(t["token"].as_str().unwrap_or(""));
+        }
+        assert_eq!(text, "Hello! How can I help?");
+        let end = who.next("stream-end").await;
+        assert_eq!(end["messageId"], mid.as_str());
+        assert_eq!(end["message"]["content"], text.as_str());
+        assert_eq!(end["message"]["isAI"], true);
+        assert_eq!(end["message"]["sender"], "admin");
+        assert_eq!(end["message"]["id"], mid.as_str());
+    }
+    let history = app.history(&sid).await;
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1]["content"], "Hello! How can I help?");
+    assert_eq!(history[1]["isAI"], true);
+    assert!(history[1].get("interrupted").is_none());
+    // the request: streaming, the system prompt, the conversation, the key
+    let reqs = fake.requests();
+    let (headers, body) = &reqs[0];
+    assert_eq!(body["stream"], true);
+    assert_eq!(body["messages"][0]["role"], "system");
+    assert_eq!(
+        body["messages"][1],
+        json!({ "role": "user", "content": "Hi there" })
+    );
+    assert_eq!(
+        headers.get("authorization").and_then(|v| v.to_str().ok()),
+        Some("Bearer sk-test-key")
+    );
+    assert_eq!(status_of(&app, &sid).await, "open");
+}
+both!(
+    streaming,
+    the_reply_streams_to_visitor_and_agent_and_is_stored
+);
+
+/// A failing endpoint: the visitor gets the fallback, nothing half-baked is stored, the
+/// session waits for a human.
+async fn assert_falls_back(app: &TestApp, fake: &Fake, expected_requests: usize) {
+    let visitor = app.socket().await;
+    let sid = app.open_session(&visitor).await;
+    visitor
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "help" }),
+        )
+        .await;
+    let _own = visitor.next("message").await;
+    let fallback = visitor.next("message").await;
+    assert_eq!(
+        fallback["content"],
+        "Our assistant is down; a human will help you."
+    );
+    assert_eq!(fallback["isAI"], true);
+    let esc = visitor.next("human-escalation-response").await;
+    assert!(esc["message"].is_string() && esc["timestamp"].is_string());
+    let st = visitor.next("session_status").await;
+    assert_eq!(st["status"], "waiting");
+    assert_eq!(status_of(app, &sid).await, "waiting");
+    let history = app.history(&sid).await;
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(fake.requests().len(), expected_requests, "retries");
+    // the assistant stays quiet now: a new visitor message gets no AI reply
+    visitor
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "hello?" }),
+        )
+        .await;
+    assert!(visitor
+        .next_within("stream-start", Duration::from_millis(500))
+        .await
+        .is_none());
+    assert_eq!(fake.requests().len(), expected_requests);
+}
+
+async fn http_500_retries_then_falls_back(backend: Backend) {
+    let (base, fake) = fake_llm(Behavior::Status(500, None)).await;
+    let app = desk_with_ai(backend, &base, |_| {}).await;
+    assert_falls_back(&app, &fake, 3).await;
+}
+both!(http_500, http_500_retries_then_falls_back);
+
+async fn http_429_honours_retry_after_then_answers(backend: Backend) {
+    let (base, fake) = fake_llm(Behavior::Reply(vec!["after", " waiting"])).await;
+    if let Ok(mut s) = fake.script.lock() {
+        s.push_back(Behavior::Status(429, Some(1)));
+    }
+    let app = desk_with_ai(backend, &base, |_| {}).await;
+    let visitor = app.socket().await;
+    let sid = app.open_session(&visitor).await;
+    visitor
+        .ack("user_message", json!({ "sessionId": sid, "content": "hi" }))
+        .await;
+    let end = visitor.next("stream-end").await;
+    assert_eq!(end["message"]["content"], "after waiting");
+    assert_eq!(fake.requests().len(), 2);
+    assert_eq!(status_of(&app, &sid).await, "open");
+}
+both!(http_429, http_429_honours_retry_after_then_answers);
+
+async fn refused_connections_fall_back(backend: Backend) {
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let fake = Fake::default(); // never reached
+    let app = desk_with_ai(backend, &format!("http://{free}/v1"), |c| {
+        c.ai_max_retries = 1
+    })
+    .await;
+    assert_falls_back(&app, &fake, 0).await;
+}
+both!(refused, refused_connections_fall_back);
+
+async fn a_stalled_stream_times_out_and_falls_back(backend: Backend) {
+    let (base, fake) = fake_llm(Behavior::Stall).await;
+    let app = desk_with_ai(backend, &base, |c| c.ai_max_retries = 0).await;
+    assert_falls_back(&app, &fake, 1).await;
+}
+both!(stall, a_stalled_stream_times_out_and_falls_back);
+
+async fn malformed_json_falls_back(backend: Backend) {
+    let (base, fake) = fake_llm(Behavior::Malformed).await;
+    let app = desk_with_ai(backend, &base, |_| {}).await;
+    assert_falls_back(&app, &fake, 1).await; // not retried: the endpoint answered nonsense
+}
+both!(malformed, malformed_json_falls_back);
+
+async fn a_stream_closed_midway_is_stored_as_interrupted_and_falls_back(backend: Backend) {
+    let (base, _fake) = fake_llm(Behavior::CloseMidStream(vec!["Part", "ial"])).await;
+    let app = desk_with_ai(backend, &base, |_| {}).await;
+    let visitor = app.socket().await;
+    let sid = app.open_session(&visitor).await;
+    visitor
+        .ack("user_message", json!({ "sessionId": sid, "content": "hi" }))
+        .await;
+    let end = visitor.next("stream-end").await;
+    assert_eq!(end["message"]["content"], "Partial");
+    assert_eq!(end["message"]["interrupted"], true);
+    visitor.next("human-escalation-response").await;
+    let history = app.history(&sid).await;
+    let contents: Vec<&str> = history
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    assert_eq!(
+        contents,
+        vec![
+            "hi",
+            "Partial",
+            "Our assistant is down; a human will help you."
+        ]
+    );
+    assert_eq!(status_of(&app, &sid).await, "waiting");
+}
+both!(
+    close_mid_stream,
+    a_stream_closed_midway_is_stored_as_interrupted_and_falls_back
+);
+
+async fn the_model_can_hand_over_with_the_marker(backend: Backend) {
+    let (base, _fake) = fake_llm(Behavior::Reply(vec![
+        "Let me get a colleague. ",
+        "[HANDOFF]",
+    ]))
+    .await;
+    let app = desk_with_ai(backend, &base, |_| {}).await;
+    let visitor = app.socket().await;
+    let sid = app.open_session(&visitor).await;
+    visitor
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "refund please" }),
+        )
+        .await;
+    let end = visitor.next("stream-end").await;
+    assert_eq!(end["message"]["content"], "Let me get a colleague.");
+    visitor.next("human-escalation-response").await;
+    assert_eq!(status_of(&app, &sid).await, "waiting");
+}
+both!(handoff, the_model_can_hand_over_with_the_marker);
+
+async fn story_visitor_asks_human_agent_claims_assistant_goes_quiet(backend: Backend) {
+    let (base, fake) = fake_llm(Behavior::Reply(vec!["Sure", ", I", " can", " help"])).await;
+    let app = desk_with_ai(backend, &base, |_| {}).await;
+    let visitor = app.socket().await;
+    let sid = app.open_session(&visitor).await;
+    let token = app.admin_token().await;
+    let agent = app.socket_as("/admin", &token).await;
+    agent.ack("join_session", json!({ "sessionId": sid })).await;
+    visitor
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "question" }),
+        )
+        .await;
+    let mut seen = String::new();
+    for _ in 0..4 {
+        seen.push_str(
+            agent.next("stream-token").await["token"]
+                .as_str()
+                .unwrap_or(""),
+        );
+    }
+    let end = visitor.next("stream-end").await;
+    assert_eq!(end["message"]["content"], seen.as_str());
+    // the visitor asks for a human
+    let ack = visitor
+        .ack("request_human", json!({ "sessionId": sid }))
+        .await;
+    assert_eq!(ack["data"]["status"], "waiting");
+    assert_eq!(ack["data"]["position"], 1);
+    visitor.next("human-escalation-response").await;
+    // an agent claims
+    let claim = agent
+        .ack("claim_session", json!({ "sessionId": sid }))
+        .await;
+    assert_eq!(claim["data"]["status"], "assigned");
+    let before = fake.requests().len();
+    visitor.drain("stream-start");
+    visitor
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "are you human?" }),
+        )
+        .await;
+    assert!(
+        visitor
+            .next_within("stream-start", Duration::from_millis(500))
+            .await
+            .is_none(),
+        "the assistant answered an assigned session"
+    );
+    assert_eq!(fake.requests().len(), before);
+}
+both!(
+    story,
+    story_visitor_asks_human_agent_claims_assistant_goes_quiet
+);
+
+async fn a_claim_cancels_the_stream_and_keeps_what_was_said(backend: Backend) {
+    let words = vec![
+        "one ", "two ", "three ", "four ", "five ", "six ", "seven ", "eight",
+    ];
+    let (base, _fake) = fake_llm(Behavior::Slow(words, Duration::from_millis(250))).await;
+    let app = desk_with_ai(backend, &base, |c| c.ai_timeout_secs = 5).await;
+    let token = app.admin_token().await;
+    let agent = app.socket_as("/admin", &token).await;
+    let visitor = app.socket().await;
+    let sid = app.open_session(&visitor).await;
+    visitor
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "count" }),
+        )
+        .await;
+    visitor.next("stream-token").await;
+    // a second tab joining mid-stream gets the text so far
+    let tab = app.socket().await;
+    tab.ack("init_session", json!({ "sessionId": sid })).await;
+    let first = tab.next("stream-token").await;
+    assert_eq!(first["index"], 0);
+    assert_eq!(first["token"], "one ");
+    let claimed = agent
+        .ack("claim_session", json!({ "sessionId": sid }))
+        .await;
+    assert_eq!(claimed["ok"], true, "{claimed}");
+    let end = visitor.next("stream-end").await;
+    assert_eq!(end["message"]["interrupted"], true, "{end}");
+    let cut = end["message"]["content"].as_str().unwrap_or("").to_string();
+    assert!(cut.starts_with("one ") && !cut.contains("eight"), "{cut}");
+    let history = app.history(&sid).await;
+    assert_eq!(
+        history.last().map(|m| m["content"].clone()),
+        Some(json!(cut))
+    );
+    assert_eq!(status_of(&app, &sid).await, "assigned");
+}
+both!(cancel, a_claim_cancels_the_stream_and_keeps_what_was_said);
+
+async fn without_ai_base_url_nothing_answers(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    let visitor = app.socket().await;
+    let sid = app.open_session(&visitor).await;
+    visitor
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "anyone?" }),
+        )
+        .await;
+    assert!(visitor
+        .next_within("stream-start", Duration::from_millis(400))
+        .await
+        .is_none());
+    assert_eq!(app.history(&sid).await.len(), 1);
+}
+both!(ai_off, without_ai_base_url_nothing_answers);

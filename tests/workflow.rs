@@ -1,0 +1,2525 @@
+//! The support-desk workflow (docs/desk.md) against a real server, on SQLite and PostgreSQL,
+//! with real socket.io clients: queue and routing, claims, transfers, presence, typing, read
+//! receipts, exactly-once delivery across reconnects, call signalling, REST.
+//!
+//! Timing: nothing here asserts a duration. Absence is proven with a bounded wait (`QUIET`),
+//! and the configured timeouts (typing, agent offline grace) are set to 1-2 s where a test
+//! waits for them.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Backend, ConnectOpts, SioClient, TestApp};
+use serde_json::{json, Value};
+
+/// Bounded wait used to prove that something does NOT arrive.
+const QUIET: Duration = Duration::from_millis(300);
+/// Longest wait for something that must arrive.
+const WAIT: Duration = Duration::from_secs(10);
+
+const SUMMARY_KEYS: [&str; 19] = [
+    "sessionId",
+    "code",
+    "status",
+    "assignee",
+    "assigneeId",
+    "createdAt",
+    "updatedAt",
+    "lastMessageAt",
+    "waitingSince",
+    "assignedAt",
+    "firstResponseAt",
+    "resolvedAt",
+    "ip",
+    "userAgent",
+    "lastSeq",
+    "readSeq",
+    "unread",
+    "visitorOnline",
+    "customerId",
+];
+
+// ---------------------------------------------------------------------------------------
+// helpers
+// ---------------------------------------------------------------------------------------
+
+/// A server with rate limits off and auto-assignment off unless `tweak` turns it on.
+async fn desk(backend: Backend, tweak: impl FnOnce(&mut chatdesk::Config)) -> TestApp {
+    common::spawn_app_with(backend, |c| {
+        c.rate_limits = "off".into();
+        c.auto_assign = false;
+        tweak(c);
+    })
+    .await
+}
+
+/// A staff member: token, account id, display name.
+struct Staff {
+    token: String,
+    id: String,
+    name: String,
+}
+
+async fn whoami(app: &TestApp, token: &str) -> (String, String) {
+    let (st, me) = call(app, reqwest::Method::GET, "/api/auth/me", Some(token), None).await;
+    assert_eq!(st, 200, "GET /api/auth/me: {me}");
+    (
+        me["user"]["id"].as_str().expect("user.id").to_string(),
+        me["user"]["name"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+async fn staff(app: &TestApp, email: &str, role: &str) -> Staff {
+    let token = app.staff_token(email, role).await;
+    let (id, name) = whoami(app, &token).await;
+    Staff { token, id, name }
+}
+
+async fn admin(app: &TestApp) -> Staff {
+    let token = app.admin_token().await;
+    let (id, name) = whoami(app, &token).await;
+    Staff { token, id, name }
+}
+
+/// Any REST call; returns (status, JSON body or null).
+async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut rb = app.http.request(method, format!("{}{path}", app.url));
+    if let Some(t) = token {
+        rb = rb.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    let r = rb.send().await.expect("HTTP request");
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// The `data` of a successful wrapped ack.
+#[track_caller]
+fn data(ack: &Value, what: &str) -> Value {
+    assert_eq!(ack["ok"], true, "{what}: expected ok:true, got {ack}");
+    ack["data"].clone()
+}
+
+/// Asserts a wrapped failure with `code` and a non-empty message.
+#[track_caller]
+fn assert_err(ack: &Value, code: &str, what: &str) {
+    assert_eq!(
+        ack["ok"], false,
+        "{what}: expected ok:false/{code}, got {ack}"
+    );
+    assert_eq!(ack["error"]["code"], code, "{what}: got {ack}");
+    assert!(
+        ack["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{what}: error without message: {ack}"
+    );
+}
+
+/// Asserts that `actual` has at least the fields of `expected` (recursively for objects),
+/// with equal values; extra fields are allowed.
+#[track_caller]
+fn assert_has(actual: &Value, expected: &Value, what: &str) {
+    fn sub(a: &Value, e: &Value) -> bool {
+        match (a, e) {
+            (Value::Object(a), Value::Object(e)) => e
+                .iter()
+                .all(|(k, ev)| a.get(k).is_some_and(|av| sub(av, ev))),
+            _ => a == e,
+        }
+    }
+    assert!(
+        sub(actual, expected),
+        "{what}: expected (at least) {expected}, got {actual}"
+    );
+}
+
+/// Waits for the next `event` matching `pred`; non-matching ones are discarded.
+async fn next_where(
+    s: &SioClient,
+    event: &str,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut skipped = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match s.next_within(event, left).await {
+            Some(v) if pred(&v) => return v,
+            Some(v) => skipped.push(v),
+            None => panic!("no `{event}` {what} within {WAIT:?} (skipped: {skipped:?})"),
+        }
+    }
+}
+
+/// Proves that no `event` arrives within `QUIET`.
+async fn none_of(s: &SioClient, event: &str, what: &str) {
+    if let Some(v) = s.next_within(event, QUIET).await {
+        panic!("{what}: unexpected `{event}` {v}");
+    }
+}
+
+/// Proves that none of `sockets` receives `event` within one `QUIET` wait.
+async fn none_on(sockets: &[(&str, &SioClient)], event: &str, what: &str) {
+    tokio::time::sleep(QUIET).await;
+    for (name, s) in sockets {
+        let got = s.drain(event);
+        assert!(got.is_empty(), "{what}: {name} got `{event}` {got:?}");
+    }
+}
+
+/// Proves that no `event` matching `pred` arrives within `wait` (others are discarded).
+async fn none_where(
+    s: &SioClient,
+    event: &str,
+    wait: Duration,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match s.next_within(event, left).await {
+            Some(v) if pred(&v) => panic!("{what}: unexpected `{event}` {v}"),
+            Some(_) => continue,
+            None => return,
+        }
+    }
+}
+
+/// The next `session_status` of session `sid` on `s`.
+async fn status_of(s: &SioClient, sid: &str) -> Value {
+    next_where(s, "session_status", &format!("for {sid}"), |v| {
+        v["sessionId"] == sid
+    })
+    .await
+}
+
+#[track_caller]
+fn assert_summary(v: &Value, what: &str) {
+    for key in SUMMARY_KEYS {
+        assert!(
+            v.get(key).is_some(),
+            "{what}: SessionSummary without `{key}`: {v}"
+        );
+    }
+    assert!(
+        v["readSeq"]["user"].is_i64() && v["readSeq"]["admin"].is_i64(),
+        "{what}: readSeq {v}"
+    );
+    assert_eq!(
+        v["unread"].as_i64(),
+        Some(v["lastSeq"].as_i64().unwrap_or(-1) - v["readSeq"]["admin"].as_i64().unwrap_or(-1)),
+        "{what}: unread must be lastSeq - readSeq.admin: {v}"
+    );
+}
+
+fn seqs(list: &Value) -> Vec<i64> {
+    list.as_array()
+        .map(|a| a.iter().map(|m| m["seq"].as_i64().unwrap_or(-1)).collect())
+        .unwrap_or_default()
+}
+
+fn session_ids(list_data: &Value) -> Vec<String> {
+    list_data["sessions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("list_sessions without sessions: {list_data}"))
+        .iter()
+        .map(|s| s["sessionId"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn presence_ids(p: &Value) -> Vec<String> {
+    p["agents"]
+        .as_array()
+        .unwrap_or_else(|| panic!("presence without agents: {p}"))
+        .iter()
+        .map(|a| {
+            assert_eq!(a["online"], true, "presence entry {a}");
+            assert!(a["name"].is_string(), "presence entry without name {a}");
+            a["id"].as_str().unwrap_or_default().to_string()
+        })
+        .collect()
+}
+
+fn set(ids: &[&str]) -> BTreeSet<String> {
+    ids.iter().map(|s| s.to_string()).collect()
+}
+
+/// Opens a session and returns the whole `init_session` ack.
+async fn open(s: &SioClient) -> Value {
+    let ack = s.ack("init_session", json!({ "sessionId": null })).await;
+    assert!(ack["sessionId"].is_string(), "init_session: {ack}");
+    ack
+}
+
+async fn pause() {
+    // distinct creation / waiting instants for ordering checks (not a timing assertion)
+    tokio::time::sleep(Duration::from_millis(15)).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// (1) queue, auto-assignment, chat with typing and read receipts, resolve
+// ---------------------------------------------------------------------------------------
+
+async fn queue_auto_assign_chat_and_resolve(backend: Backend) {
+    let app = desk(backend, |c| {
+        c.auto_assign = true;
+        c.max_chats_per_agent = 1;
+        c.typing_timeout_secs = 1;
+    })
+    .await;
+    let ann = staff(&app, "ann@desk.test", "agent").await;
+
+    // Two visitors ask for a human while no agent is online.
+    let v1 = app.socket().await;
+    let s1 = app.open_session(&v1).await;
+    let v2 = app.socket().await;
+    let s2 = app.open_session(&v2).await;
+
+    let d = data(
+        &v1.ack("request_human", json!({ "sessionId": s1 })).await,
+        "request_human s1",
+    );
+    assert_eq!(d["status"], "waiting", "{d}");
+    assert_eq!(d["position"], 1, "{d}");
+    let esc = v1.next("human-escalation-response").await;
+    assert!(
+        esc["message"].is_string(),
+        "human-escalation-response {esc}"
+    );
+    assert!(
+        !esc["timestamp"].is_null(),
+        "human-escalation-response {esc}"
+    );
+    let st = v1.next("session_status").await;
+    assert_eq!(st["sessionId"], s1.as_str(), "{st}");
+    assert_eq!(st["status"], "waiting", "{st}");
+    assert!(st["assignee"].is_null(), "{st}");
+    let qp = v1.next("queue_position").await;
+    assert_has(&qp, &json!({ "sessionId": s1, "position": 1 }), "");
+
+    pause().await;
+    // the seed's alias of request_human
+    let d = data(
+        &v2.ack("human-escalation", json!({ "sessionId": s2 })).await,
+        "human-escalation s2",
+    );
+    assert_eq!(d["status"], "waiting", "{d}");
+    assert_eq!(d["position"], 2, "{d}");
+    v2.next("human-escalation-response").await;
+    let st = v2.next("session_status").await;
+    assert_eq!(st["status"], "waiting", "{st}");
+    let qp = v2.next("queue_position").await;
+    assert_has(&qp, &json!({ "sessionId": s2, "position": 2 }), "");
+
+    // The agent comes online and gets the oldest waiting session (s1); at most 1 chat.
+    let ad = app.socket_as("/admin", &ann.token).await;
+    let st = v1.next("session_status").await;
+    assert_eq!(st["sessionId"], s1.as_str(), "{st}");
+    assert_eq!(st["status"], "assigned", "{st}");
+    assert_eq!(st["assignee"]["id"], ann.id.as_str(), "{st}");
+    assert_eq!(st["assignee"]["name"], ann.name.as_str(), "{st}");
+    // s2 moves up to position 1 and stays waiting (the agent is at MAX_CHATS_PER_AGENT)
+    let qp = next_where(&v2, "queue_position", "with a new position", |v| {
+        v["position"] != 2
+    })
+    .await;
+    assert_has(&qp, &json!({ "sessionId": s2, "position": 1 }), "");
+    none_of(
+        &v2,
+        "session_status",
+        "s2 must stay waiting while the agent is full",
+    )
+    .await;
+
+    let mine = data(
+        &ad.ack("list_sessions", json!({ "assignee": "me" })).await,
+        "list_sessions me",
+    );
+    assert_eq!(session_ids(&mine), vec![s1.clone()]);
+    let waiting = data(
+        &ad.ack("list_sessions", json!({ "status": "waiting" }))
+            .await,
+        "list_sessions waiting",
+    );
+    assert_eq!(session_ids(&waiting), vec![s2.clone()]);
+
+    let j = data(
+        &ad.ack("join_session", json!({ "sessionId": s1 })).await,
+        "join_session s1",
+    );
+    let sess = &j["session"];
+    assert_summary(sess, "join_session");
+    assert_eq!(sess["status"], "assigned");
+    assert_eq!(sess["assigneeId"], ann.id.as_str());
+    assert_eq!(sess["assignee"]["id"], ann.id.as_str());
+    // docs/desk.md "Stored timestamps": waitingSince is a stored timestamp (checked at the end)
+    let waiting_since_after_assign = sess["waitingSince"].clone();
+    assert!(sess["assignedAt"].is_string(), "{sess}");
+    assert!(sess["firstResponseAt"].is_null(), "{sess}");
+    assert!(sess["resolvedAt"].is_null(), "{sess}");
+
+    // Chat.
+    let u = data(
+        &v1.ack(
+            "user_message",
+            json!({ "sessionId": s1, "content": "I need a human" }),
+        )
+        .await,
+        "user_message",
+    );
+    let u_seq = u["seq"].as_i64().expect("seq");
+    let got = next_where(&ad, "message", "from the visitor", |m| m["seq"] == u_seq).await;
+    assert_eq!(got["sender"], "user");
+    let m = data(
+        &ad.ack(
+            "admin_message",
+            json!({ "sessionId": s1, "content": "Hi, Ann here" }),
+        )
+        .await,
+        "admin_message",
+    );
+    let m_seq = m["seq"].as_i64().expect("seq");
+    assert!(m_seq > u_seq);
+    let got = next_where(&v1, "message", "from the agent", |x| x["seq"] == m_seq).await;
+    assert_eq!(got["sender"], "admin");
+    assert_eq!(got["content"], "Hi, Ann here");
+
+    // Typing: relayed to the other side only; the server turns a stale `true` off.
+    v1.emit("typing", json!({ "sessionId": s1, "isTyping": true }));
+    let t = ad.next("typing").await;
+    assert_has(
+        &t,
+        &json!({ "sessionId": s1, "sender": "user", "isTyping": true }),
+        "",
+    );
+    let t = ad.next("typing").await; // after TYPING_TIMEOUT_SECS = 1
+    assert_has(
+        &t,
+        &json!({ "sessionId": s1, "sender": "user", "isTyping": false }),
+        &"the server's own isTyping:false".to_string(),
+    );
+    let ack = ad
+        .ack("typing", json!({ "sessionId": s1, "isTyping": true }))
+        .await;
+    assert_eq!(ack["ok"], true, "typing ack {ack}");
+    let t = v1.next("typing").await;
+    assert_has(
+        &t,
+        &json!({ "sessionId": s1, "sender": "admin", "isTyping": true }),
+        "",
+    );
+    ad.emit("typing", json!({ "sessionId": s1, "isTyping": false }));
+    let t = v1.next("typing").await;
+    assert_has(
+        &t,
+        &json!({ "sessionId": s1, "sender": "admin", "isTyping": false }),
+        "",
+    );
+    none_of(&ad, "typing", "the agent got its own typing back").await;
+    let own: Vec<Value> = v1
+        .drain("typing")
+        .into_iter()
+        .filter(|t| t["sender"] == "user")
+        .collect();
+    assert!(
+        own.is_empty(),
+        "the visitor got its own typing back: {own:?}"
+    );
+    none_of(&v2, "typing", "typing leaked to another session").await;
+
+    // Read receipts: watermarks never move backwards nor beyond lastSeq.
+    let r = data(
+        &v1.ack("read", json!({ "sessionId": s1, "seq": m_seq }))
+            .await,
+        "read user",
+    );
+    assert_has(&r, &json!({ "reader": "user", "seq": m_seq }), "");
+    let ev = ad.next("read").await;
+    assert_has(
+        &ev,
+        &json!({ "sessionId": s1, "reader": "user", "seq": m_seq }),
+        "",
+    );
+    let r = data(
+        &v1.ack("read", json!({ "sessionId": s1, "seq": u_seq }))
+            .await,
+        "read user lower",
+    );
+    assert_has(
+        &r,
+        &json!({ "reader": "user", "seq": m_seq }),
+        &"a lower seq must answer the stored higher watermark".to_string(),
+    );
+    none_of(&ad, "read", "a watermark that did not move was broadcast").await;
+    let beyond = v1
+        .ack("read", json!({ "sessionId": s1, "seq": m_seq + 100 }))
+        .await;
+    if beyond["ok"] == true {
+        assert_has(
+            &beyond["data"],
+            &json!({ "reader": "user", "seq": m_seq }),
+            &"read beyond lastSeq must not store beyond lastSeq".to_string(),
+        );
+    } else {
+        assert_err(&beyond, "invalid_payload", "read beyond lastSeq");
+    }
+    none_of(&ad, "read", "read beyond lastSeq moved the watermark").await;
+
+    let r = data(
+        &ad.ack("read", json!({ "sessionId": s1, "seq": u_seq }))
+            .await,
+        "read admin",
+    );
+    assert_has(&r, &json!({ "reader": "admin", "seq": u_seq }), "");
+    let ev = next_where(&v1, "read", "by the agent", |v| v["reader"] == "admin").await;
+    assert_has(
+        &ev,
+        &json!({ "sessionId": s1, "reader": "admin", "seq": u_seq }),
+        "",
+    );
+    let r = data(
+        &ad.ack("read", json!({ "sessionId": s1, "seq": m_seq }))
+            .await,
+        "read admin 2",
+    );
+    assert_has(&r, &json!({ "reader": "admin", "seq": m_seq }), "");
+    let ev = next_where(&v1, "read", "by the agent", |v| v["reader"] == "admin").await;
+    assert_eq!(ev["seq"], m_seq);
+    let r = data(
+        &ad.ack("read", json!({ "sessionId": s1, "seq": u_seq }))
+            .await,
+        "read admin lower",
+    );
+    assert_has(&r, &json!({ "reader": "admin", "seq": m_seq }), "");
+    none_where(&v1, "read", QUIET, "admin watermark moved back", |v| {
+        v["reader"] == "admin"
+    })
+    .await;
+
+    // readSeq in the init_session and join_session acks
+    let tab = app.socket().await;
+    let init = tab.ack("init_session", json!({ "sessionId": s1 })).await;
+    assert_eq!(init["resumed"], true, "{init}");
+    assert_eq!(init["lastSeq"], m_seq, "{init}");
+    assert_has(
+        &init["readSeq"],
+        &json!({ "user": m_seq, "admin": m_seq }),
+        &format!("{init}"),
+    );
+    drop(tab);
+    let j = data(
+        &ad.ack("join_session", json!({ "sessionId": s1 })).await,
+        "join_session again",
+    );
+    assert_has(
+        &j["session"]["readSeq"],
+        &json!({ "user": m_seq, "admin": m_seq }),
+        "",
+    );
+    assert_eq!(j["session"]["unread"], 0);
+    assert!(j["session"]["firstResponseAt"].is_string(), "{j}");
+    assert!(j["session"]["lastMessageAt"].is_string(), "{j}");
+
+    // Resolve.
+    let r = data(
+        &ad.ack("resolve_session", json!({ "sessionId": s1 })).await,
+        "resolve_session",
+    );
+    assert_summary(&r, "resolve ack");
+    assert_eq!(r["status"], "resolved");
+    assert!(r["resolvedAt"].is_string(), "{r}");
+    let st = v1.next("session_status").await;
+    assert_eq!(st["sessionId"], s1.as_str(), "{st}");
+    assert_eq!(st["status"], "resolved", "{st}");
+    let st = status_of(&ad, &s1).await; // the room on "/admin" too
+    assert_eq!(st["status"], "resolved", "{st}");
+    let up = next_where(&ad, "session_updated", "resolved s1", |v| {
+        v["sessionId"] == s1.as_str() && v["status"] == "resolved"
+    })
+    .await;
+    assert_summary(&up, "session_updated");
+    // the visitor saw exactly waiting -> assigned -> resolved
+    none_of(&v1, "session_status", "extra session_status for s1").await;
+
+    // The agent's load dropped: the next waiting session is routed to them.
+    let st = status_of(&v2, &s2).await;
+    assert_eq!(st["status"], "assigned", "{st}");
+    assert_eq!(st["assignee"]["id"], ann.id.as_str(), "{st}");
+
+    assert!(
+        waiting_since_after_assign.is_string(),
+        "stored timestamp waitingSince was not kept once the session was assigned: {waiting_since_after_assign}"
+    );
+}
+both!(
+    story_queue_auto_assign_chat_resolve,
+    queue_auto_assign_chat_and_resolve
+);
+
+// ---------------------------------------------------------------------------------------
+// (2) a dropped visitor resumes with lastSeq and sees every message exactly once
+// ---------------------------------------------------------------------------------------
+
+async fn resume_after_drop_sees_every_message_once(backend: Backend) {
+    let app = desk(backend, |_| {}).await;
+    let ann = staff(&app, "ann@desk.test", "agent").await;
+    let v = app.socket().await;
+    let sid = app.open_session(&v).await;
+    let ad = app.socket_as("/admin", &ann.token).await;
+    data(
+        &ad.ack("join_session", json!({ "sessionId": sid })).await,
+        "join",
+    );
+
+    const N: i64 = 50;
+    let s2 = sid.clone();
+    let sender = tokio::spawn(async move {
+        let mut acked = Vec::new();
+        for i in 1..=N {
+            let ack = ad
+                .ack(
+                    "admin_message",
+                    json!({ "sessionId": s2, "content": format!("m{i}") }),
+                )
+                .await;
+            assert_eq!(ack["ok"], true, "admin_message {i}: {ack}");
+            acked.push(ack["data"]["seq"].as_i64().unwrap_or(-1));
+        }
+        (ad, acked)
+    });
+
+    // The visitor sees a few messages, then its connection drops.
+    let mut seen: Vec<Value> = Vec::new();
+    for _ in 0..5 {
+        seen.push(v.next("message").await);
+    }
+    let last_seen = seen.last().and_then(|m| m["seq"].as_i64()).expect("seq");
+    v.drop_connection();
+
+    // It reconnects at once (the agent may still be sending) and resumes.
+    let v2 = app.socket().await;
+    let ack = v2
+        .ack(
+            "init_session",
+            json!({ "sessionId": sid, "lastSeq": last_seen }),
+        )
+        .await;
+    assert_eq!(ack["sessionId"], sid.as_str(), "{ack}");
+    assert_eq!(ack["resumed"], true, "{ack}");
+    let from_ack = ack["messages"]
+        .as_array()
+        .cloned()
+        .expect("messages in ack");
+    let ack_seqs = seqs(&ack["messages"]);
+    assert!(
+        ack_seqs.windows(2).all(|w| w[0] < w[1]),
+        "resume messages out of order: {ack_seqs:?}"
+    );
+    assert!(
+        ack_seqs.iter().all(|s| *s > last_seen),
+        "resume returned messages the client had: {ack_seqs:?}"
+    );
+
+    let (_ad, acked) = sender.await.expect("sender task");
+    assert_eq!(acked, (1..=N).collect::<Vec<_>>(), "ack seqs");
+
+    // Live messages after the reconnect, until the last one is known.
+    let mut live: Vec<Value> = Vec::new();
+    let have_last =
+        |live: &Vec<Value>| ack_seqs.last() == Some(&N) || live.iter().any(|m| m["seq"] == N);
+    while !have_last(&live) {
+        live.push(v2.next_within("message", WAIT).await.unwrap_or_else(|| {
+            panic!(
+                "message {N} never arrived (live so far {:?})",
+                seqs(&Value::Array(live.clone()))
+            )
+        }));
+    }
+    while let Some(m) = v2.next_within("message", QUIET).await {
+        live.push(m);
+    }
+    let live_seqs = seqs(&Value::Array(live.clone()));
+    assert!(
+        live_seqs.windows(2).all(|w| w[0] < w[1]),
+        "live messages out of order: {live_seqs:?}"
+    );
+
+    // A client merges ack + live by seq.
+    let mut by_seq: BTreeMap<i64, Value> = BTreeMap::new();
+    for m in seen.into_iter().chain(from_ack).chain(live) {
+        let seq = m["seq"].as_i64().expect("seq");
+        if let Some(prev) = by_seq.get(&seq) {
+            assert_eq!(prev["id"], m["id"], "two different messages with seq {seq}");
+        }
+        by_seq.insert(seq, m);
+    }
+    let merged: Vec<i64> = by_seq.keys().copied().collect();
+    assert_eq!(
+        merged,
+        (1..=N).collect::<Vec<_>>(),
+        "missing or extra messages after resume"
+    );
+    for (seq, m) in &by_seq {
+        assert_eq!(m["content"], format!("m{seq}"), "{m}");
+        assert_eq!(m["sender"], "admin");
+    }
+    assert_eq!(seqs(&Value::Array(app.history(&sid).await)), merged);
+}
+both!(
+    story_resume_after_drop,
+    resume_after_drop_sees_every_message_once
+);
+
+// ---------------------------------------------------------------------------------------
+// (3) a resend with the same clientMsgId after a drop stores and broadcasts once
+// ---------------------------------------------------------------------------------------
+
+async fn client_msg_id_retry_after_drop_is_exactly_once(backend: Backend) {
+    let app = desk(backend, |_| {}).await;
+    let boss = admin(&app).await;
+    let watcher = app.socket_as("/admin", &boss.token).await;
+    let v = app.socket().await;
+    let sid = app.open_session(&v).await;
+    data(
+        &watcher
+            .ack("join_session", json!({ "sessionId": sid }))
+            .await,
+        "watcher joins",
+    );
+    let payload =
+        json!({ "sessionId": sid, "content": "exactly once, please", "clientMsgId": "cmid-42" });
+
+    // Sent, then the connection drops before the ack could arrive.
+    v.emit("user_message", payload.clone());
+    v.drop_connection();
+
+    let v2 = app.socket().await;
+    let init = v2
+        .ack("init_session", json!({ "sessionId": sid, "lastSeq": 0 }))
+        .await;
+    assert_eq!(init["resumed"], true, "{init}");
+    let m = data(&v2.ack("user_message", payload.clone()).await, "resend");
+    assert_eq!(m["content"], "exactly once, please");
+    assert_eq!(m["sender"], "user");
+    assert_eq!(m["clientMsgId"], "cmid-42", "{m}");
+
+    let history = app.history(&sid).await;
+    assert_eq!(history.len(), 1, "stored more than once: {history:?}");
+    assert_eq!(
+        history[0]["id"], m["id"],
+        "the resend's ack is not the stored message"
+    );
+    assert_eq!(history[0]["seq"], m["seq"]);
+    assert_eq!(m["seq"], 1);
+
+    let b = watcher.next("message").await;
+    assert_eq!(b["id"], m["id"], "{b}");
+    none_of(&watcher, "message", "the retry was broadcast again").await;
+
+    // Once more from yet another connection: same message, no broadcast.
+    let v3 = app.socket().await;
+    v3.ack("init_session", json!({ "sessionId": sid })).await;
+    let again = data(&v3.ack("user_message", payload.clone()).await, "third try");
+    assert_eq!(again["id"], m["id"]);
+    assert_eq!(again["seq"], m["seq"]);
+    none_of(&watcher, "message", "the third try was broadcast").await;
+    none_of(&v3, "message", "the third try was echoed").await;
+    assert_eq!(app.history(&sid).await.len(), 1);
+
+    // The same clientMsgId in another session is another message.
+    let other = app.open_session(&v3).await;
+    let o = data(
+        &v3.ack(
+            "user_message",
+            json!({ "sessionId": other, "content": "exactly once, please", "clientMsgId": "cmid-42" }),
+        )
+        .await,
+        "same clientMsgId, other session",
+    );
+    assert_ne!(o["id"], m["id"]);
+    assert_eq!(o["sessionId"], other.as_str());
+    assert_eq!(app.history(&other).await.len(), 1);
+    assert_eq!(app.history(&sid).await.len(), 1);
+}
+both!(
+    story_client_msg_id_retry,
+    client_msg_id_retry_after_drop_is_exactly_once
+);
+
+// ---------------------------------------------------------------------------------------
+// (4) two agents claim the same session at once: exactly one wins
+// ---------------------------------------------------------------------------------------
+
+async fn concurrent_claims_have_one_winner(backend: Backend) {
+    let app = desk(backend, |_| {}).await;
+    let a = staff(&app, "a@desk.test", "agent").await;
+    let b = staff(&app, "b@desk.test", "agent").await;
+    let ad = Arc::new(app.socket_as("/admin", &a.token).await);
+    let bd = Arc::new(app.socket_as("/admin", &b.token).await);
+    let v = app.socket().await;
+    let mut won: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for round in 0..10 {
+        let sid = app.open_session(&v).await;
+        data(
+            &v.ack("request_human", json!({ "sessionId": sid })).await,
+            "request_human",
+        );
+        let (ac, bc) = (ad.clone(), bd.clone());
+        let (s1, s2) = (sid.clone(), sid.clone());
+        let ta =
+            tokio::spawn(async move { ac.ack("claim_session", json!({ "sessionId": s1 })).await });
+        let tb =
+            tokio::spawn(async move { bc.ack("claim_session", json!({ "sessionId": s2 })).await });
+        let (ra, rb) = (ta.await.expect("claim a"), tb.await.expect("claim b"));
+        let (winner, win_ack, lose_ack) = match (ra["ok"] == true, rb["ok"] == true) {
+            (true, false) => (&a, &ra, &rb),
+            (false, true) => (&b, &rb, &ra),
+            _ => panic!("round {round}: expected exactly one winner, got a={ra} b={rb}"),
+        };
+        assert_err(
+            lose_ack,
+            "conflict",
+            &format!("round {round}: the losing claim"),
+        );
+        let w = &win_ack["data"];
+        assert_eq!(w["status"], "assigned", "{w}");
+        assert_eq!(w["assigneeId"], winner.id.as_str(), "{w}");
+        // What is stored is the winner.
+        let j = data(
+            &ad.ack("join_session", json!({ "sessionId": sid })).await,
+            "join",
+        );
+        assert_eq!(
+            j["session"]["assigneeId"],
+            winner.id.as_str(),
+            "round {round}"
+        );
+        assert_eq!(j["session"]["status"], "assigned");
+        data(
+            &ad.ack("leave_session", json!({ "sessionId": sid })).await,
+            "leave",
+        );
+        let st = next_where(&v, "session_status", "assigned", |x| {
+            x["sessionId"] == sid.as_str() && x["status"] == "assigned"
+        })
+        .await;
+        assert_eq!(st["assignee"]["id"], winner.id.as_str(), "{st}");
+        won.entry(winner.id.clone()).or_default().push(sid);
+    }
+    for (who, sock) in [(&a, &ad), (&b, &bd)] {
+        let mine = data(
+            &sock.ack("list_sessions", json!({ "assignee": "me" })).await,
+            "list me",
+        );
+        let got: BTreeSet<String> = session_ids(&mine).into_iter().collect();
+        let want: BTreeSet<String> = won
+            .get(&who.id)
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        assert_eq!(got, want, "stored assignees of {}", who.name);
+    }
+}
+both!(story_concurrent_claims, concurrent_claims_have_one_winner);
+
+// ---------------------------------------------------------------------------------------
+// (5) call signalling: relayed to the other participants of that session only, never stored
+// ---------------------------------------------------------------------------------------
+
+async fn call_signalling_reaches_only_the_other_participants(backend: Backend) {
+    let app = desk(backend, |_| {}).await;
+    let a = staff(&app, "a@desk.test", "agent").await;
+    let b = staff(&app, "b@desk.test", "agent").await;
+    let v1 = app.socket().await;
+    let s1 = app.open_session(&v1).await;
+    let v1b = app.socket().await; // the visitor's second tab
+    v1b.ack("init_session", json!({ "sessionId": s1 })).await;
+    let v2 = app.socket().await;
+    let s2 = app.open_session(&v2).await;
+    let ad = app.socket_as("/admin", &a.token).await;
+    let bd = app.socket_as("/admin", &b.token).await;
+    data(
+        &ad.ack("join_session", json!({ "sessionId": s1 })).await,
+        "a joins s1",
+    );
+    data(
+        &bd.ack("join_session", json!({ "sessionId": s2 })).await,
+        "b joins s2",
+    );
+    v1.ack(
+        "user_message",
+        json!({ "sessionId": s1, "content": "call me" }),
+    )
+    .await;
+    let before = app.history(&s1).await;
+    let before2 = app.history(&s2).await;
+
+    // visitor -> agent (and the visitor's other tab)
+    let offer = json!({ "type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n" });
+    let ack = v1
+        .ack("call-offer", json!({ "sessionId": s1, "payload": offer }))
+        .await;
+    assert_has(&data(&ack, "call-offer"), &json!({ "delivered": true }), "");
+    for (name, s) in [("agent", &ad), ("second tab", &v1b)] {
+        let got = s.next("call-offer").await;
+        assert_has(
+            &got,
+            &json!({ "sessionId": s1, "payload": offer, "from": { "sid": v1.sid, "sender": "user" } }),
+            &format!("call-offer at {name}"),
+        );
+    }
+    none_on(
+        &[
+            ("the sender", &v1),
+            ("v2 (other session)", &v2),
+            ("b (other session)", &bd),
+        ],
+        "call-offer",
+        "call-offer relayed to the sender or outside its session",
+    )
+    .await;
+
+    // agent -> visitor tabs, every event
+    for (event, payload) in [
+        ("call-answer", json!({ "type": "answer", "sdp": "v=0\r\n" })),
+        (
+            "ice-candidate",
+            json!({ "candidate": "candidate:1 1 UDP 2122 127.0.0.1 5000 typ host", "sdpMid": "0", "sdpMLineIndex": 0 }),
+        ),
+        ("call-end", json!({ "reason": "hangup" })),
+    ] {
+        let ack = ad
+            .ack(event, json!({ "sessionId": s1, "payload": payload }))
+            .await;
+        assert_has(&data(&ack, event), &json!({ "delivered": true }), "");
+        for (name, s) in [("visitor", &v1), ("second tab", &v1b)] {
+            let got = s.next(event).await;
+            assert_has(
+                &got,
+                &json!({ "sessionId": s1, "payload": payload, "from": { "sid": ad.sid, "sender": "admin" } }),
+                &format!("{event} at {name}"),
+            );
+        }
+        none_on(
+            &[
+                ("the sender", &ad),
+                ("v2 (other session)", &v2),
+                ("b (other session)", &bd),
+            ],
+            event,
+            &format!("{event} relayed to the sender or outside its session"),
+        )
+        .await;
+    }
+    // the visitor's ice-candidate too (a call event without ack still relays)
+    v1.emit(
+        "ice-candidate",
+        json!({ "sessionId": s1, "payload": { "candidate": "c2" } }),
+    );
+    assert_eq!(ad.next("ice-candidate").await["from"]["sender"], "user");
+
+    // A socket that has not joined the session: forbidden, nothing relayed.
+    let ack = v2
+        .ack("call-offer", json!({ "sessionId": s1, "payload": offer }))
+        .await;
+    assert_err(
+        &ack,
+        "forbidden",
+        "call-offer from a visitor of another session",
+    );
+    let ack = bd
+        .ack("call-offer", json!({ "sessionId": s1, "payload": offer }))
+        .await;
+    assert_err(
+        &ack,
+        "forbidden",
+        "call-offer from an agent who did not join",
+    );
+    let stranger = app.socket().await;
+    let ack = stranger
+        .ack(
+            "ice-candidate",
+            json!({ "sessionId": s1, "payload": { "candidate": "x" } }),
+        )
+        .await;
+    assert_err(
+        &ack,
+        "forbidden",
+        "ice-candidate from a socket that never joined",
+    );
+    // After leave_session the agent is no longer a participant.
+    data(
+        &ad.ack("leave_session", json!({ "sessionId": s1 })).await,
+        "leave",
+    );
+    let ack = ad
+        .ack("call-end", json!({ "sessionId": s1, "payload": {} }))
+        .await;
+    assert_err(&ack, "forbidden", "call-end after leave_session");
+    none_of(&v1, "call-offer", "a refused call-offer was relayed").await;
+    none_of(&v1, "call-end", "a refused call-end was relayed").await;
+    data(
+        &ad.ack("join_session", json!({ "sessionId": s1 })).await,
+        "rejoin",
+    );
+
+    // Payload size: at most 64 KiB serialized.
+    let big = "x".repeat(70 * 1024);
+    let ack = v1
+        .ack(
+            "call-offer",
+            json!({ "sessionId": s1, "payload": { "sdp": big } }),
+        )
+        .await;
+    assert_err(&ack, "invalid_payload", "call-offer with a 70 KiB payload");
+    none_of(&ad, "call-offer", "an oversized call-offer was relayed").await;
+    let fits = "y".repeat(60 * 1024);
+    let ack = v1
+        .ack(
+            "call-offer",
+            json!({ "sessionId": s1, "payload": { "sdp": fits } }),
+        )
+        .await;
+    assert_has(
+        &data(&ack, "call-offer 60 KiB"),
+        &json!({ "delivered": true }),
+        "",
+    );
+    assert_eq!(
+        ad.next("call-offer").await["payload"]["sdp"]
+            .as_str()
+            .map(str::len),
+        Some(60 * 1024)
+    );
+
+    // Never stored.
+    assert_eq!(app.history(&s1).await, before, "signalling was stored");
+    assert_eq!(app.history(&s2).await, before2);
+    for s in [&v1, &v1b, &ad] {
+        let extra: Vec<Value> = s
+            .drain("message")
+            .into_iter()
+            .filter(|m| m["content"] != "call me")
+            .collect();
+        assert!(extra.is_empty(), "signalling produced messages: {extra:?}");
+    }
+
+    // Unknown session.
+    let ack = v1
+        .ack(
+            "call-offer",
+            json!({ "sessionId": uuid::Uuid::new_v4().to_string(), "payload": offer }),
+        )
+        .await;
+    assert_eq!(ack["ok"], false, "call-offer to an unknown session: {ack}");
+    assert_err(
+        &ack,
+        "session_not_found",
+        "call-offer to an unknown session",
+    );
+}
+both!(
+    story_call_signalling,
+    call_signalling_reaches_only_the_other_participants
+);
+
+// ---------------------------------------------------------------------------------------
+// error paths
+// ---------------------------------------------------------------------------------------
+
+async fn unknown_sessions_and_malformed_payloads(backend: Backend) {
+    let app = desk(backend, |_| {}).await;
+    let a = staff(&app, "a@desk.test", "agent").await;
+    let b = staff(&app, "b@desk.test", "agent").await;
+    let ad = app.socket_as("/admin", &a.token).await;
+    let v = app.socket().await;
+    let sid = app.open_session(&v).await;
+    let unknown = uuid::Uuid::new_v4().to_string();
+
+    // Unknown sessions -> session_not_found, on "/admin"...
+    for (event, payload) in [
+        ("join_session", json!({ "sessionId": unknown })),
+        ("claim_session", json!({ "sessionId": unknown })),
+        ("release_session", json!({ "sessionId": unknown })),
+        (
+            "transfer_session",
+            json!({ "sessionId": unknown, "agentId": b.id }),
+        ),
+        ("resolve_session", json!({ "sessionId": unknown })),
+        ("reopen_session", json!({ "sessionId": unknown })),
+        (
+            "admin_message",
+            json!({ "sessionId": unknown, "content": "hi" }),
+        ),
+        ("get_history", json!({ "sessionId": unknown })),
+        ("clear_history", json!({ "sessionId": unknown })),
+        ("read", json!({ "sessionId": unknown, "seq": 1 })),
+        ("typing", json!({ "sessionId": unknown, "isTyping": true })),
+    ] {
+        let ack = ad.ack(event, payload.clone()).await;
+        assert_err(
+            &ack,
+            "session_not_found",
+            &format!("/admin {event} {payload}"),
+        );
+    }
+    let ack = ad.ack("join_session", json!({ "code": "ZZZZZZ" })).await;
+    assert_err(&ack, "session_not_found", "join_session by an unknown code");
+    // ... and on "/".
+    for (event, payload) in [
+        ("get_history", json!({ "sessionId": unknown })),
+        ("typing", json!({ "sessionId": unknown, "isTyping": true })),
+        ("read", json!({ "sessionId": unknown, "seq": 1 })),
+        ("request_human", json!({ "sessionId": unknown })),
+        ("human-escalation", json!({ "sessionId": unknown })),
+        ("clear_history", json!({ "sessionId": unknown })),
+        (
+            "user_message",
+            json!({ "sessionId": unknown, "content": "hi" }),
+        ),
+    ] {
+        let ack = v.ack(event, payload.clone()).await;
+        assert_err(&ack, "session_not_found", &format!("/ {event} {payload}"));
+    }
+
+    // Malformed payloads -> invalid_payload.
+    for (event, payload) in [
+        ("claim_session", json!({})),
+        ("claim_session", json!({ "sessionId": 5 })),
+        ("claim_session", json!({ "sessionId": "not-a-uuid" })),
+        ("claim_session", json!("text")),
+        ("claim_session", json!([1, 2])),
+        ("release_session", json!({})),
+        ("resolve_session", json!({ "sessionId": null })),
+        ("reopen_session", json!({ "sessionId": [] })),
+        ("transfer_session", json!({ "sessionId": sid })),
+        (
+            "transfer_session",
+            json!({ "sessionId": sid, "agentId": 5 }),
+        ),
+        ("join_session", json!({})),
+        ("join_session", json!({ "code": 123456 })),
+        ("join_session", json!({ "code": "abc" })),
+        ("leave_session", json!({})),
+        ("list_sessions", json!({ "limit": "ten" })),
+        ("list_sessions", json!({ "status": 5 })),
+        ("list_sessions", json!({ "status": "bogus" })),
+        ("list_sessions", json!({ "before": "yesterday" })),
+        ("read", json!({ "sessionId": sid, "seq": "x" })),
+        ("read", json!({ "sessionId": sid })),
+        ("typing", json!({ "sessionId": sid, "isTyping": "yes" })),
+        ("get_history", json!({ "sessionId": sid, "limit": "x" })),
+        ("get_history", json!({ "sessionId": sid, "beforeSeq": "x" })),
+        ("clear_history", json!({})),
+        ("call-offer", json!({ "payload": {} })),
+    ] {
+        let ack = ad.ack(event, payload.clone()).await;
+        assert_err(
+            &ack,
+            "invalid_payload",
+            &format!("/admin {event} {payload}"),
+        );
+    }
+    for (event, payload) in [
+        ("request_human", json!({})),
+        ("request_human", json!({ "sessionId": 5 })),
+        ("human-escalation", json!("text")),
+        ("read", json!({ "sessionId": sid, "seq": "x" })),
+        ("typing", json!({ "isTyping": true })),
+        ("get_history", json!({ "sessionId": 7 })),
+        ("clear_history", json!({ "sessionId": "nope" })),
+    ] {
+        let ack = v.ack(event, payload.clone()).await;
+        assert_err(&ack, "invalid_payload", &format!("/ {event} {payload}"));
+    }
+
+    // Without an ack, the failure arrives as an `error` event.
+    ad.emit("claim_session", json!({ "sessionId": unknown }));
+    let e = ad.next("error").await;
+    assert_eq!(e["code"], "session_not_found", "{e}");
+    assert_eq!(e["event"], "claim_session", "{e}");
+    assert!(e["message"].is_string(), "{e}");
+    v.emit("request_human", json!({ "sessionId": 5 }));
+    let e = v.next("error").await;
+    assert_eq!(e["code"], "invalid_payload", "{e}");
+    assert_eq!(e["event"], "request_human", "{e}");
+
+    // Nothing changed.
+    let j = data(
+        &ad.ack("join_session", json!({ "sessionId": sid })).await,
+        "join",
+    );
+    assert_eq!(j["session"]["status"], "open", "{j}");
+    assert!(j["session"]["assignee"].is_null(), "{j}");
+
+    // "/admin" needs a staff token.
+    match app.try_socket(ConnectOpts::ns("/admin")).await {
+        Err(common::sio::ConnectError::Refused(d)) => assert!(
+            d["message"].as_str().unwrap_or("").contains("unauthorized"),
+            "{d}"
+        ),
+        Err(e) => panic!("tokenless /admin: expected connect_error, got {e:?}"),
+        Ok(_) => panic!("a visitor without a token connected to /admin"),
+    }
+}
+both!(
+    errors_unknown_and_malformed,
+    unknown_sessions_and_malformed_payloads
+);
+
+// ---------------------------------------------------------------------------------------
+// claim / release / transfer / resolve / reopen rules
+// ---------------------------------------------------------------------------------------
+
+async fn ownership_rules(backend: Backend) {
+    let app = desk(backend, |_| {}).await;
+    let boss = admin(&app).await;
+    let a = staff(&app, "a@desk.test", "agent").await;
+    let b = staff(&app, "b@desk.test", "agent").await;
+    let ad = app.socket_as("/admin", &a.token).await;
+    let bd = app.socket_as("/admin", &b.token).await;
+    let xd = app.socket_as("/admin", &boss.token).await;
+    let v = app.socket().await;
+    let sid = app.open_session(&v).await;
+    data(
+        &v.ack("request_human", json!({ "sessionId": sid })).await,
+        "request_human",
+    );
+    assert_eq!(status_of(&v, &sid).await["status"], "waiting");
+
+    // a claims; b cannot; a again is idempotent
+    let c = data(
+        &ad.ack("claim_session", json!({ "sessionId": sid })).await,
+        "a claims",
+    );
+    assert_summary(&c, "claim ack");
+    assert_eq!(c["status"], "assigned");
+    assert_has(&c["assignee"], &json!({ "id": a.id, "name": a.name }), "");
+    assert_eq!(c["assigneeId"], a.id.as_str());
+    assert!(c["assignedAt"].is_string(), "{c}");
+    let st = status_of(&v, &sid).await;
+    assert_has(
+        &st,
+        &json!({ "sessionId": sid, "status": "assigned", "assignee": { "id": a.id, "name": a.name } }),
+        "",
+    );
+    let up = next_where(&bd, "session_updated", "assigned to a", |u| {
+        u["sessionId"] == sid.as_str() && u["status"] == "assigned"
+    })
+    .await;
+    assert_eq!(up["assigneeId"], a.id.as_str(), "{up}");
+    assert_err(
+        &bd.ack("claim_session", json!({ "sessionId": sid })).await,
+        "conflict",
+        "claim of a session owned by another",
+    );
+    let again = data(
+        &ad.ack("claim_session", json!({ "sessionId": sid })).await,
+        "a claims again",
+    );
+    assert_eq!(again["assigneeId"], a.id.as_str());
+    assert_eq!(again["status"], "assigned");
+
+    // request_human while assigned keeps it assigned
+    let d = data(
+        &v.ack("request_human", json!({ "sessionId": sid })).await,
+        "request_human assigned",
+    );
+    assert_eq!(d["status"], "assigned", "{d}");
+
+    // release / transfer by a non-owner agent: forbidden, nothing changes
+    assert_err(
+        &bd.ack("release_session", json!({ "sessionId": sid })).await,
+        "forbidden",
+        "release by a non-owner agent",
+    );
+    assert_err(
+        &bd.ack(
+            "transfer_session",
+            json!({ "sessionId": sid, "agentId": b.id }),
+        )
+        .await,
+        "forbidden",
+        "transfer by a non-owner agent",
+    );
+    none_of(
+        &v,
+        "session_status",
+        "a refused release/transfer was announced",
+    )
+    .await;
+
+    // transfer to something that is not an enabled staff account
+    let customer = app.register("carol@example.com", "carol-password").await;
+    let (customer_id, _) = whoami(&app, &customer).await;
+    for bad in [uuid::Uuid::new_v4().to_string(), customer_id] {
+        assert_err(
+            &ad.ack(
+                "transfer_session",
+                json!({ "sessionId": sid, "agentId": bad }),
+            )
+            .await,
+            "invalid_payload",
+            "transfer to a non-staff account",
+        );
+    }
+
+    // the owner transfers to b
+    let t = data(
+        &ad.ack(
+            "transfer_session",
+            json!({ "sessionId": sid, "agentId": b.id }),
+        )
+        .await,
+        "transfer a -> b",
+    );
+    assert_eq!(t["assigneeId"], b.id.as_str());
+    assert_eq!(t["assignee"]["id"], b.id.as_str());
+    assert_eq!(t["status"], "assigned");
+    let st = status_of(&v, &sid).await;
+    assert_eq!(st["status"], "assigned");
+    assert_has(&st["assignee"], &json!({ "id": b.id, "name": b.name }), "");
+    // a is no longer the owner
+    assert_err(
+        &ad.ack("release_session", json!({ "sessionId": sid })).await,
+        "forbidden",
+        "release by the former owner",
+    );
+    // b releases: back to the queue
+    v.drain("queue_position");
+    let r = data(
+        &bd.ack("release_session", json!({ "sessionId": sid })).await,
+        "b releases",
+    );
+    assert_eq!(r["status"], "waiting");
+    assert!(r["assignee"].is_null() && r["assigneeId"].is_null(), "{r}");
+    let st = status_of(&v, &sid).await;
+    assert_has(
+        &st,
+        &json!({ "sessionId": sid, "status": "waiting", "assignee": null }),
+        "",
+    );
+    let qp = next_where(&v, "queue_position", "after release", |q| {
+        q["sessionId"] == sid.as_str()
+    })
+    .await;
+    assert_eq!(qp["position"], 1);
+
+    // an admin may transfer and release sessions they do not own
+    data(
+        &ad.ack("claim_session", json!({ "sessionId": sid })).await,
+        "a claims back",
+    );
+    assert_eq!(status_of(&v, &sid).await["assignee"]["id"], a.id.as_str());
+    let t = data(
+        &xd.ack(
+            "transfer_session",
+            json!({ "sessionId": sid, "agentId": b.id }),
+        )
+        .await,
+        "admin transfers a -> b",
+    );
+    assert_eq!(t["assigneeId"], b.id.as_str());
+    assert_eq!(status_of(&v, &sid).await["assignee"]["id"], b.id.as_str());
+    let r = data(
+        &xd.ack("release_session", json!({ "sessionId": sid })).await,
+        "admin releases",
+    );
+    assert_eq!(r["status"], "waiting");
+    assert_eq!(status_of(&v, &sid).await["status"], "waiting");
+
+    // transfer to a disabled agent
+    data(
+        &ad.ack("claim_session", json!({ "sessionId": sid })).await,
+        "a claims",
+    );
+    assert_eq!(status_of(&v, &sid).await["status"], "assigned");
+    let c2 = staff(&app, "c@desk.test", "agent").await;
+    let (st_code, body) = call(
+        &app,
+        reqwest::Method::PATCH,
+        &format!("/api/agents/{}", c2.id),
+        Some(&boss.token),
+        Some(json!({ "disabled": true })),
+    )
+    .await;
+    assert_eq!(st_code, 200, "{body}");
+    assert_err(
+        &ad.ack(
+            "transfer_session",
+            json!({ "sessionId": sid, "agentId": c2.id }),
+        )
+        .await,
+        "invalid_payload",
+        "transfer to a disabled agent",
+    );
+
+    // reopen of a non-resolved session -> conflict
+    assert_err(
+        &ad.ack("reopen_session", json!({ "sessionId": sid })).await,
+        "conflict",
+        "reopen of an assigned session",
+    );
+    // resolve; a resolved session cannot be claimed; reopen -> assigned (it has an assignee)
+    let r = data(
+        &ad.ack("resolve_session", json!({ "sessionId": sid })).await,
+        "resolve",
+    );
+    assert_eq!(r["status"], "resolved");
+    assert_eq!(status_of(&v, &sid).await["status"], "resolved");
+    assert_err(
+        &bd.ack("claim_session", json!({ "sessionId": sid })).await,
+        "conflict",
+        "claim of a resolved session",
+    );
+    let r = data(
+        &ad.ack("reopen_session", json!({ "sessionId": sid })).await,
+        "reopen",
+    );
+    assert_eq!(r["status"], "assigned");
+    assert_eq!(r["assigneeId"], a.id.as_str());
+    let st = status_of(&v, &sid).await;
+    assert_eq!(st["status"], "assigned");
+    assert_eq!(st["assignee"]["id"], a.id.as_str());
+    assert_err(
+        &ad.ack("reopen_session", json!({ "sessionId": sid })).await,
+        "conflict",
+        "reopen of a reopened session",
+    );
+
+    // A visitor message in a resolved session reopens it the same way.
+    data(
+        &ad.ack("resolve_session", json!({ "sessionId": sid })).await,
+        "resolve again",
+    );
+    assert_eq!(status_of(&v, &sid).await["status"], "resolved");
+    data(
+        &v.ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "one more thing" }),
+        )
+        .await,
+        "user_message in resolved",
+    );
+    let st = status_of(&v, &sid).await;
+    assert_eq!(st["status"], "assigned", "{st}");
+    assert_eq!(st["assignee"]["id"], a.id.as_str(), "{st}");
+
+    // Without an assignee, reopen goes back to `open`.
+    let v2 = app.socket().await;
+    let s2 = app.open_session(&v2).await;
+    let r = data(
+        &bd.ack("resolve_session", json!({ "sessionId": s2 })).await,
+        "resolve open session",
+    );
+    assert_eq!(r["status"], "resolved");
+    assert_eq!(status_of(&v2, &s2).await["status"], "resolved");
+    let r = data(
+        &bd.ack("reopen_session", json!({ "sessionId": s2 })).await,
+        "reopen unassigned",
+    );
+    assert_eq!(r["status"], "open");
+    assert!(r["assignee"].is_null(), "{r}");
+    let st = status_of(&v2, &s2).await;
+    assert_has(
+        &st,
+        &json!({ "sessionId": s2, "status": "open", "assignee": null }),
+        "",
+    );
+}
+both!(claim_release_transfer_reopen, ownership_rules);
+
+// ---------------------------------------------------------------------------------------
+// list_sessions: filters, queue order, cursor
+// ---------------------------------------------------------------------------------------
+
+async fn list_sessions_filters_and_queue_order(backend: Backend) {
+    let app = desk(backend, |_| {}).await;
+    let boss = admin(&app).await;
+    let a = staff(&app, "a@desk.test", "agent").await;
+    let ad = app.socket_as("/admin", &a.token).await;
+    let xd = app.socket_as("/admin", &boss.token).await;
+    let v = app.socket().await;
+    let mut s = Vec::new();
+    for _ in 0..4 {
+        s.push(app.open_session(&v).await);
+        pause().await;
+    }
+    // s[3] starts waiting before s[1]: the queue is s[3], s[1] (not creation order)
+    data(
+        &v.ack("request_human", json!({ "sessionId": s[3] })).await,
+        "wait s3",
+    );
+    pause().await;
+    data(
+        &v.ack("request_human", json!({ "sessionId": s[1] })).await,
+        "wait s1",
+    );
+    data(
+        &ad.ack("claim_session", json!({ "sessionId": s[2] })).await,
+        "claim s2",
+    );
+
+    let all = data(&ad.ack("list_sessions", json!({})).await, "list all");
+    assert_eq!(
+        session_ids(&all),
+        vec![s[3].clone(), s[2].clone(), s[1].clone(), s[0].clone()]
+    );
+    assert_eq!(all["hasMore"], false);
+    for item in all["sessions"].as_array().expect("sessions") {
+        assert_summary(item, "list_sessions item");
+    }
+    let waiting = data(
+        &ad.ack("list_sessions", json!({ "status": "waiting" }))
+            .await,
+        "waiting",
+    );
+    assert_eq!(
+        session_ids(&waiting),
+        vec![s[3].clone(), s[1].clone()],
+        "queue order"
+    );
+    let open = data(
+        &ad.ack("list_sessions", json!({ "status": "open" })).await,
+        "open",
+    );
+    assert_eq!(session_ids(&open), vec![s[0].clone()]);
+    let mine = data(
+        &ad.ack("list_sessions", json!({ "assignee": "me" })).await,
+        "me",
+    );
+    assert_eq!(session_ids(&mine), vec![s[2].clone()]);
+    let by_id = data(
+        &xd.ack("list_sessions", json!({ "assignee": a.id })).await,
+        "by id",
+    );
+    assert_eq!(session_ids(&by_id), vec![s[2].clone()]);
+    let admins = data(
+        &xd.ack("list_sessions", json!({ "assignee": "me" })).await,
+        "admin me",
+    );
+    assert!(session_ids(&admins).is_empty(), "{admins}");
+    let none = data(
+        &ad.ack("list_sessions", json!({ "assignee": "none" })).await,
+        "none",
+    );
+    assert_eq!(
+        session_ids(&none),
+        vec![s[3].clone(), s[1].clone(), s[0].clone()]
+    );
+    let both = data(
+        &ad.ack(
+            "list_sessions",
+            json!({ "status": "waiting", "assignee": "none" }),
+        )
+        .await,
+        "waiting+none",
+    );
+    assert_eq!(session_ids(&both), vec![s[3].clone(), s[1].clone()]);
+
+    // paging: limit + before cursor (createdAt)
+    let p1 = data(
+        &ad.ack("list_sessions", json!({ "limit": 2 })).await,
+        "page 1",
+    );
+    assert_eq!(session_ids(&p1), vec![s[3].clone(), s[2].clone()]);
+    assert_eq!(p1["hasMore"], true);
+    let cursor = p1["sessions"][1]["createdAt"]
+        .as_str()
+        .expect("createdAt")
+        .to_string();
+    let p2 = data(
+        &ad.ack("list_sessions", json!({ "limit": 2, "before": cursor }))
+            .await,
+        "page 2",
+    );
+    assert_eq!(session_ids(&p2), vec![s[1].clone(), s[0].clone()]);
+    assert_eq!(p2["hasMore"], false);
+
+    // REST: GET /api/chats?status=waiting
+    let (st, body) = call(
+        &app,
+        reqwest::Method::GET,
+        "/api/chats?status=waiting",
+        Some(&a.token),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    let got: BTreeSet<String> = body
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|c| {
+            assert_eq!(c["status"], "waiting", "{c}");
+            c["sessionId"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    assert_eq!(got, set(&[&s[3], &s[1]]));
+    let (st, body) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/api/chats?assignee={}", a.id),
+        Some(&a.token),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    let got: Vec<&str> = body
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|c| c["sessionId"].as_str())
+        .collect();
+    assert_eq!(got, vec![s[2].as_str()]);
+}
+both!(list_sessions_filters, list_sessions_filters_and_queue_order);
+
+// ---------------------------------------------------------------------------------------
+// join_session by id or code, leave_session, get_history paging
+// ---------------------------------------------------------------------------------------
+
+async fn join_by_code_leave_and_history_pages(backend: Backend) {
+    let app = desk(backend, |_| {}).await;
+    let a = staff(&app, "a@desk.test", "agent").await;
+    let ad = app.socket_as("/admin", &a.token).await;
+    let v = app.socket().await;
+    let init = open(&v).await;
+    let sid = init["sessionId"].as_str().expect("sid").to_string();
+    let code = init["code"].as_str().expect("code").to_string();
+    assert_eq!(code.chars().count(), 6, "{init}");
+    for i in 1..=55 {
+        data(
+            &v.ack(
+                "user_message",
+                json!({ "sessionId": sid, "content": format!("u{i}") }),
+            )
+            .await,
+            "user_message",
+        );
+    }
+    v.drain("message");
+
+    let j = data(
+        &ad.ack("join_session", json!({ "code": code.to_lowercase() }))
+            .await,
+        "join by lowercase code",
+    );
+    assert_summary(&j["session"], "join_session");
+    assert_eq!(j["session"]["sessionId"], sid.as_str());
+    assert_eq!(j["session"]["code"], code.as_str());
+    assert_eq!(j["session"]["lastSeq"], 55);
+    assert_eq!(j["session"]["unread"], 55);
+    assert_eq!(j["session"]["visitorOnline"], true);
+    assert_eq!(
+        seqs(&j["messages"]),
+        (6..=55).collect::<Vec<_>>(),
+        "latest 50, oldest first"
+    );
+    assert_eq!(j["hasMore"], true);
+
+    // joined: messages of that session arrive
+    data(
+        &v.ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "live" }),
+        )
+        .await,
+        "live",
+    );
+    assert_eq!(ad.next("message").await["seq"], 56);
+    let l = data(
+        &ad.ack("leave_session", json!({ "sessionId": sid })).await,
+        "leave",
+    );
+    assert_has(&l, &json!({ "sessionId": sid }), "");
+    data(
+        &v.ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "after leave" }),
+        )
+        .await,
+        "after leave",
+    );
+    none_of(&ad, "message", "a message after leave_session").await;
+
+    let j = data(
+        &ad.ack("join_session", json!({ "code": code.to_uppercase() }))
+            .await,
+        "join by uppercase code",
+    );
+    assert_eq!(j["session"]["sessionId"], sid.as_str());
+    assert_eq!(seqs(&j["messages"]).last(), Some(&57));
+    let j = data(
+        &ad.ack("join_session", json!({ "sessionId": sid })).await,
+        "join by id",
+    );
+    assert_eq!(j["session"]["code"], code.as_str());
+
+    // get_history: latest first page, then older pages with beforeSeq
+    let h = data(
+        &v.ack("get_history", json!({ "sessionId": sid })).await,
+        "history default",
+    );
+    assert_eq!(
+        seqs(&h["messages"]),
+        (8..=57).collect::<Vec<_>>(),
+        "default 50, oldest first"
+    );
+    assert_eq!(h["hasMore"], true);
+    let h = data(
+        &v.ack("get_history", json!({ "sessionId": sid, "limit": 5 }))
+            .await,
+        "limit 5",
+    );
+    assert_eq!(seqs(&h["messages"]), vec![53, 54, 55, 56, 57]);
+    assert_eq!(h["hasMore"], true);
+    let h = data(
+        &v.ack(
+            "get_history",
+            json!({ "sessionId": sid, "beforeSeq": 6, "limit": 10 }),
+        )
+        .await,
+        "beforeSeq 6",
+    );
+    assert_eq!(seqs(&h["messages"]), vec![1, 2, 3, 4, 5]);
+    assert_eq!(h["hasMore"], false);
+    let h = data(
+        &v.ack(
+            "get_history",
+            json!({ "sessionId": sid, "beforeSeq": 4, "limit": 2 }),
+        )
+        .await,
+        "beforeSeq 4 limit 2",
+    );
+    assert_eq!(seqs(&h["messages"]), vec![2, 3]);
+    assert_eq!(h["hasMore"], true);
+    assert_eq!(h["messages"][0]["content"], "u2");
+    let h = data(
+        &v.ack("get_history", json!({ "sessionId": sid, "beforeSeq": 1 }))
+            .await,
+        "beforeSeq 1",
+    );
+    assert_eq!(seqs(&h["messages"]), Vec::<i64>::new());
+    assert_eq!(h["hasMore"], false);
+    let h = data(
+        &ad.ack("get_history", json!({ "sessionId": sid, "limit": 2 }))
+            .await,
+        "agent history",
+    );
+    assert_eq!(seqs(&h["messages"]), vec![56, 57]);
+    let h = data(
+        &v.ack("get_history", json!({ "sessionId": sid, "limit": 100000 }))
+            .await,
+        "huge limit",
+    );
+    assert_eq!(
+        seqs(&h["messages"]),
+        (1..=57).collect::<Vec<_>>(),
+        "HISTORY_LIMIT is 500"
+    );
+    assert_eq!(h["hasMore"], false);
+}
+both!(join_leave_and_history, join_by_code_leave_and_history_pages);
+
+// ---------------------------------------------------------------------------------------
+// the agents' feed: session_created, light session_updated, visitor_presence
+// ---------------------------------------------------------------------------------------
+
+async fn agents_feed(backend: Backend) {
+    let app = desk(backend, |_| {}).await;
+    let a = staff(&app, "a@desk.test", "agent").await;
+    let ad = app.socket_as("/admin", &a.token).await;
+    let v = app.socket().await;
+    let sid = app.open_session(&v).await;
+
+    let created = next_where(&ad, "session_created", "for the new session", |c| {
+        c["sessionId"] == sid.as_str()
+    })
+    .await;
+    assert_summary(&created, "session_created");
+    assert_eq!(created["status"], "open");
+    assert!(created["assignee"].is_null(), "{created}");
+    assert_eq!(created["lastSeq"], 0);
+    assert_eq!(created["unread"], 0);
+    let p = next_where(&ad, "visitor_presence", "online", |p| {
+        p["sessionId"] == sid.as_str()
+    })
+    .await;
+    assert_has(&p, &json!({ "sessionId": sid, "online": true }), "");
+
+    // a new message: light session_updated to every agent, no `message` (not joined)
+    let long = "z".repeat(250);
+    data(
+        &v.ack("user_message", json!({ "sessionId": sid, "content": long }))
+            .await,
+        "long message",
+    );
+    let up = next_where(&ad, "session_updated", "with lastMessage", |u| {
+        u["sessionId"] == sid.as_str() && u["lastMessage"].is_object()
+    })
+    .await;
+    assert_eq!(up["lastSeq"], 1, "{up}");
+    assert_eq!(up["unread"], 1, "{up}");
+    assert!(up["lastMessageAt"].is_string(), "{up}");
+    assert_eq!(up["lastMessage"]["seq"], 1);
+    assert_eq!(up["lastMessage"]["sender"], "user");
+    assert_eq!(up["lastMessage"]["isAI"], false);
+    assert_eq!(
+        up["lastMessage"]["content"],
+        "z".repeat(200),
+        "first 200 characters"
+    );
+    none_of(
+        &ad,
+        "message",
+        "an agent got a message of a session it did not join",
+    )
+    .await;
+
+    // request_human: agents get session_updated (status waiting)
+    data(
+        &v.ack("request_human", json!({ "sessionId": sid })).await,
+        "request_human",
+    );
+    let up = next_where(&ad, "session_updated", "waiting", |u| {
+        u["sessionId"] == sid.as_str() && u["status"] == "waiting"
+    })
+    .await;
+    assert_summary(&up, "session_updated after request_human");
+    assert!(up["waitingSince"].is_string(), "{up}");
+
+    // staff message: unread follows the admin watermark
+    let ad2 = app.socket_as("/admin", &a.token).await;
+    data(
+        &ad2.ack("join_session", json!({ "sessionId": sid })).await,
+        "join",
+    );
+    data(
+        &ad2.ack(
+            "admin_message",
+            json!({ "sessionId": sid, "content": "hello" }),
+        )
+        .await,
+        "reply",
+    );
+    let up = next_where(&ad, "session_updated", "after the reply", |u| {
+        u["sessionId"] == sid.as_str() && u["lastMessage"]["seq"] == 2
+    })
+    .await;
+    assert_eq!(up["lastMessage"]["sender"], "admin");
+    data(
+        &ad2.ack("read", json!({ "sessionId": sid, "seq": 2 })).await,
+        "read",
+    );
+    data(
+        &v.ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "thanks" }),
+        )
+        .await,
+        "thanks",
+    );
+    let up = next_where(&ad, "session_updated", "after thanks", |u| {
+        u["sessionId"] == sid.as_str() && u["lastMessage"]["seq"] == 3
+    })
+    .await;
+    assert_eq!(up["unread"], 1, "unread = lastSeq - readSeq.admin: {up}");
+    drop(ad2);
+
+    // visitor_presence: first visitor socket in, last one out
+    let tab = app.socket().await;
+    tab.ack("init_session", json!({ "sessionId": sid })).await;
+    none_where(
+        &ad,
+        "visitor_presence",
+        QUIET,
+        "a second tab is not a new presence",
+        |p| p["sessionId"] == sid.as_str(),
+    )
+    .await;
+    drop(tab);
+    none_where(
+        &ad,
+        "visitor_presence",
+        QUIET,
+        "one of two tabs left",
+        |p| p["sessionId"] == sid.as_str(),
+    )
+    .await;
+    let j = data(
+        &ad.ack("join_session", json!({ "sessionId": sid })).await,
+        "join",
+    );
+    assert_eq!(j["session"]["visitorOnline"], true);
+    drop(v);
+    let p = next_where(&ad, "visitor_presence", "offline", |p| {
+        p["sessionId"] == sid.as_str()
+    })
+    .await;
+    assert_has(&p, &json!({ "sessionId": sid, "online": false }), "");
+    let j = data(
+        &ad.ack("join_session", json!({ "sessionId": sid })).await,
+        "join",
+    );
+    assert_eq!(j["session"]["visitorOnline"], false);
+
+    // another agent connecting later sees sessions created after it connected only
+    let v3 = app.socket().await;
+    let s3 = app.open_session(&v3).await;
+    let c = next_where(&ad, "session_created", "second", |c| {
+        c["sessionId"] == s3.as_str()
+    })
+    .await;
+    assert_eq!(c["status"], "open");
+    none_where(
+        &v3,
+        "session_created",
+        QUIET,
+        "a visitor got session_created",
+        |_| true,
+    )
+    .await;
+}
+both!(agents_feed_events, agents_feed);
+
+// ---------------------------------------------------------------------------------------
+// agent presence with several tabs
+// ---------------------------------------------------------------------------------------
+
+async fn agent_presence_counts_tabs_once(backend: Backend) {
+    let app = desk(backend, |c| c.agent_offline_grace_secs = 1).await;
+    let a = staff(&app, "a@desk.test", "agent").await;
+    let b = staff(&app, "b@desk.test", "agent").await;
+
+    let bd = app.socket_as("/admin", &b.token).await;
+    let p = bd.next("presence").await;
+    assert_eq!(presence_ids(&p), vec![b.id.clone()]);
+
+    let a1 = app.socket_as("/admin", &a.token).await;
+    let p = a1.next("presence").await;
+    let ids = presence_ids(&p);
+    assert_eq!(ids.len(), 2, "{p}");
+    assert_eq!(
+        ids.into_iter().collect::<BTreeSet<_>>(),
+        set(&[&a.id, &b.id])
+    );
+    // (b may also have been told about itself coming online: skip to the one with a)
+    let p = next_where(&bd, "presence", "with a", |p| {
+        p["agents"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|x| x["id"] == a.id.as_str()))
+    })
+    .await;
+    assert_eq!(
+        presence_ids(&p).into_iter().collect::<BTreeSet<_>>(),
+        set(&[&a.id, &b.id])
+    );
+    a1.drain("presence");
+
+    // a second tab: the agent is counted once, nobody is told again
+    let a2 = app.socket_as("/admin", &a.token).await;
+    let p = a2.next("presence").await;
+    let ids = presence_ids(&p);
+    assert_eq!(ids.len(), 2, "one entry per agent: {p}");
+    assert_eq!(
+        ids.into_iter().collect::<BTreeSet<_>>(),
+        set(&[&a.id, &b.id])
+    );
+    none_of(&bd, "presence", "a second tab announced the agent again").await;
+
+    // closing one tab keeps the agent online
+    drop(a1);
+    none_of(&bd, "presence", "closing one of two tabs").await;
+    none_of(&a2, "presence", "closing one of two tabs (own other tab)").await;
+
+    // closing the last tab: presence without them
+    drop(a2);
+    let p = bd.next("presence").await;
+    assert_eq!(
+        presence_ids(&p),
+        vec![b.id.clone()],
+        "after a's last tab closed"
+    );
+
+    // a visitor never gets presence
+    let v = app.socket().await;
+    app.open_session(&v).await;
+    let a3 = app.socket_as("/admin", &a.token).await;
+    let p = bd.next("presence").await;
+    assert_eq!(
+        presence_ids(&p).into_iter().collect::<BTreeSet<_>>(),
+        set(&[&a.id, &b.id])
+    );
+    none_of(&v, "presence", "a visitor got agent presence").await;
+    drop(a3);
+}
+both!(agent_presence_tabs, agent_presence_counts_tabs_once);
+
+// ---------------------------------------------------------------------------------------
+// agent offline grace
+// ---------------------------------------------------------------------------------------
+
+async fn offline_agent_sessions_go_back_to_the_queue(backend: Backend) {
+    let app = desk(backend, |c| c.agent_offline_grace_secs = 2).await;
+    let a = staff(&app, "a@desk.test", "agent").await;
+    let boss = admin(&app).await;
+    let xd = app.socket_as("/admin", &boss.token).await;
+    let v1 = app.socket().await;
+    let s1 = app.open_session(&v1).await;
+    let v2 = app.socket().await;
+    let s2 = app.open_session(&v2).await;
+
+    let ad = app.socket_as("/admin", &a.token).await;
+    for sid in [&s1, &s2] {
+        data(
+            &ad.ack("claim_session", json!({ "sessionId": sid })).await,
+            "claim",
+        );
+    }
+    assert_eq!(status_of(&v1, &s1).await["status"], "assigned");
+    assert_eq!(status_of(&v2, &s2).await["status"], "assigned");
+
+    // back within the grace period: nothing moves
+    drop(ad);
+    let ad = app.socket_as("/admin", &a.token).await;
+    none_where(
+        &v1,
+        "session_status",
+        Duration::from_millis(2500),
+        "the agent came back within the grace period",
+        |_| true,
+    )
+    .await;
+    none_of(
+        &v2,
+        "session_status",
+        "the agent came back within the grace period",
+    )
+    .await;
+
+    // gone for longer than the grace: both sessions go back to the queue
+    drop(ad);
+    for (v, sid) in [(&v1, &s1), (&v2, &s2)] {
+        let st = status_of(v, sid).await;
+        assert_eq!(st["status"], "waiting", "{st}");
+        assert!(st["assignee"].is_null(), "{st}");
+        let qp = next_where(v, "queue_position", "after the grace", |q| {
+            q["sessionId"] == sid.as_str()
+        })
+        .await;
+        assert!(qp["position"] == 1 || qp["position"] == 2, "{qp}");
+    }
+    let w = data(
+        &xd.ack("list_sessions", json!({ "status": "waiting" }))
+            .await,
+        "waiting",
+    );
+    assert_eq!(
+        session_ids(&w).into_iter().collect::<BTreeSet<_>>(),
+        set(&[&s1, &s2])
+    );
+    for item in w["sessions"].as_array().expect("sessions") {
+        assert!(item["assigneeId"].is_null(), "{item}");
+        assert!(item["waitingSince"].is_string(), "{item}");
+    }
+}
+both!(
+    agent_offline_grace,
+    offline_agent_sessions_go_back_to_the_queue
+);
+
+// ---------------------------------------------------------------------------------------
+// auto-assignment: fewest assigned first, capped at MAX_CHATS_PER_AGENT
+// ---------------------------------------------------------------------------------------
+
+async fn auto_assign_balances_and_caps(backend: Backend) {
+    let app = desk(backend, |c| {
+        c.auto_assign = true;
+        c.max_chats_per_agent = 2;
+    })
+    .await;
+    let a = staff(&app, "a@desk.test", "agent").await;
+    let b = staff(&app, "b@desk.test", "agent").await;
+    let ad = app.socket_as("/admin", &a.token).await;
+    let bd = app.socket_as("/admin", &b.token).await;
+    // both online (a is told about b)
+    next_where(&ad, "presence", "with b", |p| {
+        p["agents"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|x| x["id"] == b.id.as_str()))
+    })
+    .await;
+
+    let mut visitors = Vec::new();
+    let mut owner = Vec::new();
+    for i in 0..4 {
+        let v = app.socket().await;
+        let sid = app.open_session(&v).await;
+        data(
+            &v.ack("request_human", json!({ "sessionId": sid })).await,
+            "request_human",
+        );
+        let st = next_where(&v, "session_status", "assigned", |s| {
+            s["status"] == "assigned"
+        })
+        .await;
+        let who = st["assignee"]["id"].as_str().expect("assignee").to_string();
+        assert!(who == a.id || who == b.id, "{st}");
+        if i == 1 || i == 3 {
+            // the other agent had fewer assigned sessions
+            assert_ne!(
+                who,
+                owner[i - 1],
+                "session {i} did not go to the least busy agent"
+            );
+        }
+        owner.push(who);
+        visitors.push((v, sid));
+    }
+    let count = |id: &str| owner.iter().filter(|o| o.as_str() == id).count();
+    assert_eq!((count(&a.id), count(&b.id)), (2, 2));
+
+    // everyone is full: the fifth waits
+    let v5 = app.socket().await;
+    let s5 = app.open_session(&v5).await;
+    let d = data(
+        &v5.ack("request_human", json!({ "sessionId": s5 })).await,
+        "fifth",
+    );
+    assert_eq!(d["status"], "waiting");
+    assert_eq!(d["position"], 1);
+    none_where(
+        &v5,
+        "session_status",
+        QUIET,
+        "assigned beyond MAX_CHATS_PER_AGENT",
+        |s| s["status"] == "assigned",
+    )
+    .await;
+    for (sock, who) in [(&ad, &a), (&bd, &b)] {
+        let mine = data(
+            &sock.ack("list_sessions", json!({ "assignee": "me" })).await,
+            "mine",
+        );
+        assert_eq!(session_ids(&mine).len(), 2, "{} has {mine}", who.name);
+    }
+
+    // b's load drops: the waiting session goes to b
+    let (_, b_sid) = visitors
+        .iter()
+        .zip(owner.iter())
+        .find(|(_, o)| **o == b.id)
+        .map(|((v, s), _)| (v, s.clone()))
+        .expect("a session of b");
+    data(
+        &bd.ack("resolve_session", json!({ "sessionId": b_sid }))
+            .await,
+        "b resolves",
+    );
+    let st = next_where(&v5, "session_status", "assigned", |s| {
+        s["status"] == "assigned"
+    })
+    .await;
+    assert_eq!(st["assignee"]["id"], b.id.as_str(), "{st}");
+}
+both!(auto_assign_routing, auto_assign_balances_and_caps);
+
+// ---------------------------------------------------------------------------------------
+// clear_history (socket) and DELETE /api/chats/:id (admin)
+// ---------------------------------------------------------------------------------------
+
+async fn clearing_history(backend: Backend) {
+    let app = desk(backend, |_| {}).await;
+    let boss = admin(&app).await;
+    let a = staff(&app, "a@desk.test", "agent").await;
+    let ad = app.socket_as("/admin", &a.token).await;
+    let v = app.socket().await;
+    let sid = app.open_session(&v).await;
+    data(
+        &ad.ack("join_session", json!({ "sessionId": sid })).await,
+        "join",
+    );
+    for i in 1..=3 {
+        data(
+            &v.ack(
+                "user_message",
+                json!({ "sessionId": sid, "content": format!("secret {i}") }),
+            )
+            .await,
+            "msg",
+        );
+    }
+    assert_eq!(app.history(&sid).await.len(), 3);
+
+    // an agent over the socket
+    let c = data(
+        &ad.ack("clear_history", json!({ "sessionId": sid })).await,
+        "clear_history",
+    );
+    assert_has(&c, &json!({ "sessionId": sid, "cleared": 3 }), "");
+    for s in [&v, &ad] {
+        assert_has(
+            &s.next("history_cleared").await,
+            &json!({ "sessionId": sid }),
+            "",
+        );
+    }
+    assert!(app.history(&sid).await.is_empty(), "history not erased");
+    let h = data(
+        &v.ack("get_history", json!({ "sessionId": sid })).await,
+        "get_history",
+    );
+    assert_eq!(h["messages"], json!([]));
+    // seq keeps counting
+    let m = data(
+        &v.ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "after" }),
+        )
+        .await,
+        "after",
+    );
+    assert_eq!(m["seq"], 4);
+
+    // the visitor may clear its own conversation (docs/desk.md: visitor event)
+    let c = data(
+        &v.ack("clear_history", json!({ "sessionId": sid })).await,
+        "visitor clear_history",
+    );
+    assert_has(&c, &json!({ "sessionId": sid, "cleared": 1 }), "");
+    for s in [&v, &ad] {
+        assert_has(
+            &s.next("history_cleared").await,
+            &json!({ "sessionId": sid }),
+            "",
+        );
+    }
+
+    // REST: agents get 403, admins clear
+    data(
+        &v.ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "again" }),
+        )
+        .await,
+        "again",
+    );
+    let path = format!("/api/chats/{sid}");
+    let (st, body) = call(&app, reqwest::Method::DELETE, &path, Some(&a.token), None).await;
+    assert_eq!(st, 403, "agent DELETE: {body}");
+    assert_eq!(body["error"]["code"], "forbidden");
+    let (st, _) = call(&app, reqwest::Method::DELETE, &path, None, None).await;
+    assert_eq!(st, 401, "DELETE without token");
+    none_of(&v, "history_cleared", "a refused DELETE cleared").await;
+    assert_eq!(app.history(&sid).await.len(), 1);
+    let (st, body) = call(
+        &app,
+        reqwest::Method::DELETE,
+        &path,
+        Some(&boss.token),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    assert_has(&body, &json!({ "sessionId": sid, "cleared": 1 }), "");
+    for s in [&v, &ad] {
+        assert_has(
+            &s.next("history_cleared").await,
+            &json!({ "sessionId": sid }),
+            "",
+        );
+    }
+    assert!(app.history(&sid).await.is_empty());
+    let (st, body) = call(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/api/chats/{}", uuid::Uuid::new_v4()),
+        Some(&boss.token),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404, "{body}");
+    assert_eq!(body["error"]["code"], "session_not_found");
+}
+both!(clear_history_and_delete, clearing_history);
+
+// ---------------------------------------------------------------------------------------
+// REST: PATCH /api/chats/:id, POST /api/chats/:id/messages
+// ---------------------------------------------------------------------------------------
+
+async fn rest_patch_and_post(backend: Backend) {
+    let app = desk(backend, |_| {}).await;
+    let a = staff(&app, "a@desk.test", "agent").await;
+    let b = staff(&app, "b@desk.test", "agent").await;
+    let bd = app.socket_as("/admin", &b.token).await;
+    let v = app.socket().await;
+    let sid = app.open_session(&v).await;
+    let path = format!("/api/chats/{sid}");
+    let patch = |token: Option<&str>, body: Value| {
+        let (app, path, token) = (&app, path.clone(), token.map(String::from));
+        async move {
+            call(
+                app,
+                reqwest::Method::PATCH,
+                &path,
+                token.as_deref(),
+                Some(body),
+            )
+            .await
+        }
+    };
+
+    let (st, s) = patch(Some(&a.token), json!({ "status": "waiting" })).await;
+    assert_eq!(st, 200, "{s}");
+    assert_summary(&s, "PATCH answer");
+    assert_eq!(s["status"], "waiting");
+    assert!(s["waitingSince"].is_string(), "{s}");
+    assert_has(
+        &status_of(&v, &sid).await,
+        &json!({ "sessionId": sid, "status": "waiting", "assignee": null }),
+        "",
+    );
+    let up = next_where(&bd, "session_updated", "waiting", |u| {
+        u["sessionId"] == sid.as_str() && u["status"] == "waiting"
+    })
+    .await;
+    assert_summary(&up, "session_updated after PATCH");
+
+    // `assigned` needs an assignee
+    let (st, body) = patch(Some(&a.token), json!({ "status": "assigned" })).await;
+    assert_eq!(st, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_payload");
+    for bad in [
+        json!({ "status": "bogus" }),
+        json!({ "status": 5 }),
+        json!({ "assigneeId": 5 }),
+        json!({ "assigneeId": uuid::Uuid::new_v4().to_string() }),
+    ] {
+        let (st, body) = patch(Some(&a.token), bad.clone()).await;
+        assert_eq!(st, 400, "{bad}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_payload", "{bad}");
+    }
+    none_of(&v, "session_status", "a refused PATCH was announced").await;
+
+    let (st, s) = patch(
+        Some(&a.token),
+        json!({ "status": "assigned", "assigneeId": a.id }),
+    )
+    .await;
+    assert_eq!(st, 200, "{s}");
+    assert_eq!(s["status"], "assigned");
+    assert_eq!(s["assigneeId"], a.id.as_str());
+    assert_has(&s["assignee"], &json!({ "id": a.id, "name": a.name }), "");
+    let stv = status_of(&v, &sid).await;
+    assert_eq!(stv["status"], "assigned");
+    assert_eq!(stv["assignee"]["id"], a.id.as_str());
+
+    let (st, s) = patch(
+        Some(&a.token),
+        json!({ "status": "waiting", "assigneeId": null }),
+    )
+    .await;
+    assert_eq!(st, 200, "{s}");
+    assert_eq!(s["status"], "waiting");
+    assert!(s["assignee"].is_null(), "{s}");
+    assert_eq!(status_of(&v, &sid).await["status"], "waiting");
+    let (st, s) = patch(Some(&a.token), json!({ "status": "resolved" })).await;
+    assert_eq!(st, 200, "{s}");
+    assert_eq!(s["status"], "resolved");
+    assert!(s["resolvedAt"].is_string(), "{s}");
+    assert_eq!(status_of(&v, &sid).await["status"], "resolved");
+    let (st, s) = patch(Some(&a.token), json!({ "status": "open" })).await;
+    assert_eq!(st, 200, "{s}");
+    assert_eq!(s["status"], "open");
+    assert_eq!(status_of(&v, &sid).await["status"], "open");
+
+    let (st, body) = call(
+        &app,
+        reqwest::Method::PATCH,
+        &format!("/api/chats/{}", uuid::Uuid::new_v4()),
+        Some(&a.token),
+        Some(json!({ "status": "waiting" })),
+    )
+    .await;
+    assert_eq!(st, 404, "{body}");
+    assert_eq!(body["error"]["code"], "session_not_found");
+    let (st, _) = patch(None, json!({ "status": "waiting" })).await;
+    assert_eq!(st, 401);
+
+    // POST messages: 201, exactly-once by clientMsgId
+    let mpath = format!("/api/chats/{sid}/messages");
+    let body = json!({ "content": "Sent from the REST API", "clientMsgId": "rest-1" });
+    let (st, m) = call(
+        &app,
+        reqwest::Method::POST,
+        &mpath,
+        Some(&a.token),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(st, 201, "{m}");
+    assert_eq!(m["sender"], "admin");
+    assert_eq!(m["content"], "Sent from the REST API");
+    assert_eq!(m["sessionId"], sid.as_str());
+    assert_eq!(m["clientMsgId"], "rest-1");
+    let seq = m["seq"].as_i64().expect("seq");
+    let live = next_where(&v, "message", "from REST", |x| x["seq"] == seq).await;
+    assert_eq!(live["id"], m["id"]);
+    let (st, again) = call(
+        &app,
+        reqwest::Method::POST,
+        &mpath,
+        Some(&a.token),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(st, 200, "retry: {again}");
+    assert_eq!(again["id"], m["id"]);
+    assert_eq!(again["seq"], m["seq"]);
+    none_of(&v, "message", "the REST retry was broadcast").await;
+    let stored = app.history(&sid).await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let (st, m2) = call(
+        &app,
+        reqwest::Method::POST,
+        &mpath,
+        Some(&a.token),
+        Some(json!({ "content": "no id" })),
+    )
+    .await;
+    assert_eq!(st, 201, "{m2}");
+    assert_eq!(m2["seq"], seq + 1);
+    assert_eq!(app.history(&sid).await.len(), 2);
+    for (bad, code) in [
+        (json!({ "content": "" }), 400),
+        (json!({}), 400),
+        (json!({ "content": 5 }), 400),
+    ] {
+        let (st, body) = call(
+            &app,
+            reqwest::Method::POST,
+            &mpath,
+            Some(&a.token),
+            Some(bad.clone()),
+        )
+        .await;
+        assert_eq!(st, code, "{bad}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_payload", "{bad}");
+    }
+    let (st, _) = call(
+        &app,
+        reqwest::Method::POST,
+        &mpath,
+        None,
+        Some(json!({ "content": "anon" })),
+    )
+    .await;
+    assert_eq!(st, 401);
+    let (st, body) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/api/chats/{}/messages", uuid::Uuid::new_v4()),
+        Some(&a.token),
+        Some(json!({ "content": "x" })),
+    )
+    .await;
+    assert_eq!(st, 404, "{body}");
+    assert_eq!(body["error"]["code"], "session_not_found");
+    assert_eq!(app.history(&sid).await.len(), 2);
+
+    // firstResponseAt was stamped by the first staff message
+    let j = data(
+        &bd.ack("join_session", json!({ "sessionId": sid })).await,
+        "join",
+    );
+    assert!(j["session"]["firstResponseAt"].is_string(), "{j}");
+
+    // GET /api/chats?status=...
+    let v2 = app.socket().await;
+    let s2 = app.open_session(&v2).await;
+    data(
+        &v2.ack("request_human", json!({ "sessionId": s2 })).await,
+        "wait",
+    );
+    let (st, list) = call(
+        &app,
+        reqwest::Method::GET,
+        "/api/chats?status=waiting",
+        Some(&a.token),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{list}");
+    let ids: Vec<&str> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|c| c["sessionId"].as_str())
+        .collect();
+    assert_eq!(ids, vec![s2.as_str()]);
+    let (st, list) = call(
+        &app,
+        reqwest::Method::GET,
+        "/api/chats?status=open",
+        Some(&a.token),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{list}");
+    let ids: Vec<&str> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|c| c["sessionId"].as_str())
+        .collect();
+    assert_eq!(ids, vec![sid.as_str()]);
+
+    // same rules as the socket events: b may not release or take a's session
+    let (st, s) = patch(
+        Some(&a.token),
+        json!({ "status": "assigned", "assigneeId": a.id }),
+    )
+    .await;
+    assert_eq!(st, 200, "{s}");
+    assert_eq!(status_of(&v, &sid).await["assignee"]["id"], a.id.as_str());
+    let (st, body) = patch(
+        Some(&b.token),
+        json!({ "status": "waiting", "assigneeId": null }),
+    )
+    .await;
+    assert_eq!(st, 403, "{body}");
+    assert_eq!(body["error"]["code"], "forbidden");
+    let (st, body) = patch(Some(&b.token), json!({ "assigneeId": b.id })).await;
+    assert!(
+        st == 403 || st == 409,
+        "b takes a's session over REST: {st} {body}"
+    );
+    none_of(&v, "session_status", "a refused PATCH was announced").await;
+    let j = data(
+        &bd.ack("join_session", json!({ "sessionId": sid })).await,
+        "join",
+    );
+    assert_eq!(
+        j["session"]["assigneeId"],
+        a.id.as_str(),
+        "a refused PATCH changed the assignee"
+    );
+}
+both!(rest_patch_post_list, rest_patch_and_post);

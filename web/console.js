@@ -1,0 +1,1049 @@
+// chatdesk agent console: sign in, then a live session list and one conversation at a time,
+// over socket.io namespace "/admin". Plain JavaScript, no build step.
+//
+// Safety rule: everything that comes from the server or from a visitor (message content,
+// names, codes, IP, user agent) is put into the page with textContent, never as HTML.
+'use strict';
+
+(() => {
+  const TOKEN_KEY = 'chatdesk.console.token';
+  const USER_KEY = 'chatdesk.console.user';
+  const PAGE_SIZE = 50;
+  const TYPING_REFRESH_MS = 3000; // the server drops an unrefreshed "typing" after ~6 s
+  const TYPING_IDLE_MS = 2500;
+  const ACK_TIMEOUT_MS = 10000;
+
+  const $ = (id) => document.getElementById(id);
+
+  /** A new element with an optional class and text (always as text). */
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+
+  const state = {
+    token: null,
+    user: null,
+    socket: null,
+    everConnected: false,
+    sessions: new Map(), // sessionId -> SessionSummary (merged with every update)
+    listed: new Set(), // sessionIds the current tab's query returned (or that arrived live)
+    filter: 'open',
+    listHasMore: false,
+    listCursor: null,
+    onlineAgents: [],
+    current: null, // the open conversation, see newConversation()
+    opening: null, // the join_session in flight (a newer one wins)
+    stash: [], // messages that arrived while opening by code
+  };
+
+  // ---------------------------------------------------------------- helpers
+
+  async function api(path, { method = 'GET', body, auth = true } = {}) {
+    const headers = { accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (auth && state.token) headers.authorization = `Bearer ${state.token}`;
+    const res = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    let data = null;
+    try {
+      data = await res.json();
+    } catch {
+      data = null;
+    }
+    if (!res.ok) {
+      const err = new Error((data && data.error && data.error.message) || `HTTP ${res.status}`);
+      err.status = res.status;
+      err.code = data && data.error && data.error.code;
+      throw err;
+    }
+    return data;
+  }
+
+  /** Emits an event with an ack and unwraps `{ok, data}` / `{ok: false, error}`. */
+  function request(event, payload) {
+    const socket = state.socket;
+    return new Promise((resolve, reject) => {
+      if (!socket) {
+        reject(new Error('not connected'));
+        return;
+      }
+      socket.timeout(ACK_TIMEOUT_MS).emit(event, payload, (err, res) => {
+        if (err) {
+          reject(new Error(`${event}: the server did not answer`));
+        } else if (res && res.ok === false) {
+          const e = new Error((res.error && res.error.message) || event + ' failed');
+          e.code = res.error && res.error.code;
+          reject(e);
+        } else {
+          resolve(res && typeof res === 'object' && 'data' in res ? res.data : res);
+        }
+      });
+    });
+  }
+
+  function toast(text, kind = 'info') {
+    const t = el('div', `toast toast-${kind}`, text);
+    $('toasts').append(t);
+    setTimeout(() => t.remove(), 5000);
+  }
+
+  function ts(s) {
+    const d = s ? new Date(s) : null;
+    return d && !Number.isNaN(d.getTime()) ? d : null;
+  }
+
+  function clock(s) {
+    const d = ts(s);
+    return d ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '';
+  }
+
+  function ago(s) {
+    const d = ts(s);
+    if (!d) return '';
+    const sec = Math.max(0, Math.round((Date.now() - d.getTime()) / 1000));
+    if (sec < 45) return 'now';
+    const min = Math.round(sec / 60);
+    if (min < 60) return `${min}m`;
+    const h = Math.round(min / 60);
+    if (h < 24) return `${h}h`;
+    return `${Math.round(h / 24)}d`;
+  }
+
+  function duration(s) {
+    const d = ts(s);
+    if (!d) return '';
+    const min = Math.max(0, Math.floor((Date.now() - d.getTime()) / 60000));
+    if (min < 1) return '<1 min';
+    if (min < 60) return `${min} min`;
+    return `${Math.floor(min / 60)} h ${min % 60} min`;
+  }
+
+  function dayLabel(d) {
+    const today = new Date();
+    const y = new Date(today);
+    y.setDate(today.getDate() - 1);
+    if (d.toDateString() === today.toDateString()) return 'Today';
+    if (d.toDateString() === y.toDateString()) return 'Yesterday';
+    return d.toLocaleDateString([], { weekday: 'short', month: 'short', day: 'numeric' });
+  }
+
+  /** "Chrome 126 on macOS" from a user agent (a summary for people; the raw string is shown too). */
+  function browserOf(ua) {
+    if (!ua) return 'Unknown';
+    const os = /Windows/.test(ua) ? 'Windows' : /Android/.test(ua) ? 'Android'
+      : /iPhone|iPad/.test(ua) ? 'iOS' : /Mac OS X/.test(ua) ? 'macOS'
+        : /Linux/.test(ua) ? 'Linux' : '';
+    const m = /(Edg|OPR|Firefox|Chrome|Version)\/(\d+)/.exec(ua);
+    let name = m ? m[1] : ua.split(/[\s/]/)[0];
+    if (name === 'Edg') name = 'Edge';
+    if (name === 'OPR') name = 'Opera';
+    if (name === 'Version') name = 'Safari';
+    if (/HeadlessChrome/.test(ua)) name = 'Headless Chrome';
+    const version = m ? ` ${m[2]}` : '';
+    return os ? `${name}${version} on ${os}` : `${name}${version}`;
+  }
+
+  function colorClass(seed) {
+    let h = 0;
+    for (const c of String(seed || '')) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+    return `av-${h % 8}`;
+  }
+
+  function initials(name) {
+    const parts = String(name || '?').trim().split(/\s+/);
+    return ((parts[0] || '?')[0] + (parts.length > 1 ? parts[parts.length - 1][0] : '')).toUpperCase();
+  }
+
+  const STATUS_LABEL = { open: 'Open', waiting: 'Waiting', assigned: 'Assigned', resolved: 'Resolved' };
+
+  function pill(status) {
+    return el('span', `pill pill-${status || 'open'}`, STATUS_LABEL[status] || status || 'Open');
+  }
+
+  // ---------------------------------------------------------------- auth
+
+  function showLogin(message) {
+    $('app-view').hidden = true;
+    $('login-view').hidden = false;
+    const err = $('login-error');
+    err.hidden = !message;
+    err.textContent = message ? message[0].toUpperCase() + message.slice(1) : '';
+    $('login-email').focus();
+  }
+
+  async function onLoginSubmit(ev) {
+    ev.preventDefault();
+    const login = $('login-email').value.trim();
+    const password = $('login-password').value;
+    if (!login || !password) {
+      showLogin('Enter your email (or username) and password.');
+      return;
+    }
+    $('login-submit').disabled = true;
+    try {
+      const body = login.includes('@') ? { email: login, password } : { username: login, password };
+      const res = await api('/api/auth/login', { method: 'POST', body, auth: false });
+      if (!res.user || (res.user.role !== 'agent' && res.user.role !== 'admin')) {
+        showLogin('This account is not a support agent.');
+        return;
+      }
+      state.token = res.token;
+      state.user = res.user;
+      localStorage.setItem(TOKEN_KEY, res.token);
+      localStorage.setItem(USER_KEY, JSON.stringify(res.user));
+      $('login-password').value = '';
+      startApp();
+    } catch (e) {
+      showLogin(e.status === 429 ? 'Too many attempts; wait a minute and try again.' : e.message);
+    } finally {
+      $('login-submit').disabled = false;
+    }
+  }
+
+  function forget() {
+    state.token = null;
+    state.user = null;
+    localStorage.removeItem(TOKEN_KEY);
+    localStorage.removeItem(USER_KEY);
+    if (state.socket) {
+      state.socket.removeAllListeners();
+      state.socket.disconnect();
+      state.socket = null;
+    }
+    state.sessions.clear();
+    state.listed.clear();
+    state.current = null;
+    state.everConnected = false;
+  }
+
+  async function logout() {
+    try {
+      await api('/api/auth/logout', { method: 'POST', body: {} });
+    } catch {
+      // The token may already be invalid; signing out locally is what matters.
+    }
+    forget();
+    showLogin('');
+  }
+
+  // ---------------------------------------------------------------- socket
+
+  function startApp() {
+    $('login-view').hidden = true;
+    $('app-view').hidden = false;
+    $('me-name').textContent = state.user.name || state.user.email || 'Agent';
+    $('me-role').textContent = state.user.role === 'admin' ? 'Admin' : 'Agent';
+    const av = $('me-avatar');
+    av.textContent = initials(state.user.name || state.user.email);
+    av.className = `avatar avatar-sm ${colorClass(state.user.id)}`;
+    setConn('connecting', 'Connecting…');
+    renderList();
+    renderConversation();
+
+    // eslint-disable-next-line no-undef
+    const socket = io('/admin', { auth: { token: state.token } });
+    state.socket = socket;
+
+    socket.on('connect', onConnect);
+    socket.on('disconnect', (reason) => {
+      setConn('offline', 'Reconnecting…');
+      // The server closed the socket itself (shutting down, say): socket.io does not retry
+      // that case on its own, so come back shortly (spread out, not all agents at once).
+      if (reason === 'io server disconnect') setTimeout(() => socket.connect(), 1000 + Math.random() * 2000);
+    });
+    socket.on('connect_error', (err) => {
+      const msg = String((err && err.message) || '');
+      if (!socket.active || /^(unauthorized|forbidden)/.test(msg)) {
+        forget();
+        showLogin(/forbidden/.test(msg) ? 'This account is not a support agent.' : 'Your session has expired; sign in again.');
+      } else {
+        setConn('offline', 'Reconnecting…');
+      }
+    });
+    socket.on('presence', (p) => {
+      state.onlineAgents = (p && Array.isArray(p.agents)) ? p.agents : [];
+      renderPresence();
+    });
+    socket.on('session_created', (s) => {
+      upsert(s);
+      if (matchesFilter(state.sessions.get(s.sessionId))) state.listed.add(s.sessionId);
+      renderList();
+    });
+    socket.on('session_updated', (u) => {
+      upsert(u);
+      const s = state.sessions.get(u.sessionId);
+      if (s && matchesFilter(s) && isComplete(s)) state.listed.add(u.sessionId);
+      renderList();
+      if (state.current && state.current.id === u.sessionId) renderHeader();
+    });
+    socket.on('session_status', (s) => {
+      if (!s || !s.sessionId) return;
+      upsert({ sessionId: s.sessionId, status: s.status, assignee: s.assignee, assigneeId: s.assignee ? s.assignee.id : null });
+      renderList();
+      if (state.current && state.current.id === s.sessionId) renderHeader();
+    });
+    socket.on('visitor_presence', (p) => {
+      if (!p || !state.sessions.has(p.sessionId)) return;
+      upsert({ sessionId: p.sessionId, visitorOnline: !!p.online });
+      renderList();
+      if (state.current && state.current.id === p.sessionId) renderHeader();
+    });
+    socket.on('message', (m) => {
+      const conv = state.current;
+      if (!m) return;
+      if (conv && m.sessionId === conv.id) addMessages(conv, [m]);
+      else if (state.opening) state.stash.push(m); // opening by code: the id is not known yet
+    });
+    socket.on('typing', onTyping);
+    socket.on('read', (r) => {
+      const conv = state.current;
+      if (!conv || !r || r.sessionId !== conv.id || r.reader !== 'user') return;
+      if (r.seq > conv.visitorRead) {
+        conv.visitorRead = r.seq;
+        renderMessages(conv);
+      }
+    });
+    socket.on('history_cleared', (h) => {
+      const conv = state.current;
+      if (conv && h && h.sessionId === conv.id) {
+        conv.messages.clear();
+        conv.hasMore = false;
+        renderMessages(conv);
+        toast('The conversation history was cleared.');
+      }
+    });
+    socket.on('stream-start', (s) => streamPart(s, null));
+    socket.on('stream-token', (t) => streamPart(t, t));
+    socket.on('stream-end', (e) => {
+      const conv = state.current;
+      if (!conv || !e || e.sessionId !== conv.id) return;
+      conv.streams.delete(e.messageId);
+      if (e.message) addMessages(conv, [e.message]);
+      else renderMessages(conv);
+    });
+    socket.on('error', (e) => {
+      if (e && e.message) toast(`${e.event || 'error'}: ${e.message}`, 'error');
+    });
+  }
+
+  function setConn(kind, text) {
+    const c = $('conn-state');
+    c.dataset.state = kind;
+    c.textContent = text;
+  }
+
+  async function onConnect() {
+    setConn('online', 'Online');
+    const reconnect = state.everConnected;
+    state.everConnected = true;
+    await loadSessions(true);
+    const wanted = state.current ? state.current.id : sessionFromHash();
+    if (state.current && reconnect) {
+      resync(state.current).catch((e) => toast(e.message, 'error'));
+    } else if (wanted && !state.current) {
+      openSession({ sessionId: wanted });
+    }
+  }
+
+  // ---------------------------------------------------------------- session list
+
+  /** Merges a full or partial summary into the cache (partial updates carry only what changed). */
+  function upsert(update) {
+    if (!update || !update.sessionId) return;
+    const prev = state.sessions.get(update.sessionId) || { sessionId: update.sessionId };
+    const next = Object.assign({}, prev, update);
+    // A status announcement may name the assignee without a name: keep the one we know.
+    if (update.assignee && !update.assignee.name && prev.assignee && prev.assignee.id === update.assignee.id) {
+      next.assignee = prev.assignee;
+    }
+    if ('assigneeId' in update && !update.assigneeId) next.assignee = null;
+    if (update.lastMessage) next.lastMessage = update.lastMessage;
+    state.sessions.set(update.sessionId, next);
+  }
+
+  /** True when we know enough of a session to list it (a light update alone is not enough). */
+  function isComplete(s) {
+    return !!(s && s.code && s.status);
+  }
+
+  function matchesFilter(s) {
+    if (!isComplete(s)) return false;
+    const me = state.user && state.user.id;
+    switch (state.filter) {
+      case 'waiting': return s.status === 'waiting';
+      case 'mine': return s.assigneeId === me && s.status !== 'resolved';
+      case 'resolved': return s.status === 'resolved';
+      default: return s.status !== 'resolved';
+    }
+  }
+
+  function queryForFilter() {
+    switch (state.filter) {
+      case 'waiting': return { status: 'waiting' };
+      case 'mine': return { assignee: 'me' };
+      case 'resolved': return { status: 'resolved' };
+      default: return {};
+    }
+  }
+
+  async function loadSessions(reset) {
+    const q = Object.assign({ limit: PAGE_SIZE }, queryForFilter());
+    if (!reset && state.listCursor) q.before = state.listCursor;
+    const filter = state.filter;
+    try {
+      const data = await request('list_sessions', q);
+      if (filter !== state.filter) return;
+      if (reset) state.listed.clear();
+      for (const s of data.sessions) {
+        upsert(s);
+        state.listed.add(s.sessionId);
+      }
+      state.listHasMore = !!data.hasMore && filter !== 'waiting';
+      const last = data.sessions[data.sessions.length - 1];
+      if (last) state.listCursor = last.createdAt;
+      renderList();
+    } catch (e) {
+      toast(`Could not load conversations: ${e.message}`, 'error');
+    }
+  }
+
+  function activityOf(s) {
+    return (ts(s.lastMessageAt) || ts(s.updatedAt) || ts(s.createdAt) || new Date(0)).getTime();
+  }
+
+  function renderList() {
+    const list = $('session-list');
+    const items = [...state.listed].map((id) => state.sessions.get(id)).filter(matchesFilter);
+    if (state.filter === 'waiting') {
+      items.sort((a, b) => (ts(a.waitingSince) || 0) - (ts(b.waitingSince) || 0));
+    } else {
+      items.sort((a, b) => activityOf(b) - activityOf(a));
+    }
+    const frag = document.createDocumentFragment();
+    for (const s of items) frag.append(sessionItem(s));
+    list.replaceChildren(frag);
+    $('list-empty').hidden = items.length > 0;
+    $('list-more').hidden = !state.listHasMore;
+
+    let waiting = 0;
+    let unreadChats = 0;
+    for (const s of state.sessions.values()) {
+      if (s.status === 'waiting') waiting += 1;
+      if (s.status !== 'resolved' && s.unread > 0) unreadChats += 1;
+    }
+    const wc = $('count-waiting');
+    wc.hidden = waiting === 0;
+    wc.textContent = String(waiting);
+    document.title = unreadChats ? `(${unreadChats}) chatdesk console` : 'chatdesk console';
+  }
+
+  function sessionItem(s) {
+    const li = el('li', 'session-item');
+    li.dataset.sessionId = s.sessionId;
+    li.dataset.status = s.status;
+    if (state.current && state.current.id === s.sessionId) li.classList.add('active');
+    if (s.unread > 0) li.classList.add('has-unread');
+    const btn = el('button', 'session-btn');
+    btn.type = 'button';
+    btn.addEventListener('click', () => openSession({ sessionId: s.sessionId }));
+
+    const av = el('span', `avatar ${colorClass(s.code)}`, (s.code || '??').slice(0, 2));
+    const dot = el('span', `presence-dot${s.visitorOnline ? ' online' : ''}`);
+    dot.title = s.visitorOnline ? 'Visitor online' : 'Visitor offline';
+    av.append(dot);
+
+    const main = el('span', 'session-main');
+    const top = el('span', 'session-top');
+    const name = el('span', 'session-name', s.customerId ? 'Customer' : 'Visitor');
+    const code = el('span', 'code-chip', s.code);
+    const when = el('span', 'session-time', ago(s.lastMessageAt || s.createdAt));
+    top.append(name, code, when);
+
+    const preview = el('span', 'session-preview');
+    if (s.lastMessage) {
+      const who = s.lastMessage.sender === 'user' ? '' : (s.lastMessage.isAI ? 'AI: ' : 'Agent: ');
+      preview.textContent = who + s.lastMessage.content;
+    } else {
+      preview.textContent = [s.ip, browserOf(s.userAgent)].filter(Boolean).join(' · ');
+      preview.classList.add('muted');
+    }
+
+    const bottom = el('span', 'session-bottom');
+    bottom.append(pill(s.status));
+    if (s.status === 'waiting' && s.waitingSince) {
+      bottom.append(el('span', 'session-wait', `waiting ${duration(s.waitingSince)}`));
+    } else if (s.assignee && s.assignee.name) {
+      bottom.append(el('span', 'session-assignee', s.assignee.id === state.user.id ? 'You' : s.assignee.name));
+    }
+    if (s.unread > 0) bottom.append(el('span', 'unread', s.unread > 99 ? '99+' : String(s.unread)));
+
+    main.append(top, preview, bottom);
+    btn.append(av, main);
+    li.append(btn);
+    return li;
+  }
+
+  function renderPresence() {
+    const box = $('online-agents');
+    const frag = document.createDocumentFragment();
+    const agents = state.onlineAgents.slice(0, 6);
+    for (const a of agents) {
+      const av = el('span', `avatar avatar-xs ${colorClass(a.id)}`, initials(a.name));
+      av.title = `${a.name} (online)`;
+      frag.append(av);
+    }
+    const more = state.onlineAgents.length - agents.length;
+    if (more > 0) frag.append(el('span', 'avatar avatar-xs av-more', `+${more}`));
+    frag.append(el('span', 'online-label', `${state.onlineAgents.length} online`));
+    box.replaceChildren(frag);
+  }
+
+  function setFilter(filter) {
+    if (filter === state.filter) return;
+    state.filter = filter;
+    state.listCursor = null;
+    state.listHasMore = false;
+    for (const t of document.querySelectorAll('.tab')) {
+      t.setAttribute('aria-selected', String(t.dataset.filter === filter));
+    }
+    state.listed.clear();
+    for (const s of state.sessions.values()) if (matchesFilter(s)) state.listed.add(s.sessionId);
+    renderList();
+    loadSessions(true);
+  }
+
+  // ---------------------------------------------------------------- conversation
+
+  function newConversation(sessionId) {
+    return {
+      id: sessionId,
+      messages: new Map(), // seq -> message
+      pending: new Map(), // clientMsgId -> {content, failed}
+      streams: new Map(), // messageId -> {tokens: [], createdAt}
+      hasMore: false,
+      loaded: false,
+      loadingOlder: false,
+      readSent: 0,
+      visitorRead: 0,
+      visitorTyping: false,
+      typingOn: false,
+      typingSentAt: 0,
+      typingIdle: null,
+    };
+  }
+
+  function sessionFromHash() {
+    const m = /session=([0-9a-fA-F-]{36})/.exec(location.hash);
+    return m ? m[1].toLowerCase() : null;
+  }
+
+  async function openSession(ref) {
+    if (ref.sessionId && state.current && state.current.id === ref.sessionId) return;
+    const ticket = {};
+    state.opening = ticket;
+    state.stash = [];
+    const prev = state.current;
+    // By id we know it is another session: leave the previous one now. By code we only
+    // know after the join (it may be the same session).
+    if (prev && ref.sessionId) leave(prev);
+    state.current = ref.sessionId ? newConversation(ref.sessionId) : prev;
+    renderConversation();
+    renderList();
+    try {
+      const data = await request('join_session', ref);
+      if (state.opening !== ticket) return;
+      const id = data.session.sessionId;
+      let conv = state.current;
+      if (!conv || conv.id !== id) {
+        if (conv) leave(conv);
+        conv = newConversation(id);
+        state.current = conv;
+      }
+      upsert(data.session);
+      state.listed.add(id);
+      conv.hasMore = !!data.hasMore;
+      conv.visitorRead = (data.session.readSeq && data.session.readSeq.user) || 0;
+      conv.loaded = true;
+      history.replaceState(null, '', `#session=${id}`);
+      renderConversation();
+      renderList();
+      const live = state.stash.filter((m) => m.sessionId === id);
+      addMessages(conv, data.messages.concat(live), { scroll: 'bottom' });
+      $('reply').focus();
+    } catch (e) {
+      if (state.opening === ticket && ref.sessionId) {
+        state.current = null;
+        renderConversation();
+        renderList();
+      }
+      toast(e.code === 'session_not_found' ? 'No conversation with that code.' : e.message, 'error');
+    } finally {
+      if (state.opening === ticket) {
+        state.opening = null;
+        state.stash = [];
+      }
+    }
+  }
+
+  function leave(conv) {
+    stopTyping(conv);
+    request('leave_session', { sessionId: conv.id }).catch(() => {});
+  }
+
+  /** After a reconnect: join again and fetch what was missed, without gaps. */
+  async function resync(conv) {
+    const before = maxSeq(conv);
+    const data = await request('join_session', { sessionId: conv.id });
+    if (state.current !== conv) return;
+    upsert(data.session);
+    conv.visitorRead = Math.max(conv.visitorRead, (data.session.readSeq && data.session.readSeq.user) || 0);
+    const fresh = data.messages;
+    let lowest = fresh.length ? fresh[0].seq : 0;
+    addMessages(conv, fresh);
+    while (before > 0 && lowest > before + 1) {
+      const page = await request('get_history', {
+        sessionId: conv.id, beforeSeq: lowest, limit: Math.min(lowest - before - 1, 500),
+      });
+      if (state.current !== conv || !page.messages.length) break;
+      addMessages(conv, page.messages, { keep: true });
+      lowest = page.messages[0].seq;
+    }
+    renderHeader();
+  }
+
+  function maxSeq(conv) {
+    let max = 0;
+    for (const s of conv.messages.keys()) if (s > max) max = s;
+    return max;
+  }
+
+  function minSeq(conv) {
+    let min = Infinity;
+    for (const s of conv.messages.keys()) if (s < min) min = s;
+    return min === Infinity ? null : min;
+  }
+
+  /** Adds messages by seq (duplicates ignored) and drops the provisional bubbles they replace. */
+  function addMessages(conv, list, opts = {}) {
+    for (const m of list || []) {
+      if (!m || typeof m.seq !== 'number') continue;
+      if (m.clientMsgId) conv.pending.delete(m.clientMsgId);
+      conv.streams.delete(m.id);
+      if (!conv.messages.has(m.seq)) conv.messages.set(m.seq, m);
+      if (m.sender === 'user' && conv.visitorTyping) conv.visitorTyping = false;
+    }
+    if (state.current === conv) {
+      renderMessages(conv, opts);
+      renderTyping(conv);
+    }
+  }
+
+  async function loadOlder() {
+    const conv = state.current;
+    if (!conv || !conv.hasMore || conv.loadingOlder) return;
+    const before = minSeq(conv);
+    if (before === null) return;
+    conv.loadingOlder = true;
+    $('load-older').textContent = 'Loading…';
+    try {
+      const page = await request('get_history', { sessionId: conv.id, beforeSeq: before, limit: PAGE_SIZE });
+      if (state.current !== conv) return;
+      conv.hasMore = !!page.hasMore;
+      addMessages(conv, page.messages, { keep: true });
+    } catch (e) {
+      toast(e.message, 'error');
+    } finally {
+      conv.loadingOlder = false;
+      $('load-older').textContent = 'Load earlier messages';
+    }
+  }
+
+  function renderConversation() {
+    const conv = state.current;
+    $('conv-empty').hidden = !!conv;
+    $('conv').hidden = !conv;
+    if (!conv) {
+      $('message-list').replaceChildren();
+      return;
+    }
+    renderHeader();
+    renderMessages(conv, { scroll: 'bottom' });
+    renderTyping(conv);
+  }
+
+  function renderHeader() {
+    const conv = state.current;
+    if (!conv) return;
+    const s = state.sessions.get(conv.id) || { sessionId: conv.id };
+    const me = state.user;
+    $('conv-name').textContent = s.customerId ? 'Customer' : 'Visitor';
+    $('conv-code').textContent = s.code || '······';
+    const status = $('conv-status');
+    status.className = `pill pill-${s.status || 'open'}`;
+    status.textContent = STATUS_LABEL[s.status] || 'Loading';
+    $('conv-avatar').className = `avatar ${colorClass(s.code)}`;
+    $('conv-initials').textContent = (s.code || '??').slice(0, 2);
+    const dot = $('conv-online');
+    dot.className = `presence-dot${s.visitorOnline ? ' online' : ''}`;
+    dot.title = s.visitorOnline ? 'Visitor online' : 'Visitor offline';
+
+    const assignee = s.assignee && s.assignee.id
+      ? (s.assignee.id === me.id ? 'Assigned to you' : `Assigned to ${s.assignee.name || 'another agent'}`)
+      : 'Unassigned';
+    $('conv-assignee').textContent = assignee;
+    let since = '';
+    if (s.status === 'waiting' && s.waitingSince) since = ` · waiting for ${duration(s.waitingSince)}`;
+    else if (s.status === 'resolved' && s.resolvedAt) since = ` · resolved ${ago(s.resolvedAt)} ago`;
+    $('conv-since').textContent = since;
+
+    $('detail-ip').textContent = s.ip || 'unknown';
+    $('detail-browser').textContent = browserOf(s.userAgent);
+    $('detail-ua').textContent = s.userAgent || 'unknown';
+    $('detail-ua').title = s.userAgent || '';
+    const started = ts(s.createdAt);
+    $('detail-started').textContent = started ? started.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' }) : '';
+
+    const mine = s.assigneeId === me.id;
+    const admin = me.role === 'admin';
+    const resolved = s.status === 'resolved';
+    $('act-claim').hidden = resolved || mine;
+    $('act-release').hidden = resolved || s.status !== 'assigned' || !(mine || admin);
+    $('act-transfer').hidden = resolved || !(mine || admin || !s.assigneeId);
+    $('act-resolve').hidden = resolved;
+    $('act-reopen').hidden = !resolved;
+    $('reply').placeholder = resolved
+      ? 'This conversation is resolved. Reopen it, or reply anyway…'
+      : 'Write a reply…  (Enter to send, Shift+Enter for a new line)';
+  }
+
+  function isNearBottom(box) {
+    return box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  }
+
+  /** Renders the whole message list (cheap at these sizes) and keeps the scroll position sensible. */
+  function renderMessages(conv, opts = {}) {
+    if (state.current !== conv) return;
+    const box = $('messages');
+    const stick = opts.scroll === 'bottom' || isNearBottom(box);
+    const fromBottom = box.scrollHeight - box.scrollTop;
+
+    const frag = document.createDocumentFragment();
+    const sorted = [...conv.messages.values()].sort((a, b) => a.seq - b.seq);
+    // The visitor has seen up to visitorRead: mark the last of our messages at or below it.
+    let seenSeq = 0;
+    for (const m of sorted) if (m.sender !== 'user' && m.seq <= conv.visitorRead) seenSeq = m.seq;
+
+    let lastDay = '';
+    sorted.forEach((m, i) => {
+      const d = ts(m.createdAt);
+      const day = d ? d.toDateString() : '';
+      if (day && day !== lastDay) {
+        frag.append(el('li', 'day-sep', dayLabel(d)));
+        lastDay = day;
+      }
+      const next = sorted[i + 1];
+      const lastOfGroup = !next || next.sender !== m.sender || next.isAI !== m.isAI;
+      frag.append(messageItem(m, { lastOfGroup, seen: m.seq === seenSeq }));
+    });
+    for (const [id, p] of conv.pending) frag.append(pendingItem(conv, id, p));
+    for (const [id, st] of conv.streams) frag.append(streamItem(id, st));
+    $('message-list').replaceChildren(frag);
+    $('load-older').hidden = !conv.hasMore;
+
+    if (opts.keep) box.scrollTop = box.scrollHeight - fromBottom;
+    else if (stick) box.scrollTop = box.scrollHeight;
+    maybeMarkRead();
+  }
+
+  function messageItem(m, { lastOfGroup, seen }) {
+    const side = m.sender === 'user' ? 'them' : 'us';
+    const li = el('li', `msg msg-${side}${m.isAI ? ' msg-ai' : ''}${lastOfGroup ? ' msg-last' : ''}`);
+    li.dataset.seq = String(m.seq);
+    if (m.isAI && lastOfGroup) li.append(el('span', 'msg-author', 'AI assistant'));
+    li.append(el('div', 'bubble', m.content));
+    if (lastOfGroup || seen) {
+      const meta = el('div', 'msg-meta', clock(m.createdAt) + (m.interrupted ? ' · interrupted' : ''));
+      if (seen) meta.append(el('span', 'seen', ' · Seen'));
+      li.append(meta);
+    }
+    return li;
+  }
+
+  function pendingItem(conv, clientMsgId, p) {
+    const li = el('li', `msg msg-us msg-last msg-pending${p.failed ? ' msg-failed' : ''}`);
+    li.append(el('div', 'bubble', p.content));
+    const meta = el('div', 'msg-meta', p.failed ? 'Not sent' : 'Sending…');
+    if (p.failed) {
+      const retry = el('button', 'link-btn', 'Retry');
+      retry.type = 'button';
+      retry.addEventListener('click', () => sendReply(conv, p.content, clientMsgId));
+      meta.append(' · ', retry);
+    }
+    li.append(meta);
+    return li;
+  }
+
+  function streamItem(messageId, st) {
+    const li = el('li', 'msg msg-us msg-ai msg-last msg-streaming');
+    li.dataset.streamId = messageId;
+    li.append(el('span', 'msg-author', 'AI assistant'));
+    const bubble = el('div', 'bubble');
+    // A text node first, always (even empty): the tokens that follow go into it.
+    bubble.append(document.createTextNode(st.tokens.join('')), el('span', 'caret'));
+    li.append(bubble);
+    return li;
+  }
+
+  /** stream-start / stream-token: a provisional AI bubble, token by token (by index). */
+  function streamPart(p, token) {
+    const conv = state.current;
+    if (!conv || !p || p.sessionId !== conv.id || !p.messageId) return;
+    let st = conv.streams.get(p.messageId);
+    const isNew = !st;
+    if (!st) {
+      st = { tokens: [] };
+      conv.streams.set(p.messageId, st);
+    }
+    if (token && Number.isInteger(token.index) && token.index >= 0 && typeof token.token === 'string') {
+      st.tokens[token.index] = token.token;
+    }
+    const node = document.querySelector(`[data-stream-id="${CSS.escape(p.messageId)}"] .bubble`);
+    if (isNew || !node) {
+      renderMessages(conv);
+      return;
+    }
+    const box = $('messages');
+    const stick = isNearBottom(box);
+    node.firstChild.textContent = st.tokens.join('');
+    if (stick) box.scrollTop = box.scrollHeight;
+  }
+
+  function maybeMarkRead() {
+    const conv = state.current;
+    if (!conv || !conv.loaded || document.visibilityState !== 'visible') return;
+    if (!isNearBottom($('messages'))) return;
+    const max = maxSeq(conv);
+    if (max <= conv.readSent) return;
+    conv.readSent = max;
+    request('read', { sessionId: conv.id, seq: max }).catch(() => {
+      conv.readSent = 0; // try again on the next occasion
+    });
+  }
+
+  // ---------------------------------------------------------------- typing
+
+  function onTyping(t) {
+    const conv = state.current;
+    if (!conv || !t || t.sessionId !== conv.id || t.sender !== 'user') return;
+    conv.visitorTyping = !!t.isTyping;
+    renderTyping(conv);
+  }
+
+  function renderTyping(conv) {
+    if (state.current !== conv) return;
+    const box = $('messages');
+    const stick = isNearBottom(box);
+    $('visitor-typing').hidden = !conv.visitorTyping;
+    if (stick) box.scrollTop = box.scrollHeight;
+  }
+
+  function onReplyInput() {
+    const conv = state.current;
+    if (!conv) return;
+    const text = $('reply').value;
+    clearTimeout(conv.typingIdle);
+    if (!text.trim()) {
+      stopTyping(conv);
+      return;
+    }
+    const now = Date.now();
+    if (!conv.typingOn || now - conv.typingSentAt > TYPING_REFRESH_MS) {
+      conv.typingOn = true;
+      conv.typingSentAt = now;
+      request('typing', { sessionId: conv.id, isTyping: true }).catch(() => {});
+    }
+    conv.typingIdle = setTimeout(() => stopTyping(conv), TYPING_IDLE_MS);
+  }
+
+  function stopTyping(conv) {
+    clearTimeout(conv.typingIdle);
+    if (!conv.typingOn) return;
+    conv.typingOn = false;
+    request('typing', { sessionId: conv.id, isTyping: false }).catch(() => {});
+  }
+
+  // ---------------------------------------------------------------- actions
+
+  function onComposerSubmit(ev) {
+    ev.preventDefault();
+    const conv = state.current;
+    const text = $('reply').value;
+    if (!conv || !text.trim()) return;
+    $('reply').value = '';
+    stopTyping(conv);
+    sendReply(conv, text, crypto.randomUUID());
+  }
+
+  async function sendReply(conv, content, clientMsgId) {
+    conv.pending.set(clientMsgId, { content, failed: false });
+    renderMessages(conv, { scroll: 'bottom' });
+    try {
+      const m = await request('admin_message', { sessionId: conv.id, content, clientMsgId });
+      addMessages(conv, [m]);
+    } catch (e) {
+      const p = conv.pending.get(clientMsgId);
+      if (p) p.failed = true;
+      renderMessages(conv);
+      toast(`Message not sent: ${e.message}`, 'error');
+    }
+  }
+
+  async function act(event, extra = {}) {
+    const conv = state.current;
+    if (!conv) return;
+    try {
+      const sum = await request(event, Object.assign({ sessionId: conv.id }, extra));
+      if (sum && sum.sessionId) upsert(sum);
+      renderHeader();
+      renderList();
+    } catch (e) {
+      const why = e.code === 'conflict' ? 'Someone else got there first, or the state changed.' : e.message;
+      toast(why, 'error');
+    }
+  }
+
+  async function openTransferMenu() {
+    const menu = $('transfer-menu');
+    const btn = $('act-transfer');
+    if (!menu.hidden) {
+      closeMenu();
+      return;
+    }
+    const conv = state.current;
+    if (!conv) return;
+    const s = state.sessions.get(conv.id) || {};
+    let agents;
+    const online = new Set(state.onlineAgents.map((a) => a.id));
+    if (state.user.role === 'admin') {
+      try {
+        const all = await api('/api/agents');
+        agents = all.filter((a) => !a.disabled && (a.role === 'agent' || a.role === 'admin'));
+      } catch (e) {
+        toast(`Could not load agents: ${e.message}`, 'error');
+        agents = state.onlineAgents;
+      }
+    } else {
+      agents = state.onlineAgents;
+    }
+    agents = agents.filter((a) => a.id !== s.assigneeId);
+    const frag = document.createDocumentFragment();
+    frag.append(el('div', 'menu-title', 'Transfer to'));
+    if (!agents.length) frag.append(el('div', 'menu-empty', 'No other agent is online.'));
+    agents.sort((a, b) => Number(online.has(b.id)) - Number(online.has(a.id)));
+    for (const a of agents) {
+      const item = el('button', 'menu-item');
+      item.type = 'button';
+      item.setAttribute('role', 'menuitem');
+      item.dataset.agentId = a.id;
+      const av = el('span', `avatar avatar-xs ${colorClass(a.id)}`, initials(a.name || a.email));
+      const dot = el('span', `presence-dot${online.has(a.id) ? ' online' : ''}`);
+      av.append(dot);
+      item.append(av, el('span', 'menu-label', a.id === state.user.id ? `${a.name} (you)` : (a.name || a.email)));
+      item.addEventListener('click', () => {
+        closeMenu();
+        act('transfer_session', { agentId: a.id });
+      });
+      frag.append(item);
+    }
+    menu.replaceChildren(frag);
+    menu.hidden = false;
+    btn.setAttribute('aria-expanded', 'true');
+  }
+
+  function closeMenu() {
+    $('transfer-menu').hidden = true;
+    $('act-transfer').setAttribute('aria-expanded', 'false');
+  }
+
+  // ---------------------------------------------------------------- wiring
+
+  function wire() {
+    $('login-form').addEventListener('submit', onLoginSubmit);
+    $('logout').addEventListener('click', logout);
+    for (const t of document.querySelectorAll('.tab')) {
+      t.addEventListener('click', () => setFilter(t.dataset.filter));
+    }
+    $('list-more').addEventListener('click', () => loadSessions(false));
+    $('code-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const code = $('code-input').value.trim();
+      if (code.length !== 6) {
+        toast('A code has 6 characters.', 'error');
+        return;
+      }
+      $('code-input').value = '';
+      openSession({ code });
+    });
+    $('composer').addEventListener('submit', onComposerSubmit);
+    $('reply').addEventListener('input', onReplyInput);
+    $('reply').addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+        ev.preventDefault();
+        $('composer').requestSubmit();
+      }
+    });
+    $('reply').addEventListener('blur', () => state.current && stopTyping(state.current));
+    $('messages').addEventListener('scroll', () => {
+      if ($('messages').scrollTop < 60) loadOlder();
+      maybeMarkRead();
+    });
+    $('load-older').addEventListener('click', loadOlder);
+    $('act-claim').addEventListener('click', () => act('claim_session'));
+    $('act-release').addEventListener('click', () => act('release_session'));
+    $('act-resolve').addEventListener('click', () => act('resolve_session'));
+    $('act-reopen').addEventListener('click', () => act('reopen_session'));
+    $('act-transfer').addEventListener('click', openTransferMenu);
+    document.addEventListener('click', (ev) => {
+      if (!ev.target.closest('.menu-wrap')) closeMenu();
+    });
+    document.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape') closeMenu();
+    });
+    document.addEventListener('visibilitychange', maybeMarkRead);
+    window.addEventListener('focus', maybeMarkRead);
+    // Relative times ("waiting 4 min") move on by themselves.
+    setInterval(() => {
+      if (!state.socket) return;
+      renderList();
+      renderHeader();
+    }, 30000);
+  }
+
+  async function boot() {
+    wire();
+    const token = localStorage.getItem(TOKEN_KEY);
+    if (!token) {
+      showLogin('');
+      return;
+    }
+    state.token = token;
+    try {
+      const me = await api('/api/auth/me');
+      if (!me.user || (me.user.role !== 'agent' && me.user.role !== 'admin')) throw new Error('not staff');
+      state.user = me.user;
+      localStorage.setItem(USER_KEY, JSON.stringify(me.user));
+      startApp();
+    } catch {
+      forget();
+      showLogin('');
+    }
+  }
+
+  boot();
+})();
