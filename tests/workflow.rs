@@ -411,7 +411,7 @@ async fn queue_auto_assign_chat_and_resolve(backend: Backend) {
     assert_has(
         &t,
         &json!({ "sessionId": s1, "sender": "user", "isTyping": false }),
-        &"the server's own isTyping:false".to_string(),
+        "the server's own isTyping:false",
     );
     let ack = ad
         .ack("typing", json!({ "sessionId": s1, "isTyping": true }))
@@ -463,7 +463,7 @@ async fn queue_auto_assign_chat_and_resolve(backend: Backend) {
     assert_has(
         &r,
         &json!({ "reader": "user", "seq": m_seq }),
-        &"a lower seq must answer the stored higher watermark".to_string(),
+        "a lower seq must answer the stored higher watermark",
     );
     none_of(&ad, "read", "a watermark that did not move was broadcast").await;
     let beyond = v1
@@ -473,7 +473,7 @@ async fn queue_auto_assign_chat_and_resolve(backend: Backend) {
         assert_has(
             &beyond["data"],
             &json!({ "reader": "user", "seq": m_seq }),
-            &"read beyond lastSeq must not store beyond lastSeq".to_string(),
+            "read beyond lastSeq must not store beyond lastSeq",
         );
     } else {
         assert_err(&beyond, "invalid_payload", "read beyond lastSeq");
