@@ -215,6 +215,19 @@ pub struct Config {
     /// Seconds to wait for in-flight work at shutdown before closing sockets.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+
+    /// Let visitors without a token use the plain WebSocket endpoint `/ws` (a new anonymous
+    /// session, or the one named by `?sessionId=`). Off: `/ws` needs a customer token.
+    #[arg(long, env = "WS_ALLOW_ANONYMOUS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub ws_allow_anonymous: bool,
+
+    /// Seconds between WebSocket ping frames on `/ws` (keep-alive through proxies).
+    #[arg(long, env = "WS_PING_INTERVAL_SECS", default_value_t = 25)]
+    pub ws_ping_interval_secs: u64,
+
+    /// Seconds without any frame from a `/ws` client (pong included) before it is dropped.
+    #[arg(long, env = "WS_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub ws_idle_timeout_secs: u64,
 }
 
 impl Config {

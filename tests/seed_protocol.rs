@@ -550,3 +550,69 @@ async fn events_sent_right_after_connect_are_handled(backend: Backend) {
     }
 }
 both!(early_events, events_sent_right_after_connect_are_handled);
+
+async fn sends_never_fail_while_other_writes_commit(backend: Backend) {
+    // Other writes commit while messages are being stored; on SQLite a deferred
+    // transaction that reads before it writes fails with SQLITE_BUSY_SNAPSHOT.
+    let app = common::spawn_app_with(backend, |c| c.rate_limits = "off".into()).await;
+    let visitor = app.socket().await;
+    let sid = app.open_session(&visitor).await;
+    let token = app.admin_token().await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for _ in 0..4 {
+        let s = app.socket().await;
+        s.ack("init_session", json!({ "sessionId": sid })).await;
+        let (stop, sid) = (stop.clone(), sid.clone());
+        readers.push(tokio::spawn(async move {
+            // Other visitors arriving: every init_session without an id commits a new session.
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 10_000 {
+                n += 1;
+                let _ = s
+                    .try_ack("init_session", json!({}), std::time::Duration::from_secs(5))
+                    .await;
+            }
+            let _ = sid;
+        }));
+    }
+    let mut failures = Vec::new();
+    let mut posts = Vec::new();
+    for i in 0..80 {
+        let (http, url, token, sid) = (
+            app.http.clone(),
+            app.url.clone(),
+            token.clone(),
+            sid.clone(),
+        );
+        posts.push(tokio::spawn(async move {
+            let r = http
+                .post(format!("{url}/api/chats/{sid}/messages"))
+                .bearer_auth(&token)
+                .json(&json!({ "content": format!("m{i}"), "clientMsgId": format!("c{i}") }))
+                .send()
+                .await
+                .expect("POST");
+            (i, r.status())
+        }));
+        if i % 8 == 7 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+    for p in posts {
+        let (i, status) = p.await.expect("post task");
+        if status != 201 {
+            failures.push((i, status));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        let _ = r.await;
+    }
+    assert!(failures.is_empty(), "sends failed: {failures:?}");
+    assert_eq!(app.history(&sid).await.len(), 80);
+}
+both!(
+    concurrent_writes,
+    sends_never_fail_while_other_writes_commit
+);

@@ -279,7 +279,8 @@ async fn context(
 }
 
 async fn typing(state: &AppState, session_id: &str, on: bool) {
-    let payload = json!({ "sessionId": session_id, "sender": "admin", "isTyping": on });
+    let payload =
+        json!({ "sessionId": session_id, "sender": "admin", "isTyping": on, "isAI": true });
     state
         .hub
         .to_session(session_id, "typing", &payload, None)

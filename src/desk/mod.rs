@@ -32,11 +32,23 @@ pub async fn summary(state: &AppState, s: &Session) -> AppResult<SessionSummary>
 pub async fn summaries(state: &AppState, list: &[Session]) -> AppResult<Vec<SessionSummary>> {
     let ids: Vec<String> = list.iter().filter_map(|s| s.assignee_id.clone()).collect();
     let names = service::names(&state.db, &ids).await?;
+    let mut last = crate::messages::service::latest_for_sessions(&state.db, list, 1).await?;
     Ok(list
         .iter()
         .map(|s| {
             let name = s.assignee_id.as_ref().and_then(|a| names.get(a).cloned());
-            SessionSummary::new(s, name, state.presence.visitor_online(&s.session_id))
+            let mut sum =
+                SessionSummary::new(s, name, state.presence.visitor_online(&s.session_id));
+            sum.last_message = last.remove(&s.id).and_then(|mut v| v.pop()).map(|m| {
+                json!({
+                    "seq": m.seq,
+                    "sender": m.sender,
+                    "content": m.content.chars().take(200).collect::<String>(),
+                    "isAI": m.is_ai,
+                    "createdAt": crate::messages::types::format_ts(&m.created_at),
+                })
+            });
+            sum
         })
         .collect())
 }

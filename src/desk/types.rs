@@ -1,12 +1,12 @@
 //! Wire types of the desk: the session summary agents see.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::messages::types::format_ts;
 use crate::sessions::types::ReadSeq;
 
 /// An assignee as clients see it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Assignee {
     pub id: String,
     pub name: String,
@@ -35,6 +35,8 @@ pub struct SessionSummary {
     pub unread: i64,
     pub visitor_online: bool,
     pub customer_id: Option<String>,
+    /// The latest message (content cut to 200 characters), for list previews.
+    pub last_message: Option<serde_json::Value>,
 }
 
 impl SessionSummary {
@@ -69,6 +71,7 @@ impl SessionSummary {
             unread: (s.last_seq - s.admin_read_seq).max(0),
             visitor_online,
             customer_id: s.customer_id.clone(),
+            last_message: None,
         }
     }
 }

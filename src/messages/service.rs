@@ -80,6 +80,22 @@ where
     C: ConnectionTrait + TransactionTrait,
 {
     let txn = db.begin().await?;
+    if txn.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        // Take SQLite's write lock first: a deferred transaction that reads before it writes
+        // fails at once with SQLITE_BUSY_SNAPSHOT when another write commits in between.
+        if let Some(first) = batch.first() {
+            txn.execute(
+                Query::update()
+                    .table(chat_session::Entity)
+                    .value(
+                        chat_session::Column::LastSeq,
+                        Expr::col(chat_session::Column::LastSeq),
+                    )
+                    .and_where(chat_session::Column::Id.eq(first.session_pk.clone())),
+            )
+            .await?;
+        }
+    }
     let mut results: Vec<Option<AppResult<Stored>>> = (0..batch.len()).map(|_| None).collect();
 
     // 1. Exactly-once: a clientMsgId already stored (or earlier in this batch) returns that message.

@@ -2,7 +2,10 @@
 //! adapter (local or Redis) carries it. A session's room exists in "/" (visitors) and in
 //! "/admin" (agents); `to_session` reaches both.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use tokio::sync::broadcast;
 
 use futures::future::BoxFuture;
 use serde::Serialize;
@@ -55,6 +58,37 @@ impl<A: Adapter> Broadcaster for SocketIo<A> {
 #[derive(Clone, Default)]
 pub struct Hub {
     inner: Arc<OnceLock<Arc<dyn Broadcaster>>>,
+    /// Local listeners of a session's events that are not socket.io sockets (the plain
+    /// WebSocket gateway).
+    listeners: Arc<Mutex<HashMap<String, broadcast::Sender<SessionEvent>>>>,
+}
+
+/// One event of a session, as delivered to local listeners.
+#[derive(Debug, Clone)]
+pub struct SessionEvent {
+    pub event: &'static str,
+    pub data: Arc<serde_json::Value>,
+    /// The socket.io socket left out of this event, if any.
+    pub except: Option<Sid>,
+}
+
+/// A subscription to a session's events; unsubscribes when dropped.
+pub struct Subscription {
+    pub rx: broadcast::Receiver<SessionEvent>,
+    session_id: String,
+    listeners: Arc<Mutex<HashMap<String, broadcast::Sender<SessionEvent>>>>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.listeners.lock() {
+            if m.get(&self.session_id)
+                .is_some_and(|tx| tx.receiver_count() <= 1)
+            {
+                m.remove(&self.session_id);
+            }
+        }
+    }
 }
 
 impl Hub {
@@ -76,9 +110,37 @@ impl Hub {
             return;
         };
         let value = Arc::new(value);
+        let local = self
+            .listeners
+            .lock()
+            .ok()
+            .and_then(|m| m.get(session_id).cloned());
+        if let Some(tx) = local {
+            let _ = tx.send(SessionEvent {
+                event,
+                data: value.clone(),
+                except,
+            });
+        }
         for ns in NAMESPACES {
             b.emit(ns, session_id.to_string(), event, value.clone(), except)
                 .await;
+        }
+    }
+
+    /// Listens to every event of a session's room (for clients that are not socket.io).
+    pub fn subscribe(&self, session_id: &str) -> Subscription {
+        let rx = match self.listeners.lock() {
+            Ok(mut m) => m
+                .entry(session_id.to_string())
+                .or_insert_with(|| broadcast::channel(1024).0)
+                .subscribe(),
+            Err(_) => broadcast::channel(1).1,
+        };
+        Subscription {
+            rx,
+            session_id: session_id.to_string(),
+            listeners: self.listeners.clone(),
         }
     }
 

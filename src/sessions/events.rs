@@ -177,7 +177,20 @@ async fn init<A: Adapter>(
         }
         None => (None, None),
     };
+    let assignee = match &session.assignee_id {
+        Some(id) => Some(crate::desk::types::Assignee {
+            id: id.clone(),
+            name: crate::desk::service::names(&state.db, std::slice::from_ref(id))
+                .await?
+                .remove(id)
+                .unwrap_or_default(),
+        }),
+        None => None,
+    };
+    let queue_position = crate::desk::position(state, &session).await?;
     Ok(InitAck {
+        assignee,
+        queue_position,
         session_id: session.session_id,
         resumed,
         status: session.status,

@@ -58,6 +58,11 @@ pub struct InitAck {
     pub code: String,
     pub last_seq: i64,
     pub read_seq: ReadSeq,
+    /// The agent who owns the session (`{id, name}`), if any.
+    pub assignee: Option<crate::desk::types::Assignee>,
+    /// Place in the queue while the session waits for an agent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_position: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub messages: Option<Vec<MessageDto>>,
     #[serde(skip_serializing_if = "Option::is_none")]
