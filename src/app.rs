@@ -7,9 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::routing::get;
-use axum::{Json, Router};
-use socketioxide::adapter::LocalAdapter;
+use axum::Router;
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +23,7 @@ pub struct App {
     listener: TcpListener,
     router: Router,
     state: AppState,
-    io: SocketIo<LocalAdapter>,
+    close_sockets: Closer,
     writer_task: tokio::task::JoinHandle<()>,
     shutdown: CancellationToken,
 }
@@ -64,6 +62,10 @@ impl App {
             config.write_queue_capacity,
             config.write_batch_max,
         );
+        let redis_client = match config.redis_url.as_deref().filter(|u| !u.is_empty()) {
+            Some(url) => Some(redis::Client::open(crate::cluster::resp3_url(url))?),
+            None => None,
+        };
         let state = AppState {
             db,
             config: config.clone(),
@@ -74,29 +76,46 @@ impl App {
             presence: Default::default(),
             assistant: crate::assistant::Assistant::from_config(&config)?,
             assign_lock: Default::default(),
+            stats: Default::default(),
+            redis: redis_client
+                .clone()
+                .map(|c| Arc::new(crate::cluster::RedisHealth::new(c))),
         };
 
-        let (layer, io) = SocketIo::builder()
-            .with_state(state.clone())
-            .max_payload(config.max_payload_bytes as u64)
-            .ws_max_message_size(config.max_payload_bytes)
-            .ws_max_frame_size(config.max_payload_bytes)
-            .ws_read_buffer_size(1024)
-            .build_layer();
-        crate::realtime::register(&io);
-        hub.set(Arc::new(io.clone()));
-
-        let router = Router::new()
-            .route(
-                "/health",
-                get(|| async { Json(serde_json::json!({"status": "ok"})) }),
-            )
+        let routes = Router::new()
+            .merge(crate::ops::router())
             .merge(crate::sessions::http::router())
             .merge(crate::auth::http::router())
             .merge(crate::desk::http::router())
             .merge(crate::web::router())
-            .with_state(state.clone())
-            .layer(layer)
+            .with_state(state.clone());
+        // socket.io, with the local adapter or (with REDIS_URL) the Redis adapter.
+        let (routes, closer): (Router, Closer) = match redis_client {
+            None => {
+                let (layer, io) = socket_io(&config, state.clone()).build_layer();
+                crate::realtime::register(&io);
+                hub.set(Arc::new(io.clone()));
+                (routes.layer(layer), closer(io))
+            }
+            Some(client) => {
+                let adapter_config = socketioxide_redis::RedisAdapterConfig::new()
+                    .with_prefix(config.redis_prefix.clone());
+                let adapter = socketioxide_redis::RedisAdapterCtr::new_with_redis_config(
+                    &client,
+                    adapter_config,
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("Redis at REDIS_URL: {e}"))?;
+                let (layer, io) = socket_io(&config, state.clone())
+                    .with_adapter::<socketioxide_redis::RedisAdapter<_>>(adapter)
+                    .build_layer();
+                crate::realtime::register_redis(&io).await?;
+                hub.set(Arc::new(io.clone()));
+                tracing::info!("socket.io rooms are shared through Redis");
+                (routes.layer(layer), closer(io))
+            }
+        };
+        let router = routes
             .layer(axum::extract::DefaultBodyLimit::max(
                 config.max_payload_bytes,
             ))
@@ -113,7 +132,7 @@ impl App {
             listener,
             router,
             state,
-            io,
+            close_sockets: closer,
             writer_task,
             shutdown: CancellationToken::new(),
         })
@@ -139,7 +158,7 @@ impl App {
             listener,
             router,
             state,
-            io,
+            close_sockets,
             writer_task,
             shutdown,
         } = self;
@@ -156,7 +175,7 @@ impl App {
         tracing::info!("shutting down: storing accepted messages, closing sockets");
         // Messages already accepted are stored (and acknowledged) before sockets close.
         let _ = tokio::time::timeout(grace, state.writer.flush()).await;
-        let _ = tokio::time::timeout(grace, io.close()).await;
+        let _ = tokio::time::timeout(grace, close_sockets()).await;
         match tokio::time::timeout(grace, server).await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(e))) => tracing::warn!(error = %e, "server error at shutdown"),
@@ -169,6 +188,28 @@ impl App {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Closes every socket (whatever the adapter).
+type Closer = Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send>;
+
+fn closer<A: socketioxide::adapter::Adapter>(io: SocketIo<A>) -> Closer {
+    Box::new(move || Box::pin(async move { io.close().await }))
+}
+
+/// The socket.io settings shared by both adapters.
+fn socket_io(config: &Config, state: AppState) -> socketioxide::SocketIoBuilder {
+    use socketioxide::TransportType;
+    let mut b = SocketIo::builder()
+        .with_state(state)
+        .max_payload(config.max_payload_bytes as u64)
+        .ws_max_message_size(config.max_payload_bytes)
+        .ws_max_frame_size(config.max_payload_bytes)
+        .ws_read_buffer_size(1024);
+    if config.transport_names() == ["websocket"] {
+        b = b.transports([TransportType::Websocket]);
+    }
+    b
 }
 
 /// Periodic clean-up: idle rate-limiter keys, expired token revocations.

@@ -212,6 +212,19 @@ pub struct Config {
     )]
     pub ai_fallback_message: String,
 
+    /// Redis URL (`redis://host:6379`): several nodes share rooms and broadcasts through it.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Prefix of the Redis pub/sub channels (nodes of one desk share it).
+    #[arg(long, env = "REDIS_PREFIX", default_value = "chatdesk")]
+    pub redis_prefix: String,
+
+    /// Socket.io transports offered: `polling,websocket` (default) or `websocket` (no sticky
+    /// sessions needed behind a load balancer).
+    #[arg(long, env = "TRANSPORTS", default_value = "polling,websocket")]
+    pub transports: String,
+
     /// Seconds to wait for in-flight work at shutdown before closing sockets.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
@@ -256,6 +269,19 @@ impl Config {
         } else {
             Some(list)
         }
+    }
+
+    /// The socket.io transports offered.
+    pub fn transport_names(&self) -> Vec<&'static str> {
+        let t = self.transports.to_ascii_lowercase();
+        let mut v = Vec::new();
+        if t.contains("polling") {
+            v.push("polling");
+        }
+        if t.contains("websocket") || v.is_empty() {
+            v.push("websocket");
+        }
+        v
     }
 
     /// Whether rate limits apply (`RATE_LIMITS` is not `off`/`false`/`0`).

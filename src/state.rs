@@ -22,6 +22,10 @@ pub struct AppState {
     pub presence: Arc<Presence>,
     /// The AI assistant, when `AI_BASE_URL` is set.
     pub assistant: Option<Arc<crate::assistant::Assistant>>,
+    /// Live counters for `/api/stats` and `/metrics`.
+    pub stats: Arc<crate::ops::Stats>,
+    /// The Redis connection behind the socket.io adapter, when `REDIS_URL` is set.
+    pub redis: Option<Arc<crate::cluster::RedisHealth>>,
     /// Serializes auto-assignment on this node.
     pub assign_lock: Arc<tokio::sync::Mutex<()>>,
 }

@@ -76,7 +76,9 @@ fn token_response(state: &AppState, account: &entity::account::Model) -> AppResu
 }
 
 /// `POST /api/auth/login {email or username, password}` -> `{token, user}`.
-async fn login(
+/// `{email or username, password}`.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", responses((status = 200, description = "`{token, user}`"), (status = 401, description = "wrong credentials"), (status = 429, description = "too many attempts")))]
+pub(crate) async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     JsonBody(body): JsonBody,
@@ -115,7 +117,9 @@ async fn login(
 /// `POST /api/auth/register`: a customer account (the very first account becomes admin).
 /// Accepts `{email, username, name, password}` and the seed systems' field names
 /// (`user_email`, `user_password`, `user_fullname`).
-async fn register(
+/// Create a customer account (the first account becomes admin). Accepts the seed field names too.
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth", responses((status = 201, description = "`{token, user}`"), (status = 400, description = "invalid input"), (status = 409, description = "email or username taken"), (status = 429, description = "too many registrations")))]
+pub(crate) async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     JsonBody(body): JsonBody,
@@ -186,7 +190,9 @@ fn validate_identity(email: Option<&str>, username: Option<&str>) -> AppResult<(
 }
 
 /// `POST /api/auth/verify` (token in the body or the header) -> `{valid, user}`.
-async fn verify(
+/// Check a token (body `{token}` or the header).
+#[utoipa::path(post, path = "/api/auth/verify", tag = "auth", responses((status = 200, description = "`{valid, user}`")))]
+pub(crate) async fn verify(
     State(state): State<AppState>,
     headers: http::HeaderMap,
     body: Option<Json<Value>>,
@@ -209,12 +215,19 @@ async fn verify(
 }
 
 /// `GET /api/auth/me` -> `{user}`.
-async fn me(SignedIn(id): SignedIn) -> Json<Value> {
+/// The signed-in account.
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = [])), responses((status = 200, description = "`{user}`"), (status = 401, description = "not signed in")))]
+pub(crate) async fn me(SignedIn(id): SignedIn) -> Json<Value> {
     Json(json!({ "user": id.user() }))
 }
 
 /// `POST /api/auth/logout`: revokes the presented token.
-async fn logout(State(state): State<AppState>, SignedIn(id): SignedIn) -> AppResult<Json<Value>> {
+/// Revoke the presented token.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = [])), responses((status = 200, description = "`{ok: true}`"), (status = 401, description = "not signed in")))]
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    SignedIn(id): SignedIn,
+) -> AppResult<Json<Value>> {
     service::revoke(&state.db, &id.jti, &id.account_id, id.expires_at).await?;
     tracing::info!(account = %id.account_id, "logout");
     Ok(Json(json!({ "ok": true })))
@@ -228,9 +241,11 @@ fn agent_json(a: &entity::account::Model) -> Value {
     })
 }
 
-async fn list_agents(
+/// Staff accounts (admin).
+#[utoipa::path(get, path = "/api/agents", tag = "agents", security(("bearer" = [])), responses((status = 200, description = "array of staff accounts"), (status = 403, description = "not an admin")))]
+pub(crate) async fn list_agents(
     State(state): State<AppState>,
-    AdminOnly(_): AdminOnly,
+    AdminOnly(_admin): AdminOnly,
 ) -> AppResult<Json<Value>> {
     let list = service::list_staff(&state.db).await?;
     Ok(Json(Value::Array(list.iter().map(agent_json).collect())))
@@ -248,7 +263,9 @@ fn staff_role(v: Option<&str>) -> AppResult<Option<Role>> {
     }
 }
 
-async fn create_agent(
+/// Create a staff account (admin): `{email or username, name, role, password}`.
+#[utoipa::path(post, path = "/api/agents", tag = "agents", security(("bearer" = [])), responses((status = 201, description = "the account"), (status = 403, description = "not an admin"), (status = 409, description = "taken")))]
+pub(crate) async fn create_agent(
     State(state): State<AppState>,
     AdminOnly(admin): AdminOnly,
     JsonBody(body): JsonBody,
@@ -290,7 +307,9 @@ async fn create_agent(
     Ok((StatusCode::CREATED, Json(agent_json(&account))))
 }
 
-async fn update_agent(
+/// Change a staff account (admin): `{name?, role?, disabled?, password?}`.
+#[utoipa::path(patch, path = "/api/agents/{id}", tag = "agents", params(("id" = String, Path, description = "account id")), security(("bearer" = [])), responses((status = 200, description = "the account"), (status = 404, description = "unknown account")))]
+pub(crate) async fn update_agent(
     State(state): State<AppState>,
     AdminOnly(admin): AdminOnly,
     Path(id): Path<String>,
@@ -331,7 +350,9 @@ async fn update_agent(
     Ok(Json(agent_json(&updated)))
 }
 
-async fn delete_agent(
+/// Delete an account (admin).
+#[utoipa::path(delete, path = "/api/agents/{id}", tag = "agents", params(("id" = String, Path, description = "account id")), security(("bearer" = [])), responses((status = 204, description = "deleted"), (status = 404, description = "unknown account")))]
+pub(crate) async fn delete_agent(
     State(state): State<AppState>,
     AdminOnly(admin): AdminOnly,
     Path(id): Path<String>,

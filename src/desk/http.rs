@@ -31,7 +31,9 @@ async fn find(state: &AppState, session_id: &str) -> AppResult<entity::chat_sess
 }
 
 /// `PATCH /api/chats/:sessionId {status?, assigneeId?}`.
-async fn patch_chat(
+/// Change status and/or assignee (staff): `{status?, assigneeId?}`.
+#[utoipa::path(patch, path = "/api/chats/{session_id}", tag = "chats", params(("session_id" = String, Path, description = "public session id")), security(("bearer" = [])), responses((status = 200, description = "session summary"), (status = 403, description = "not the assignee or an admin"), (status = 404, description = "unknown session"), (status = 409, description = "changed meanwhile")))]
+pub(crate) async fn patch_chat(
     State(state): State<AppState>,
     Staff(me): Staff,
     Path(id): Path<String>,
@@ -60,7 +62,9 @@ async fn patch_chat(
 }
 
 /// `POST /api/chats/:sessionId/messages {content, clientMsgId?}`: send as an agent.
-async fn post_message(
+/// Send as an agent: `{content, clientMsgId?}`.
+#[utoipa::path(post, path = "/api/chats/{session_id}/messages", tag = "chats", params(("session_id" = String, Path, description = "public session id")), security(("bearer" = [])), responses((status = 201, description = "the stored message"), (status = 200, description = "a retry: the message stored earlier with this clientMsgId"), (status = 404, description = "unknown session")))]
+pub(crate) async fn post_message(
     State(state): State<AppState>,
     Staff(me): Staff,
     Path(id): Path<String>,
@@ -103,9 +107,11 @@ async fn post_message(
 }
 
 /// `DELETE /api/chats/:sessionId` (admin): erases the session's messages.
-async fn delete_chat(
+/// Erase a session's messages (admin).
+#[utoipa::path(delete, path = "/api/chats/{session_id}", tag = "chats", params(("session_id" = String, Path, description = "public session id")), security(("bearer" = [])), responses((status = 200, description = "`{sessionId, cleared}`"), (status = 403, description = "not an admin")))]
+pub(crate) async fn delete_chat(
     State(state): State<AppState>,
-    AdminOnly(_): AdminOnly,
+    AdminOnly(_admin): AdminOnly,
     Path(id): Path<String>,
 ) -> AppResult<Json<Value>> {
     let session = find(&state, &id).await?;

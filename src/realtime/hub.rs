@@ -42,6 +42,15 @@ impl<A: Adapter> Broadcaster for SocketIo<A> {
         let io = self.clone();
         Box::pin(async move {
             let Some(op) = io.of(ns) else { return };
+            if event == "message" {
+                let local = op.clone().to(room.clone()).sockets().len();
+                let local = if except.is_some_and(|sid| op.get_socket(sid).is_some()) {
+                    local.saturating_sub(1)
+                } else {
+                    local
+                };
+                crate::metrics::message_delivered(local as u64);
+            }
             let op = match except.and_then(|sid| op.get_socket(sid)) {
                 // `socket.to(room)` leaves the socket itself out of the broadcast.
                 Some(sender) => sender.to(room),

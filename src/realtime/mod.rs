@@ -185,6 +185,26 @@ pub fn register(io: &SocketIo<LocalAdapter>) {
     );
 }
 
+/// The socket.io adapter that shares rooms through Redis.
+pub type RedisAdapter = socketioxide_redis::RedisAdapter<socketioxide::adapter::Emitter>;
+
+/// The same namespaces on the Redis adapter (its namespaces subscribe to Redis first).
+pub async fn register_redis(io: &SocketIo<RedisAdapter>) -> anyhow::Result<()> {
+    io.ns(
+        "/",
+        on_connected::<RedisAdapter>.with(setup_visitor::<RedisAdapter>),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("Redis adapter (/): {e}"))?;
+    io.ns(
+        "/admin",
+        on_connected::<RedisAdapter>.with(setup_agent::<RedisAdapter>),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("Redis adapter (/admin): {e}"))?;
+    Ok(())
+}
+
 /// Authenticates a connection: a token that is present must be valid (never silently
 /// downgraded to anonymous).
 async fn authenticate<A: Adapter>(
@@ -231,6 +251,10 @@ async fn setup_visitor<A: Adapter>(
     crate::calls::register(&s);
     s.on_disconnect(async |s: SocketRef<A>, State(state): State<AppState>| {
         crate::metrics::connection_closed("/");
+        state
+            .stats
+            .visitors
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         span(&s).in_scope(|| tracing::debug!("disconnected"));
         if !self::identity(&s).is_some_and(|i| i.is_staff()) {
             for session_id in joined(&s).session_ids() {
@@ -264,6 +288,10 @@ async fn setup_agent<A: Adapter>(
     crate::calls::register(&s);
     s.on_disconnect(async |s: SocketRef<A>, State(state): State<AppState>| {
         crate::metrics::connection_closed("/admin");
+        state
+            .stats
+            .agents
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         span(&s).in_scope(|| tracing::debug!("disconnected"));
         if let Some(me) = self::identity(&s) {
             crate::desk::agent_disconnected(&state, &me).await;
@@ -274,6 +302,12 @@ async fn setup_agent<A: Adapter>(
 
 async fn on_connected<A: Adapter>(s: SocketRef<A>, State(state): State<AppState>) {
     let admin = s.ns() == "/admin";
+    let counter = if admin {
+        &state.stats.agents
+    } else {
+        &state.stats.visitors
+    };
+    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     crate::metrics::connection_opened(if admin { "/admin" } else { "/" });
     span(&s).in_scope(|| tracing::debug!(transport = ?s.transport_type(), "connected"));
     if admin {

@@ -38,9 +38,11 @@ pub struct ListQuery {
 
 /// `GET /api/chats`: sessions newest first with their (latest) messages. The response
 /// header `X-Next-Before` carries the cursor of the next page when there may be one.
-async fn list_chats(
+/// Sessions newest first (staff). Query: limit, before (RFC 3339), status, assignee. `X-Next-Before` header is the next cursor.
+#[utoipa::path(get, path = "/api/chats", tag = "chats", security(("bearer" = [])), responses((status = 200, description = "array of sessions with their latest messages"), (status = 401, description = "no staff token"), (status = 403, description = "not staff")))]
+pub(crate) async fn list_chats(
     State(state): State<AppState>,
-    Staff(_): Staff,
+    Staff(_staff): Staff,
     Query(q): Query<ListQuery>,
 ) -> AppResult<impl IntoResponse> {
     let max = state.config.chats_page_limit.max(1);
@@ -58,7 +60,9 @@ async fn list_chats(
 }
 
 /// `GET /api/chats/mine`: the signed-in customer's sessions, newest first.
-async fn my_chats(
+/// The signed-in customer's sessions.
+#[utoipa::path(get, path = "/api/chats/mine", tag = "chats", security(("bearer" = [])), responses((status = 200, description = "array of sessions"), (status = 401, description = "not signed in")))]
+pub(crate) async fn my_chats(
     State(state): State<AppState>,
     SignedIn(id): SignedIn,
     Query(q): Query<ListQuery>,
@@ -140,7 +144,9 @@ pub struct HistoryQuery {
 }
 
 /// `GET /api/chats/:sessionId`: that session's messages in `seq` order (`[]` if unknown).
-async fn get_chat(
+/// A session's messages in seq order (`[]` when unknown). Query: afterSeq, limit.
+#[utoipa::path(get, path = "/api/chats/{session_id}", tag = "chats", params(("session_id" = String, Path, description = "public session id")), responses((status = 200, description = "array of messages")))]
+pub(crate) async fn get_chat(
     State(state): State<AppState>,
     Path(session_id): Path<String>,
     Query(q): Query<HistoryQuery>,

@@ -69,6 +69,18 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
 }
 
+/// Starts another server on an existing database (a second node).
+pub async fn start_on(db_url: &str, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = Config::for_tests(db_url);
+    tweak(&mut config);
+    let backend = if db_url.starts_with("sqlite") {
+        Backend::Sqlite
+    } else {
+        Backend::Postgres
+    };
+    start(config, backend, db_url.to_string(), None).await
+}
+
 /// Starts a server on a fresh database, with settings adjusted by `tweak`.
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let (db_url, dir) = fresh_database(backend).await;

@@ -1,0 +1,183 @@
+//! Operations endpoints: `GET /health` (alive), `GET /ready` (database and, when configured,
+//! Redis reachable), `GET /metrics` (Prometheus), `GET /api/stats` and
+//! `GET /api/websocket/info` (as the seed chatbot server has them), and
+//! `GET /api/openapi.json`, generated from the handlers' annotations (utoipa).
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::{json, Value};
+use utoipa::OpenApi;
+
+use crate::error::AppResult;
+use crate::state::AppState;
+
+/// Live counters of this node.
+pub struct Stats {
+    pub started: Instant,
+    pub visitors: AtomicI64,
+    pub agents: AtomicI64,
+    pub websockets: AtomicI64,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            started: Instant::now(),
+            visitors: AtomicI64::new(0),
+            agents: AtomicI64::new(0),
+            websockets: AtomicI64::new(0),
+        }
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/api/stats", get(stats))
+        .route("/api/websocket/info", get(websocket_info))
+        .route("/api/openapi.json", get(openapi))
+}
+
+/// Alive.
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "`{\"status\":\"ok\"}`")))]
+pub(crate) async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Ready to serve: the database (and Redis, when configured) answer.
+#[utoipa::path(get, path = "/ready", tag = "operations", responses((status = 200, description = "ready"), (status = 503, description = "a dependency is unreachable")))]
+pub(crate) async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    let db_ok = state.db.ping().await.is_ok();
+    let redis = match &state.redis {
+        Some(r) => Some(r.is_healthy().await),
+        None => None,
+    };
+    let ok = db_ok && redis.unwrap_or(true);
+    let body = json!({
+        "status": if ok { "ready" } else { "not_ready" },
+        "checks": {
+            "database": if db_ok { "ok" } else { "unreachable" },
+            "redis": match redis { Some(true) => "ok", Some(false) => "unreachable", None => "not_configured" },
+        },
+    });
+    (
+        if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        Json(body),
+    )
+}
+
+/// Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus metrics")))]
+pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let s = &state.stats;
+    metrics::gauge!("chatdesk_connected_visitors").set(s.visitors.load(Ordering::Relaxed) as f64);
+    metrics::gauge!("chatdesk_connected_agents").set(s.agents.load(Ordering::Relaxed) as f64);
+    metrics::gauge!("chatdesk_connected_websockets")
+        .set(s.websockets.load(Ordering::Relaxed) as f64);
+    metrics::gauge!("chatdesk_write_queue").set(state.writer.queued() as f64);
+    let text = crate::metrics::install()
+        .map(|h| h.render())
+        .unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
+
+/// Counts of this desk.
+#[utoipa::path(get, path = "/api/stats", tag = "operations", responses((status = 200, description = "uptime, connections, sessions by status")))]
+pub(crate) async fn stats(State(state): State<AppState>) -> AppResult<Json<Value>> {
+    use entity::chat_session;
+    let mut by_status = serde_json::Map::new();
+    for st in crate::desk::service::status::ALL {
+        let n = chat_session::Entity::find()
+            .filter(chat_session::Column::Status.eq(st))
+            .count(&state.db)
+            .await?;
+        by_status.insert(st.to_string(), json!(n));
+    }
+    let s = &state.stats;
+    Ok(Json(json!({
+        "uptimeSeconds": s.started.elapsed().as_secs(),
+        "connections": {
+            "visitors": s.visitors.load(Ordering::Relaxed),
+            "agents": s.agents.load(Ordering::Relaxed),
+            "websockets": s.websockets.load(Ordering::Relaxed),
+        },
+        "agentsOnline": state.presence.online_agents().len(),
+        "sessions": by_status,
+        "writeQueue": state.writer.queued(),
+        "assistant": state.assistant.is_some(),
+    })))
+}
+
+/// How to connect.
+#[utoipa::path(get, path = "/api/websocket/info", tag = "operations", responses((status = 200, description = "endpoints and transports")))]
+pub(crate) async fn websocket_info(State(state): State<AppState>) -> Json<Value> {
+    let s = &state.stats;
+    Json(json!({
+        "socketio": {
+            "path": "/socket.io/",
+            "namespaces": ["/", "/admin"],
+            "transports": state.config.transport_names(),
+            "auth": "handshake auth {token}, ?token= or Authorization: Bearer",
+        },
+        "websocket": { "path": "/ws", "auth": "?token= or Authorization: Bearer", "anonymous": state.config.ws_allow_anonymous },
+        "connections": {
+            "visitors": s.visitors.load(Ordering::Relaxed),
+            "agents": s.agents.load(Ordering::Relaxed),
+            "websockets": s.websockets.load(Ordering::Relaxed),
+        },
+        "maxPayloadBytes": state.config.max_payload_bytes,
+    }))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "chatdesk", description = "Support-desk chat server: REST API. The real-time protocol (socket.io events, plain WebSocket) is described in the README."),
+    paths(
+        health, ready, metrics, stats, websocket_info, openapi,
+        crate::sessions::http::list_chats, crate::sessions::http::my_chats, crate::sessions::http::get_chat,
+        crate::desk::http::patch_chat, crate::desk::http::post_message, crate::desk::http::delete_chat,
+        crate::auth::http::login, crate::auth::http::register, crate::auth::http::verify, crate::auth::http::me,
+        crate::auth::http::logout, crate::auth::http::list_agents, crate::auth::http::create_agent,
+        crate::auth::http::update_agent, crate::auth::http::delete_agent,
+    ),
+    modifiers(&BearerAuth),
+    tags((name = "chats"), (name = "auth"), (name = "agents"), (name = "operations"))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3 document")))]
+pub(crate) async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
