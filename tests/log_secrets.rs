@@ -4,76 +4,13 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
 use common::{ConnectOpts, Transport};
 use serde_json::json;
 
-/// The real binary, started with `RUST_LOG=trace`, its output captured.
-struct Server {
-    child: std::process::Child,
-    url: String,
-    out: Arc<Mutex<String>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Server {
-        use std::io::{BufRead, BufReader};
-        use std::process::{Command, Stdio};
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chatdesk"))
-            .current_dir(dir.path())
-            .env("PORT", "0")
-            .env("HOST", "127.0.0.1")
-            .env("RUST_LOG", "trace")
-            .env_remove("JWT_SECRET")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start chatdesk");
-        let out = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
-        for stream in [
-            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().expect("stderr")),
-        ] {
-            let out = out.clone();
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if let Some(rest) = line.split("listening on ").nth(1) {
-                        let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
-                    }
-                    if let Ok(mut o) = out.lock() {
-                        o.push_str(&line);
-                        o.push('\n');
-                    }
-                }
-            });
-        }
-        let url = rx
-            .recv_timeout(std::time::Duration::from_secs(30))
-            .expect("server printed its address");
-        Server {
-            child,
-            url,
-            out,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passwords_and_tokens_never_reach_the_logs() {
-    let server = Server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = common::ChildServer::start(dir.path(), &[("RUST_LOG", "trace".to_string())]);
     let app = common::TestApp::remote(&server.url);
     let admin_pw = "Adm1n-Secret-Passphrase";
     let r = app

@@ -305,3 +305,67 @@ macro_rules! both {
         }
     };
 }
+
+/// The real binary in a child process (for crash tests and log capture).
+pub struct ChildServer {
+    pub child: std::process::Child,
+    pub url: String,
+    pub out: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl ChildServer {
+    /// Starts `chatdesk` in `dir` with `env`, and waits until it prints its address.
+    pub fn start(dir: &std::path::Path, env: &[(&str, String)]) -> ChildServer {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatdesk"));
+        cmd.current_dir(dir)
+            .env("PORT", "0")
+            .env("HOST", "127.0.0.1")
+            .env("RUST_LOG", "warn")
+            .env_remove("JWT_SECRET")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start chatdesk");
+        let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let streams: Vec<Box<dyn std::io::Read + Send>> = vec![
+            Box::new(child.stdout.take().expect("stdout")),
+            Box::new(child.stderr.take().expect("stderr")),
+        ];
+        for stream in streams {
+            let out = out.clone();
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if let Some(rest) = line.split("listening on ").nth(1) {
+                        let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+                    }
+                    if let Ok(mut o) = out.lock() {
+                        o.push_str(&line);
+                        o.push('\n');
+                    }
+                }
+            });
+        }
+        let url = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("server printed its address");
+        ChildServer { child, url, out }
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
