@@ -87,6 +87,7 @@ impl App {
             .merge(crate::sessions::http::router())
             .merge(crate::auth::http::router())
             .merge(crate::desk::http::router())
+            .merge(crate::gateway::router())
             .merge(crate::web::router())
             .with_state(state.clone());
         // socket.io, with the local adapter or (with REDIS_URL) the Redis adapter.

@@ -13,6 +13,9 @@
 //! - `guard`, `limits`: origin allow-list, rate limits.
 //! - `desk`: workflow (queue, claim, assign, resolve), presence, auto-assignment.
 //! - `assistant`: AI replies streamed token by token, with hand-over to humans.
+//! - `gateway`: plain WebSocket `/ws` for the seed chatbot clients, on the same pipeline.
+//! - `web`: the agent console and the visitor widget (static files embedded in the binary).
+//! - `ops`: `/ready`, `/metrics`, stats, OpenAPI; `cluster`: Redis for several nodes.
 //! - `calls`: WebRTC signalling relay.
 //! - `sessions`: sessions, the seed events and the `/api/chats` endpoints.
 //! - `messages`: validation, storage, history.
@@ -27,6 +30,7 @@ pub mod config;
 pub mod db;
 pub mod desk;
 pub mod error;
+pub mod gateway;
 pub mod guard;
 pub mod limits;
 pub mod messages;

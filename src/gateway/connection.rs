@@ -1,0 +1,438 @@
+//! One plain-WebSocket connection, from the upgrade to the close. A single task selects over
+//! four things: frames from the client (decoded, rate-limited, dispatched to the same
+//! services the socket.io handlers call), events of the session's room (from the hub,
+//! translated), the keep-alive ping timer and the idle deadline.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket};
+use serde_json::{json, Value};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::types::{self, Inbound, DEFAULT_HISTORY};
+use crate::auth::Identity;
+use crate::error::{AppError, AppResult};
+use crate::limits::SocketBudget;
+use crate::messages::service::NewMessage;
+use crate::messages::types::Sender;
+use crate::realtime::hub::SessionEvent;
+use crate::state::AppState;
+
+/// How many ids of its own messages a connection remembers (to recognise their echo).
+const OWN_IDS: usize = 256;
+
+/// What a connection knows about the session it speaks in.
+pub struct Session {
+    pub pk: String,
+    pub session_id: String,
+    pub code: String,
+    pub status: String,
+    pub last_seq: i64,
+    pub resumed: bool,
+}
+
+/// The state of one connection.
+struct Conn {
+    state: AppState,
+    socket: WebSocket,
+    session: Session,
+    budget: SocketBudget,
+    /// Ids of the visitor messages this connection stored: their room echo is not sent back.
+    own: VecDeque<String>,
+    /// The highest `seq` the client has been given (history or live): older ones are not
+    /// sent twice.
+    seen_seq: i64,
+    /// `history_cleared` echoes still to come for clears this connection made itself.
+    own_clears: usize,
+    /// False once a send failed: the peer is gone.
+    open: bool,
+}
+
+/// Serves one upgraded connection until it closes.
+pub async fn serve(
+    socket: WebSocket,
+    state: AppState,
+    session: Session,
+    identity: Option<Identity>,
+) {
+    crate::metrics::connection_opened("/ws");
+    let session_id = session.session_id.clone();
+    // Subscribe before reading history: what commits after this arrives live, what committed
+    // before is in the history; a message in both is sent once (by `seq`).
+    let mut sub = state.hub.subscribe(&session_id);
+    let budget = state.limits.socket_budget();
+    let mut conn = Conn {
+        state: state.clone(),
+        socket,
+        session,
+        budget,
+        own: VecDeque::new(),
+        seen_seq: 0,
+        own_clears: 0,
+        open: true,
+    };
+    tracing::debug!(customer = identity.is_some(), "connected");
+    if state.presence.visitor_joined(&session_id) {
+        announce_visitor(&state, &session_id, true).await;
+    }
+    conn.greet().await;
+
+    let ping_every = Duration::from_secs(state.config.ws_ping_interval_secs.max(1));
+    let idle_after = Duration::from_secs(state.config.ws_idle_timeout_secs.max(1));
+    let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let idle = tokio::time::sleep(idle_after);
+    tokio::pin!(idle);
+
+    while conn.open {
+        tokio::select! {
+            frame = conn.socket.recv() => match frame {
+                None => break,
+                Some(Err(e)) => {
+                    conn.read_failed(&e.to_string()).await;
+                    break;
+                }
+                Some(Ok(msg)) => {
+                    idle.as_mut().reset(Instant::now() + idle_after);
+                    match msg {
+                        Message::Text(text) => conn.on_text(text.as_str()).await,
+                        Message::Binary(bytes) => match std::str::from_utf8(&bytes) {
+                            Ok(text) => conn.on_text(text).await,
+                            Err(_) => conn.refuse_binary().await,
+                        },
+                        Message::Close(_) => break,
+                        // Pings are answered by the WebSocket layer; pongs only prove life.
+                        Message::Ping(_) | Message::Pong(_) => {}
+                    }
+                }
+            },
+            event = sub.rx.recv() => match event {
+                Ok(ev) => conn.on_room_event(&ev).await,
+                Err(RecvError::Lagged(missed)) => conn.resync(missed).await,
+                Err(RecvError::Closed) => break,
+            },
+            _ = ping.tick() => {
+                if conn.socket.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+            }
+            () = &mut idle => {
+                tracing::debug!("no frame within the idle timeout: closing");
+                conn.close(close_code::AWAY, "idle timeout").await;
+                break;
+            }
+        }
+    }
+
+    drop(sub);
+    crate::sessions::events::visitor_left(&state, &session_id).await;
+    crate::metrics::connection_closed("/ws");
+    tracing::debug!("disconnected");
+}
+
+/// `visitor_presence {sessionId, online}` to the room and to agents (as socket.io visitors).
+async fn announce_visitor(state: &AppState, session_id: &str, online: bool) {
+    let payload = json!({ "sessionId": session_id, "online": online });
+    state
+        .hub
+        .to_session(session_id, "visitor_presence", &payload, None)
+        .await;
+    state.hub.to_agents("visitor_presence", &payload).await;
+}
+
+impl Conn {
+    async fn send(&mut self, v: &Value) {
+        if !self.open {
+            return;
+        }
+        let text = v.to_string();
+        if let Err(e) = self.socket.send(Message::Text(text.into())).await {
+            tracing::debug!(error = %e, "send failed: peer gone");
+            self.open = false;
+        }
+    }
+
+    async fn send_error(&mut self, err: &AppError, event: Option<&str>) {
+        let v = types::error(err, event);
+        self.send(&v).await;
+    }
+
+    async fn close(&mut self, code: u16, reason: &'static str) {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = self.socket.send(Message::Close(Some(frame))).await;
+        self.open = false;
+    }
+
+    /// A frame could not be read: an oversized message is answered with close code 1009
+    /// before the connection ends; anything else just ends it.
+    async fn read_failed(&mut self, why: &str) {
+        // axum does not expose tungstenite's error type; its text is stable ("Space limit
+        // exceeded: Message too long: ..."), and the worst a change can do is a plainer close.
+        if why.contains("Space limit exceeded") || why.contains("too long") {
+            tracing::info!("message larger than MAX_PAYLOAD_BYTES: closing the connection");
+            self.close(close_code::SIZE, "message too big").await;
+        } else {
+            tracing::debug!(error = why, "read failed");
+        }
+    }
+
+    /// `session` then `history`: where the client is and what was said so far.
+    async fn greet(&mut self) {
+        let position = match crate::desk::service::load(&self.state.db, &self.session.pk).await {
+            Ok(s) => crate::desk::position(&self.state, &s).await.ok().flatten(),
+            Err(_) => None,
+        };
+        let hello = types::frame(
+            "session",
+            json!({
+                "sessionId": self.session.session_id,
+                "code": self.session.code,
+                "status": self.session.status,
+                "resumed": self.session.resumed,
+                "lastSeq": self.session.last_seq,
+                "queuePosition": position,
+            }),
+        );
+        self.send(&hello).await;
+        if let Err(e) = self.history(None, None).await {
+            self.send_error(&e, Some("history")).await;
+        }
+    }
+
+    async fn on_text(&mut self, text: &str) {
+        if let Err(e) = self.budget.check() {
+            self.send_error(&e, None).await;
+            return;
+        }
+        let inbound = match types::parse(text) {
+            Ok(m) => m,
+            Err(m) => {
+                self.send_error(&m.error, m.event.as_deref()).await;
+                return;
+            }
+        };
+        let (event, result) = match inbound {
+            Inbound::Chat {
+                content,
+                client_msg_id,
+            } => ("chat", self.chat(content, client_msg_id).await),
+            Inbound::Escalate { message } => ("human-escalation", self.escalate(message).await),
+            Inbound::Ping => {
+                let pong = types::frame("pong", json!({}));
+                self.send(&pong).await;
+                ("ping", Ok(()))
+            }
+            Inbound::GetHistory { before_seq, limit } => {
+                ("get_history", self.history(before_seq, limit).await)
+            }
+            Inbound::ClearHistory => ("clear_history", self.clear().await),
+            Inbound::Typing { is_typing } => ("typing", self.typing(is_typing).await),
+        };
+        if let Err(e) = result {
+            self.send_error(&e, Some(event)).await;
+        }
+    }
+
+    async fn refuse_binary(&mut self) {
+        if let Err(e) = self.budget.check() {
+            self.send_error(&e, None).await;
+            return;
+        }
+        let e = AppError::InvalidPayload("binary messages must be UTF-8 JSON text".into());
+        self.send_error(&e, None).await;
+    }
+
+    fn remember_own(&mut self, id: &str) {
+        if self.own.len() >= OWN_IDS {
+            self.own.pop_front();
+        }
+        self.own.push_back(id.to_string());
+    }
+
+    /// Stores a visitor message through the group-commit writer (the socket.io path's
+    /// storage, `seq`, broadcast and exactly-once), and answers `sent`.
+    async fn store_visitor_message(
+        &mut self,
+        content: String,
+        client_msg_id: Option<String>,
+    ) -> AppResult<bool> {
+        let mut new = NewMessage::new(
+            self.session.pk.clone(),
+            self.session.session_id.clone(),
+            Sender::User,
+            content,
+        );
+        new.client_msg_id = client_msg_id;
+        let stored = self.state.writer.store(new, None).await?;
+        self.remember_own(&stored.message.id);
+        let sent = types::sent(&stored.message, stored.duplicate);
+        self.send(&sent).await;
+        Ok(!stored.duplicate)
+    }
+
+    /// `chat` / `message`: the visitor writes; the assistant (when on and no human owns the
+    /// session) answers through the room.
+    async fn chat(&mut self, content: String, client_msg_id: Option<String>) -> AppResult<()> {
+        crate::messages::validate_content(&content, self.state.config.max_content_length)?;
+        if self.store_visitor_message(content, client_msg_id).await? {
+            crate::assistant::visitor_wrote(&self.state, &self.session.pk);
+        }
+        Ok(())
+    }
+
+    /// `human-escalation`: the session waits for an agent (as socket.io `request_human`); the
+    /// optional text is stored as the visitor's message; the client gets
+    /// `human-escalation-response`.
+    async fn escalate(&mut self, message: Option<String>) -> AppResult<()> {
+        let text = message
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty());
+        if let Some(t) = &text {
+            crate::messages::validate_content(t, self.state.config.max_content_length)?;
+        }
+        let session = crate::desk::service::load(&self.state.db, &self.session.pk).await?;
+        let session = crate::desk::escalate(&self.state, session).await?;
+        if let Some(t) = text {
+            self.store_visitor_message(t, None).await?;
+        }
+        let position = crate::desk::position(&self.state, &session).await?;
+        let reply = types::frame(
+            "human-escalation-response",
+            json!({
+                "message": crate::desk::events::ESCALATION_REPLY,
+                "status": session.status,
+                "position": position,
+            }),
+        );
+        self.send(&reply).await;
+        Ok(())
+    }
+
+    /// `history`: the latest messages (or those before `beforeSeq`), oldest first.
+    async fn history(&mut self, before_seq: Option<i64>, limit: Option<u64>) -> AppResult<()> {
+        let limit = limit
+            .unwrap_or(DEFAULT_HISTORY)
+            .clamp(1, self.state.config.history_limit.max(1));
+        let (rows, has_more) = crate::messages::service::messages_before(
+            &self.state.db,
+            &self.session.pk,
+            before_seq,
+            limit,
+        )
+        .await?;
+        if let Some(last) = rows.last() {
+            self.seen_seq = self.seen_seq.max(last.seq);
+        }
+        let v = types::history(&self.session.session_id, &rows, has_more);
+        self.send(&v).await;
+        Ok(())
+    }
+
+    /// `clear_history`: erases the session's messages (for everyone in it, as on socket.io)
+    /// and answers `history {messages: []}`.
+    async fn clear(&mut self) -> AppResult<()> {
+        crate::sessions::events::clear(&self.state, &self.session.pk, &self.session.session_id)
+            .await?;
+        self.own_clears += 1;
+        let v = types::history(&self.session.session_id, &[], false);
+        self.send(&v).await;
+        Ok(())
+    }
+
+    /// `typing {isTyping}`: relayed to the room as the visitor side's `typing`; an unrefreshed
+    /// `true` is turned off after `TYPING_TIMEOUT_SECS`, as for socket.io visitors.
+    async fn typing(&mut self, is_typing: bool) -> AppResult<()> {
+        let state = &self.state;
+        let session_id = self.session.session_id.clone();
+        let generation = state.presence.typing(&session_id, "user");
+        let payload = json!({ "sessionId": session_id, "sender": "user", "isTyping": is_typing });
+        state
+            .hub
+            .to_session(&session_id, "typing", &payload, None)
+            .await;
+        if is_typing {
+            let state = state.clone();
+            tokio::spawn(async move {
+                let wait = Duration::from_secs(state.config.typing_timeout_secs);
+                tokio::time::sleep(wait).await;
+                if state
+                    .presence
+                    .typing_expired(&session_id, "user", generation)
+                {
+                    let off =
+                        json!({ "sessionId": session_id, "sender": "user", "isTyping": false });
+                    state
+                        .hub
+                        .to_session(&session_id, "typing", &off, None)
+                        .await;
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// An event of the session's room, translated for this client.
+    async fn on_room_event(&mut self, ev: &SessionEvent) {
+        let out = match ev.event {
+            "message" => self.room_message(&ev.data),
+            "history_cleared" if self.own_clears > 0 => {
+                self.own_clears -= 1;
+                None
+            }
+            "history_cleared" => Some(types::history(&self.session.session_id, &[], false)),
+            other => types::translate(other, &ev.data),
+        };
+        if let Some(v) = out {
+            self.send(&v).await;
+        }
+    }
+
+    /// A stored message of the room: sent unless the client has it already (its own, or
+    /// in the history it was given).
+    fn room_message(&mut self, dto: &Value) -> Option<Value> {
+        let seq = dto.get("seq").and_then(Value::as_i64).unwrap_or(0);
+        if seq != 0 && seq <= self.seen_seq {
+            return None;
+        }
+        self.seen_seq = self.seen_seq.max(seq);
+        let id = dto.get("id").and_then(Value::as_str).unwrap_or("");
+        if let Some(i) = self.own.iter().position(|o| o == id) {
+            self.own.remove(i);
+            return None;
+        }
+        Some(types::live_message(dto))
+    }
+
+    /// The room's events came faster than this client took them: some were lost, so the
+    /// client gets the whole recent history again (`history {..., resync: true}`).
+    async fn resync(&mut self, missed: u64) {
+        tracing::warn!(
+            missed,
+            "plain WebSocket client fell behind; resending history"
+        );
+        self.own_clears = 0;
+        let rows = crate::messages::service::messages_before(
+            &self.state.db,
+            &self.session.pk,
+            None,
+            DEFAULT_HISTORY.min(self.state.config.history_limit.max(1)),
+        )
+        .await;
+        match rows {
+            Ok((rows, has_more)) => {
+                if let Some(last) = rows.last() {
+                    self.seen_seq = self.seen_seq.max(last.seq);
+                }
+                let mut v = types::history(&self.session.session_id, &rows, has_more);
+                v["resync"] = json!(true);
+                self.send(&v).await;
+            }
+            Err(e) => self.send_error(&e, Some("history")).await,
+        }
+    }
+}

@@ -1,0 +1,905 @@
+//! The plain-WebSocket gateway (`/ws`) with a real WebSocket client (tokio-tungstenite),
+//! replaying the documented client flows of shared/seeds/001 (chatbot server: `chat`, token
+//! streaming, `human-escalation`, `ping`) and shared/seeds/000 (AI chatbot: history on
+//! connect, `message`, `typing`, `get_history`, `clear_history`), the refusals, malformed
+//! input, limits, keep-alive, and a plain-WebSocket customer talking with a socket.io agent.
+//! The assistant runs against a local server that speaks the OpenAI streaming protocol.
+
+mod common;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use common::{Backend, TestApp};
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+type Stream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A plain WebSocket client: JSON messages in, JSON messages out, pings answered by
+/// tungstenite while reading. Messages of other types wait in an inbox.
+struct Ws {
+    ws: Stream,
+    inbox: VecDeque<Value>,
+    close: Option<Option<CloseFrame>>,
+}
+
+/// Why a connection was refused: the HTTP status and the JSON body.
+#[derive(Debug)]
+struct Refused {
+    status: u16,
+    body: Value,
+}
+
+impl Ws {
+    async fn try_connect(url: &str, headers: &[(&str, &str)]) -> Result<Ws, Refused> {
+        let mut req = url.into_client_request().expect("request");
+        for (k, v) in headers {
+            req.headers_mut().insert(
+                http::HeaderName::from_bytes(k.as_bytes()).expect("header name"),
+                v.parse().expect("header value"),
+            );
+        }
+        match tokio_tungstenite::connect_async(req).await {
+            Ok((ws, _)) => Ok(Ws {
+                ws,
+                inbox: VecDeque::new(),
+                close: None,
+            }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                let body = resp
+                    .body()
+                    .as_deref()
+                    .and_then(|b| serde_json::from_slice(b).ok())
+                    .unwrap_or(Value::Null);
+                Err(Refused {
+                    status: resp.status().as_u16(),
+                    body,
+                })
+            }
+            Err(e) => panic!("connect {url}: {e}"),
+        }
+    }
+
+    async fn connect(url: &str) -> Ws {
+        Ws::try_connect(url, &[]).await.expect("connects")
+    }
+
+    async fn send(&mut self, v: Value) {
+        self.send_text(&v.to_string()).await;
+    }
+
+    async fn send_text(&mut self, text: &str) {
+        self.ws
+            .send(Message::Text(text.to_string().into()))
+            .await
+            .expect("send");
+    }
+
+    async fn send_binary(&mut self, bytes: Vec<u8>) {
+        self.ws
+            .send(Message::Binary(bytes.into()))
+            .await
+            .expect("send");
+    }
+
+    /// The next JSON message, or `None` at the deadline or when the connection closed.
+    async fn read(&mut self, deadline: tokio::time::Instant) -> Option<Value> {
+        loop {
+            if self.close.is_some() {
+                return None;
+            }
+            let frame = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()?;
+            match frame {
+                Some(Ok(Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(t.as_str()).expect("server sends JSON");
+                    assert_timestamp(&v);
+                    return Some(v);
+                }
+                Some(Ok(Message::Close(frame))) => self.close = Some(frame),
+                None | Some(Err(_)) => self.close = Some(None),
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// Waits for the next message of type `ty` (others stay queued).
+    async fn next(&mut self, ty: &str) -> Value {
+        self.next_within(ty, WAIT)
+            .await
+            .unwrap_or_else(|| panic!("no `{ty}` within {WAIT:?}; queued: {:?}", self.inbox))
+    }
+
+    async fn next_within(&mut self, ty: &str, wait: Duration) -> Option<Value> {
+        if let Some(i) = self.inbox.iter().position(|m| m["type"] == ty) {
+            return self.inbox.remove(i);
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let m = self.read(deadline).await?;
+            if m["type"] == ty {
+                return Some(m);
+            }
+            self.inbox.push_back(m);
+        }
+    }
+
+    /// The next message, whatever its type.
+    async fn next_any(&mut self) -> Value {
+        if let Some(m) = self.inbox.pop_front() {
+            return m;
+        }
+        let deadline = tokio::time::Instant::now() + WAIT;
+        self.read(deadline).await.expect("a message")
+    }
+
+    /// Waits until the server closes the connection; the close frame, if it sent one.
+    async fn closed(&mut self) -> Option<CloseFrame> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.close.is_none() {
+            if let Some(m) = self.read(deadline).await {
+                self.inbox.push_back(m);
+            } else {
+                assert!(self.close.is_some(), "still open after {WAIT:?}");
+            }
+        }
+        self.close.clone().flatten()
+    }
+}
+
+/// Every server message carries `timestamp`, RFC 3339 UTC with milliseconds.
+fn assert_timestamp(v: &Value) {
+    let ts = v["timestamp"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no timestamp: {v}"));
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(ts).is_ok() && ts.ends_with('Z') && ts.len() == 24,
+        "timestamp {ts:?} in {v}"
+    );
+}
+
+fn ws_url(app: &TestApp, query: &str) -> String {
+    format!("ws://127.0.0.1:{}/ws{query}", app.port)
+}
+
+/// The seed 001 README's account: registered, then logged in with its literal curl body.
+async fn seed_user_token(app: &TestApp) -> String {
+    app.admin_token().await; // the first account is the admin; testuser is a customer
+    let r = app
+        .post(
+            "/api/auth/register",
+            None,
+            json!({ "username": "testuser", "password": "password123" }),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let r = app
+        .post(
+            "/api/auth/login",
+            None,
+            serde_json::from_str(r#"{"username": "testuser", "password": "password123"}"#)
+                .expect("json"),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.expect("json");
+    v["token"].as_str().expect("token").to_string()
+}
+
+/// A customer account's token.
+async fn customer_token(app: &TestApp, email: &str) -> String {
+    app.admin_token().await;
+    app.register(email, "customer-password").await
+}
+
+// ---------------------------------------------------------------------------------------
+// A local OpenAI-compatible endpoint (chunked server-sent events, then `[DONE]`).
+
+#[derive(Clone, Default)]
+struct FakeModel {
+    reply: Arc<Vec<&'static str>>,
+    requests: Arc<Mutex<Vec<Value>>>,
+}
+
+async fn completions(State(fake): State<FakeModel>, body: Bytes) -> Response {
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if let Ok(mut r) = fake.requests.lock() {
+        r.push(v);
+    }
+    let mut parts: Vec<String> = fake
+        .reply
+        .iter()
+        .map(|t| {
+            format!(
+                "data: {}\n\n",
+                json!({ "object": "chat.completion.chunk", "choices": [{ "index": 0, "delta": { "content": t } }] })
+            )
+        })
+        .collect();
+    parts.push("data: [DONE]\n\n".into());
+    let stream = futures::stream::iter(parts).then(|p| async move {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        Ok::<Bytes, std::io::Error>(Bytes::from(p))
+    });
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+async fn fake_model(reply: Vec<&'static str>) -> (String, FakeModel) {
+    let fake = FakeModel {
+        reply: Arc::new(reply),
+        ..Default::default()
+    };
+    let app = Router::new()
+        .route("/v1/chat/completions", post(completions))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}/v1"), fake)
+}
+
+async fn desk_with_ai(backend: Backend, base: &str) -> TestApp {
+    let base = base.to_string();
+    common::spawn_app_with(backend, move |c| {
+        c.ai_base_url = Some(base);
+        c.ai_timeout_secs = 5;
+    })
+    .await
+}
+
+/// Session status as staff see it.
+async fn status_of(app: &TestApp, session_id: &str) -> String {
+    let token = app.admin_token().await;
+    let chats: Value = app
+        .http
+        .get(format!("{}/api/chats", app.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    chats
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|c| c["sessionId"] == session_id)
+        .and_then(|c| c["status"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+// ---------------------------------------------------------------------------------------
+// Seed 001: the chatbot server.
+
+async fn seed_001_chat_streams_the_assistant_reply_token_by_token(backend: Backend) {
+    let (base, fake) = fake_model(vec!["Hel", "lo", "! How", " can I", " help?"]).await;
+    let app = desk_with_ai(backend, &base).await;
+    let token = seed_user_token(&app).await;
+
+    // const ws = new WebSocket(`ws://localhost:3001/ws?token=${token}`);
+    let mut ws = Ws::connect(&ws_url(&app, &format!("?token={token}"))).await;
+    let session_id = ws.next("session").await["sessionId"]
+        .as_str()
+        .expect("sessionId")
+        .to_string();
+    // ws.onopen: ws.send(JSON.stringify({ type: 'chat', content: 'Hello, how are you?' }))
+    ws.send(json!({ "type": "chat", "content": "Hello, how are you?" }))
+        .await;
+    // ws.onmessage: stream-token -> process.stdout.write(message.token); stream-end -> done
+    let mut printed = String::new();
+    let mut started: Option<String> = None;
+    loop {
+        let m = ws.next_any().await;
+        match m["type"].as_str() {
+            Some("stream-start") => started = m["messageId"].as_str().map(String::from),
+            Some("stream-token") => {
+                assert!(started.is_some(), "token before stream-start");
+                assert_eq!(m["messageId"].as_str(), started.as_deref());
+                printed.push_str(m["token"].as_str().expect("token"));
+            }
+            Some("stream-end") => {
+                assert_eq!(m["messageId"].as_str(), started.as_deref());
+                assert_eq!(m["content"], "Hello! How can I help?");
+                break;
+            }
+            Some("sent") => assert_eq!(m["seq"], 1),
+            Some("message") => {
+                assert_eq!(m["sender"], "bot");
+                assert_eq!(m["isAI"], true);
+                assert_eq!(m["seq"], 2);
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(printed, "Hello! How can I help?");
+
+    // stored like any socket.io message, with a gap-free seq
+    let history = app.history(&session_id).await;
+    let stored: Vec<(i64, &str, &str)> = history
+        .iter()
+        .map(|m| {
+            (
+                m["seq"].as_i64().unwrap_or(0),
+                m["sender"].as_str().unwrap_or(""),
+                m["content"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stored,
+        vec![
+            (1, "user", "Hello, how are you?"),
+            (2, "admin", "Hello! How can I help?")
+        ]
+    );
+    let requests = fake.requests.lock().map(|r| r.clone()).unwrap_or_default();
+    assert_eq!(
+        requests[0]["messages"][1],
+        json!({ "role": "user", "content": "Hello, how are you?" })
+    );
+
+    // { "type": "ping" }
+    ws.send(json!({ "type": "ping" })).await;
+    ws.next("pong").await;
+}
+both!(
+    seed_001_streaming,
+    seed_001_chat_streams_the_assistant_reply_token_by_token
+);
+
+async fn seed_001_human_escalation_puts_the_session_in_the_queue(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    let token = seed_user_token(&app).await;
+    // "Or in Authorization header during connection."
+    let bearer = format!("Bearer {token}");
+    let mut ws = Ws::try_connect(&ws_url(&app, ""), &[("authorization", &bearer)])
+        .await
+        .expect("connects with the Authorization header");
+    let session_id = ws.next("session").await["sessionId"]
+        .as_str()
+        .expect("sessionId")
+        .to_string();
+    ws.send(
+        serde_json::from_str(
+            r#"{"type": "human-escalation", "message": "I need to speak with a human agent"}"#,
+        )
+        .expect("json"),
+    )
+    .await;
+    let reply = ws.next("human-escalation-response").await;
+    assert_eq!(reply["message"], "A human agent will contact you soon.");
+    assert_eq!(reply["status"], "waiting");
+    assert_eq!(reply["position"], 1);
+    let status = ws.next("session_status").await;
+    assert_eq!(status["status"], "waiting");
+    assert_eq!(status_of(&app, &session_id).await, "waiting");
+    let history = app.history(&session_id).await;
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0]["content"], "I need to speak with a human agent");
+    assert_eq!(history[0]["sender"], "user");
+}
+both!(
+    seed_001_escalation,
+    seed_001_human_escalation_puts_the_session_in_the_queue
+);
+
+// ---------------------------------------------------------------------------------------
+// Seed 000: the AI chatbot.
+
+async fn seed_000_history_message_typing_get_and_clear(backend: Backend) {
+    let (base, _fake) = fake_model(vec!["Xin chào!", " Tôi có thể", " giúp gì cho bạn?"]).await;
+    let app = desk_with_ai(backend, &base).await;
+    let token = customer_token(&app, "lan@example.com").await;
+    let url = ws_url(&app, &format!("?token={token}"));
+
+    // on connect: { type: "history", messages: history }
+    let mut ws = Ws::connect(&url).await;
+    let first = ws.next("history").await;
+    assert_eq!(first["messages"], json!([]));
+
+    // { type: "message", message } -> typing { isTyping: true } -> message { id, message, timestamp }
+    ws.send(json!({ "type": "message", "message": "xin chào" }))
+        .await;
+    let typing = ws.next("typing").await;
+    assert_eq!(typing["isTyping"], true);
+    let reply = ws.next("message").await;
+    assert_eq!(reply["message"], "Xin chào! Tôi có thể giúp gì cho bạn?");
+    assert!(reply["id"].is_string());
+    assert_eq!(reply["sender"], "bot");
+
+    // get_history -> { type: "history", messages: [{ id, text, sender, timestamp }] }
+    ws.send(json!({ "type": "get_history" })).await;
+    let history = ws.next("history").await;
+    let items: Vec<(&str, &str)> = history["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| {
+            assert!(m["id"].is_string() && m["timestamp"].is_string(), "{m}");
+            (
+                m["text"].as_str().unwrap_or(""),
+                m["sender"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        items,
+        vec![
+            ("xin chào", "user"),
+            ("Xin chào! Tôi có thể giúp gì cho bạn?", "bot")
+        ]
+    );
+
+    // the session follows the account: a second device gets the same history on connect
+    let mut other = Ws::connect(&url).await;
+    let hello = other.next("session").await;
+    assert_eq!(hello["resumed"], true);
+    assert_eq!(other.next("history").await["messages"], history["messages"]);
+
+    // clear_history -> { type: "history", messages: [] }, for the other device too
+    ws.send(json!({ "type": "clear_history" })).await;
+    assert_eq!(ws.next("history").await["messages"], json!([]));
+    assert_eq!(other.next("history").await["messages"], json!([]));
+    ws.send(json!({ "type": "get_history" })).await;
+    assert_eq!(ws.next("history").await["messages"], json!([]));
+    assert!(
+        ws.next_within("history", Duration::from_millis(300))
+            .await
+            .is_none(),
+        "the clear was answered twice"
+    );
+
+    // { type: "ping" } -> { type: "pong" }
+    ws.send(json!({ "type": "ping" })).await;
+    ws.next("pong").await;
+}
+both!(seed_000_flow, seed_000_history_message_typing_get_and_clear);
+
+// ---------------------------------------------------------------------------------------
+// Who may connect.
+
+async fn connections_without_or_with_a_bad_token_are_refused_with_401(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    let refused = Ws::try_connect(&ws_url(&app, ""), &[])
+        .await
+        .err()
+        .expect("refused without a token");
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.body["error"]["code"], "unauthorized");
+    for bad in [
+        "?token=not.a.jwt",
+        "?token=eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
+    ] {
+        let refused = Ws::try_connect(&ws_url(&app, bad), &[])
+            .await
+            .err()
+            .expect("refused with a bad token");
+        assert_eq!(refused.status, 401, "{bad}");
+        assert_eq!(refused.body["error"]["code"], "unauthorized");
+    }
+    let refused = Ws::try_connect(&ws_url(&app, ""), &[("authorization", "Bearer forged")])
+        .await
+        .err()
+        .expect("refused with a bad bearer");
+    assert_eq!(refused.status, 401);
+    // a logged-out token is revoked
+    let token = customer_token(&app, "gone@example.com").await;
+    let r = app.post("/api/auth/logout", Some(&token), json!({})).await;
+    assert!(r.status().is_success());
+    let refused = Ws::try_connect(&ws_url(&app, &format!("?token={token}")), &[])
+        .await
+        .err()
+        .expect("refused with a revoked token");
+    assert_eq!(refused.status, 401);
+    // staff use socket.io /admin
+    let admin = app.admin_token().await;
+    let refused = Ws::try_connect(&ws_url(&app, &format!("?token={admin}")), &[])
+        .await
+        .err()
+        .expect("staff refused");
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.body["error"]["code"], "forbidden");
+    // a plain GET without the upgrade, but with a token, is not a WebSocket
+    let customer = customer_token(&app, "plain@example.com").await;
+    let r = app.get(&format!("/ws?token={customer}")).await;
+    assert!(r.status().is_client_error(), "{}", r.status());
+}
+both!(
+    refusals,
+    connections_without_or_with_a_bad_token_are_refused_with_401
+);
+
+async fn anonymous_visitors_when_allowed_get_and_resume_their_own_session(backend: Backend) {
+    let app = common::spawn_app_with(backend, |c| c.ws_allow_anonymous = true).await;
+    // an invalid token is still refused
+    let refused = Ws::try_connect(&ws_url(&app, "?token=forged"), &[])
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(refused.status, 401);
+
+    let mut ws = Ws::connect(&ws_url(&app, "")).await;
+    let hello = ws.next("session").await;
+    assert_eq!(hello["resumed"], false);
+    let sid = hello["sessionId"].as_str().expect("sessionId").to_string();
+    ws.send(json!({ "type": "chat", "content": "hi" })).await;
+    assert_eq!(ws.next("sent").await["seq"], 1);
+
+    // `?sessionId=` resumes it, with its history
+    let mut again = Ws::connect(&ws_url(&app, &format!("?sessionId={sid}"))).await;
+    let hello = again.next("session").await;
+    assert_eq!(hello["sessionId"], sid.as_str());
+    assert_eq!(hello["resumed"], true);
+    let history = again.next("history").await;
+    assert_eq!(history["messages"][0]["text"], "hi");
+
+    // a socket.io widget in the same session: each side sees the other's messages
+    let widget = app.socket().await;
+    let ack = widget
+        .ack("init_session", json!({ "sessionId": sid }))
+        .await;
+    assert_eq!(ack["sessionId"], sid.as_str());
+    let sent = widget
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "from the widget" }),
+        )
+        .await;
+    assert_eq!(sent["ok"], true);
+    assert_eq!(widget.next("message").await["seq"], 2); // its own (ECHO_TO_SENDER)
+    let echoed = ws.next("user_message").await;
+    assert_eq!(echoed["message"], "from the widget");
+    assert_eq!(echoed["seq"], 2);
+    ws.send(json!({ "type": "chat", "content": "from the plain socket" }))
+        .await;
+    let m = widget.next("message").await;
+    assert_eq!(m["content"], "from the plain socket");
+    assert_eq!(m["seq"], 3);
+
+    // a customer's session is never resumed by someone else
+    let token = customer_token(&app, "owner@example.com").await;
+    let mut owner = Ws::connect(&ws_url(&app, &format!("?token={token}"))).await;
+    let owned = owner.next("session").await["sessionId"]
+        .as_str()
+        .expect("sessionId")
+        .to_string();
+    let mut intruder = Ws::connect(&ws_url(&app, &format!("?sessionId={owned}"))).await;
+    let hello = intruder.next("session").await;
+    assert_ne!(hello["sessionId"], owned.as_str());
+    assert_eq!(hello["resumed"], false);
+}
+both!(
+    anonymous,
+    anonymous_visitors_when_allowed_get_and_resume_their_own_session
+);
+
+// ---------------------------------------------------------------------------------------
+// Malformed input and limits.
+
+async fn every_malformed_message_is_answered_with_error(backend: Backend) {
+    let app = common::spawn_app_with(backend, |c| c.max_content_length = 20).await;
+    let token = customer_token(&app, "typo@example.com").await;
+    let mut ws = Ws::connect(&ws_url(&app, &format!("?token={token}"))).await;
+    let sid = ws.next("session").await["sessionId"]
+        .as_str()
+        .expect("sessionId")
+        .to_string();
+    let cases: Vec<(&str, &str, Option<&str>)> = vec![
+        ("not json at all", "invalid_payload", None),
+        ("[\"chat\", \"hi\"]", "invalid_payload", None),
+        ("\"chat\"", "invalid_payload", None),
+        (r#"{"content": "no type"}"#, "invalid_payload", None),
+        (r#"{"type": 42}"#, "invalid_payload", None),
+        (r#"{"type": "dance"}"#, "invalid_payload", Some("dance")),
+        (r#"{"type": "chat"}"#, "invalid_payload", Some("chat")),
+        (
+            r#"{"type": "chat", "content": 12}"#,
+            "invalid_payload",
+            Some("chat"),
+        ),
+        (
+            r#"{"type": "chat", "content": "   "}"#,
+            "invalid_payload",
+            Some("chat"),
+        ),
+        (
+            r#"{"type": "chat", "content": "this is longer than twenty"}"#,
+            "content_too_long",
+            Some("chat"),
+        ),
+        (
+            r#"{"type": "message", "message": null}"#,
+            "invalid_payload",
+            Some("message"),
+        ),
+        (
+            r#"{"type": "chat", "content": "hi", "clientMsgId": {"a": 1}}"#,
+            "invalid_payload",
+            Some("chat"),
+        ),
+        (
+            r#"{"type": "human-escalation", "message": ["help"]}"#,
+            "invalid_payload",
+            Some("human-escalation"),
+        ),
+        (
+            r#"{"type": "typing", "isTyping": "yes"}"#,
+            "invalid_payload",
+            Some("typing"),
+        ),
+        (
+            r#"{"type": "get_history", "limit": -1}"#,
+            "invalid_payload",
+            Some("get_history"),
+        ),
+    ];
+    for (input, code, event) in cases {
+        ws.send_text(input).await;
+        let e = ws.next("error").await;
+        assert_eq!(e["code"], code, "{input} -> {e}");
+        assert!(e["message"].is_string(), "{e}");
+        assert_eq!(e["error"], e["message"], "seed 000 reads `error`");
+        assert_eq!(e["event"].as_str(), event, "{input} -> {e}");
+    }
+    ws.send_binary(vec![0xff, 0xfe, 0x00]).await;
+    assert_eq!(ws.next("error").await["code"], "invalid_payload");
+    // still connected, and nothing was stored
+    ws.send(json!({ "type": "ping" })).await;
+    ws.next("pong").await;
+    assert!(app.history(&sid).await.is_empty());
+}
+both!(malformed, every_malformed_message_is_answered_with_error);
+
+async fn too_many_messages_are_refused_with_rate_limited(backend: Backend) {
+    let app = common::spawn_app_with(backend, |c| {
+        c.socket_events_per_sec = 1;
+        c.socket_events_burst = 3;
+    })
+    .await;
+    let token = customer_token(&app, "fast@example.com").await;
+    let mut ws = Ws::connect(&ws_url(&app, &format!("?token={token}"))).await;
+    ws.next("history").await;
+    ws.inbox.clear();
+    for _ in 0..8 {
+        ws.send(json!({ "type": "ping" })).await;
+    }
+    let mut pongs = 0;
+    let mut refusals = Vec::new();
+    for _ in 0..8 {
+        let m = ws.next_any().await;
+        match m["type"].as_str() {
+            Some("pong") => pongs += 1,
+            Some("error") => refusals.push(m),
+            _ => {}
+        }
+    }
+    assert!((3..8).contains(&pongs), "{pongs} pongs");
+    let e = refusals.first().expect("a refusal");
+    assert_eq!(e["code"], "rate_limited");
+    assert!(e["retryAfterMs"].as_u64().is_some_and(|ms| ms > 0), "{e}");
+}
+both!(rate_limit, too_many_messages_are_refused_with_rate_limited);
+
+async fn an_oversized_message_closes_only_that_connection(backend: Backend) {
+    let app = common::spawn_app_with(backend, |c| c.max_payload_bytes = 4096).await;
+    let token = customer_token(&app, "big@example.com").await;
+    let url = ws_url(&app, &format!("?token={token}"));
+    let mut big = Ws::connect(&url).await;
+    let mut small = Ws::connect(&url).await;
+    big.next("history").await;
+    let huge = json!({ "type": "chat", "content": "x".repeat(16 * 1024) });
+    big.send(huge).await;
+    let frame = big.closed().await;
+    assert_eq!(frame.map(|f| u16::from(f.code)), Some(1009));
+    small.send(json!({ "type": "ping" })).await;
+    small.next("pong").await;
+}
+both!(oversized, an_oversized_message_closes_only_that_connection);
+
+/// Reads a server's raw WebSocket frames (unmasked) and returns their opcodes until EOF.
+async fn raw_opcodes_until_eof(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let read_all = async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), read_all)
+        .await
+        .expect("the server closed the dead connection");
+    let head_end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("HTTP response")
+        + 4;
+    assert!(buf.starts_with(b"HTTP/1.1 101"), "upgrade refused");
+    let mut ops = Vec::new();
+    let mut i = head_end;
+    while i + 2 <= buf.len() {
+        ops.push(buf[i] & 0x0f);
+        let (len, hdr) = match buf[i + 1] & 0x7f {
+            126 if i + 4 <= buf.len() => (u16::from_be_bytes([buf[i + 2], buf[i + 3]]) as usize, 4),
+            127 => break,
+            n => (n as usize, 2),
+        };
+        i += hdr + len;
+    }
+    ops
+}
+
+async fn keep_alive_pings_and_dead_peers_are_dropped(backend: Backend) {
+    let app = common::spawn_app_with(backend, |c| {
+        c.ws_ping_interval_secs = 1;
+        c.ws_idle_timeout_secs = 2;
+    })
+    .await;
+    let token = customer_token(&app, "sleepy@example.com").await;
+
+    // a live client answers the pings (tungstenite does) and outlives the idle timeout
+    let mut live = Ws::connect(&ws_url(&app, &format!("?token={token}"))).await;
+    live.next("history").await;
+    let mut pings = 0;
+    while pings < 4 {
+        // more pings than the idle timeout has seconds: the connection outlived it
+        match tokio::time::timeout(WAIT, live.ws.next()).await {
+            Ok(Some(Ok(Message::Ping(_)))) => pings += 1,
+            Ok(Some(Ok(Message::Text(_)))) => {}
+            other => panic!("a live client was dropped: {other:?}"),
+        }
+    }
+    live.send(json!({ "type": "ping" })).await;
+    live.next("pong").await;
+
+    // a peer that never answers gets pings, then a close, then the end of the connection
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .expect("tcp");
+    let handshake = format!(
+        "GET /ws?token={token} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n",
+        app.port
+    );
+    tcp.write_all(handshake.as_bytes()).await.expect("write");
+    let ops = raw_opcodes_until_eof(&mut tcp).await;
+    assert!(ops.contains(&0x9), "no ping frame: {ops:?}");
+    assert_eq!(ops.last(), Some(&0x8), "no close frame: {ops:?}");
+}
+both!(keepalive, keep_alive_pings_and_dead_peers_are_dropped);
+
+// ---------------------------------------------------------------------------------------
+// One session model: a plain-WebSocket customer, a socket.io agent and a socket.io tab.
+
+async fn a_plain_websocket_customer_and_a_socketio_agent_talk_both_ways(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    let agent = app.socket_as("/admin", &admin).await;
+    let token = customer_token(&app, "mixed@example.com").await;
+    let mut ws = Ws::connect(&ws_url(&app, &format!("?token={token}"))).await;
+    let sid = ws.next("session").await["sessionId"]
+        .as_str()
+        .expect("sessionId")
+        .to_string();
+    let created = agent.next("session_created").await;
+    assert_eq!(created["sessionId"], sid.as_str());
+    agent.ack("join_session", json!({ "sessionId": sid })).await;
+
+    // plain WebSocket -> agent
+    ws.send(json!({ "type": "chat", "content": "Where is my order?" }))
+        .await;
+    let sent = ws.next("sent").await;
+    let m = agent.next("message").await;
+    assert_eq!(m["content"], "Where is my order?");
+    assert_eq!(m["sender"], "user");
+    assert_eq!(m["seq"], 1);
+    assert_eq!(m["id"], sent["id"]);
+
+    // agent -> plain WebSocket
+    let ack = agent
+        .ack(
+            "admin_message",
+            json!({ "sessionId": sid, "content": "Let me check." }),
+        )
+        .await;
+    assert_eq!(ack["ok"], true);
+    assert_eq!(agent.next("message").await["seq"], 2); // its own (ECHO_TO_SENDER)
+    let reply = ws.next("message").await;
+    assert_eq!(reply["message"], "Let me check.");
+    assert_eq!(reply["sender"], "agent");
+    assert_eq!(reply["isAI"], false);
+    assert_eq!(reply["seq"], 2);
+
+    // typing, both ways
+    agent
+        .ack("typing", json!({ "sessionId": sid, "isTyping": true }))
+        .await;
+    let typing = ws.next("typing").await;
+    assert_eq!(
+        (typing["isTyping"].clone(), typing["sender"].clone()),
+        (json!(true), json!("agent"))
+    );
+    ws.send(json!({ "type": "typing", "isTyping": true })).await;
+    let typing = agent.next("typing").await;
+    assert_eq!(typing["sender"], "user");
+    assert_eq!(typing["isTyping"], true);
+
+    // the customer's socket.io tab is in the same session
+    let tab = app.socket_as("/", &token).await;
+    let init = tab.ack("init_session", json!({})).await;
+    assert_eq!(init["sessionId"], sid.as_str());
+    tab.ack(
+        "user_message",
+        json!({ "sessionId": sid, "content": "from my phone" }),
+    )
+    .await;
+    assert_eq!(tab.next("message").await["seq"], 3); // its own (ECHO_TO_SENDER)
+    let other = ws.next("user_message").await;
+    assert_eq!(other["message"], "from my phone");
+    assert_eq!(other["seq"], 3);
+    assert_eq!(agent.next("message").await["seq"], 3);
+    ws.send(json!({ "type": "chat", "content": "and from the laptop", "clientMsgId": "c-1" }))
+        .await;
+    assert_eq!(tab.next("message").await["seq"], 4);
+    assert_eq!(agent.next("message").await["seq"], 4);
+    // a retry with the same clientMsgId stores nothing new
+    let first = ws.next("sent").await;
+    ws.send(json!({ "type": "chat", "content": "and from the laptop", "clientMsgId": "c-1" }))
+        .await;
+    let retry = ws.next("sent").await;
+    assert_eq!(retry["duplicate"], true);
+    assert_eq!(retry["id"], first["id"]);
+
+    // the agent claims: the customer hears it
+    agent
+        .ack("claim_session", json!({ "sessionId": sid }))
+        .await;
+    let status = ws.next("session_status").await;
+    assert_eq!(status["status"], "assigned");
+
+    let seqs: Vec<i64> = app
+        .history(&sid)
+        .await
+        .iter()
+        .filter_map(|m| m["seq"].as_i64())
+        .collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4]);
+    assert!(
+        ws.next_within("message", Duration::from_millis(300))
+            .await
+            .is_none(),
+        "the customer's own messages came back as replies"
+    );
+}
+both!(
+    mixed,
+    a_plain_websocket_customer_and_a_socketio_agent_talk_both_ways
+);
