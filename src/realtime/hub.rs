@@ -56,8 +56,13 @@ impl<A: Adapter> Broadcaster for SocketIo<A> {
                 Some(sender) => sender.to(room),
                 None => op.to(room),
             };
-            if let Err(e) = op.emit(event, &*data).await {
-                tracing::warn!(error = %e, event, ns, "broadcast failed");
+            if let Err(e) = op.clone().emit(event, &*data).await {
+                // The adapter could not reach the other nodes (Redis down): this node's own
+                // sockets are still served.
+                tracing::warn!(error = %e, event, ns, "broadcast to other nodes failed; delivering locally");
+                if let Err(e) = op.local().emit(event, &*data).await {
+                    tracing::warn!(error = %e, event, ns, "local broadcast failed");
+                }
             }
         })
     }
