@@ -718,7 +718,7 @@ struct CpuMeter {
     server_pid: Option<u32>,
     server: Option<u64>,
     threads: BTreeMap<u32, (String, u64)>,
-    postgres: BTreeMap<u32, (String, u64)>,
+    helpers: BTreeMap<u32, (String, u64)>,
     me: Option<u64>,
     machine: Option<(u64, u64, u64)>,
     at: Instant,
@@ -733,13 +733,15 @@ struct CpuUse {
     threads: Option<String>,
     /// PostgreSQL's processes on this machine, in % of one core.
     postgres: Option<f64>,
-    /// Everything else on the machine (other programs, kernel work not charged to a
-    /// process), in % of one core: a high value means the figures are distorted.
+    /// Everything else on the machine (other programs; not interrupts, kernel threads,
+    /// PostgreSQL), in % of one core: a high value means the figures are distorted.
     other: Option<f64>,
 }
 
-/// CPU ticks of every PostgreSQL process on the machine, by pid.
-fn postgres_ticks() -> BTreeMap<u32, (String, u64)> {
+/// CPU ticks of the machine's PostgreSQL processes and kernel threads (journal, writeback:
+/// the fsyncs of either database), by pid: (`"postgres"` or `"kernel"`, ticks).
+fn helper_ticks() -> BTreeMap<u32, (String, u64)> {
+    const PF_KTHREAD: u64 = 0x0020_0000;
     let mut out = BTreeMap::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return out;
@@ -752,12 +754,23 @@ fn postgres_ticks() -> BTreeMap<u32, (String, u64)> {
         else {
             continue;
         };
-        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-        if comm.trim() == "postgres" {
-            if let Some(ticks) = proc_cpu_ticks(&pid.to_string()) {
-                out.insert(pid, (String::new(), ticks));
-            }
-        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = &stat[open + 1..close];
+        let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let class = if num(6) & PF_KTHREAD != 0 {
+            "kernel"
+        } else if comm == "postgres" {
+            "postgres"
+        } else {
+            continue;
+        };
+        out.insert(pid, (class.to_string(), num(11) + num(12)));
     }
     out
 }
@@ -837,7 +850,7 @@ impl CpuMeter {
             server_pid,
             server: server_pid.and_then(|p| proc_cpu_ticks(&p.to_string())),
             threads: thread_ticks(server_pid),
-            postgres: postgres_ticks(),
+            helpers: helper_ticks(),
             me: proc_cpu_ticks("self"),
             machine: machine_ticks(),
             at: Instant::now(),
@@ -862,14 +875,21 @@ impl CpuMeter {
             self.server_pid.and_then(|p| proc_cpu_ticks(&p.to_string())),
         );
         let threads = thread_summary(&self.threads, &thread_ticks(self.server_pid), secs, server);
-        let postgres: u64 = postgres_ticks()
-            .iter()
-            .map(|(pid, (_, t))| t.saturating_sub(self.postgres.get(pid).map(|x| x.1).unwrap_or(0)))
-            .sum();
+        let (mut postgres, mut kernel) = (0u64, 0u64);
+        for (pid, (class, t)) in helper_ticks() {
+            let d = t.saturating_sub(self.helpers.get(&pid).map(|x| x.1).unwrap_or(0));
+            if class == "postgres" {
+                postgres += d;
+            } else {
+                kernel += d;
+            }
+        }
         let generator = pct(self.me, proc_cpu_ticks("self"));
         let postgres = postgres as f64 / 100.0 / secs * 100.0;
-        let other = machine_busy
-            .map(|m| (m - server.unwrap_or(0.0) - generator.unwrap_or(0.0) - postgres).max(0.0));
+        let kernel = kernel as f64 / 100.0 / secs * 100.0;
+        let other = machine_busy.map(|m| {
+            (m - server.unwrap_or(0.0) - generator.unwrap_or(0.0) - postgres - kernel).max(0.0)
+        });
         CpuUse {
             server,
             generator,

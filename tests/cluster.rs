@@ -238,7 +238,6 @@ async fn when_a_node_is_killed_clients_resume_on_the_other_and_lose_nothing() {
 
 /// A private Redis server this test may stop and start.
 struct OwnRedis {
-    port: u16,
     child: Option<std::process::Child>,
 }
 
