@@ -263,10 +263,7 @@ impl OwnRedis {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        OwnRedis {
-            port,
-            child: Some(child),
-        }
+        OwnRedis { child: Some(child) }
     }
     fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
