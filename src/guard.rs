@@ -37,7 +37,36 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
             return e.into_response();
         }
     }
+        let req = if is_socket_path(req.uri().path()) { compact_head(req) } else { req };
     next.run(req).await
+}
+
+fn is_socket_path(path: &str) -> bool {
+    path.starts_with("/socket.io") || path == "/ws"
+}
+
+/// Copies the request head (URI, header names and values) into fresh allocations. socketioxide
+/// keeps the request parts for the socket's whole life; the originals share hyper's 16 KiB
+/// connection read buffer, which would otherwise stay allocated per idle connection.
+fn compact_head(mut req: Request) -> Request {
+    if let Ok(uri) = req.uri().to_string().parse::<http::Uri>() {
+        if let Some(orig) = req.extensions_mut().get_mut::<axum::extract::OriginalUri>() {
+            orig.0 = uri.clone();
+        }
+        *req.uri_mut() = uri;
+    }
+    let mut headers = http::HeaderMap::with_capacity(req.headers().len());
+    for (name, value) in req.headers() {
+        let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(name.as_str().as_bytes()),
+            http::HeaderValue::from_bytes(value.as_bytes()),
+        ) else {
+            continue;
+        };
+        headers.append(n, v);
+    }
+    *req.headers_mut() = headers;
+    req
 }
 
 /// An engine.io handshake (no `sid` yet) or a plain WebSocket upgrade on `/ws`.
