@@ -166,13 +166,16 @@ impl App {
         } = self;
         let grace = Duration::from_secs(state.config.shutdown_grace_secs);
         let stop = shutdown.clone();
-                // TCP_NODELAY: small frames (acks, tokens) must not wait for the peer's delayed ACK.
+        // TCP_NODELAY: small frames (acks, tokens) must not wait for the peer's delayed ACK.
         let listener = listener.tap_io(|tcp| {
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::debug!(error = %e, "could not set TCP_NODELAY");
             }
         });
-        let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
         .with_graceful_shutdown(async move { stop.cancelled().await });
         let server = tokio::spawn(async move { server.await });
 

@@ -37,7 +37,11 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
             return e.into_response();
         }
     }
-        let req = if is_socket_path(req.uri().path()) { compact_head(req) } else { req };
+    let req = if is_socket_path(req.uri().path()) {
+        compact_head(req)
+    } else {
+        req
+    };
     next.run(req).await
 }
 

@@ -1,14 +1,15 @@
 //! Who is online on this node: agents (any number of sockets each: several tabs count once)
 //! and the visitors of each session; and the typing indicators that expire by themselves.
 //! Memory is a cache here, not a source of truth: it describes live connections only.
+//! Sockets are tracked by id, so a disconnect reported twice is counted once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 #[derive(Debug, Clone)]
 struct AgentEntry {
     name: String,
-    sockets: usize,
+    sockets: HashSet<String>,
     /// Bumped on every connect/disconnect, so a grace timer can tell whether the agent came back.
     generation: u64,
 }
@@ -17,7 +18,7 @@ struct AgentEntry {
 #[derive(Default)]
 pub struct Presence {
     agents: Mutex<HashMap<String, AgentEntry>>,
-    visitors: Mutex<HashMap<String, usize>>,
+    visitors: Mutex<HashMap<String, HashSet<String>>>,
     typing: Mutex<HashMap<(String, &'static str), u64>>,
 }
 
@@ -31,27 +32,29 @@ pub struct OnlineAgent {
 
 impl Presence {
     /// Records an agent socket; true when it is the agent's first (they just came online).
-    pub fn agent_connected(&self, id: &str, name: &str) -> bool {
+    pub fn agent_connected(&self, id: &str, name: &str, socket: &str) -> bool {
         let Ok(mut m) = self.agents.lock() else {
             return false;
         };
         let e = m.entry(id.to_string()).or_insert(AgentEntry {
             name: name.to_string(),
-            sockets: 0,
+            sockets: HashSet::new(),
             generation: 0,
         });
-        e.sockets += 1;
+        let added = e.sockets.insert(socket.to_string());
         e.generation += 1;
-        e.sockets == 1
+        added && e.sockets.len() == 1
     }
 
     /// Records an agent socket closing; `Some(generation)` when it was their last one.
-    pub fn agent_disconnected(&self, id: &str) -> Option<u64> {
+    pub fn agent_disconnected(&self, id: &str, socket: &str) -> Option<u64> {
         let mut m = self.agents.lock().ok()?;
         let e = m.get_mut(id)?;
-        e.sockets = e.sockets.saturating_sub(1);
+        if !e.sockets.remove(socket) {
+            return None; // already counted
+        }
         e.generation += 1;
-        (e.sockets == 0).then_some(e.generation)
+        e.sockets.is_empty().then_some(e.generation)
     }
 
     /// True when the agent has had no socket since `generation` was handed out.
@@ -60,7 +63,7 @@ impl Presence {
             .lock()
             .map(|m| {
                 m.get(id)
-                    .is_none_or(|e| e.sockets == 0 && e.generation == generation)
+                    .is_none_or(|e| e.sockets.is_empty() && e.generation == generation)
             })
             .unwrap_or(false)
     }
@@ -68,7 +71,7 @@ impl Presence {
     pub fn agent_online(&self, id: &str) -> bool {
         self.agents
             .lock()
-            .map(|m| m.get(id).is_some_and(|e| e.sockets > 0))
+            .map(|m| m.get(id).is_some_and(|e| !e.sockets.is_empty()))
             .unwrap_or(false)
     }
 
@@ -79,7 +82,7 @@ impl Presence {
         };
         let mut v: Vec<OnlineAgent> = m
             .iter()
-            .filter(|(_, e)| e.sockets > 0)
+            .filter(|(_, e)| !e.sockets.is_empty())
             .map(|(id, e)| OnlineAgent {
                 id: id.clone(),
                 name: e.name.clone(),
@@ -91,31 +94,30 @@ impl Presence {
     }
 
     /// A visitor socket joined a session; true when it is the session's first.
-    pub fn visitor_joined(&self, session_id: &str) -> bool {
+    pub fn visitor_joined(&self, session_id: &str, socket: &str) -> bool {
         let Ok(mut m) = self.visitors.lock() else {
             return false;
         };
-        let n = m.entry(session_id.to_string()).or_insert(0);
-        *n += 1;
-        *n == 1
+        let set = m.entry(session_id.to_string()).or_default();
+        set.insert(socket.to_string()) && set.len() == 1
     }
 
     /// A visitor socket left a session; true when it was the session's last.
-    pub fn visitor_left(&self, session_id: &str) -> bool {
+    pub fn visitor_left(&self, session_id: &str, socket: &str) -> bool {
         let Ok(mut m) = self.visitors.lock() else {
             return false;
         };
-        match m.get_mut(session_id) {
-            Some(n) if *n > 1 => {
-                *n -= 1;
-                false
-            }
-            Some(_) => {
-                m.remove(session_id);
-                true
-            }
-            None => false,
+        let Some(set) = m.get_mut(session_id) else {
+            return false;
+        };
+        if !set.remove(socket) {
+            return false;
         }
+        if set.is_empty() {
+            m.remove(session_id);
+            return true;
+        }
+        false
     }
 
     pub fn visitor_online(&self, session_id: &str) -> bool {
@@ -155,24 +157,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn several_tabs_count_once() {
+    fn several_tabs_count_once_and_repeated_disconnects_too() {
         let p = Presence::default();
-        assert!(p.agent_connected("a", "Ann"));
-        assert!(!p.agent_connected("a", "Ann"));
-        assert_eq!(p.agent_disconnected("a"), None);
-        let g = p.agent_disconnected("a").expect("last socket");
+        assert!(p.agent_connected("a", "Ann", "s1"));
+        assert!(!p.agent_connected("a", "Ann", "s2"));
+        assert_eq!(p.agent_disconnected("a", "s1"), None);
+        assert_eq!(
+            p.agent_disconnected("a", "s1"),
+            None,
+            "a repeated disconnect counts once"
+        );
+        let g = p.agent_disconnected("a", "s2").expect("last socket");
+        assert_eq!(p.agent_disconnected("a", "s2"), None);
         assert!(p.agent_still_offline("a", g));
-        assert!(p.agent_connected("a", "Ann"));
+        assert!(p.agent_connected("a", "Ann", "s3"));
         assert!(!p.agent_still_offline("a", g));
     }
 
     #[test]
     fn visitor_presence_and_typing() {
         let p = Presence::default();
-        assert!(p.visitor_joined("s"));
-        assert!(!p.visitor_joined("s"));
-        assert!(!p.visitor_left("s"));
-        assert!(p.visitor_left("s"));
+        assert!(p.visitor_joined("s", "x"));
+        assert!(!p.visitor_joined("s", "y"));
+        assert!(!p.visitor_left("s", "x"));
+        assert!(!p.visitor_left("s", "x"), "a repeated leave counts once");
+        assert!(p.visitor_left("s", "y"));
         assert!(!p.visitor_online("s"));
         let g1 = p.typing("s", "user");
         let g2 = p.typing("s", "user");

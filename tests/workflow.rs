@@ -1962,7 +1962,13 @@ async fn agent_presence_counts_tabs_once(backend: Backend) {
     let v = app.socket().await;
     app.open_session(&v).await;
     let a3 = app.socket_as("/admin", &a.token).await;
-    let p = bd.next("presence").await;
+    // (a repeated `presence` without a may still be queued: skip to the one with a)
+    let p = next_where(&bd, "presence", "with a again", |p| {
+        p["agents"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|x| x["id"] == a.id.as_str()))
+    })
+    .await;
     assert_eq!(
         presence_ids(&p).into_iter().collect::<BTreeSet<_>>(),
         set(&[&a.id, &b.id])

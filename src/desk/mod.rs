@@ -398,13 +398,13 @@ pub async fn announce_presence(state: &AppState) {
 }
 
 /// An agent's socket connected.
-pub async fn agent_connected(state: &AppState, agent: &Identity) {
+pub async fn agent_connected(state: &AppState, agent: &Identity, socket: &str) {
     if agent.legacy {
         return;
     }
     if state
         .presence
-        .agent_connected(&agent.account_id, &agent.name)
+        .agent_connected(&agent.account_id, &agent.name, socket)
     {
         announce_presence(state).await;
         trigger_auto_assign(state);
@@ -413,11 +413,11 @@ pub async fn agent_connected(state: &AppState, agent: &Identity) {
 
 /// An agent's socket closed: after the grace period without a socket, their sessions go
 /// back to the queue.
-pub async fn agent_disconnected(state: &AppState, agent: &Identity) {
+pub async fn agent_disconnected(state: &AppState, agent: &Identity, socket: &str) {
     if agent.legacy {
         return;
     }
-    let Some(generation) = state.presence.agent_disconnected(&agent.account_id) else {
+    let Some(generation) = state.presence.agent_disconnected(&agent.account_id, socket) else {
         return;
     };
     announce_presence(state).await;

@@ -74,9 +74,8 @@ pub async fn serve(
         open: true,
     };
     tracing::debug!(customer = identity.is_some(), "connected");
-    if state.presence.visitor_joined(&session_id) {
-        announce_visitor(&state, &session_id, true).await;
-    }
+    let presence_id = format!("ws-{}", uuid::Uuid::new_v4().simple());
+    crate::sessions::events::visitor_arrived(&state, &session_id, &presence_id).await;
     conn.greet().await;
 
     let ping_every = Duration::from_secs(state.config.ws_ping_interval_secs.max(1));
@@ -127,19 +126,9 @@ pub async fn serve(
     }
 
     drop(sub);
-    crate::sessions::events::visitor_left(&state, &session_id).await;
+    crate::sessions::events::visitor_left(&state, &session_id, &presence_id).await;
     crate::metrics::connection_closed("/ws");
     tracing::debug!("disconnected");
-}
-
-/// `visitor_presence {sessionId, online}` to the room and to agents (as socket.io visitors).
-async fn announce_visitor(state: &AppState, session_id: &str, online: bool) {
-    let payload = json!({ "sessionId": session_id, "online": online });
-    state
-        .hub
-        .to_session(session_id, "visitor_presence", &payload, None)
-        .await;
-    state.hub.to_agents("visitor_presence", &payload).await;
 }
 
 impl Conn {

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use entity::{chat_session, message};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
@@ -106,14 +106,21 @@ where
         .collect();
     let mut known: HashMap<(String, String), MessageDto> = HashMap::new();
     if !keyed.is_empty() {
-        let mut cond = Condition::any();
-        for (i, key) in &keyed {
-            cond = cond.add(
-                Condition::all()
-                    .add(message::Column::ChatSessionId.eq(batch[*i].session_pk.clone()))
-                    .add(message::Column::ClientMsgId.eq((*key).clone())),
-            );
-        }
+        // Two IN lists (the unique index serves them); pairs that do not belong together are
+        // filtered out below.
+        let pks: std::collections::HashSet<String> = keyed
+            .iter()
+            .map(|(i, _)| batch[*i].session_pk.clone())
+            .collect();
+        let keys: std::collections::HashSet<String> =
+            keyed.iter().map(|(_, k)| (*k).clone()).collect();
+        let wanted: std::collections::HashSet<(String, String)> = keyed
+            .iter()
+            .map(|(i, k)| (batch[*i].session_pk.clone(), (*k).clone()))
+            .collect();
+        let cond = Condition::all()
+            .add(message::Column::ChatSessionId.is_in(pks))
+            .add(message::Column::ClientMsgId.is_in(keys));
         for m in message::Entity::find().filter(cond).all(&txn).await? {
             let sid = batch
                 .iter()
@@ -124,7 +131,9 @@ where
                 m.chat_session_id.clone(),
                 m.client_msg_id.clone().unwrap_or_default(),
             );
-            known.insert(key, MessageDto::from_model(m, &sid));
+            if wanted.contains(&key) {
+                known.insert(key, MessageDto::from_model(m, &sid));
+            }
         }
     }
 
@@ -152,42 +161,15 @@ where
 
     let now = now_millis();
     let mut rows = Vec::new();
+    let advanced = advance_sessions(&txn, batch, &by_session, now).await?;
     for (pk, idxs) in &by_session {
         let k = idxs.len() as i64;
-        let staff_reply = idxs
-            .iter()
-            .any(|&i| batch[i].sender == Sender::Admin && !batch[i].is_ai);
-        let mut update = Query::update();
-        update
-            .table(chat_session::Entity)
-            .value(
-                chat_session::Column::LastSeq,
-                Expr::col(chat_session::Column::LastSeq).add(k),
-            )
-            .value(chat_session::Column::LastMessageAt, now)
-            .value(chat_session::Column::UpdatedAt, now)
-            .and_where(chat_session::Column::Id.eq(pk.to_string()))
-            .returning(Query::returning().columns([
-                chat_session::Column::LastSeq,
-                chat_session::Column::AdminReadSeq,
-            ]));
-        if staff_reply {
-            update.value(
-                chat_session::Column::FirstResponseAt,
-                Func::coalesce([
-                    Expr::col(chat_session::Column::FirstResponseAt),
-                    Expr::val(now),
-                ]),
-            );
-        }
-        let Some(row) = txn.query_one(&update).await? else {
+        let Some(&(last, admin_read)) = advanced.get(*pk) else {
             for &i in idxs {
                 results[i] = Some(Err(AppError::SessionNotFound));
             }
             continue;
         };
-        let last: i64 = row.try_get("", "last_seq")?;
-        let admin_read: i64 = row.try_get("", "admin_read_seq")?;
         for (seq, &i) in (last - k + 1..).zip(idxs.iter()) {
             let m = &batch[i];
             let model = message::Model {
@@ -293,6 +275,107 @@ where
         .map(|r| r.unwrap_or_else(|| Err(AppError::Internal(anyhow::anyhow!("unresolved")))))
         .collect();
     Ok(BatchOutcome { results, reopened })
+}
+
+/// Advances `last_seq` of every session of the batch by its number of new messages, in one
+/// statement (`UPDATE ... FROM (VALUES ...)`), and returns `(last_seq, admin_read_seq)` per
+/// session id. On PostgreSQL the rows are locked first in id order, so that nodes writing to
+/// the same sessions never deadlock.
+async fn advance_sessions<C: ConnectionTrait>(
+    txn: &C,
+    batch: &[NewMessage],
+    by_session: &BTreeMap<&str, Vec<usize>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<HashMap<String, (i64, i64)>, sea_orm::DbErr> {
+    use sea_orm::{DbBackend, Statement, Value};
+    let mut out = HashMap::new();
+    if by_session.is_empty() {
+        return Ok(out);
+    }
+    let backend = txn.get_database_backend();
+    let pg = backend == DbBackend::Postgres;
+    if pg {
+        let lock = Query::select()
+            .column(chat_session::Column::Id)
+            .from(chat_session::Entity)
+            .and_where(chat_session::Column::Id.is_in(by_session.keys().map(|k| k.to_string())))
+            .order_by(chat_session::Column::Id, sea_orm::sea_query::Order::Asc)
+            .lock(sea_orm::sea_query::LockType::Update)
+            .to_owned();
+        txn.query_all(&lock).await?;
+    }
+    let mut values: Vec<Value> = vec![now.into()];
+    let mut tuples = Vec::with_capacity(by_session.len());
+    for (pk, idxs) in by_session {
+        let staff = idxs
+            .iter()
+            .any(|&i| batch[i].sender == Sender::Admin && !batch[i].is_ai);
+        let n = values.len();
+        let (a, b, c) = if pg {
+            (
+                format!("${}", n + 1),
+                format!("${}", n + 2),
+                format!("${}", n + 3),
+            )
+        } else {
+            ("?".into(), "?".into(), "?".into())
+        };
+        tuples.push(if pg {
+            format!("({a}::varchar, {b}::bigint, {c}::int)")
+        } else {
+            format!("({a}, {b}, {c})")
+        });
+        values.push(pk.to_string().into());
+        values.push((idxs.len() as i64).into());
+        values.push(i32::from(staff).into());
+    }
+    let now_p = if pg { "$1" } else { "?1" };
+    let sql = format!(
+        "UPDATE chat_sessions SET last_seq = chat_sessions.last_seq + v.column2, \
+         last_message_at = {now_p}, updated_at = {now_p}, \
+         first_response_at = CASE WHEN v.column3 = 1 THEN COALESCE(chat_sessions.first_response_at, {now_p}) \
+         ELSE chat_sessions.first_response_at END \
+         FROM (VALUES {}) AS v WHERE chat_sessions.id = v.column1 \
+         RETURNING chat_sessions.id, chat_sessions.last_seq, chat_sessions.admin_read_seq",
+        tuples.join(", ")
+    );
+    let sql = if pg { sql } else { sqlite_numbered(&sql) };
+    for row in txn
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+    {
+        let id: String = row.try_get("", "id")?;
+        out.insert(
+            id,
+            (
+                row.try_get("", "last_seq")?,
+                row.try_get("", "admin_read_seq")?,
+            ),
+        );
+    }
+    Ok(out)
+}
+
+/// Numbers SQLite's `?` placeholders (`?1` is the shared timestamp, the tuples follow).
+fn sqlite_numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 64);
+    let mut n = 1;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '?' {
+            if chars.peek() == Some(&'1') {
+                // the shared timestamp parameter
+                chars.next();
+                out.push_str("?1");
+                continue;
+            }
+            n += 1;
+            out.push_str(&format!("?{n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Up to `limit` messages with `seq > after_seq`, oldest first, and whether more follow.

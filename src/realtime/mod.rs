@@ -258,7 +258,7 @@ async fn setup_visitor<A: Adapter>(
         span(&s).in_scope(|| tracing::debug!("disconnected"));
         if !self::identity(&s).is_some_and(|i| i.is_staff()) {
             for session_id in joined(&s).session_ids() {
-                crate::sessions::events::visitor_left(&state, &session_id).await;
+                crate::sessions::events::visitor_left(&state, &session_id, &s.id.to_string()).await;
             }
         }
     });
@@ -294,7 +294,7 @@ async fn setup_agent<A: Adapter>(
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         span(&s).in_scope(|| tracing::debug!("disconnected"));
         if let Some(me) = self::identity(&s) {
-            crate::desk::agent_disconnected(&state, &me).await;
+            crate::desk::agent_disconnected(&state, &me, &s.id.to_string()).await;
         }
     });
     Ok(())
@@ -312,7 +312,7 @@ async fn on_connected<A: Adapter>(s: SocketRef<A>, State(state): State<AppState>
     span(&s).in_scope(|| tracing::debug!(transport = ?s.transport_type(), "connected"));
     if admin {
         if let Some(me) = identity(&s) {
-            crate::desk::agent_connected(&state, &me).await;
+            crate::desk::agent_connected(&state, &me, &s.id.to_string()).await;
         }
         // The new socket learns who is online (others heard it from agent_connected).
         let agents = state.presence.online_agents();

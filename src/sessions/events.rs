@@ -154,7 +154,7 @@ async fn init<A: Adapter>(
     let first_join = !realtime::joined(s).contains(&session.session_id);
     realtime::joined(s).insert(&session.session_id, &session.id);
     if first_join && !caller.is_staff() {
-        visitor_arrived(state, &session.session_id).await;
+        visitor_arrived(state, &session.session_id, &s.id.to_string()).await;
     }
     if let Some(ai) = &state.assistant {
         ai.replay_to(s, &session.id, &session.session_id);
@@ -351,15 +351,15 @@ async fn send<A: Adapter>(
 }
 
 /// A visitor socket joined a session: when it is the first, the session's visitor is online.
-async fn visitor_arrived(state: &AppState, session_id: &str) {
-    if state.presence.visitor_joined(session_id) {
+pub async fn visitor_arrived(state: &AppState, session_id: &str, socket: &str) {
+    if state.presence.visitor_joined(session_id, socket) {
         announce_visitor(state, session_id, true).await;
     }
 }
 
 /// A visitor socket closed: when it was the session's last, the visitor is offline.
-pub async fn visitor_left(state: &AppState, session_id: &str) {
-    if state.presence.visitor_left(session_id) {
+pub async fn visitor_left(state: &AppState, session_id: &str, socket: &str) {
+    if state.presence.visitor_left(session_id, socket) {
         announce_visitor(state, session_id, false).await;
     }
 }
