@@ -234,12 +234,10 @@ async fn user_message<A: Adapter>(
     ack: Ack<A>,
     State(state): State<AppState>,
 ) {
-    let span = realtime::span(&s);
-    async move {
-        let result = send(&s, data, &state, Sender::User).await;
-        ack.reply(&s, "user_message", result.map(|st| st.message));
-    }
-    .instrument(span)
+    let work = send(&s, data, &state, Sender::User);
+    realtime::respond(&s, ack, "user_message", async {
+        work.await.map(|st| st.message)
+    })
     .await
 }
 
@@ -249,12 +247,10 @@ async fn admin_message<A: Adapter>(
     ack: Ack<A>,
     State(state): State<AppState>,
 ) {
-    let span = realtime::span(&s);
-    async move {
-        let result = send(&s, data, &state, Sender::Admin).await;
-        ack.reply(&s, "admin_message", result.map(|st| st.message));
-    }
-    .instrument(span)
+    let work = send(&s, data, &state, Sender::Admin);
+    realtime::respond(&s, ack, "admin_message", async {
+        work.await.map(|st| st.message)
+    })
     .await
 }
 
@@ -314,7 +310,6 @@ async fn send<A: Adapter>(
     state: &AppState,
     sender: Sender,
 ) -> AppResult<Stored> {
-    realtime::spend(s)?;
     let caller = match sender {
         Sender::Admin => require_staff(s, state, "admin_message")?,
         Sender::User => Caller::of(s),
