@@ -113,6 +113,11 @@ struct Args {
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
     postgres_url: String,
 
+    /// Connection parameters appended to the spawned server's PostgreSQL URL, e.g.
+    /// `sslmode=disable` (see benches/README.md: TLS to a local PostgreSQL costs a lot).
+    #[arg(long)]
+    postgres_options: Option<String>,
+
     /// Server binary to spawn (default: the release build of this package's `chatdesk`).
     #[arg(long)]
     server_bin: Option<PathBuf>,
@@ -335,7 +340,13 @@ impl Server {
                 );
                 create_postgres_db(&base, &name)?;
                 postgres = Some((base.clone(), name.clone()));
-                (format!("{base}/{name}"), "postgresql".to_string())
+                match &args.postgres_options {
+                    Some(o) => (
+                        format!("{base}/{name}?{}", o.trim_start_matches('?')),
+                        format!("postgresql ({o})"),
+                    ),
+                    None => (format!("{base}/{name}"), "postgresql".to_string()),
+                }
             }
             other => (other.to_string(), "custom".to_string()),
         };
