@@ -267,7 +267,7 @@ async fn run(args: &Args, server: &Server) -> Result<u64> {
     }
     println!("\nsummary (one JSON line per scenario):");
     for s in summaries {
-        println!("{s}");
+        println!("{}", without_nulls(s));
     }
     Ok(failures)
 }
@@ -471,10 +471,14 @@ impl Server {
                 .and_then(|l| l.split_whitespace().last())
                 .and_then(|v| v.parse::<f64>().ok())
         };
+        // The histograms appear with the first stored batch; until then they are zero.
+        if !text.contains("# TYPE chatdesk_") {
+            return None;
+        }
         Some(WriterStats {
-            batch_sum: value("chatdesk_write_batch_size_sum")?,
-            batch_count: value("chatdesk_write_batch_size_count")?,
-            txn_sum: value("chatdesk_store_latency_seconds_sum")?,
+            batch_sum: value("chatdesk_write_batch_size_sum").unwrap_or(0.0),
+            batch_count: value("chatdesk_write_batch_size_count").unwrap_or(0.0),
+            txn_sum: value("chatdesk_store_latency_seconds_sum").unwrap_or(0.0),
         })
     }
 }
@@ -2053,6 +2057,20 @@ fn print_legend() {
 // ------------------------------------------------------------------------------------------
 // Formatting
 // ------------------------------------------------------------------------------------------
+
+/// The JSON summary without the fields that were not measured.
+fn without_nulls(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(without_nulls).collect()),
+        other => other,
+    }
+}
 
 fn micros(d: Duration) -> u32 {
     d.as_micros().min(u32::MAX as u128) as u32

@@ -29,6 +29,12 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
                 .create_if_missing(true)
         });
     }
+    if url.starts_with("postgres") && !url.contains("sslmode") && is_loopback(&url) {
+        // TLS over loopback buys nothing, and sqlx does not set TCP_NODELAY: each batch's
+        // TLS records then wait ~40 ms for the server's delayed ACK (measured). An explicit
+        // `sslmode=` in DATABASE_URL is always respected.
+        opts.map_sqlx_postgres_opts(|o| o.ssl_mode(sea_orm::sqlx::postgres::PgSslMode::Disable));
+    }
     let db = Database::connect(opts).await?;
     Ok(db)
 }
@@ -48,6 +54,24 @@ pub fn backend_name(db: &DatabaseConnection) -> &'static str {
     }
 }
 
+/// Whether the URL's host is this machine (`localhost`, `127.x`, `::1`, or a Unix socket).
+fn is_loopback(url: &str) -> bool {
+    let rest = url.split("://").nth(1).unwrap_or("");
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    let host = host
+        .trim_start_matches('[')
+        .split(']')
+        .next()
+        .unwrap_or(host);
+    let host = host.split(':').next().unwrap_or(host);
+    host.is_empty()
+        || host == "localhost"
+        || host.starts_with("127.")
+        || host == "::1"
+        || authority.ends_with("[::1]")
+}
+
 /// Accepts `postgresql://` as well as `postgres://`, and a bare `*.db` path as SQLite.
 fn normalize_url(url: &str) -> String {
     if url.starts_with("sqlite:") || url.starts_with("postgres://") {
@@ -58,5 +82,18 @@ fn normalize_url(url: &str) -> String {
         format!("sqlite://{url}?mode=rwc")
     } else {
         url.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback;
+
+    #[test]
+    fn loopback_hosts() {
+        assert!(is_loopback("postgres://postgres@127.0.0.1:5432/db"));
+        assert!(is_loopback("postgres://u:p@localhost/db"));
+        assert!(!is_loopback("postgres://u:p@db.example.com:5432/db"));
+        assert!(!is_loopback("postgres://u@10.0.0.5/db"));
     }
 }
