@@ -67,6 +67,10 @@ impl App {
             Some(url) => Some(redis::Client::open(crate::cluster::resp3_url(url))?),
             None => None,
         };
+        let redis = redis_client
+            .clone()
+            .map(|c| Arc::new(crate::cluster::Redis::new(c, &config.redis_prefix)));
+        let presence = Arc::new(crate::presence::Presence::default());
         let state = AppState {
             db,
             config: config.clone(),
@@ -74,14 +78,31 @@ impl App {
             writer,
             auth,
             limits,
-            presence: Default::default(),
+            presence: presence.clone(),
             assistant: crate::assistant::Assistant::from_config(&config)?,
             assign_lock: Default::default(),
             stats: Default::default(),
-            redis: redis_client
-                .clone()
-                .map(|c| Arc::new(crate::cluster::RedisHealth::new(c))),
+            redis: redis.clone(),
         };
+        if let Some(redis) = &redis {
+            // Presence and gateway clients across nodes.
+            let (gone_tx, mut gone_rx) = tokio::sync::mpsc::unbounded_channel();
+            presence.attach(crate::cluster::presence::SharedPresence::spawn(
+                redis.clone(),
+                presence.clone(),
+                gone_tx,
+            ));
+            let st = state.clone();
+            tokio::spawn(async move {
+                while let Some(agents) = gone_rx.recv().await {
+                    crate::desk::agents_lost(&st, agents);
+                }
+            });
+            hub.set_relay(crate::cluster::relay::RedisRelay::spawn(
+                redis.clone(),
+                hub.downgrade(),
+            ));
+        }
 
         let routes = Router::new()
             .merge(crate::ops::router())
@@ -191,6 +212,7 @@ impl App {
             Err(_) => tracing::warn!("connections still open after the grace period"),
         }
         state.writer.flush().await;
+        state.presence.leave().await;
         drop(state);
         writer_task.abort();
         tracing::info!("stopped");

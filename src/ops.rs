@@ -114,7 +114,7 @@ pub(crate) async fn stats(State(state): State<AppState>) -> AppResult<Json<Value
             "agents": s.agents.load(Ordering::Relaxed),
             "websockets": s.websockets.load(Ordering::Relaxed),
         },
-        "agentsOnline": state.presence.online_agents().len(),
+        "agentsOnline": state.presence.online_agents().await.len(),
         "sessions": by_status,
         "writeQueue": state.writer.queued(),
         "assistant": state.assistant.is_some(),

@@ -2,9 +2,15 @@
 //! and the visitors of each session; and the typing indicators that expire by themselves.
 //! Memory is a cache here, not a source of truth: it describes live connections only.
 //! Sockets are tracked by id, so a disconnect reported twice is counted once.
+//!
+//! With Redis, changes are also shared with the other nodes ([`crate::cluster::presence`]),
+//! and the questions "who is online" and "is this visitor online" are answered for the
+//! whole desk (this node alone when Redis does not answer).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::cluster::presence::{Delta, SharedPresence};
 
 #[derive(Debug, Clone)]
 struct AgentEntry {
@@ -20,6 +26,7 @@ pub struct Presence {
     agents: Mutex<HashMap<String, AgentEntry>>,
     visitors: Mutex<HashMap<String, HashSet<String>>>,
     typing: Mutex<HashMap<(String, &'static str), u64>>,
+    shared: OnceLock<Arc<SharedPresence>>,
 }
 
 /// An online agent.
@@ -31,7 +38,25 @@ pub struct OnlineAgent {
 }
 
 impl Presence {
-    /// Records an agent socket; true when it is the agent's first (they just came online).
+    /// Shares this node's presence with the other nodes from now on.
+    pub fn attach(&self, shared: Arc<SharedPresence>) {
+        let _ = self.shared.set(shared);
+    }
+
+    /// Takes this node out of the shared presence (at shutdown).
+    pub async fn leave(&self) {
+        if let Some(s) = self.shared.get() {
+            s.leave().await;
+        }
+    }
+
+    fn share(&self, delta: Delta) {
+        if let Some(s) = self.shared.get() {
+            s.publish(delta);
+        }
+    }
+
+    /// Records an agent socket; true when it is the agent's first on this node.
     pub fn agent_connected(&self, id: &str, name: &str, socket: &str) -> bool {
         let Ok(mut m) = self.agents.lock() else {
             return false;
@@ -43,10 +68,19 @@ impl Presence {
         });
         let added = e.sockets.insert(socket.to_string());
         e.generation += 1;
-        added && e.sockets.len() == 1
+        let first = added && e.sockets.len() == 1;
+        drop(m);
+        if first {
+            self.share(Delta::AgentOnline {
+                id: id.to_string(),
+                name: name.to_string(),
+            });
+        }
+        first
     }
 
-    /// Records an agent socket closing; `Some(generation)` when it was their last one.
+    /// Records an agent socket closing; `Some(generation)` when it was their last one on
+    /// this node.
     pub fn agent_disconnected(&self, id: &str, socket: &str) -> Option<u64> {
         let mut m = self.agents.lock().ok()?;
         let e = m.get_mut(id)?;
@@ -54,55 +88,111 @@ impl Presence {
             return None; // already counted
         }
         e.generation += 1;
-        e.sockets.is_empty().then_some(e.generation)
+        let last = e.sockets.is_empty().then_some(e.generation);
+        drop(m);
+        if last.is_some() {
+            self.share(Delta::AgentOffline { id: id.to_string() });
+        }
+        last
     }
 
-    /// True when the agent has had no socket since `generation` was handed out.
-    pub fn agent_still_offline(&self, id: &str, generation: u64) -> bool {
-        self.agents
+    /// True when the agent has had no socket on this node since `generation` was handed
+    /// out (pass `None` for "no socket on this node now"), and has none on any other node.
+    pub async fn agent_still_offline(&self, id: &str, generation: Option<u64>) -> bool {
+        let here = self
+            .agents
             .lock()
             .map(|m| {
-                m.get(id)
-                    .is_none_or(|e| e.sockets.is_empty() && e.generation == generation)
+                m.get(id).is_none_or(|e| {
+                    e.sockets.is_empty() && generation.is_none_or(|g| e.generation == g)
+                })
             })
-            .unwrap_or(false)
+            .unwrap_or(false);
+        if !here {
+            return false;
+        }
+        match self.shared.get() {
+            None => true,
+            Some(s) => match s.remote_agents().await {
+                Ok(remote) => !remote.values().any(|agents| agents.contains_key(id)),
+                // Unknown: keep the sessions where they are rather than take them away.
+                Err(_) => false,
+            },
+        }
     }
 
-    pub fn agent_online(&self, id: &str) -> bool {
-        self.agents
-            .lock()
-            .map(|m| m.get(id).is_some_and(|e| !e.sockets.is_empty()))
-            .unwrap_or(false)
-    }
-
-    /// Agents with at least one socket, by name.
-    pub fn online_agents(&self) -> Vec<OnlineAgent> {
+    /// Agents with at least one socket on this node.
+    fn local_agents(&self) -> Vec<OnlineAgent> {
         let Ok(m) = self.agents.lock() else {
             return Vec::new();
         };
-        let mut v: Vec<OnlineAgent> = m
-            .iter()
+        m.iter()
             .filter(|(_, e)| !e.sockets.is_empty())
             .map(|(id, e)| OnlineAgent {
                 id: id.clone(),
                 name: e.name.clone(),
                 online: true,
             })
-            .collect();
+            .collect()
+    }
+
+    /// Agents online anywhere on the desk (this node only when Redis does not answer), by
+    /// name.
+    pub async fn online_agents(&self) -> Vec<OnlineAgent> {
+        let mut v = self.local_agents();
+        if let Some(s) = self.shared.get() {
+            match s.remote_agents().await {
+                Ok(remote) => {
+                    let mut seen: HashSet<String> = v.iter().map(|a| a.id.clone()).collect();
+                    for (id, name) in remote.into_values().flatten() {
+                        if seen.insert(id.clone()) {
+                            v.push(OnlineAgent {
+                                id,
+                                name,
+                                online: true,
+                            });
+                        }
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "other nodes' agents unknown"),
+            }
+        }
         v.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
         v
     }
 
-    /// A visitor socket joined a session; true when it is the session's first.
+    /// This node's agents (id, name) and visitors' sessions, for the shared copy.
+    pub fn snapshot(&self) -> (Vec<(String, String)>, Vec<String>) {
+        let agents = self
+            .local_agents()
+            .into_iter()
+            .map(|a| (a.id, a.name))
+            .collect();
+        let visitors = self
+            .visitors
+            .lock()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        (agents, visitors)
+    }
+
+    /// A visitor socket joined a session; true when it is the session's first on this node.
     pub fn visitor_joined(&self, session_id: &str, socket: &str) -> bool {
         let Ok(mut m) = self.visitors.lock() else {
             return false;
         };
         let set = m.entry(session_id.to_string()).or_default();
-        set.insert(socket.to_string()) && set.len() == 1
+        let first = set.insert(socket.to_string()) && set.len() == 1;
+        drop(m);
+        if first {
+            self.share(Delta::VisitorOnline {
+                session_id: session_id.to_string(),
+            });
+        }
+        first
     }
 
-    /// A visitor socket left a session; true when it was the session's last.
+    /// A visitor socket left a session; true when it was the session's last on this node.
     pub fn visitor_left(&self, session_id: &str, socket: &str) -> bool {
         let Ok(mut m) = self.visitors.lock() else {
             return false;
@@ -110,21 +200,49 @@ impl Presence {
         let Some(set) = m.get_mut(session_id) else {
             return false;
         };
-        if !set.remove(socket) {
+        if !set.remove(socket) || !set.is_empty() {
             return false;
         }
-        if set.is_empty() {
-            m.remove(session_id);
-            return true;
-        }
-        false
+        m.remove(session_id);
+        drop(m);
+        self.share(Delta::VisitorOffline {
+            session_id: session_id.to_string(),
+        });
+        true
     }
 
-    pub fn visitor_online(&self, session_id: &str) -> bool {
-        self.visitors
-            .lock()
-            .map(|m| m.contains_key(session_id))
-            .unwrap_or(false)
+    /// Whether the session's visitor is online on another node (false without Redis).
+    pub async fn visitor_online_elsewhere(&self, session_id: &str) -> bool {
+        match self.shared.get() {
+            None => false,
+            Some(s) => s
+                .remote_visitors(&[session_id.to_string()])
+                .await
+                .is_ok_and(|set| !set.is_empty()),
+        }
+    }
+
+    /// Which of the sessions have their visitor online, anywhere on the desk.
+    pub async fn visitors_online(&self, session_ids: &[String]) -> HashSet<String> {
+        let mut out: HashSet<String> = match self.visitors.lock() {
+            Ok(m) => session_ids
+                .iter()
+                .filter(|id| m.contains_key(*id))
+                .cloned()
+                .collect(),
+            Err(_) => HashSet::new(),
+        };
+        if let Some(s) = self.shared.get() {
+            let rest: Vec<String> = session_ids
+                .iter()
+                .filter(|id| !out.contains(*id))
+                .cloned()
+                .collect();
+            if let Ok(remote) = s.remote_visitors(&rest).await {
+                out.extend(remote);
+            }
+        }
+        out
     }
 
     /// Starts or stops a typing indicator; returns its generation (a later call supersedes it).
@@ -169,9 +287,22 @@ mod tests {
         );
         let g = p.agent_disconnected("a", "s2").expect("last socket");
         assert_eq!(p.agent_disconnected("a", "s2"), None);
-        assert!(p.agent_still_offline("a", g));
+        assert!(block_on(p.agent_still_offline("a", Some(g))));
         assert!(p.agent_connected("a", "Ann", "s3"));
-        assert!(!p.agent_still_offline("a", g));
+        assert!(!block_on(p.agent_still_offline("a", Some(g))));
+        assert!(!block_on(p.agent_still_offline("a", None)));
+        let names: Vec<String> = block_on(p.online_agents())
+            .into_iter()
+            .map(|a| a.name)
+            .collect();
+        assert_eq!(names, ["Ann"]);
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(f)
     }
 
     #[test]
@@ -181,8 +312,9 @@ mod tests {
         assert!(!p.visitor_joined("s", "y"));
         assert!(!p.visitor_left("s", "x"));
         assert!(!p.visitor_left("s", "x"), "a repeated leave counts once");
+        assert!(block_on(p.visitors_online(&["s".to_string()])).contains("s"));
         assert!(p.visitor_left("s", "y"));
-        assert!(!p.visitor_online("s"));
+        assert!(block_on(p.visitors_online(&["s".to_string()])).is_empty());
         let g1 = p.typing("s", "user");
         let g2 = p.typing("s", "user");
         assert!(!p.typing_expired("s", "user", g1));

@@ -24,8 +24,8 @@ pub struct AppState {
     pub assistant: Option<Arc<crate::assistant::Assistant>>,
     /// Live counters for `/api/stats` and `/metrics`.
     pub stats: Arc<crate::ops::Stats>,
-    /// The Redis connection behind the socket.io adapter, when `REDIS_URL` is set.
-    pub redis: Option<Arc<crate::cluster::RedisHealth>>,
+    /// Redis, when `REDIS_URL` is set (the socket.io adapter has its own connections).
+    pub redis: Option<Arc<crate::cluster::Redis>>,
     /// Serializes auto-assignment on this node.
     pub assign_lock: Arc<tokio::sync::Mutex<()>>,
 }

@@ -7,30 +7,11 @@ mod common;
 use common::{Backend, TestApp};
 use serde_json::{json, Value};
 
-fn redis_url() -> String {
-    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
+use common::redis_url;
 
-/// Two nodes sharing a fresh PostgreSQL database and a Redis prefix of their own.
+/// Two nodes with default settings.
 async fn two_nodes() -> (TestApp, TestApp) {
-    let prefix = format!("chatdesk-test-{}", uuid::Uuid::new_v4().simple());
-    let secret = format!("cluster-secret-{}", uuid::Uuid::new_v4().simple());
-    let (p1, s1) = (prefix.clone(), secret.clone());
-    let a = common::spawn_app_with(Backend::Postgres, move |c| {
-        c.redis_url = Some(redis_url());
-        c.redis_prefix = p1;
-        c.jwt_secret = Some(s1);
-        c.rate_limits = "off".into();
-    })
-    .await;
-    let b = common::start_on(&a.db_url, move |c| {
-        c.redis_url = Some(redis_url());
-        c.redis_prefix = prefix;
-        c.jwt_secret = Some(secret);
-        c.rate_limits = "off".into();
-    })
-    .await;
-    (a, b)
+    common::two_nodes(|_| {}).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -334,4 +315,175 @@ async fn without_redis_a_node_keeps_serving_its_own_sockets_and_reports_not_read
         .await;
     assert_eq!(ack["ok"], true);
     assert_eq!(tab.next("message").await["content"], "after");
+}
+
+/// Waits for a `presence` event whose agent names are exactly `names` (earlier ones, sent
+/// while the nodes were still catching up, are skipped).
+async fn presence_becomes(s: &common::sio::SioClient, names: &[&str], within_secs: u64) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(within_secs);
+    let mut last = Value::Null;
+    while tokio::time::Instant::now() < deadline {
+        let Some(p) = s
+            .next_within("presence", std::time::Duration::from_millis(500))
+            .await
+        else {
+            continue;
+        };
+        let got: Vec<&str> = p["agents"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x["name"].as_str()).collect())
+            .unwrap_or_default();
+        if got == names {
+            return;
+        }
+        last = p;
+    }
+    panic!("presence never listed {names:?}; last: {last}");
+}
+
+/// The `visitorOnline` of a session in an agent's `list_sessions`.
+async fn visitor_online(agent: &common::sio::SioClient, sid: &str) -> bool {
+    let list = agent.ack("list_sessions", json!({})).await;
+    list["data"]["sessions"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["sessionId"] == sid))
+        .map(|s| s["visitorOnline"] == true)
+        .unwrap_or_else(|| panic!("{sid} not listed: {list}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_visitor_status_and_auto_assignment_span_nodes() {
+    use std::time::Duration;
+    let (a, b) = common::two_nodes(|c| c.auto_assign = true).await;
+    let ann = a.staff_token("ann@desk.test", "agent").await;
+    let admin = a.admin_token().await;
+    let r = b
+        .post(
+            "/api/agents",
+            Some(&admin),
+            json!({ "email": "bob@desk.test", "name": "Bob", "role": "agent", "password": "staff-password" }),
+        )
+        .await;
+    assert_eq!(r.status(), 201, "an account made on B works on A too");
+    let bob = a.login("bob@desk.test", "staff-password").await;
+
+    // Ann on A, Bob on B: each sees both
+    let ann_s = a.socket_as("/admin", &ann).await;
+    presence_becomes(&ann_s, &["ann@desk.test"], 10).await;
+    let bob_s = b.socket_as("/admin", &bob).await;
+    presence_becomes(&bob_s, &["Bob", "ann@desk.test"], 10).await;
+    presence_becomes(&ann_s, &["Bob", "ann@desk.test"], 10).await;
+    let stats = a
+        .http
+        .get(format!("{}/api/stats", a.url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("stats")
+        .json::<Value>()
+        .await
+        .expect("json");
+    assert_eq!(stats["agentsOnline"], 2, "{stats}");
+
+    // a visitor on A is online for Bob on B; a second tab on B keeps them online when the
+    // tab on A closes, and only the last tab closing makes them offline, once
+    let visitor = a.socket().await;
+    let sid = a.open_session(&visitor).await;
+    assert!(visitor_online(&bob_s, &sid).await);
+    let tab = b.socket().await;
+    tab.ack("init_session", json!({ "sessionId": sid })).await;
+    visitor.drop_connection();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        visitor_online(&bob_s, &sid).await,
+        "still online in the tab on B"
+    );
+    for p in bob_s.drain("visitor_presence") {
+        assert_ne!(
+            p["online"], false,
+            "offline announced while a tab was open: {p}"
+        );
+    }
+    tab.drop_connection();
+    let off = bob_s.next("visitor_presence").await;
+    assert_eq!(
+        (off["sessionId"].as_str(), off["online"].as_bool()),
+        (Some(sid.as_str()), Some(false))
+    );
+    assert!(!visitor_online(&ann_s, &sid).await);
+
+    // Ann leaves; a visitor on A asks for a human: auto-assignment on A gives the session
+    // to Bob, who is online on B only
+    ann_s.drop_connection();
+    presence_becomes(&bob_s, &["Bob"], 10).await;
+    let visitor = a.socket().await;
+    let sid = a.open_session(&visitor).await;
+    let ack = visitor
+        .ack("request_human", json!({ "sessionId": sid }))
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = visitor.next("session_status").await;
+        if st["status"] == "assigned" {
+            assert_eq!(st["assignee"]["name"], "Bob", "{st}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never assigned");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agents_of_a_node_that_dies_go_offline_and_their_sessions_back_to_the_queue() {
+    use std::time::Duration;
+    let (db_url, _dir) = common::fresh_database(Backend::Postgres).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut env = vec![
+        ("DATABASE_URL", db_url.to_string()),
+        ("REDIS_URL", redis_url()),
+        (
+            "REDIS_PREFIX",
+            format!("chatdesk-test-{}", uuid::Uuid::new_v4().simple()),
+        ),
+        (
+            "JWT_SECRET",
+            "cluster-process-secret-0123456789abcdef".to_string(),
+        ),
+        ("RATE_LIMITS", "off".to_string()),
+        ("AGENT_OFFLINE_GRACE_SECS", "1".to_string()),
+    ];
+    env.push(("ADMIN_EMAIL", "admin@desk.test".to_string()));
+    env.push(("ADMIN_PASSWORD", "admin-password".to_string()));
+    let a = common::ChildServer::start(dir.path(), &env);
+    let mut b = common::ChildServer::start(dir.path(), &env);
+    let (node_a, node_b) = (TestApp::remote(&a.url), TestApp::remote(&b.url));
+    let admin = node_a.admin_token().await;
+    let watcher = node_a.socket_as("/admin", &admin).await;
+    let bob = node_b.staff_token("bob@desk.test", "agent").await;
+    let bob_s = node_b.socket_as("/admin", &bob).await;
+    presence_becomes(&watcher, &["Administrator", "bob@desk.test"], 10).await;
+    let visitor = node_a.socket().await;
+    let sid = node_a.open_session(&visitor).await;
+    let claim = bob_s
+        .ack("claim_session", json!({ "sessionId": sid }))
+        .await;
+    assert_eq!(claim["ok"], true, "{claim}");
+    assert_eq!(visitor.next("session_status").await["status"], "assigned");
+
+    // B dies without a word: A notices when B's presence expires
+    b.kill();
+    drop(bob_s);
+    presence_becomes(&watcher, &["Administrator"], 30).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let st = visitor
+            .next_within("session_status", Duration::from_secs(30))
+            .await
+            .expect("the session went back to the queue");
+        if st["status"] == "waiting" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still {st}");
+    }
+    drop(a);
 }

@@ -903,3 +903,53 @@ both!(
     mixed,
     a_plain_websocket_customer_and_a_socketio_agent_talk_both_ways
 );
+
+// Several nodes: a plain-WebSocket customer on node A, a socket.io agent on node B (one
+// PostgreSQL database, one Redis). The gateway listens to its node's hub; room events
+// emitted on B reach it through the Redis relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_websocket_customer_on_one_node_hears_an_agent_on_another() {
+    let (a, b) = common::two_nodes(|_| {}).await;
+    let admin = b.admin_token().await;
+    let agent = b.socket_as("/admin", &admin).await;
+    let token = customer_token(&a, "far@example.com").await;
+    let mut ws = Ws::connect(&ws_url(&a, &format!("?token={token}"))).await;
+    let sid = ws.next("session").await["sessionId"]
+        .as_str()
+        .expect("sessionId")
+        .to_string();
+    assert_eq!(
+        agent.next("session_created").await["sessionId"],
+        sid.as_str()
+    );
+    agent.ack("join_session", json!({ "sessionId": sid })).await;
+    ws.send(json!({ "type": "chat", "content": "hello from A" }))
+        .await;
+    ws.next("sent").await;
+    assert_eq!(agent.next("message").await["content"], "hello from A");
+
+    let ack = agent
+        .ack(
+            "admin_message",
+            json!({ "sessionId": sid, "content": "hello from B" }),
+        )
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let reply = ws.next("message").await;
+    assert_eq!(reply["message"], "hello from B");
+    assert_eq!(reply["seq"], 2);
+    agent
+        .ack("typing", json!({ "sessionId": sid, "isTyping": true }))
+        .await;
+    assert_eq!(ws.next("typing").await["isTyping"], true);
+    agent
+        .ack("claim_session", json!({ "sessionId": sid }))
+        .await;
+    assert_eq!(ws.next("session_status").await["status"], "assigned");
+    assert!(
+        ws.next_within("message", Duration::from_millis(300))
+            .await
+            .is_none(),
+        "a room event arrived twice"
+    );
+}

@@ -33,12 +33,13 @@ pub async fn summaries(state: &AppState, list: &[Session]) -> AppResult<Vec<Sess
     let ids: Vec<String> = list.iter().filter_map(|s| s.assignee_id.clone()).collect();
     let names = service::names(&state.db, &ids).await?;
     let mut last = crate::messages::service::latest_for_sessions(&state.db, list, 1).await?;
+    let session_ids: Vec<String> = list.iter().map(|s| s.session_id.clone()).collect();
+    let online = state.presence.visitors_online(&session_ids).await;
     Ok(list
         .iter()
         .map(|s| {
             let name = s.assignee_id.as_ref().and_then(|a| names.get(a).cloned());
-            let mut sum =
-                SessionSummary::new(s, name, state.presence.visitor_online(&s.session_id));
+            let mut sum = SessionSummary::new(s, name, online.contains(&s.session_id));
             sum.last_message = last.remove(&s.id).and_then(|mut v| v.pop()).map(|m| {
                 json!({
                     "seq": m.seq,
@@ -354,6 +355,7 @@ async fn auto_assign(state: &AppState) -> AppResult<()> {
         let online: Vec<String> = state
             .presence
             .online_agents()
+            .await
             .into_iter()
             .map(|a| a.id)
             .collect();
@@ -390,7 +392,7 @@ async fn auto_assign(state: &AppState) -> AppResult<()> {
 
 /// Tells every agent who is online.
 pub async fn announce_presence(state: &AppState) {
-    let agents = state.presence.online_agents();
+    let agents = state.presence.online_agents().await;
     state
         .hub
         .to_agents("presence", &json!({ "agents": agents }))
@@ -421,11 +423,26 @@ pub async fn agent_disconnected(state: &AppState, agent: &Identity, socket: &str
         return;
     };
     announce_presence(state).await;
+    requeue_if_still_offline(state, agent.account_id.clone(), Some(generation));
+}
+
+/// Agents of a node that stopped answering (reported by one node of the desk): they are
+/// offline, and after the grace period their sessions go back to the queue.
+pub fn agents_lost(state: &AppState, agents: Vec<String>) {
+    let state2 = state.clone();
+    tokio::spawn(async move { announce_presence(&state2).await });
+    for id in agents {
+        requeue_if_still_offline(state, id, None);
+    }
+}
+
+/// After the grace period, if the agent has had no socket anywhere since (`generation` of
+/// this node's presence, when they were on this node), their sessions go back to the queue.
+fn requeue_if_still_offline(state: &AppState, id: String, generation: Option<u64>) {
     let state = state.clone();
-    let id = agent.account_id.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(state.config.agent_offline_grace_secs)).await;
-        if !state.presence.agent_still_offline(&id, generation) {
+        if !state.presence.agent_still_offline(&id, generation).await {
             return;
         }
         match service::assigned_to(&state.db, &id).await {

@@ -3,7 +3,7 @@
 //! "/admin" (agents); `to_session` reaches both.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use tokio::sync::broadcast;
 
@@ -68,13 +68,57 @@ impl<A: Adapter> Broadcaster for SocketIo<A> {
     }
 }
 
+/// Carries room events to the listeners of other nodes (see `cluster::relay`).
+pub trait HubRelay: Send + Sync + 'static {
+    /// An event emitted to a session's room on this node.
+    fn publish(&self, session_id: &str, event: &'static str, data: &Arc<serde_json::Value>);
+    /// This node has listeners in the session now.
+    fn watch(&self, session_id: &str);
+    /// ... and no longer.
+    fn unwatch(&self, session_id: &str);
+}
+
+type Listeners = Arc<Mutex<HashMap<String, broadcast::Sender<SessionEvent>>>>;
+
 /// Cheap, cloneable handle; set once the socket.io layer exists.
 #[derive(Clone, Default)]
 pub struct Hub {
     inner: Arc<OnceLock<Arc<dyn Broadcaster>>>,
     /// Local listeners of a session's events that are not socket.io sockets (the plain
     /// WebSocket gateway).
-    listeners: Arc<Mutex<HashMap<String, broadcast::Sender<SessionEvent>>>>,
+    listeners: Listeners,
+    relay: Arc<OnceLock<Arc<dyn HubRelay>>>,
+}
+
+/// A hub handle that does not keep the hub alive (for the relay's own tasks).
+pub struct WeakHub {
+    listeners: Weak<Mutex<HashMap<String, broadcast::Sender<SessionEvent>>>>,
+}
+
+impl WeakHub {
+    pub fn upgrade(&self) -> Option<LocalListeners> {
+        self.listeners.upgrade().map(LocalListeners)
+    }
+}
+
+/// The local listeners of a hub.
+pub struct LocalListeners(Listeners);
+
+impl LocalListeners {
+    /// Hands an event to this node's listeners of the session.
+    pub fn deliver_local(&self, session_id: &str, ev: SessionEvent) {
+        deliver(&self.0, session_id, ev);
+    }
+}
+
+fn deliver(listeners: &Listeners, session_id: &str, ev: SessionEvent) {
+    let tx = listeners
+        .lock()
+        .ok()
+        .and_then(|m| m.get(session_id).cloned());
+    if let Some(tx) = tx {
+        let _ = tx.send(ev);
+    }
 }
 
 /// One event of a session, as delivered to local listeners.
@@ -90,7 +134,8 @@ pub struct SessionEvent {
 pub struct Subscription {
     pub rx: broadcast::Receiver<SessionEvent>,
     session_id: String,
-    listeners: Arc<Mutex<HashMap<String, broadcast::Sender<SessionEvent>>>>,
+    listeners: Listeners,
+    relay: Option<Arc<dyn HubRelay>>,
 }
 
 impl Drop for Subscription {
@@ -100,6 +145,9 @@ impl Drop for Subscription {
                 .is_some_and(|tx| tx.receiver_count() <= 1)
             {
                 m.remove(&self.session_id);
+                if let Some(r) = &self.relay {
+                    r.unwatch(&self.session_id);
+                }
             }
         }
     }
@@ -108,6 +156,17 @@ impl Drop for Subscription {
 impl Hub {
     pub fn set(&self, b: Arc<dyn Broadcaster>) {
         let _ = self.inner.set(b);
+    }
+
+    /// Relays room events to other nodes' listeners from now on.
+    pub fn set_relay(&self, r: Arc<dyn HubRelay>) {
+        let _ = self.relay.set(r);
+    }
+
+    pub fn downgrade(&self) -> WeakHub {
+        WeakHub {
+            listeners: Arc::downgrade(&self.listeners),
+        }
     }
 
     /// Emits `event` to every socket of the session's room, in both namespaces.
@@ -124,17 +183,17 @@ impl Hub {
             return;
         };
         let value = Arc::new(value);
-        let local = self
-            .listeners
-            .lock()
-            .ok()
-            .and_then(|m| m.get(session_id).cloned());
-        if let Some(tx) = local {
-            let _ = tx.send(SessionEvent {
+        deliver(
+            &self.listeners,
+            session_id,
+            SessionEvent {
                 event,
                 data: value.clone(),
                 except,
-            });
+            },
+        );
+        if let Some(r) = self.relay.get() {
+            r.publish(session_id, event, &value);
         }
         for ns in NAMESPACES {
             b.emit(ns, session_id.to_string(), event, value.clone(), except)
@@ -144,10 +203,16 @@ impl Hub {
 
     /// Listens to every event of a session's room (for clients that are not socket.io).
     pub fn subscribe(&self, session_id: &str) -> Subscription {
+        let relay = self.relay.get().cloned();
         let rx = match self.listeners.lock() {
             Ok(mut m) => m
                 .entry(session_id.to_string())
-                .or_insert_with(|| broadcast::channel(1024).0)
+                .or_insert_with(|| {
+                    if let Some(r) = &relay {
+                        r.watch(session_id);
+                    }
+                    broadcast::channel(1024).0
+                })
                 .subscribe(),
             Err(_) => broadcast::channel(1).1,
         };
@@ -155,6 +220,7 @@ impl Hub {
             rx,
             session_id: session_id.to_string(),
             listeners: self.listeners.clone(),
+            relay,
         }
     }
 

@@ -315,7 +315,7 @@ async fn on_connected<A: Adapter>(s: SocketRef<A>, State(state): State<AppState>
             crate::desk::agent_connected(&state, &me, &s.id.to_string()).await;
         }
         // The new socket learns who is online (others heard it from agent_connected).
-        let agents = state.presence.online_agents();
+        let agents = state.presence.online_agents().await;
         if let Err(e) = s.emit("presence", &serde_json::json!({ "agents": agents })) {
             tracing::debug!(error = %e, "presence not sent");
         }

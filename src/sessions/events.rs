@@ -345,16 +345,22 @@ async fn send<A: Adapter>(
     Ok(stored)
 }
 
-/// A visitor socket joined a session: when it is the first, the session's visitor is online.
+/// A visitor socket joined a session: when it is the first anywhere on the desk, the
+/// session's visitor is online.
 pub async fn visitor_arrived(state: &AppState, session_id: &str, socket: &str) {
-    if state.presence.visitor_joined(session_id, socket) {
+    if state.presence.visitor_joined(session_id, socket)
+        && !state.presence.visitor_online_elsewhere(session_id).await
+    {
         announce_visitor(state, session_id, true).await;
     }
 }
 
-/// A visitor socket closed: when it was the session's last, the visitor is offline.
+/// A visitor socket closed: when it was the session's last anywhere on the desk, the
+/// visitor is offline.
 pub async fn visitor_left(state: &AppState, session_id: &str, socket: &str) {
-    if state.presence.visitor_left(session_id, socket) {
+    if state.presence.visitor_left(session_id, socket)
+        && !state.presence.visitor_online_elsewhere(session_id).await
+    {
         announce_visitor(state, session_id, false).await;
     }
 }

@@ -81,6 +81,37 @@ pub async fn start_on(db_url: &str, tweak: impl FnOnce(&mut Config)) -> TestApp 
     start(config, backend, db_url.to_string(), None).await
 }
 
+/// The Redis the cluster tests use.
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Two nodes sharing a fresh PostgreSQL database and a Redis prefix of their own, both with
+/// settings adjusted by `tweak`.
+#[allow(dead_code)]
+pub async fn two_nodes(tweak: impl Fn(&mut Config) + Clone + Send + 'static) -> (TestApp, TestApp) {
+    let prefix = format!("chatdesk-test-{}", uuid::Uuid::new_v4().simple());
+    let secret = format!("cluster-secret-{}", uuid::Uuid::new_v4().simple());
+    let (p1, s1, t1) = (prefix.clone(), secret.clone(), tweak.clone());
+    let a = spawn_app_with(Backend::Postgres, move |c| {
+        c.redis_url = Some(redis_url());
+        c.redis_prefix = p1;
+        c.jwt_secret = Some(s1);
+        c.rate_limits = "off".into();
+        t1(c);
+    })
+    .await;
+    let b = start_on(&a.db_url, move |c| {
+        c.redis_url = Some(redis_url());
+        c.redis_prefix = prefix;
+        c.jwt_secret = Some(secret);
+        c.rate_limits = "off".into();
+        tweak(c);
+    })
+    .await;
+    (a, b)
+}
+
 /// Starts a server on a fresh database, with settings adjusted by `tweak`.
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let (db_url, dir) = fresh_database(backend).await;

@@ -1,0 +1,178 @@
+//! The events of a session's room, relayed between nodes for the clients that are not
+//! socket.io sockets (the plain WebSocket gateway): socket.io sockets get them through the
+//! Redis adapter, but the gateway listens to the hub, which is local to a node.
+//!
+//! Every room event a node emits is published on `<prefix>:hub:<sessionId>`; a node
+//! subscribes to that channel while it has a gateway client in the session. Publishing
+//! never waits: a full queue or an unreachable Redis drops the relay (the clients of other
+//! nodes resume from history, as after any gap), never the local delivery.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::Redis;
+use crate::realtime::hub::{HubRelay, SessionEvent, WeakHub};
+
+/// The room events gateway clients use (anything else is not relayed).
+const RELAYED: [&str; 10] = [
+    "message",
+    "typing",
+    "read",
+    "history_cleared",
+    "session_status",
+    "queue_position",
+    "stream-start",
+    "stream-token",
+    "stream-end",
+    "human-escalation-response",
+];
+
+enum Watch {
+    Start(String),
+    Stop(String),
+}
+
+/// The relay through Redis pub/sub.
+pub struct RedisRelay {
+    redis: Arc<Redis>,
+    out: mpsc::Sender<(String, &'static str, Arc<Value>)>,
+    watch: mpsc::UnboundedSender<Watch>,
+}
+
+impl RedisRelay {
+    /// Starts the publishing and subscribing tasks; they stop when the relay is dropped.
+    pub fn spawn(redis: Arc<Redis>, hub: WeakHub) -> Arc<RedisRelay> {
+        let (out, out_rx) = mpsc::channel(10_000);
+        let (watch, watch_rx) = mpsc::unbounded_channel();
+        tokio::spawn(publish(redis.clone(), out_rx));
+        tokio::spawn(subscribe(redis.clone(), hub, watch_rx));
+        Arc::new(RedisRelay { redis, out, watch })
+    }
+}
+
+impl HubRelay for RedisRelay {
+    fn publish(&self, session_id: &str, event: &'static str, data: &Arc<Value>) {
+        if !RELAYED.contains(&event) {
+            return;
+        }
+        let channel = self.redis.key(&["hub", session_id]);
+        if self.out.try_send((channel, event, data.clone())).is_err() {
+            tracing::debug!(event, "relay queue full; event not relayed to other nodes");
+        }
+    }
+
+    fn watch(&self, session_id: &str) {
+        let _ = self
+            .watch
+            .send(Watch::Start(self.redis.key(&["hub", session_id])));
+    }
+
+    fn unwatch(&self, session_id: &str) {
+        let _ = self
+            .watch
+            .send(Watch::Stop(self.redis.key(&["hub", session_id])));
+    }
+}
+
+async fn publish(redis: Arc<Redis>, mut rx: mpsc::Receiver<(String, &'static str, Arc<Value>)>) {
+    let mut batch = Vec::with_capacity(256);
+    while rx.recv_many(&mut batch, 256).await > 0 {
+        let mut pipe = redis::pipe();
+        for (channel, event, data) in batch.drain(..) {
+            let payload = json!({ "n": redis.node_id, "e": event, "d": &*data }).to_string();
+            pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+        }
+        if let Err(e) = redis.query::<()>(&pipe).await {
+            tracing::debug!(error = %e, "room events not relayed to other nodes");
+        }
+    }
+}
+
+async fn subscribe(redis: Arc<Redis>, hub: WeakHub, mut rx: mpsc::UnboundedReceiver<Watch>) {
+    let mut channels: HashSet<String> = HashSet::new();
+    let prefix = redis.key(&["hub", ""]);
+    loop {
+        let pubsub =
+            match tokio::time::timeout(super::REDIS_TIMEOUT, redis.client().get_async_pubsub())
+                .await
+            {
+                Ok(Ok(p)) => p,
+                _ => {
+                    // Redis is away: keep track of what to watch, and try again.
+                    let retry = tokio::time::sleep(Duration::from_secs(1));
+                    tokio::pin!(retry);
+                    loop {
+                        tokio::select! {
+                            _ = &mut retry => break,
+                            w = rx.recv() => match w {
+                                None => return,
+                                Some(w) => track(&mut channels, w),
+                            },
+                        }
+                    }
+                    continue;
+                }
+            };
+        let (mut sink, mut stream) = pubsub.split();
+        if !channels.is_empty() {
+            let list: Vec<&String> = channels.iter().collect();
+            if sink.subscribe(list).await.is_err() {
+                continue;
+            }
+        }
+        loop {
+            tokio::select! {
+                w = rx.recv() => {
+                    let Some(w) = w else { return };
+                    let result = match &w {
+                        Watch::Start(c) => sink.subscribe(c).await,
+                        Watch::Stop(c) => sink.unsubscribe(c).await,
+                    };
+                    track(&mut channels, w);
+                    if result.is_err() {
+                        break; // reconnect, then subscribe to everything again
+                    }
+                }
+                msg = stream.next() => {
+                    let Some(msg) = msg else { break };
+                    let Some(session_id) = msg.get_channel_name().strip_prefix(&prefix) else {
+                        continue;
+                    };
+                    let Ok(v) = serde_json::from_slice::<Value>(msg.get_payload_bytes()) else {
+                        continue;
+                    };
+                    if v.get("n").and_then(Value::as_str) == Some(redis.node_id.as_str()) {
+                        continue; // our own: delivered locally already
+                    }
+                    let Some(event) = v
+                        .get("e")
+                        .and_then(Value::as_str)
+                        .and_then(|e| RELAYED.iter().find(|r| **r == e).copied())
+                    else {
+                        continue;
+                    };
+                    let Some(hub) = hub.upgrade() else { return };
+                    let data = Arc::new(v.get("d").cloned().unwrap_or(Value::Null));
+                    hub.deliver_local(session_id, SessionEvent { event, data, except: None });
+                }
+            }
+        }
+        tracing::warn!("room relay lost Redis; reconnecting");
+    }
+}
+
+fn track(channels: &mut HashSet<String>, w: Watch) {
+    match w {
+        Watch::Start(c) => {
+            channels.insert(c);
+        }
+        Watch::Stop(c) => {
+            channels.remove(&c);
+        }
+    }
+}
