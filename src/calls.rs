@@ -16,35 +16,6 @@ use crate::state::AppState;
 /// Largest signalling payload relayed (SDP offers are a few KiB).
 pub const MAX_SIGNAL_BYTES: usize = 64 * 1024;
 
-pub const EVENTS: [&str; 4] = ["call-offer", "call-answer", "ice-candidate", "call-end"];
-
-pub fn register<A: Adapter>(s: &SocketRef<A>) {
-    s.on(
-        "call-offer",
-        async |s: SocketRef<A>, d: TryData<Value>, a: Ack<A>, st: State<AppState>| {
-            relay(s, d, a, st, "call-offer").await
-        },
-    );
-    s.on(
-        "call-answer",
-        async |s: SocketRef<A>, d: TryData<Value>, a: Ack<A>, st: State<AppState>| {
-            relay(s, d, a, st, "call-answer").await
-        },
-    );
-    s.on(
-        "ice-candidate",
-        async |s: SocketRef<A>, d: TryData<Value>, a: Ack<A>, st: State<AppState>| {
-            relay(s, d, a, st, "ice-candidate").await
-        },
-    );
-    s.on(
-        "call-end",
-        async |s: SocketRef<A>, d: TryData<Value>, a: Ack<A>, st: State<AppState>| {
-            relay(s, d, a, st, "call-end").await
-        },
-    );
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Signal {
@@ -53,7 +24,7 @@ struct Signal {
     payload: Value,
 }
 
-async fn relay<A: Adapter>(
+pub(crate) async fn relay<A: Adapter>(
     s: SocketRef<A>,
     TryData(data): TryData<Value>,
     ack: Ack<A>,

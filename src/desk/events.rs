@@ -18,24 +18,6 @@ use crate::realtime::{self, parse, respond};
 use crate::sessions::service as sessions;
 use crate::state::AppState;
 
-/// Registers the agent-only events (namespace "/admin").
-pub fn register_agent<A: Adapter>(s: &SocketRef<A>) {
-    s.on("list_sessions", list_sessions::<A>);
-    s.on("join_session", join_session::<A>);
-    s.on("leave_session", leave_session::<A>);
-    s.on("claim_session", claim_session::<A>);
-    s.on("release_session", release_session::<A>);
-    s.on("transfer_session", transfer_session::<A>);
-    s.on("resolve_session", resolve_session::<A>);
-    s.on("reopen_session", reopen_session::<A>);
-}
-
-/// Registers the events every socket may send.
-pub fn register_common<A: Adapter>(s: &SocketRef<A>) {
-    s.on("request_human", request_human::<A>);
-    s.on("human-escalation", request_human::<A>);
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct SessionRef {
@@ -78,7 +60,7 @@ struct ListPayload {
     limit: Option<u64>,
 }
 
-async fn list_sessions<A: Adapter>(
+pub(crate) async fn list_sessions<A: Adapter>(
     s: SocketRef<A>,
     TryData(data): TryData<Value>,
     ack: Ack<A>,
@@ -140,7 +122,7 @@ struct JoinPayload {
     code: Option<String>,
 }
 
-async fn join_session<A: Adapter>(
+pub(crate) async fn join_session<A: Adapter>(
     s: SocketRef<A>,
     TryData(data): TryData<Value>,
     ack: Ack<A>,
@@ -188,7 +170,11 @@ async fn join_session<A: Adapter>(
     .await
 }
 
-async fn leave_session<A: Adapter>(s: SocketRef<A>, TryData(data): TryData<Value>, ack: Ack<A>) {
+pub(crate) async fn leave_session<A: Adapter>(
+    s: SocketRef<A>,
+    TryData(data): TryData<Value>,
+    ack: Ack<A>,
+) {
     respond(&s, ack, "leave_session", async {
         let r: SessionRef = parse(data)?;
         let id = r.session_id.to_ascii_lowercase();
@@ -199,7 +185,7 @@ async fn leave_session<A: Adapter>(s: SocketRef<A>, TryData(data): TryData<Value
     .await
 }
 
-async fn claim_session<A: Adapter>(
+pub(crate) async fn claim_session<A: Adapter>(
     s: SocketRef<A>,
     TryData(data): TryData<Value>,
     ack: Ack<A>,
@@ -219,7 +205,7 @@ async fn claim_session<A: Adapter>(
     .await
 }
 
-async fn release_session<A: Adapter>(
+pub(crate) async fn release_session<A: Adapter>(
     s: SocketRef<A>,
     TryData(data): TryData<Value>,
     ack: Ack<A>,
@@ -239,7 +225,7 @@ struct TransferPayload {
     agent_id: String,
 }
 
-async fn transfer_session<A: Adapter>(
+pub(crate) async fn transfer_session<A: Adapter>(
     s: SocketRef<A>,
     TryData(data): TryData<Value>,
     ack: Ack<A>,
@@ -254,7 +240,7 @@ async fn transfer_session<A: Adapter>(
     .await
 }
 
-async fn resolve_session<A: Adapter>(
+pub(crate) async fn resolve_session<A: Adapter>(
     s: SocketRef<A>,
     TryData(data): TryData<Value>,
     ack: Ack<A>,
@@ -267,7 +253,7 @@ async fn resolve_session<A: Adapter>(
     .await
 }
 
-async fn reopen_session<A: Adapter>(
+pub(crate) async fn reopen_session<A: Adapter>(
     s: SocketRef<A>,
     TryData(data): TryData<Value>,
     ack: Ack<A>,
@@ -292,7 +278,7 @@ struct EscalationPayload {
 pub const ESCALATION_REPLY: &str = "A human agent will contact you soon.";
 
 /// `request_human` / `human-escalation`: the session waits for an agent.
-async fn request_human<A: Adapter>(
+pub(crate) async fn request_human<A: Adapter>(
     s: SocketRef<A>,
     TryData(data): TryData<Value>,
     ack: Ack<A>,

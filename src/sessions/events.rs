@@ -18,18 +18,7 @@ use crate::realtime::reply::Ack;
 use crate::realtime::{self, parse};
 use crate::state::AppState;
 
-/// Registers this capability's events on a freshly connected socket.
-pub fn register<A: Adapter>(s: &SocketRef<A>) {
-    s.on("init_session", init_session::<A>);
-    s.on("user_message", user_message::<A>);
-    s.on("admin_message", admin_message::<A>);
-    s.on("typing", typing::<A>);
-    s.on("read", read::<A>);
-    s.on("get_history", get_history::<A>);
-    s.on("clear_history", clear_history::<A>);
-}
-
-async fn init_session<A: Adapter>(
+pub(crate) async fn init_session<A: Adapter>(
     s: SocketRef<A>,
     TryData(data): TryData<Value>,
     ack: Ack<A>,
@@ -228,7 +217,7 @@ fn client_msg_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String
     }
 }
 
-async fn user_message<A: Adapter>(
+pub(crate) async fn user_message<A: Adapter>(
     s: SocketRef<A>,
     TryData(data): TryData<Value>,
     ack: Ack<A>,
@@ -241,7 +230,7 @@ async fn user_message<A: Adapter>(
     .await
 }
 
-async fn admin_message<A: Adapter>(
+pub(crate) async fn admin_message<A: Adapter>(
     s: SocketRef<A>,
     TryData(data): TryData<Value>,
     ack: Ack<A>,
@@ -392,7 +381,7 @@ struct TypingPayload {
 
 /// `typing {sessionId, isTyping}`: relayed to the others in the room; an unrefreshed
 /// `true` is turned off by the server after `TYPING_TIMEOUT_SECS`.
-async fn typing<A: Adapter>(
+pub(crate) async fn typing<A: Adapter>(
     s: SocketRef<A>,
     TryData(data): TryData<Value>,
     ack: Ack<A>,
@@ -431,7 +420,7 @@ struct ReadPayload {
 
 /// `read {sessionId, seq}`: moves this side's watermark forward (never back); the room
 /// hears `read {sessionId, reader, seq}` when it moved.
-async fn read<A: Adapter>(
+pub(crate) async fn read<A: Adapter>(
     s: SocketRef<A>,
     TryData(data): TryData<Value>,
     ack: Ack<A>,
@@ -469,7 +458,7 @@ struct HistoryPayload {
 }
 
 /// `get_history {sessionId, beforeSeq?, limit?}`: pages backwards.
-async fn get_history<A: Adapter>(
+pub(crate) async fn get_history<A: Adapter>(
     s: SocketRef<A>,
     TryData(data): TryData<Value>,
     ack: Ack<A>,
@@ -501,7 +490,7 @@ struct ClearPayload {
 }
 
 /// `clear_history {sessionId}`: erases the session's messages (visitor or agent).
-async fn clear_history<A: Adapter>(
+pub(crate) async fn clear_history<A: Adapter>(
     s: SocketRef<A>,
     TryData(data): TryData<Value>,
     ack: Ack<A>,
