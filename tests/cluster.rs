@@ -117,12 +117,13 @@ async fn a_visitor_on_one_node_and_an_agent_on_another_chat_normally() {
 fn two_processes(
     db_url: &str,
     dir: &std::path::Path,
+    extra: &[(&'static str, &str)],
 ) -> (
     common::ChildServer,
     common::ChildServer,
     Vec<(&'static str, String)>,
 ) {
-    let env = vec![
+    let mut env = vec![
         ("DATABASE_URL", db_url.to_string()),
         ("REDIS_URL", redis_url()),
         (
@@ -135,6 +136,7 @@ fn two_processes(
         ),
         ("RATE_LIMITS", "off".to_string()),
     ];
+    env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     let a = common::ChildServer::start(dir, &env);
     let b = common::ChildServer::start(dir, &env);
     (a, b, env)
@@ -145,7 +147,7 @@ async fn when_a_node_is_killed_clients_resume_on_the_other_and_lose_nothing() {
     use std::time::Duration;
     let (db_url, _dir) = common::fresh_database(Backend::Postgres).await;
     let dir = tempfile::tempdir().expect("dir");
-    let (mut a, b, _env) = two_processes(&db_url, dir.path());
+    let (mut a, b, _env) = two_processes(&db_url, dir.path(), &[]);
     let node_a = TestApp::remote(&a.url);
     let node_b = TestApp::remote(&b.url);
 
@@ -438,24 +440,15 @@ async fn the_agents_of_a_node_that_dies_go_offline_and_their_sessions_back_to_th
     use std::time::Duration;
     let (db_url, _dir) = common::fresh_database(Backend::Postgres).await;
     let dir = tempfile::tempdir().expect("dir");
-    let mut env = vec![
-        ("DATABASE_URL", db_url.to_string()),
-        ("REDIS_URL", redis_url()),
-        (
-            "REDIS_PREFIX",
-            format!("chatdesk-test-{}", uuid::Uuid::new_v4().simple()),
-        ),
-        (
-            "JWT_SECRET",
-            "cluster-process-secret-0123456789abcdef".to_string(),
-        ),
-        ("RATE_LIMITS", "off".to_string()),
-        ("AGENT_OFFLINE_GRACE_SECS", "1".to_string()),
-    ];
-    env.push(("ADMIN_EMAIL", "admin@desk.test".to_string()));
-    env.push(("ADMIN_PASSWORD", "admin-password".to_string()));
-    let a = common::ChildServer::start(dir.path(), &env);
-    let mut b = common::ChildServer::start(dir.path(), &env);
+    let (a, mut b, _env) = two_processes(
+        &db_url,
+        dir.path(),
+        &[
+            ("AGENT_OFFLINE_GRACE_SECS", "1"),
+            ("ADMIN_EMAIL", "admin@desk.test"),
+            ("ADMIN_PASSWORD", "admin-password"),
+        ],
+    );
     let (node_a, node_b) = (TestApp::remote(&a.url), TestApp::remote(&b.url));
     let admin = node_a.admin_token().await;
     let watcher = node_a.socket_as("/admin", &admin).await;
