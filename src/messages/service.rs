@@ -106,22 +106,11 @@ where
         .collect();
     let mut known: HashMap<(String, String), MessageDto> = HashMap::new();
     if !keyed.is_empty() {
-        // Two IN lists (the unique index serves them); pairs that do not belong together are
-        // filtered out below.
-        let pks: std::collections::HashSet<String> = keyed
-            .iter()
-            .map(|(i, _)| batch[*i].session_pk.clone())
-            .collect();
-        let keys: std::collections::HashSet<String> =
-            keyed.iter().map(|(_, k)| (*k).clone()).collect();
-        let wanted: std::collections::HashSet<(String, String)> = keyed
+        let pairs: Vec<(String, String)> = keyed
             .iter()
             .map(|(i, k)| (batch[*i].session_pk.clone(), (*k).clone()))
             .collect();
-        let cond = Condition::all()
-            .add(message::Column::ChatSessionId.is_in(pks))
-            .add(message::Column::ClientMsgId.is_in(keys));
-        for m in message::Entity::find().filter(cond).all(&txn).await? {
+        for m in find_by_client_msg_ids(&txn, &pairs).await? {
             let sid = batch
                 .iter()
                 .find(|b| b.session_pk == m.chat_session_id)
@@ -131,9 +120,7 @@ where
                 m.chat_session_id.clone(),
                 m.client_msg_id.clone().unwrap_or_default(),
             );
-            if wanted.contains(&key) {
-                known.insert(key, MessageDto::from_model(m, &sid));
-            }
+            known.insert(key, MessageDto::from_model(m, &sid));
         }
     }
 
@@ -164,7 +151,12 @@ where
     let advanced = advance_sessions(&txn, batch, &by_session, now).await?;
     for (pk, idxs) in &by_session {
         let k = idxs.len() as i64;
-        let Some(&(last, admin_read)) = advanced.get(*pk) else {
+        let Some(&Advanced {
+            last_seq: last,
+            admin_read_seq: admin_read,
+            ..
+        }) = advanced.get(*pk)
+        else {
             for &i in idxs {
                 results[i] = Some(Err(AppError::SessionNotFound));
             }
@@ -192,26 +184,16 @@ where
                 duplicate: false,
                 unread: Ord::max(seq - admin_read, 0),
             }));
-            rows.push(message::ActiveModel {
-                id: Set(model.id),
-                chat_session_id: Set(model.chat_session_id),
-                seq: Set(model.seq),
-                sender: Set(model.sender),
-                content: Set(model.content),
-                is_ai: Set(model.is_ai),
-                client_msg_id: Set(model.client_msg_id),
-                author_id: Set(model.author_id),
-                interrupted: Set(model.interrupted),
-                created_at: Set(model.created_at),
-            });
+            rows.push(model);
         }
     }
-    if !rows.is_empty() {
-        message::Entity::insert_many(rows).exec(&txn).await?;
-    }
+    insert_messages(&txn, rows, now).await?;
     // A visitor writing in a resolved session reopens it (to its assignee, if any).
+    // `advance_sessions` returned each (locked) session's status, so the UPDATE runs only
+    // when there is something to reopen.
     let visitor_sessions: Vec<String> = by_session
         .iter()
+        .filter(|(pk, _)| advanced.get(**pk).is_some_and(|a| a.status == "resolved"))
         .filter(|(_, idxs)| {
             idxs.iter()
                 .any(|&i| batch[i].sender == Sender::User && !batch[i].is_ai)
@@ -277,80 +259,211 @@ where
     Ok(BatchOutcome { results, reopened })
 }
 
+/// A session row after `advance_sessions` moved its `last_seq`.
+#[derive(Debug, Clone)]
+struct Advanced {
+    last_seq: i64,
+    admin_read_seq: i64,
+    status: String,
+}
+
+/// Messages already stored under any of the given `(session pk, clientMsgId)` pairs.
+///
+/// One probe of the unique index per pair. (Two IN lists, one per column, made PostgreSQL
+/// read every message of the batch's sessions and filter on `client_msg_id`: the cost grew
+/// with the length of the conversations.) On PostgreSQL the pairs travel as two arrays, so
+/// the statement text is the same for every batch and stays prepared.
+async fn find_by_client_msg_ids<C: ConnectionTrait>(
+    txn: &C,
+    pairs: &[(String, String)],
+) -> Result<Vec<message::Model>, sea_orm::DbErr> {
+    use sea_orm::{DbBackend, Statement, Value};
+    let backend = txn.get_database_backend();
+    let stmt = if backend == DbBackend::Postgres {
+        let (pks, keys): (Vec<String>, Vec<String>) = pairs.iter().cloned().unzip();
+        Statement::from_sql_and_values(
+            backend,
+            "SELECT m.* FROM messages m \
+             JOIN unnest($1::varchar[], $2::varchar[]) AS k(pk, key) \
+             ON m.chat_session_id = k.pk AND m.client_msg_id = k.key",
+            [Value::from(pks), Value::from(keys)],
+        )
+    } else {
+        let tuples = vec!["(?, ?)"; pairs.len()].join(", ");
+        let values = pairs
+            .iter()
+            .flat_map(|(pk, key)| [Value::from(pk.clone()), Value::from(key.clone())]);
+        Statement::from_sql_and_values(
+            backend,
+            format!(
+                "SELECT * FROM messages WHERE (chat_session_id, client_msg_id) IN (VALUES {tuples})"
+            ),
+            values,
+        )
+    };
+    message::Entity::find().from_raw_sql(stmt).all(txn).await
+}
+
+/// Inserts the batch's new messages. On PostgreSQL in one `INSERT ... SELECT FROM unnest(..)`
+/// whose text never changes (one array per column), so it is prepared once per connection
+/// instead of once per batch size; elsewhere with a multi-row `INSERT`.
+async fn insert_messages<C: ConnectionTrait>(
+    txn: &C,
+    rows: Vec<message::Model>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::{DbBackend, Statement, Value};
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let backend = txn.get_database_backend();
+    if backend != DbBackend::Postgres {
+        let models = rows.into_iter().map(|m| message::ActiveModel {
+            id: Set(m.id),
+            chat_session_id: Set(m.chat_session_id),
+            seq: Set(m.seq),
+            sender: Set(m.sender),
+            content: Set(m.content),
+            is_ai: Set(m.is_ai),
+            client_msg_id: Set(m.client_msg_id),
+            author_id: Set(m.author_id),
+            interrupted: Set(m.interrupted),
+            created_at: Set(m.created_at),
+        });
+        message::Entity::insert_many(models).exec(txn).await?;
+        return Ok(());
+    }
+    // sea-query binds arrays without NULL elements, so each nullable column travels as a
+    // `has_*` flag and a value.
+    let n = rows.len();
+    let (mut id, mut pk, mut seq, mut sender, mut content) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut is_ai, mut has_key, mut key, mut has_author, mut author, mut interrupted) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for m in rows {
+        id.push(m.id);
+        pk.push(m.chat_session_id);
+        seq.push(m.seq);
+        sender.push(m.sender);
+        content.push(m.content);
+        is_ai.push(m.is_ai);
+        has_key.push(m.client_msg_id.is_some());
+        key.push(m.client_msg_id.unwrap_or_default());
+        has_author.push(m.author_id.is_some());
+        author.push(m.author_id.unwrap_or_default());
+        interrupted.push(m.interrupted);
+    }
+    let sql = "INSERT INTO messages (id, chat_session_id, seq, sender, content, is_ai, \
+               client_msg_id, author_id, interrupted, created_at) \
+               SELECT u.id, u.pk, u.seq, u.sender, u.content, u.is_ai, \
+               CASE WHEN u.has_key THEN u.key END, CASE WHEN u.has_author THEN u.author END, \
+               u.interrupted, $1 \
+               FROM unnest($2::varchar[], $3::varchar[], $4::bigint[], $5::varchar[], $6::text[], \
+               $7::bool[], $8::bool[], $9::varchar[], $10::bool[], $11::varchar[], $12::bool[]) \
+               AS u(id, pk, seq, sender, content, is_ai, has_key, key, has_author, author, interrupted)";
+    let values: Vec<Value> = vec![
+        now.into(),
+        id.into(),
+        pk.into(),
+        seq.into(),
+        sender.into(),
+        content.into(),
+        is_ai.into(),
+        has_key.into(),
+        key.into(),
+        has_author.into(),
+        author.into(),
+        interrupted.into(),
+    ];
+    txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    Ok(())
+}
+
 /// Advances `last_seq` of every session of the batch by its number of new messages, in one
-/// statement (`UPDATE ... FROM (VALUES ...)`), and returns `(last_seq, admin_read_seq)` per
+/// statement, and returns each session's new `last_seq`, `admin_read_seq` and status by
 /// session id. On PostgreSQL the rows are locked first in id order, so that nodes writing to
-/// the same sessions never deadlock.
+/// the same sessions never deadlock, and both statements take arrays, so that their text is
+/// the same for every batch (prepared once per connection).
 async fn advance_sessions<C: ConnectionTrait>(
     txn: &C,
     batch: &[NewMessage],
     by_session: &BTreeMap<&str, Vec<usize>>,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<HashMap<String, (i64, i64)>, sea_orm::DbErr> {
+) -> Result<HashMap<String, Advanced>, sea_orm::DbErr> {
     use sea_orm::{DbBackend, Statement, Value};
     let mut out = HashMap::new();
     if by_session.is_empty() {
         return Ok(out);
     }
     let backend = txn.get_database_backend();
-    let pg = backend == DbBackend::Postgres;
-    if pg {
-        let lock = Query::select()
-            .column(chat_session::Column::Id)
-            .from(chat_session::Entity)
-            .and_where(chat_session::Column::Id.is_in(by_session.keys().map(|k| k.to_string())))
-            .order_by(chat_session::Column::Id, sea_orm::sea_query::Order::Asc)
-            .lock(sea_orm::sea_query::LockType::Update)
-            .to_owned();
-        txn.query_all(&lock).await?;
-    }
-    let mut values: Vec<Value> = vec![now.into()];
-    let mut tuples = Vec::with_capacity(by_session.len());
-    for (pk, idxs) in by_session {
-        let staff = idxs
-            .iter()
-            .any(|&i| batch[i].sender == Sender::Admin && !batch[i].is_ai);
-        let n = values.len();
-        let (a, b, c) = if pg {
-            (
-                format!("${}", n + 1),
-                format!("${}", n + 2),
-                format!("${}", n + 3),
-            )
-        } else {
-            ("?".into(), "?".into(), "?".into())
-        };
-        tuples.push(if pg {
-            format!("({a}::varchar, {b}::bigint, {c}::int)")
-        } else {
-            format!("({a}, {b}, {c})")
-        });
-        values.push(pk.to_string().into());
-        values.push((idxs.len() as i64).into());
-        values.push(i32::from(staff).into());
-    }
-    let now_p = if pg { "$1" } else { "?1" };
-    let sql = format!(
-        "UPDATE chat_sessions SET last_seq = chat_sessions.last_seq + v.column2, \
-         last_message_at = {now_p}, updated_at = {now_p}, \
-         first_response_at = CASE WHEN v.column3 = 1 THEN COALESCE(chat_sessions.first_response_at, {now_p}) \
-         ELSE chat_sessions.first_response_at END \
-         FROM (VALUES {}) AS v WHERE chat_sessions.id = v.column1 \
-         RETURNING chat_sessions.id, chat_sessions.last_seq, chat_sessions.admin_read_seq",
-        tuples.join(", ")
-    );
-    let sql = if pg { sql } else { sqlite_numbered(&sql) };
-    for row in txn
-        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?
-    {
+    let staff = |idxs: &[usize]| {
+        idxs.iter()
+            .any(|&i| batch[i].sender == Sender::Admin && !batch[i].is_ai)
+    };
+    let stmt = if backend == DbBackend::Postgres {
+        let ids: Vec<String> = by_session.keys().map(|k| k.to_string()).collect();
+        let counts: Vec<i64> = by_session.values().map(|v| v.len() as i64).collect();
+        let staff: Vec<bool> = by_session.values().map(|v| staff(v)).collect();
+        txn.query_all_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT id FROM chat_sessions WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+            [Value::from(ids.clone())],
+        ))
+        .await?;
+        Statement::from_sql_and_values(
+            backend,
+            "UPDATE chat_sessions SET last_seq = chat_sessions.last_seq + v.n, \
+             last_message_at = $1, updated_at = $1, \
+             first_response_at = CASE WHEN v.staff THEN COALESCE(chat_sessions.first_response_at, $1) \
+             ELSE chat_sessions.first_response_at END \
+             FROM unnest($2::varchar[], $3::bigint[], $4::bool[]) AS v(id, n, staff) \
+             WHERE chat_sessions.id = v.id \
+             RETURNING chat_sessions.id, chat_sessions.last_seq, chat_sessions.admin_read_seq, \
+             chat_sessions.status",
+            [now.into(), ids.into(), counts.into(), staff.into()],
+        )
+    } else {
+        let mut values: Vec<Value> = vec![now.into()];
+        let mut tuples = Vec::with_capacity(by_session.len());
+        for (pk, idxs) in by_session {
+            tuples.push("(?, ?, ?)");
+            values.push(pk.to_string().into());
+            values.push((idxs.len() as i64).into());
+            values.push(i32::from(staff(idxs)).into());
+        }
+        let sql = format!(
+            "UPDATE chat_sessions SET last_seq = chat_sessions.last_seq + v.column2, \
+             last_message_at = ?1, updated_at = ?1, \
+             first_response_at = CASE WHEN v.column3 = 1 THEN COALESCE(chat_sessions.first_response_at, ?1) \
+             ELSE chat_sessions.first_response_at END \
+             FROM (VALUES {}) AS v WHERE chat_sessions.id = v.column1 \
+             RETURNING chat_sessions.id, chat_sessions.last_seq, chat_sessions.admin_read_seq, \
+             chat_sessions.status",
+            tuples.join(", ")
+        );
+        Statement::from_sql_and_values(backend, sqlite_numbered(&sql), values)
+    };
+    for row in txn.query_all_raw(stmt).await? {
         let id: String = row.try_get("", "id")?;
         out.insert(
             id,
-            (
-                row.try_get("", "last_seq")?,
-                row.try_get("", "admin_read_seq")?,
-            ),
+            Advanced {
+                last_seq: row.try_get("", "last_seq")?,
+                admin_read_seq: row.try_get("", "admin_read_seq")?,
+                status: row.try_get("", "status")?,
+            },
         );
     }
     Ok(out)

@@ -1,7 +1,8 @@
-//! The group-commit writer: one task takes every message that arrived while the previous
-//! transaction was committing (up to `WRITE_BATCH_MAX`, no artificial wait), stores them in
-//! one transaction, then broadcasts them in `seq` order and answers each sender. Nobody sees
-//! a message before it is committed. The queue is bounded: when the database falls behind,
+//! The group-commit writer, a two-stage pipeline. The commit task takes every message that
+//! arrived while the previous transaction was committing (up to `WRITE_BATCH_MAX`, no
+//! artificial wait) and stores them in one transaction; the broadcast task then sends them in
+//! `seq` order and answers each sender, while the next batch is already committing. Nobody
+//! sees a message before it is committed. The queue is bounded: when the database falls behind,
 //! new sends get `overloaded` instead of growing memory.
 
 use sea_orm::DatabaseConnection;
@@ -72,7 +73,22 @@ impl MessageWriter {
     }
 }
 
+/// A committed batch on its way to the broadcaster.
+struct Committed {
+    outcome: BatchOutcome,
+    waiters: Vec<(Option<Sid>, oneshot::Sender<AppResult<Stored>>)>,
+    flushes: Vec<oneshot::Sender<()>>,
+}
+
+/// The commit stage: takes what is queued, stores it in one transaction and hands the result
+/// to the broadcast stage, then takes the next batch at once. Batch k+1 commits while batch k
+/// is being broadcast; the broadcast stage takes batches in commit order, so each session's
+/// messages still go out in `seq` order, and only after their commit.
 async fn run(db: DatabaseConnection, hub: Hub, mut rx: mpsc::Receiver<Job>, batch_max: usize) {
+    // One committed batch may wait while the previous one is broadcast: a slow broadcast
+    // holds back the commits, and the bounded job queue then answers `overloaded`.
+    let (done_tx, done_rx) = mpsc::channel::<Committed>(1);
+    let broadcaster = tokio::spawn(broadcast(hub, done_rx));
     let mut jobs = Vec::with_capacity(batch_max);
     while rx.recv_many(&mut jobs, batch_max).await > 0 {
         let mut batch = Vec::with_capacity(jobs.len());
@@ -91,29 +107,58 @@ async fn run(db: DatabaseConnection, hub: Hub, mut rx: mpsc::Receiver<Job>, batc
                 Job::Flush(done) => flushes.push(done),
             }
         }
-        if !batch.is_empty() {
+        let outcome = if batch.is_empty() {
+            BatchOutcome::default()
+        } else {
             let started = std::time::Instant::now();
             let outcome = store_with_fallback(&db, &batch).await;
             metrics::record_write_batch(batch.len(), started.elapsed());
-            for (result, (except, reply)) in outcome.results.into_iter().zip(waiters) {
-                if let Ok(stored) = &result {
-                    if !stored.duplicate {
-                        hub.to_session(
-                            &stored.message.session_id,
-                            "message",
-                            &stored.message,
-                            except,
-                        )
-                        .await;
-                        hub.to_agents("session_updated", &activity(stored)).await;
-                        metrics::message_stored();
-                    }
+            outcome
+        };
+        let committed = Committed {
+            outcome,
+            waiters,
+            flushes,
+        };
+        if done_tx.send(committed).await.is_err() {
+            tracing::error!("message broadcaster stopped; writer stops");
+            break;
+        }
+    }
+    drop(done_tx);
+    // Shutdown waits until every committed message has been broadcast and answered.
+    if let Err(e) = broadcaster.await {
+        tracing::error!(error = %e, "message broadcaster failed");
+    }
+}
+
+/// The broadcast stage: sends each committed batch's messages to their sessions and agents,
+/// in commit order, and answers the senders.
+async fn broadcast(hub: Hub, mut rx: mpsc::Receiver<Committed>) {
+    while let Some(Committed {
+        outcome,
+        waiters,
+        flushes,
+    }) = rx.recv().await
+    {
+        for (result, (except, reply)) in outcome.results.into_iter().zip(waiters) {
+            if let Ok(stored) = &result {
+                if !stored.duplicate {
+                    hub.to_session(
+                        &stored.message.session_id,
+                        "message",
+                        &stored.message,
+                        except,
+                    )
+                    .await;
+                    hub.to_agents("session_updated", &activity(stored)).await;
+                    metrics::message_stored();
                 }
-                let _ = reply.send(result);
             }
-            for r in outcome.reopened {
-                announce_reopened(&hub, &r).await;
-            }
+            let _ = reply.send(result);
+        }
+        for r in outcome.reopened {
+            announce_reopened(&hub, &r).await;
         }
         for done in flushes {
             let _ = done.send(());
