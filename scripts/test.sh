@@ -46,6 +46,9 @@ log "installing test-client packages"
 # --- Rust: unit + integration tests on SQLite and PostgreSQL -------------------------------
 log "cargo test (unit + integration, SQLite and PostgreSQL)"
 cargo build --bins
+# The server binary (CARGO_TARGET_DIR, when set, is only a build cache).
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/chatdesk"
+case "$BIN" in /*) ;; *) BIN="$ROOT/$BIN" ;; esac
 cargo test --workspace -- --test-threads="${TEST_THREADS:-4}"
 
 # --- socket.io-client suite against freshly started servers --------------------------------
@@ -57,7 +60,7 @@ run_node_suite() {
   log "socket.io-client suite against a fresh server ($label, port $port)"
   (cd "$dir" && PORT=$port HOST=127.0.0.1 DATABASE_URL=$db_url RUST_LOG=warn \
      ADMIN_EMAIL=admin@test.local ADMIN_PASSWORD=node-suite-password \
-     exec "$ROOT/target/debug/chatdesk") >"$dir/server.log" 2>&1 &
+     exec "$BIN") >"$dir/server.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.1; done
   local token
@@ -91,6 +94,6 @@ if ! [ -x /usr/bin/chromium ]; then
 fi
 log "e2e: console and widget in Chromium"
 (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
-(cd e2e && CHATDESK_BIN="$ROOT/target/debug/chatdesk" node --test)
+(cd e2e && CHATDESK_BIN="$BIN" node --test)
 
 log "all tests passed"

@@ -1121,6 +1121,7 @@ async fn unknown_sessions_and_malformed_payloads(backend: Backend) {
         ("list_sessions", json!({ "status": 5 })),
         ("list_sessions", json!({ "status": "bogus" })),
         ("list_sessions", json!({ "before": "yesterday" })),
+        ("list_sessions", json!({ "after": "tomorrow" })),
         ("read", json!({ "sessionId": sid, "seq": "x" })),
         ("read", json!({ "sessionId": sid })),
         ("typing", json!({ "sessionId": sid, "isTyping": "yes" })),
@@ -1551,6 +1552,30 @@ async fn list_sessions_filters_and_queue_order(backend: Backend) {
     );
     assert_eq!(session_ids(&p2), vec![s[1].clone(), s[0].clone()]);
     assert_eq!(p2["hasMore"], false);
+
+    // the queue pages in queue order: `after` is the last item's waitingSince (s[3] was
+    // created after s[1] but waits longer, so a createdAt cursor cannot page the queue)
+    let q1 = data(
+        &ad.ack("list_sessions", json!({ "status": "waiting", "limit": 1 }))
+            .await,
+        "queue page 1",
+    );
+    assert_eq!(session_ids(&q1), vec![s[3].clone()]);
+    assert_eq!(q1["hasMore"], true);
+    let after = q1["sessions"][0]["waitingSince"]
+        .as_str()
+        .expect("waitingSince")
+        .to_string();
+    let q2 = data(
+        &ad.ack(
+            "list_sessions",
+            json!({ "status": "waiting", "limit": 1, "after": after }),
+        )
+        .await,
+        "queue page 2",
+    );
+    assert_eq!(session_ids(&q2), vec![s[1].clone()]);
+    assert_eq!(q2["hasMore"], false);
 
     // REST: GET /api/chats?status=waiting
     let (st, body) = call(

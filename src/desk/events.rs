@@ -57,7 +57,18 @@ struct ListPayload {
     status: Option<String>,
     assignee: Option<String>,
     before: Option<String>,
+    after: Option<String>,
     limit: Option<u64>,
+}
+
+/// An optional RFC 3339 paging cursor.
+fn cursor(v: Option<&str>, name: &str) -> AppResult<Option<DateTime<Utc>>> {
+    match v.filter(|b| !b.is_empty()) {
+        None => Ok(None),
+        Some(b) => DateTime::parse_from_rfc3339(b)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|_| AppError::InvalidPayload(format!("{name} must be an RFC 3339 timestamp"))),
+    }
 }
 
 pub(crate) async fn list_sessions<A: Adapter>(
@@ -85,16 +96,8 @@ pub(crate) async fn list_sessions<A: Adapter>(
             Some("me") => Some(Some(me.account_id.clone())),
             Some(id) => Some(Some(id.to_string())),
         };
-        let before = match p.before.as_deref().filter(|b| !b.is_empty()) {
-            Some(b) => Some(
-                DateTime::parse_from_rfc3339(b)
-                    .map_err(|_| {
-                        AppError::InvalidPayload("before must be an RFC 3339 timestamp".into())
-                    })?
-                    .with_timezone(&Utc),
-            ),
-            None => None,
-        };
+        let before = cursor(p.before.as_deref(), "before")?;
+        let after = cursor(p.after.as_deref(), "after")?;
         let max = state.config.chats_page_limit.max(1);
         let limit = p.limit.unwrap_or(max).clamp(1, max);
         let mut rows = service::list(
@@ -103,6 +106,7 @@ pub(crate) async fn list_sessions<A: Adapter>(
                 status: p.status,
                 assignee,
                 before,
+                after,
                 limit: limit + 1,
             },
         )

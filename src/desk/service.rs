@@ -224,6 +224,8 @@ pub struct ListSessions {
     /// `Some(None)`: unassigned only; `Some(Some(id))`: that agent's.
     pub assignee: Option<Option<String>>,
     pub before: Option<DateTime<Utc>>,
+    /// Queue paging: only sessions waiting since strictly after this instant.
+    pub after: Option<DateTime<Utc>>,
     pub limit: u64,
 }
 
@@ -243,6 +245,9 @@ pub async fn list<C: ConnectionTrait>(
     }
     if let Some(b) = f.before {
         q = q.filter(chat_session::Column::CreatedAt.lt(b));
+    }
+    if let Some(a) = f.after {
+        q = q.filter(chat_session::Column::WaitingSince.gt(a));
     }
     q = if f.status.as_deref() == Some(status::WAITING) {
         q.order_by_asc(chat_session::Column::WaitingSince)
