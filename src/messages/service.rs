@@ -540,11 +540,14 @@ pub async fn latest_for_sessions<C: ConnectionTrait>(
     per_session: u64,
 ) -> AppResult<HashMap<String, Vec<message::Model>>> {
     let mut out: HashMap<String, Vec<message::Model>> = HashMap::new();
-    if sessions.is_empty() {
+    // A session without messages (`last_seq` 0, e.g. one just created) needs no query.
+    let with_messages: Vec<&chat_session::Model> =
+        sessions.iter().filter(|s| s.last_seq > 0).collect();
+    if with_messages.is_empty() {
         return Ok(out);
     }
     let mut cond = Condition::any();
-    for s in sessions {
+    for s in with_messages {
         let floor = Ord::max(s.last_seq - per_session as i64, 0);
         cond = cond.add(
             Condition::all()
