@@ -156,9 +156,10 @@ async fn subscribe(redis: Arc<Redis>, hub: WeakHub, mut rx: mpsc::UnboundedRecei
                     else {
                         continue;
                     };
-                    let Some(hub) = hub.upgrade() else { return };
                     let data = Arc::new(v.get("d").cloned().unwrap_or(Value::Null));
-                    hub.deliver_local(session_id, SessionEvent { event, data, except: None });
+                    if !hub.deliver_local(session_id, SessionEvent { event, data, except: None }) {
+                        return; // the node is shutting down
+                    }
                 }
             }
         }

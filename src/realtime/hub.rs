@@ -96,18 +96,15 @@ pub struct WeakHub {
 }
 
 impl WeakHub {
-    pub fn upgrade(&self) -> Option<LocalListeners> {
-        self.listeners.upgrade().map(LocalListeners)
-    }
-}
-
-/// The local listeners of a hub.
-pub struct LocalListeners(Listeners);
-
-impl LocalListeners {
-    /// Hands an event to this node's listeners of the session.
-    pub fn deliver_local(&self, session_id: &str, ev: SessionEvent) {
-        deliver(&self.0, session_id, ev);
+    /// Hands an event to this node's listeners of the session; false once the hub is gone.
+    pub fn deliver_local(&self, session_id: &str, ev: SessionEvent) -> bool {
+        match self.listeners.upgrade() {
+            Some(l) => {
+                deliver(&l, session_id, ev);
+                true
+            }
+            None => false,
+        }
     }
 }
 
