@@ -72,10 +72,12 @@ impl App {
             .map(|c| Arc::new(crate::cluster::Redis::new(c, &config.redis_prefix)));
         let presence = Arc::new(crate::presence::Presence::default());
         let state = AppState {
-            db,
+            db: db.clone(),
             config: config.clone(),
             hub: hub.clone(),
             writer,
+            // Up to 256 sessions per INSERT; 4,096 waiting before `overloaded`.
+            sessions: crate::sessions::creator::SessionCreator::spawn(db.clone(), 4096, 256),
             auth,
             limits,
             presence: presence.clone(),

@@ -17,6 +17,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub hub: Hub,
     pub writer: MessageWriter,
+    /// Creates new sessions in groups (one INSERT for the `init_session`s that arrive together).
+    pub sessions: crate::sessions::creator::SessionCreator,
     pub auth: Arc<Auth>,
     pub limits: Arc<Limits>,
     pub presence: Arc<Presence>,

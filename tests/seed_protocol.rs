@@ -616,3 +616,79 @@ both!(
     concurrent_writes,
     sends_never_fail_while_other_writes_commit
 );
+
+/// Sessions created together (one group INSERT) each get their own row, announced once.
+async fn sessions_opened_at_once_are_distinct_and_each_announced(backend: Backend) {
+    let app = common::spawn_app_with(backend, |c| c.rate_limits = "off".into()).await;
+    let token = app.admin_token().await;
+    let agent = app.socket_as("/admin", &token).await;
+    let n = 40;
+    let mut visitors = Vec::new();
+    for _ in 0..n {
+        visitors.push(app.socket().await);
+    }
+    let mut tasks = Vec::new();
+    for (i, v) in visitors.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            let ack = v.ack("init_session", json!({})).await;
+            let sid = ack["sessionId"].as_str().unwrap_or_default().to_string();
+            let code = ack["code"].as_str().unwrap_or_default().to_string();
+            // The room is this session's own: a message reaches its sender.
+            let sent = v
+                .ack(
+                    "user_message",
+                    json!({ "sessionId": sid, "content": format!("visitor {i}") }),
+                )
+                .await;
+            assert_eq!(sent["ok"], true, "{sent}");
+            (sid, code, i, v)
+        }));
+    }
+    let mut sids = std::collections::BTreeSet::new();
+    let mut codes = std::collections::BTreeSet::new();
+    let mut keep = Vec::new();
+    for t in tasks {
+        let (sid, code, i, v) = t.await.expect("visitor task");
+        assert!(!sid.is_empty() && code.len() == 6, "{sid} {code}");
+        let history = app.history(&sid).await;
+        assert_eq!(history.len(), 1, "{sid}: {history:?}");
+        assert_eq!(history[0]["content"], format!("visitor {i}"));
+        sids.insert(sid);
+        codes.insert(code);
+        keep.push(v);
+    }
+    assert_eq!(sids.len(), n, "two visitors got the same session");
+    assert_eq!(codes.len(), n, "two sessions got the same code");
+    let mut announced = std::collections::BTreeSet::new();
+    for _ in 0..n {
+        let c = agent.next("session_created").await;
+        assert!(
+            announced.insert(c["sessionId"].as_str().unwrap_or_default().to_string()),
+            "announced twice: {c}"
+        );
+    }
+    assert_eq!(announced, sids);
+    let listed: Value = app
+        .http
+        .get(format!("{}/api/chats?limit=100", app.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("GET /api/chats")
+        .json()
+        .await
+        .expect("json");
+    let listed: std::collections::BTreeSet<String> = listed
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c["sessionId"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(sids.is_subset(&listed), "sessions missing from /api/chats");
+}
+both!(
+    sessions_at_once,
+    sessions_opened_at_once_are_distinct_and_each_announced
+);

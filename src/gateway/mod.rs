@@ -192,7 +192,7 @@ async fn session_for(
                 customer_id,
                 visitor_identity: None,
             };
-            let s = service::create(&state.db, new).await?;
+            let s = state.sessions.create(new).await?;
             tracing::info!(session = %s.session_id, "session created (plain WebSocket)");
             let sum = crate::desk::summary(state, &s).await?;
             state.hub.to_agents("session_created", &sum).await;

@@ -130,7 +130,7 @@ async fn init<A: Adapter>(
                 customer_id,
                 visitor_identity,
             };
-            let sess = service::create(&state.db, new).await?;
+            let sess = state.sessions.create(new).await?;
             tracing::info!(session = %sess.session_id, "session created");
             let sum = crate::desk::summary(state, &sess).await?;
             state.hub.to_agents("session_created", &sum).await;

@@ -6,6 +6,7 @@
 //! session is reached by whoever holds its public `sessionId`, an unguessable capability;
 //! no other handle (internal id, short code) is accepted from visitors.
 
+pub mod creator;
 pub mod events;
 pub mod http;
 pub mod service;

@@ -5,7 +5,7 @@ use entity::chat_session;
 use rand::Rng;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, SqlErr,
+    QuerySelect,
 };
 
 use crate::error::{AppError, AppResult};
@@ -39,45 +39,102 @@ pub fn looks_like_code(s: &str) -> bool {
             .all(|b| CODE_ALPHABET.contains(&b.to_ascii_uppercase()))
 }
 
+/// A new session row with a fresh random public id and code.
+fn new_row(new: &NewSession, code: String, now: DateTime<Utc>) -> chat_session::ActiveModel {
+    chat_session::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        session_id: Set(uuid::Uuid::new_v4().to_string()),
+        code: Set(code),
+        ip: Set(new.ip.clone()),
+        user_agent: Set(new.user_agent.clone()),
+        status: Set("open".into()),
+        assignee_id: Set(None),
+        customer_id: Set(new.customer_id.clone()),
+        visitor_identity: Set(new.visitor_identity.clone()),
+        last_seq: Set(0),
+        user_read_seq: Set(0),
+        admin_read_seq: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+        last_message_at: Set(None),
+        waiting_since: Set(None),
+        assigned_at: Set(None),
+        first_response_at: Set(None),
+        resolved_at: Set(None),
+    }
+}
+
+/// Attempts at a fresh code before a session creation gives up.
+const CODE_ATTEMPTS: usize = 5;
+
+/// Creates one session per entry, in one `INSERT` per attempt (`sessions::creator` batches
+/// the `init_session`s that arrive together). A row whose random code is taken is skipped by
+/// `ON CONFLICT (code) DO NOTHING` and tried again with another code; any other error fails
+/// the whole batch. Returns one result per entry, in order.
+pub async fn create_many<C: ConnectionTrait>(
+    db: &C,
+    news: &[NewSession],
+) -> Result<Vec<AppResult<chat_session::Model>>, sea_orm::DbErr> {
+    create_many_coded(db, news, &mut new_code).await
+}
+
+/// `create_many` with the codes drawn from `next_code`.
+async fn create_many_coded<C: ConnectionTrait>(
+    db: &C,
+    news: &[NewSession],
+    next_code: &mut (dyn FnMut() -> String + Send),
+) -> Result<Vec<AppResult<chat_session::Model>>, sea_orm::DbErr> {
+    use sea_orm::sea_query::OnConflict;
+    let now = now_millis();
+    let mut out: Vec<Option<AppResult<chat_session::Model>>> =
+        (0..news.len()).map(|_| None).collect();
+    let mut pending: Vec<usize> = (0..news.len()).collect();
+    for _ in 0..CODE_ATTEMPTS {
+        if pending.is_empty() {
+            break;
+        }
+        let rows: Vec<chat_session::ActiveModel> = pending
+            .iter()
+            .map(|&i| new_row(&news[i], next_code(), now))
+            .collect();
+        let ids: Vec<String> = rows
+            .iter()
+            .map(|r| match &r.id {
+                sea_orm::ActiveValue::Set(id) => id.clone(),
+                _ => String::new(),
+            })
+            .collect();
+        let inserted = chat_session::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::column(chat_session::Column::Code)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_with_returning(db)
+            .await?;
+        let mut by_id: std::collections::HashMap<String, chat_session::Model> =
+            inserted.into_iter().map(|m| (m.id.clone(), m)).collect();
+        let mut again = Vec::new();
+        for (&i, id) in pending.iter().zip(&ids) {
+            match by_id.remove(id) {
+                Some(m) => out[i] = Some(Ok(m)),
+                None => again.push(i), // its code was taken: another code next round
+            }
+        }
+        pending = again;
+    }
+    Ok(out
+        .into_iter()
+        .map(|r| r.unwrap_or(Err(AppError::Overloaded)))
+        .collect())
+}
+
 /// Creates a session with a random public id and code.
 pub async fn create<C: ConnectionTrait>(db: &C, new: NewSession) -> AppResult<chat_session::Model> {
-    let now = now_millis();
-    let mut last_err = None;
-    for _ in 0..5 {
-        let model = chat_session::ActiveModel {
-            id: Set(uuid::Uuid::now_v7().to_string()),
-            session_id: Set(uuid::Uuid::new_v4().to_string()),
-            code: Set(new_code()),
-            ip: Set(new.ip.clone()),
-            user_agent: Set(new.user_agent.clone()),
-            status: Set("open".into()),
-            assignee_id: Set(None),
-            customer_id: Set(new.customer_id.clone()),
-            visitor_identity: Set(new.visitor_identity.clone()),
-            last_seq: Set(0),
-            user_read_seq: Set(0),
-            admin_read_seq: Set(0),
-            created_at: Set(now),
-            updated_at: Set(now),
-            last_message_at: Set(None),
-            waiting_since: Set(None),
-            assigned_at: Set(None),
-            first_response_at: Set(None),
-            resolved_at: Set(None),
-        };
-        match chat_session::Entity::insert(model)
-            .exec_with_returning(db)
-            .await
-        {
-            Ok(m) => return Ok(m),
-            // A code collision: try another code.
-            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                last_err = Some(e)
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(last_err.map(AppError::from).unwrap_or(AppError::Overloaded))
+    create_many(db, std::slice::from_ref(&new))
+        .await?
+        .pop()
+        .unwrap_or(Err(AppError::Overloaded))
 }
 
 /// The session with this public id, if any (malformed ids find nothing).
@@ -177,4 +234,62 @@ pub async fn link_owner<C: ConnectionTrait>(
     }
     am.updated_at = Set(now_millis());
     Ok(am.update(db).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use migration::{Migrator, MigratorTrait};
+
+    #[tokio::test]
+    async fn a_taken_code_is_retried_with_another_and_the_batch_keeps_its_order() {
+        let db = sea_orm::Database::connect("sqlite::memory:")
+            .await
+            .expect("in-memory sqlite");
+        Migrator::up(&db, None).await.expect("migrations");
+        let mut codes = ["TAKEN2"].into_iter().map(String::from);
+        let first = create_many_coded(&db, &[NewSession::default()], &mut || {
+            codes.next().unwrap_or_default()
+        })
+        .await
+        .expect("insert");
+        assert_eq!(first[0].as_ref().expect("created").code, "TAKEN2");
+
+        // Round 1: the first row's code is taken, the second row's is free; round 2: taken
+        // again; round 3: free.
+        let mut codes = ["TAKEN2", "FREE22", "TAKEN2", "FREE33"]
+            .into_iter()
+            .map(String::from);
+        let news = [
+            NewSession {
+                user_agent: Some("first".into()),
+                ..Default::default()
+            },
+            NewSession {
+                user_agent: Some("second".into()),
+                ..Default::default()
+            },
+        ];
+        let out = create_many_coded(&db, &news, &mut || codes.next().unwrap_or_default())
+            .await
+            .expect("insert");
+        let got: Vec<(String, Option<String>)> = out
+            .into_iter()
+            .map(|r| r.expect("created"))
+            .map(|m| (m.code, m.user_agent))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("FREE33".to_string(), Some("first".to_string())),
+                ("FREE22".to_string(), Some("second".to_string())),
+            ]
+        );
+
+        // Codes that stay taken end in `overloaded`, not in an error for the whole batch.
+        let out = create_many_coded(&db, &[NewSession::default()], &mut || "TAKEN2".into())
+            .await
+            .expect("insert");
+        assert!(matches!(out[0], Err(AppError::Overloaded)));
+    }
 }
