@@ -692,3 +692,73 @@ both!(
     sessions_at_once,
     sessions_opened_at_once_are_distinct_and_each_announced
 );
+
+/// A member that stops reading fills its buffers and then loses packets; everyone else in the
+/// room still gets each message exactly once (a broadcast that some sockets could not take is
+/// not sent again to the others).
+async fn a_stalled_member_costs_the_others_nothing(backend: Backend) {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let app = common::spawn_app_with(backend, |c| c.rate_limits = "off".into()).await;
+    let sender = app.socket().await;
+    let sid = app.open_session(&sender).await;
+    let watcher = app.socket().await;
+    watcher
+        .ack("init_session", json!({ "sessionId": sid }))
+        .await;
+
+    // The stalled member: a raw WebSocket with a small receive buffer that joins the session
+    // and then never reads again.
+    let tcp = tokio::net::TcpSocket::new_v4().expect("socket");
+    tcp.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let stream = tcp
+        .connect(([127, 0, 0, 1], app.port).into())
+        .await
+        .expect("connect");
+    let url = format!(
+        "ws://127.0.0.1:{}/socket.io/?EIO=4&transport=websocket",
+        app.port
+    );
+    let (mut ws, _) = tokio_tungstenite::client_async(url, stream)
+        .await
+        .expect("ws handshake");
+    // Reads until a text frame that starts with `prefix` (other events may come first).
+    let until = async |ws: &mut tokio_tungstenite::WebSocketStream<_>, prefix: &str| loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) if t.starts_with(prefix) => return,
+            Some(Ok(_)) => continue,
+            other => panic!("stalled member, waiting for {prefix}: {other:?}"),
+        }
+    };
+    until(&mut ws, "0").await; // engine.io open
+    ws.send(Message::text("40")).await.expect("connect");
+    until(&mut ws, "40").await;
+    ws.send(Message::text(format!(
+        r#"420["init_session",{{"sessionId":"{sid}"}}]"#
+    )))
+    .await
+    .expect("init_session");
+    until(&mut ws, "430").await;
+
+    let filler = "x".repeat(9_000);
+    let n = 600; // about 5.4 MB: more than the stalled member's buffers hold
+    for i in 0..n {
+        let ack = sender
+            .ack(
+                "user_message",
+                json!({ "sessionId": sid, "content": format!("{i} {filler}") }),
+            )
+            .await;
+        assert_eq!(ack["ok"], true, "{ack}");
+    }
+    for expected in 1..=n {
+        let m = watcher.next("message").await;
+        assert_eq!(m["seq"], expected, "watcher: duplicate or gap");
+    }
+    assert!(
+        watcher.next_within("message", QUIET).await.is_none(),
+        "watcher got a message twice"
+    );
+    drop(ws);
+}
+both!(stalled_member, a_stalled_member_costs_the_others_nothing);

@@ -56,15 +56,51 @@ impl<A: Adapter> Broadcaster for SocketIo<A> {
                 Some(sender) => sender.to(room),
                 None => op.to(room),
             };
-            if let Err(e) = op.clone().emit(event, &*data).await {
-                // The adapter could not reach the other nodes (Redis down): this node's own
-                // sockets are still served.
-                tracing::warn!(error = %e, event, ns, "broadcast to other nodes failed; delivering locally");
-                if let Err(e) = op.local().emit(event, &*data).await {
-                    tracing::warn!(error = %e, event, ns, "local broadcast failed");
+            match op.clone().emit(event, &*data).await {
+                Ok(()) => {}
+                // The adapter could not reach the other nodes (Redis down), and it stops
+                // before its local delivery: this node's own sockets are still served.
+                Err(e @ socketioxide::BroadcastError::Adapter(_)) => {
+                    tracing::warn!(error = %e, event, ns, "broadcast to other nodes failed; delivering locally");
+                    if let Err(e) = op.local().emit(event, &*data).await {
+                        log_socket_errors(&e, event, ns);
+                    }
                 }
+                // Some sockets of the room could not take the packet; every other one has
+                // it already, so nothing is sent again (that would be a duplicate for them).
+                Err(e) => log_socket_errors(&e, event, ns),
             }
         })
+    }
+}
+
+/// A socket that closed while the room was being broadcast to is routine (it is leaving); a
+/// full outgoing buffer means a client too slow to keep up lost this packet.
+fn log_socket_errors(e: &socketioxide::BroadcastError, event: &str, ns: &str) {
+    use socketioxide::SocketError;
+    match e {
+        socketioxide::BroadcastError::Socket(errors) => {
+            let full = errors
+                .iter()
+                .filter(|e| matches!(e, SocketError::InternalChannelFull))
+                .count();
+            if full > 0 {
+                tracing::warn!(
+                    event,
+                    ns,
+                    sockets = full,
+                    "outgoing buffer full: packet dropped for slow sockets"
+                );
+            } else {
+                tracing::debug!(
+                    event,
+                    ns,
+                    sockets = errors.len(),
+                    "broadcast reached closing sockets"
+                );
+            }
+        }
+        e => tracing::warn!(error = %e, event, ns, "local broadcast failed"),
     }
 }
 
