@@ -480,3 +480,113 @@ async fn the_agents_of_a_node_that_dies_go_offline_and_their_sessions_back_to_th
     }
     drop(a);
 }
+
+/// Two nodes assigning at the same instant never give an agent more than
+/// `MAX_CHATS_PER_AGENT` sessions (the loads are counted under a desk-wide lock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_assignment_on_two_nodes_at_once_respects_the_agents_limit() {
+    use std::time::Duration;
+    let (a, b) = common::two_nodes(|c| {
+        c.auto_assign = true;
+        c.max_chats_per_agent = 1;
+        c.rate_limits = "off".into();
+    })
+    .await;
+    let bob = b.staff_token("bob@desk.test", "agent").await;
+    // Bob, the only agent, has a socket on each node; both nodes see him online.
+    let bob_b = b.socket_as("/admin", &bob).await;
+    let bob_a = a.socket_as("/admin", &bob).await;
+    presence_becomes(&bob_a, &["bob@desk.test"], 10).await;
+    presence_becomes(&bob_b, &["bob@desk.test"], 10).await;
+    let admin = a.admin_token().await;
+
+    // While another node holds the desk-wide assignment lock, this node does not assign:
+    // it waits, then counts Bob's load as the other node left it.
+    let mut opts = sea_orm::ConnectOptions::new(a.db_url.clone());
+    opts.max_connections(1).min_connections(1);
+    let other = sea_orm::Database::connect(opts).await.expect("db");
+    let lock = chatdesk::desk::service::ASSIGN_LOCK_KEY;
+    use sea_orm::ConnectionTrait;
+    other
+        .execute_unprepared(&format!("SELECT pg_advisory_lock({lock})"))
+        .await
+        .expect("lock");
+    let v = a.socket().await;
+    let sid = a.open_session(&v).await;
+    let ack = v.ack("request_human", json!({ "sessionId": sid })).await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for st in v.drain("session_status") {
+        assert_ne!(
+            st["status"], "assigned",
+            "assigned while the lock was held: {st}"
+        );
+    }
+    other
+        .execute_unprepared(&format!("SELECT pg_advisory_unlock({lock})"))
+        .await
+        .expect("unlock");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while v.next("session_status").await["status"] != "assigned" {
+        assert!(tokio::time::Instant::now() < deadline, "never assigned");
+    }
+    let r = a
+        .http
+        .patch(format!("{}/api/chats/{sid}", a.url))
+        .bearer_auth(&admin)
+        .json(&json!({ "status": "resolved" }))
+        .send()
+        .await
+        .expect("PATCH");
+    assert!(r.status().is_success(), "resolve: {}", r.status());
+
+    for round in 0..3 {
+        let mut visitors = Vec::new();
+        for i in 0..12 {
+            let node = if i % 2 == 0 { &a } else { &b };
+            let v = node.socket().await;
+            let sid = node.open_session(&v).await;
+            visitors.push((v, sid));
+        }
+        // Everyone asks for a human at once, half on each node.
+        let asks = visitors.iter().map(|(v, sid)| async move {
+            v.ack("request_human", json!({ "sessionId": sid })).await
+        });
+        for ack in futures::future::join_all(asks).await {
+            assert_eq!(ack["ok"], true, "{ack}");
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let chats: Value = a
+            .http
+            .get(format!("{}/api/chats?limit=100", a.url))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .expect("GET")
+            .json()
+            .await
+            .expect("json");
+        let chats = chats.as_array().cloned().unwrap_or_default();
+        let assigned = chats.iter().filter(|c| c["status"] == "assigned").count();
+        assert_eq!(
+            assigned, 1,
+            "round {round}: Bob holds {assigned} sessions, his limit is 1"
+        );
+        // Empty the queue, then Bob resolves his one: the next round starts from zero.
+        for wanted in ["waiting", "assigned"] {
+            for c in chats.iter().filter(|c| c["status"] == wanted) {
+                let sid = c["sessionId"].as_str().unwrap_or_default();
+                let r = a
+                    .http
+                    .patch(format!("{}/api/chats/{sid}", a.url))
+                    .bearer_auth(&admin)
+                    .json(&json!({ "status": "resolved" }))
+                    .send()
+                    .await
+                    .expect("PATCH");
+                assert!(r.status().is_success(), "resolve {sid}: {}", r.status());
+            }
+        }
+        drop(visitors);
+    }
+}

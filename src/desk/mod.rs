@@ -347,47 +347,77 @@ pub fn trigger_auto_assign(state: &AppState) {
 
 /// Gives the oldest waiting sessions to the least busy online agents, under the limit.
 async fn auto_assign(state: &AppState) -> AppResult<()> {
+    use sea_orm::TransactionTrait;
     let _guard = state.assign_lock.lock().await;
+    let shared = state.db.get_database_backend() == sea_orm::DbBackend::Postgres;
     for _ in 0..1000 {
-        let Some(next) = service::queue(&state.db, 1).await?.pop() else {
-            return Ok(());
+        let step = if shared {
+            // Nodes share PostgreSQL: one transaction per assignment under the desk-wide
+            // lock, so the loads counted are those every node has committed.
+            let txn = state.db.begin().await?;
+            service::lock_assignment(&txn).await?;
+            let step = assign_next(state, &txn).await?;
+            if matches!(step, Step::Assigned(..)) {
+                txn.commit().await?;
+            }
+            step
+        } else {
+            // SQLite serves one node; a read-then-write transaction would only add
+            // SQLITE_BUSY failures against the message writer.
+            assign_next(state, &state.db).await?
         };
-        let online: Vec<String> = state
-            .presence
-            .online_agents()
-            .await
-            .into_iter()
-            .map(|a| a.id)
-            .collect();
-        let loads = service::loads(&state.db, &online).await?;
-        let best = online
-            .iter()
-            .map(|a| (loads.get(a).copied().unwrap_or(0), a))
-            .filter(|(n, _)| *n < state.config.max_chats_per_agent as i64)
-            .min_by(|x, y| x.0.cmp(&y.0).then(x.1.cmp(y.1)));
-        let Some((_, agent)) = best else {
-            return Ok(());
-        };
-        match service::apply(
-            &state.db,
-            &next,
-            Change {
-                status: status::ASSIGNED,
-                assignee_id: Some(agent.clone()),
-            },
-        )
-        .await
-        {
-            Ok(assigned) => {
-                tracing::info!(session = %next.session_id, agent = %agent, "auto-assigned");
+        match step {
+            Step::Done => return Ok(()),
+            Step::Again => continue,
+            Step::Assigned(assigned, agent) => {
+                tracing::info!(session = %assigned.session_id, agent = %agent, "auto-assigned");
                 announce(state, &assigned).await?;
                 announce_queue(state).await?;
             }
-            Err(AppError::Conflict(_)) => continue, // changed meanwhile: look again
-            Err(e) => return Err(e),
         }
     }
     Ok(())
+}
+
+/// One step of auto-assignment.
+enum Step {
+    /// Nothing waits, or no online agent has room.
+    Done,
+    /// The session changed meanwhile: look again.
+    Again,
+    Assigned(Box<Session>, String),
+}
+
+/// Gives the head of the queue to the least loaded online agent with room.
+async fn assign_next<C: sea_orm::ConnectionTrait>(state: &AppState, db: &C) -> AppResult<Step> {
+    let Some(next) = service::queue(db, 1).await?.pop() else {
+        return Ok(Step::Done);
+    };
+    let online: Vec<String> = state
+        .presence
+        .online_agents()
+        .await
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    let loads = service::loads(db, &online).await?;
+    let best = online
+        .iter()
+        .map(|a| (loads.get(a).copied().unwrap_or(0), a))
+        .filter(|(n, _)| *n < state.config.max_chats_per_agent as i64)
+        .min_by(|x, y| x.0.cmp(&y.0).then(x.1.cmp(y.1)));
+    let Some((_, agent)) = best else {
+        return Ok(Step::Done);
+    };
+    let change = Change {
+        status: status::ASSIGNED,
+        assignee_id: Some(agent.clone()),
+    };
+    match service::apply(db, &next, change).await {
+        Ok(assigned) => Ok(Step::Assigned(Box::new(assigned), agent.clone())),
+        Err(AppError::Conflict(_)) => Ok(Step::Again),
+        Err(e) => Err(e),
+    }
 }
 
 /// Tells every agent who is online.

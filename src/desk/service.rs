@@ -88,6 +88,20 @@ pub async fn load<C: ConnectionTrait>(db: &C, pk: &str) -> AppResult<chat_sessio
 }
 
 /// Waiting sessions, oldest waiting first (the queue).
+/// Serializes auto-assignment across nodes until `txn` ends: on PostgreSQL (which nodes share)
+/// a transaction-level advisory lock, so that two nodes never both count an agent's load
+/// before either assigns. SQLite serves one node, whose own mutex is enough.
+pub async fn lock_assignment<C: ConnectionTrait>(txn: &C) -> AppResult<()> {
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({ASSIGN_LOCK_KEY})"))
+            .await?;
+    }
+    Ok(())
+}
+
+/// The PostgreSQL advisory lock key of auto-assignment: arbitrary, the same on every node.
+pub const ASSIGN_LOCK_KEY: i64 = 4_242_170_001;
+
 pub async fn queue<C: ConnectionTrait>(db: &C, limit: u64) -> AppResult<Vec<chat_session::Model>> {
     Ok(chat_session::Entity::find()
         .filter(chat_session::Column::Status.eq(status::WAITING))
