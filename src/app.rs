@@ -96,8 +96,9 @@ impl App {
             ));
             let st = state.clone();
             tokio::spawn(async move {
-                while let Some(agents) = gone_rx.recv().await {
-                    crate::desk::agents_lost(&st, agents);
+                while let Some(gone) = gone_rx.recv().await {
+                    crate::desk::agents_lost(&st, gone.agents);
+                    crate::sessions::events::visitors_lost(&st, &gone.visitors).await;
                 }
             });
             hub.set_relay(crate::cluster::relay::RedisRelay::spawn(

@@ -457,6 +457,16 @@ async fn the_agents_of_a_node_that_dies_go_offline_and_their_sessions_back_to_th
     presence_becomes(&watcher, &["Administrator", "bob@desk.test"], 10).await;
     let visitor = node_a.socket().await;
     let sid = node_a.open_session(&visitor).await;
+    // A visitor on B only, and one with tabs on both nodes.
+    let on_b = node_b.socket().await;
+    let sid_b = node_b.open_session(&on_b).await;
+    let both_b = node_b.socket().await;
+    let sid_both = node_b.open_session(&both_b).await;
+    let both_a = node_a.socket().await;
+    both_a
+        .ack("init_session", json!({ "sessionId": sid_both }))
+        .await;
+    assert!(visitor_online(&watcher, &sid_b).await);
     let claim = bob_s
         .ack("claim_session", json!({ "sessionId": sid }))
         .await;
@@ -464,9 +474,29 @@ async fn the_agents_of_a_node_that_dies_go_offline_and_their_sessions_back_to_th
     assert_eq!(visitor.next("session_status").await["status"], "assigned");
 
     // B dies without a word: A notices when B's presence expires
+    watcher.drain("visitor_presence");
     b.kill();
     drop(bob_s);
     presence_becomes(&watcher, &["Administrator"], 30).await;
+    // Its visitor goes offline for the agents, once; the one with a tab on A stays online.
+    let off = watcher
+        .next_within("visitor_presence", Duration::from_secs(5))
+        .await
+        .expect("visitor_presence for the visitor of the dead node");
+    assert_eq!(
+        (off["sessionId"].as_str(), off["online"].as_bool()),
+        (Some(sid_b.as_str()), Some(false)),
+        "{off}"
+    );
+    assert!(
+        watcher
+            .next_within("visitor_presence", Duration::from_millis(500))
+            .await
+            .is_none(),
+        "only the visitor who had no tab left goes offline"
+    );
+    assert!(!visitor_online(&watcher, &sid_b).await);
+    assert!(visitor_online(&watcher, &sid_both).await);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let st = visitor

@@ -9,7 +9,9 @@
 //! rewrites them whole every [`HEARTBEAT`] with a [`TTL`]: a node that dies drops out by
 //! itself, and a node that lost Redis for a while puts back what it has when Redis returns.
 //! The node that notices another node's entry expired (the live node with the smallest id)
-//! reports that node's agents, so that their sessions can go back to the queue.
+//! reports that node's agents, so that their sessions can go back to the queue, and its
+//! visitors, so that agents hear they went offline. (A node's keys outlive its entry by
+//! [`LINGER`] for that: only the entry in `presence:nodes` says whether a node is alive.)
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -24,6 +26,17 @@ use crate::presence::Presence;
 pub const HEARTBEAT: Duration = Duration::from_secs(3);
 /// How long a node's presence outlives its last heartbeat.
 pub const TTL: Duration = Duration::from_secs(10);
+/// How much longer a node's keys stay after its entry expired, so that the node reporting
+/// it can still read who was on it.
+pub const LINGER: Duration = Duration::from_secs(10);
+
+/// Who was online on nodes that stopped answering.
+#[derive(Debug, Default)]
+pub struct Gone {
+    pub agents: Vec<String>,
+    /// Sessions whose visitor was online there.
+    pub visitors: Vec<String>,
+}
 
 /// A change of this node's presence.
 #[derive(Debug, Clone)]
@@ -44,12 +57,12 @@ pub struct SharedPresence {
 }
 
 impl SharedPresence {
-    /// Starts sharing `local` through Redis. `gone` receives the agents of nodes whose
-    /// entry expired (reported by one node only).
+    /// Starts sharing `local` through Redis. `gone` receives who was on nodes whose entry
+    /// expired (reported by one node only).
     pub fn spawn(
         redis: Arc<Redis>,
         local: Arc<Presence>,
-        gone: mpsc::UnboundedSender<Vec<String>>,
+        gone: mpsc::UnboundedSender<Gone>,
     ) -> Arc<SharedPresence> {
         let (tx, rx) = mpsc::channel(10_000);
         let shared = Arc::new(SharedPresence { redis, tx });
@@ -151,7 +164,7 @@ impl SharedPresence {
             };
             pipe.ignore();
         }
-        let ttl = TTL.as_millis() as u64;
+        let ttl = (TTL + LINGER).as_millis() as u64;
         pipe.cmd("PEXPIRE").arg(&agents).arg(ttl).ignore();
         pipe.cmd("PEXPIRE").arg(&visitors).arg(ttl).ignore();
         self.redis.query::<()>(&pipe).await
@@ -179,8 +192,9 @@ impl SharedPresence {
         if !visitors.is_empty() {
             pipe.cmd("SADD").arg(&vkey).arg(&visitors).ignore();
         }
-        pipe.cmd("PEXPIRE").arg(&akey).arg(ttl).ignore();
-        pipe.cmd("PEXPIRE").arg(&vkey).arg(ttl).ignore();
+        let keys_ttl = (TTL + LINGER).as_millis() as u64;
+        pipe.cmd("PEXPIRE").arg(&akey).arg(keys_ttl).ignore();
+        pipe.cmd("PEXPIRE").arg(&vkey).arg(keys_ttl).ignore();
         pipe.cmd("ZADD")
             .arg(self.nodes_key())
             .arg(now + ttl)
@@ -192,6 +206,25 @@ impl SharedPresence {
             .arg(now)
             .ignore();
         self.redis.query::<()>(&pipe).await
+    }
+
+    /// The sessions whose visitor was online on `nodes` (which stopped answering), and
+    /// those nodes' keys removed.
+    async fn take_visitors(&self, nodes: &[&String]) -> redis::RedisResult<Vec<String>> {
+        let mut pipe = redis::pipe();
+        for n in nodes {
+            pipe.cmd("SMEMBERS").arg(self.visitors_key(n));
+        }
+        let sets: Vec<Vec<String>> = self.redis.query(&pipe).await?;
+        let mut del = redis::pipe();
+        for n in nodes {
+            del.cmd("DEL")
+                .arg(self.agents_key(n))
+                .arg(self.visitors_key(n))
+                .ignore();
+        }
+        self.redis.query::<()>(&del).await?;
+        Ok(sets.into_iter().flatten().collect())
     }
 
     /// Takes this node out at shutdown (its keys would otherwise linger until they expire).
@@ -213,7 +246,7 @@ async fn run(
     shared: Arc<SharedPresence>,
     mut rx: mpsc::Receiver<Delta>,
     local: Arc<Presence>,
-    gone: mpsc::UnboundedSender<Vec<String>>,
+    gone: mpsc::UnboundedSender<Gone>,
 ) {
     let mut tick = tokio::time::interval(HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -250,14 +283,24 @@ async fn run(
                 }
                 if let Ok(now) = shared.remote_agents().await {
                     let lead = now.keys().all(|n| *n > shared.redis.node_id);
-                    let lost: Vec<String> = known
-                        .iter()
-                        .filter(|(node, _)| !now.contains_key(*node))
-                        .flat_map(|(_, agents)| agents.keys().cloned())
+                    let lost: Vec<&String> = known
+                        .keys()
+                        .filter(|node| !now.contains_key(*node))
                         .collect();
                     if lead && !lost.is_empty() {
-                        tracing::warn!(agents = lost.len(), "a node stopped answering; its agents are offline");
-                        let _ = gone.send(lost);
+                        let agents: Vec<String> = lost
+                            .iter()
+                            .filter_map(|n| known.get(*n))
+                            .flat_map(|agents| agents.keys().cloned())
+                            .collect();
+                        let visitors = shared.take_visitors(&lost).await.unwrap_or_default();
+                        tracing::warn!(
+                            nodes = lost.len(),
+                            agents = agents.len(),
+                            visitors = visitors.len(),
+                            "a node stopped answering; its agents and visitors are offline"
+                        );
+                        let _ = gone.send(Gone { agents, visitors });
                     }
                     known = now;
                 }

@@ -354,6 +354,15 @@ pub async fn visitor_left(state: &AppState, session_id: &str, socket: &str) {
     }
 }
 
+/// The visitors of a node that stopped answering: those with no tab left on a live node
+/// are offline.
+pub async fn visitors_lost(state: &AppState, session_ids: &[String]) {
+    let online = state.presence.visitors_online(session_ids).await;
+    for sid in session_ids.iter().filter(|s| !online.contains(*s)) {
+        announce_visitor(state, sid, false).await;
+    }
+}
+
 async fn announce_visitor(state: &AppState, session_id: &str, online: bool) {
     let payload = serde_json::json!({ "sessionId": session_id, "online": online });
     state
