@@ -1,7 +1,8 @@
-//! Message storage: the only place with SQL for messages. `store_batch` is the group-commit
-//! transaction: it assigns each message its gap-free `seq` by advancing the session's
-//! `last_seq` under a row lock (correct across nodes too), honours `clientMsgId` idempotency,
-//! and inserts the batch in one statement.
+//! Message storage: the only place with SQL for messages. `store_batch` is the group commit:
+//! it assigns each message its gap-free `seq` by advancing the session's `last_seq` under a
+//! row lock (correct across nodes too), honours `clientMsgId` idempotency, and inserts the
+//! batch. On PostgreSQL all of it is one statement (one round trip per batch, see
+//! [`STORE_BATCH_PG`]); on SQLite it is a short transaction of a few statements.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -74,27 +75,31 @@ pub struct BatchOutcome {
     pub reopened: Vec<Reopened>,
 }
 
-/// Stores a batch in one transaction; one result per input, in input order.
+/// Stores a batch atomically; one result per input, in input order.
 pub async fn store_batch<C>(db: &C, batch: &[NewMessage]) -> Result<BatchOutcome, sea_orm::DbErr>
 where
     C: ConnectionTrait + TransactionTrait,
 {
+    if batch.is_empty() {
+        return Ok(BatchOutcome::default());
+    }
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        return store_batch_postgres(db, batch).await;
+    }
     let txn = db.begin().await?;
-    if txn.get_database_backend() == sea_orm::DbBackend::Sqlite {
-        // Take SQLite's write lock first: a deferred transaction that reads before it writes
-        // fails at once with SQLITE_BUSY_SNAPSHOT when another write commits in between.
-        if let Some(first) = batch.first() {
-            txn.execute(
-                Query::update()
-                    .table(chat_session::Entity)
-                    .value(
-                        chat_session::Column::LastSeq,
-                        Expr::col(chat_session::Column::LastSeq),
-                    )
-                    .and_where(chat_session::Column::Id.eq(first.session_pk.clone())),
-            )
-            .await?;
-        }
+    // Take SQLite's write lock first: a deferred transaction that reads before it writes
+    // fails at once with SQLITE_BUSY_SNAPSHOT when another write commits in between.
+    if let Some(first) = batch.first() {
+        txn.execute(
+            Query::update()
+                .table(chat_session::Entity)
+                .value(
+                    chat_session::Column::LastSeq,
+                    Expr::col(chat_session::Column::LastSeq),
+                )
+                .and_where(chat_session::Column::Id.eq(first.session_pk.clone())),
+        )
+        .await?;
     }
     let mut results: Vec<Option<AppResult<Stored>>> = (0..batch.len()).map(|_| None).collect();
 
@@ -187,7 +192,7 @@ where
             rows.push(model);
         }
     }
-    insert_messages(&txn, rows, now).await?;
+    insert_messages(&txn, rows).await?;
     // A visitor writing in a resolved session reopens it (to its assignee, if any).
     // `advance_sessions` returned each (locked) session's status, so the UPDATE runs only
     // when there is something to reopen.
@@ -238,18 +243,299 @@ where
                 .as_ref()
                 .and_then(|k| first_in_batch.get(&(m.session_pk.clone(), k.clone())))
                 .and_then(|&f| results[f].as_ref());
-            let repeat = match first {
-                Some(Ok(s)) => Ok(Stored {
-                    message: s.message.clone(),
+            results[i] = Some(repeat_of(first));
+        }
+    }
+    let results = results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(AppError::Internal(anyhow::anyhow!("unresolved")))))
+        .collect();
+    Ok(BatchOutcome { results, reopened })
+}
+
+/// The answer to a repeat of a clientMsgId within one batch, from its first occurrence's.
+fn repeat_of(first: Option<&AppResult<Stored>>) -> AppResult<Stored> {
+    match first {
+        Some(Ok(s)) => Ok(Stored {
+            message: s.message.clone(),
+            duplicate: true,
+            unread: 0,
+        }),
+        Some(Err(AppError::SessionNotFound)) => Err(AppError::SessionNotFound),
+        _ => Err(AppError::Internal(anyhow::anyhow!(
+            "message left unresolved"
+        ))),
+    }
+}
+
+/// The whole group commit on PostgreSQL, one statement run in autocommit (a single statement
+/// is atomic: all of it commits, or none of it). Its text never changes, whatever the batch
+/// size: every column travels as one array (`$2`..`$12`, one element per message, `ord` its
+/// index in the batch), so it is prepared once per connection. `$1` is the timestamp.
+///
+/// Data-modifying CTEs all run on the statement's snapshot; the steps:
+/// 1. `dup`: clientMsgIds already stored (one probe of the unique index each); those
+///    messages take no `seq` and are answered with the stored row.
+/// 2. `locked`: the sessions of the new messages, locked in id order (LockRows above Sort), so
+///    that two nodes writing to the same sessions never deadlock. Under READ COMMITTED a row
+///    that another transaction changed is waited for and returned in its latest version; an
+///    unknown (or just deleted) session is simply absent, and so are its messages below.
+/// 3. `advanced`: moves each locked session's `last_seq` on by its number of new messages
+///    (the UPDATE meets the rows it locked itself, and re-reads their latest version), stamps
+///    `last_message_at`, `updated_at` and `first_response_at` (first staff message that is
+///    not the assistant's), and reopens a `resolved` session that a visitor wrote in (to
+///    `assigned` if it has an assignee, else `open`). "Was resolved" comes from `locked`,
+///    the latest version under the lock, not from the snapshot.
+/// 4. `numbered`: gives the new messages of a session the `seq`s `last_seq - n + 1 ..=
+///    last_seq`, in batch order; `inserted` stores them. A clientMsgId that another node
+///    stored after this statement's snapshot fails the unique index, and with it the whole
+///    statement (nothing is stored); the writer then stores the batch one message at a time,
+///    and that message's own statement finds it in `dup`.
+///
+/// Result rows, told apart by `kind`:
+/// - `stored`: a new message (`ord`, `id`, `seq`, `unread`);
+/// - `duplicate`: a clientMsgId already stored (`ord` and the stored message's columns);
+/// - `reopened`: a session reopened (`session_id`, `status`, `assignee_id`).
+///
+/// A message with no row of its own belongs to an unknown session.
+///
+/// sea-query binds arrays without NULL elements, so each nullable column travels as a
+/// `has_*` flag and a value.
+const STORE_BATCH_PG: &str = r#"
+WITH input AS MATERIALIZED (
+    SELECT *
+    FROM unnest($2::bigint[], $3::varchar[], $4::varchar[], $5::varchar[], $6::text[],
+                $7::bool[], $8::bool[], $9::varchar[], $10::bool[], $11::varchar[], $12::bool[])
+        AS u(ord, pk, id, sender, content, is_ai, has_key, key, has_author, author, interrupted)
+),
+dup AS (
+    SELECT i.ord, m.*
+    FROM input i
+    JOIN messages m ON m.chat_session_id = i.pk AND m.client_msg_id = i.key
+    WHERE i.has_key
+),
+fresh AS (
+    SELECT i.* FROM input i WHERE NOT EXISTS (SELECT 1 FROM dup d WHERE d.ord = i.ord)
+),
+per_session AS (
+    SELECT pk,
+           count(*) AS n,
+           bool_or(sender = 'admin' AND NOT is_ai) AS staff,
+           bool_or(sender = 'user' AND NOT is_ai) AS visitor
+    FROM fresh
+    GROUP BY pk
+),
+locked AS MATERIALIZED (
+    SELECT s.id, s.status
+    FROM chat_sessions s
+    WHERE s.id IN (SELECT pk FROM per_session)
+    ORDER BY s.id
+    FOR UPDATE
+),
+advanced AS (
+    UPDATE chat_sessions s
+    SET last_seq = s.last_seq + p.n,
+        last_message_at = $1,
+        updated_at = $1,
+        first_response_at = CASE WHEN p.staff THEN COALESCE(s.first_response_at, $1)
+                                 ELSE s.first_response_at END,
+        status = CASE WHEN p.visitor AND l.status = 'resolved'
+                      THEN CASE WHEN s.assignee_id IS NULL THEN 'open' ELSE 'assigned' END
+                      ELSE s.status END
+    FROM per_session p
+    JOIN locked l ON l.id = p.pk
+    WHERE s.id = p.pk
+    RETURNING s.id, s.session_id, s.last_seq, s.admin_read_seq, s.status, s.assignee_id, p.n,
+              p.visitor AND l.status = 'resolved' AS reopened
+),
+numbered AS (
+    SELECT f.*, a.admin_read_seq,
+           a.last_seq - a.n + row_number() OVER (PARTITION BY f.pk ORDER BY f.ord) AS seq
+    FROM fresh f
+    JOIN advanced a ON a.id = f.pk
+),
+inserted AS (
+    INSERT INTO messages (id, chat_session_id, seq, sender, content, is_ai, client_msg_id,
+                          author_id, interrupted, created_at)
+    SELECT id, pk, seq, sender, content, is_ai, CASE WHEN has_key THEN key END,
+           CASE WHEN has_author THEN author END, interrupted, $1
+    FROM numbered
+)
+SELECT 'stored' AS kind, ord, seq, GREATEST(seq - admin_read_seq, 0) AS unread, id,
+       NULL::varchar AS sender, NULL::text AS content, NULL::bool AS is_ai,
+       NULL::varchar AS client_msg_id, NULL::varchar AS author_id, NULL::bool AS interrupted,
+       NULL::timestamptz AS created_at,
+       NULL::varchar AS session_id, NULL::varchar AS status, NULL::varchar AS assignee_id
+FROM numbered
+UNION ALL
+SELECT 'duplicate', ord, seq, 0, id, sender, content, is_ai, client_msg_id, author_id,
+       interrupted, created_at, NULL, NULL, NULL
+FROM dup
+UNION ALL
+SELECT 'reopened', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       session_id, status, assignee_id
+FROM advanced
+WHERE reopened
+"#;
+
+/// [`STORE_BATCH_PG`]'s parameters: one array per column, one element per message.
+#[derive(Default)]
+struct PgBatch {
+    ord: Vec<i64>,
+    pk: Vec<String>,
+    id: Vec<String>,
+    sender: Vec<String>,
+    content: Vec<String>,
+    is_ai: Vec<bool>,
+    has_key: Vec<bool>,
+    key: Vec<String>,
+    has_author: Vec<bool>,
+    author: Vec<String>,
+    interrupted: Vec<bool>,
+}
+
+impl PgBatch {
+    fn push(&mut self, ord: usize, m: &NewMessage) {
+        self.ord.push(ord as i64);
+        self.pk.push(m.session_pk.clone());
+        self.id.push(
+            m.id.clone()
+                .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+        );
+        self.sender.push(m.sender.as_str().to_string());
+        self.content.push(m.content.clone());
+        self.is_ai.push(m.is_ai);
+        self.has_key.push(m.client_msg_id.is_some());
+        self.key.push(m.client_msg_id.clone().unwrap_or_default());
+        self.has_author.push(m.author_id.is_some());
+        self.author.push(m.author_id.clone().unwrap_or_default());
+        self.interrupted.push(m.interrupted);
+    }
+
+    fn into_values(self, now: chrono::DateTime<chrono::Utc>) -> Vec<sea_orm::Value> {
+        vec![
+            now.into(),
+            self.ord.into(),
+            self.pk.into(),
+            self.id.into(),
+            self.sender.into(),
+            self.content.into(),
+            self.is_ai.into(),
+            self.has_key.into(),
+            self.key.into(),
+            self.has_author.into(),
+            self.author.into(),
+            self.interrupted.into(),
+        ]
+    }
+}
+
+/// `store_batch` on PostgreSQL: one round trip, see [`STORE_BATCH_PG`].
+async fn store_batch_postgres<C: ConnectionTrait>(
+    db: &C,
+    batch: &[NewMessage],
+) -> Result<BatchOutcome, sea_orm::DbErr> {
+    use sea_orm::{DbBackend, DbErr, Statement};
+    use std::collections::hash_map::Entry;
+
+    // A repeat of a clientMsgId within the batch is not sent: it gets its first occurrence's
+    // answer below.
+    let mut first_with_key: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut repeat_of_first: Vec<Option<usize>> = vec![None; batch.len()];
+    let mut input = PgBatch::default();
+    for (i, m) in batch.iter().enumerate() {
+        if let Some(key) = &m.client_msg_id {
+            match first_with_key.entry((m.session_pk.as_str(), key.as_str())) {
+                Entry::Occupied(first) => {
+                    repeat_of_first[i] = Some(*first.get());
+                    continue;
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(i);
+                }
+            }
+        }
+        input.push(i, m);
+    }
+
+    let now = now_millis();
+    let stmt =
+        Statement::from_sql_and_values(DbBackend::Postgres, STORE_BATCH_PG, input.into_values(now));
+    let rows = db.query_all_raw(stmt).await?;
+
+    let mut results: Vec<Option<AppResult<Stored>>> = (0..batch.len()).map(|_| None).collect();
+    let mut reopened = Vec::new();
+    for row in rows {
+        let kind: String = row.try_get("", "kind")?;
+        if kind == "reopened" {
+            reopened.push(Reopened {
+                session_id: row.try_get("", "session_id")?,
+                status: row.try_get("", "status")?,
+                assignee_id: row.try_get("", "assignee_id")?,
+            });
+            continue;
+        }
+        let ord: i64 = row.try_get("", "ord")?;
+        let (i, m) = usize::try_from(ord)
+            .ok()
+            .and_then(|i| Some((i, batch.get(i)?)))
+            .ok_or_else(|| DbErr::Custom(format!("store_batch: no message {ord} in the batch")))?;
+        let stored = match kind.as_str() {
+            "stored" => {
+                let model = message::Model {
+                    id: row.try_get("", "id")?,
+                    chat_session_id: m.session_pk.clone(),
+                    seq: row.try_get("", "seq")?,
+                    sender: m.sender.as_str().to_string(),
+                    content: m.content.clone(),
+                    is_ai: m.is_ai,
+                    client_msg_id: m.client_msg_id.clone(),
+                    author_id: m.author_id.clone(),
+                    interrupted: m.interrupted,
+                    created_at: now,
+                };
+                Stored {
+                    message: MessageDto::from_model(model, &m.session_id),
+                    duplicate: false,
+                    unread: row.try_get("", "unread")?,
+                }
+            }
+            "duplicate" => {
+                let model = message::Model {
+                    id: row.try_get("", "id")?,
+                    chat_session_id: m.session_pk.clone(),
+                    seq: row.try_get("", "seq")?,
+                    sender: row.try_get("", "sender")?,
+                    content: row.try_get("", "content")?,
+                    is_ai: row.try_get("", "is_ai")?,
+                    client_msg_id: row.try_get("", "client_msg_id")?,
+                    author_id: row.try_get("", "author_id")?,
+                    interrupted: row.try_get("", "interrupted")?,
+                    created_at: row.try_get("", "created_at")?,
+                };
+                Stored {
+                    message: MessageDto::from_model(model, &m.session_id),
                     duplicate: true,
                     unread: 0,
-                }),
-                Some(Err(AppError::SessionNotFound)) => Err(AppError::SessionNotFound),
-                _ => Err(AppError::Internal(anyhow::anyhow!(
-                    "message left unresolved"
-                ))),
-            };
-            results[i] = Some(repeat);
+                }
+            }
+            other => {
+                return Err(DbErr::Custom(format!(
+                    "store_batch: unexpected row kind {other:?}"
+                )))
+            }
+        };
+        results[i] = Some(Ok(stored));
+    }
+
+    // Repeats follow their first occurrence (always earlier in the batch, so already
+    // answered); any other message without a row belongs to an unknown session.
+    for i in 0..batch.len() {
+        if results[i].is_none() {
+            results[i] = Some(match repeat_of_first[i] {
+                Some(first) => repeat_of(results[first].as_ref()),
+                None => Err(AppError::SessionNotFound),
+            });
         }
     }
     let results = results
@@ -267,142 +553,64 @@ struct Advanced {
     status: String,
 }
 
-/// Messages already stored under any of the given `(session pk, clientMsgId)` pairs.
+/// Messages already stored under any of the given `(session pk, clientMsgId)` pairs (SQLite).
 ///
-/// One probe of the unique index per pair. (Two IN lists, one per column, made PostgreSQL
+/// One probe of the unique index per pair. (Two IN lists, one per column, made the database
 /// read every message of the batch's sessions and filter on `client_msg_id`: the cost grew
-/// with the length of the conversations.) On PostgreSQL the pairs travel as two arrays, so
-/// the statement text is the same for every batch and stays prepared.
+/// with the length of the conversations.)
 async fn find_by_client_msg_ids<C: ConnectionTrait>(
     txn: &C,
     pairs: &[(String, String)],
 ) -> Result<Vec<message::Model>, sea_orm::DbErr> {
-    use sea_orm::{DbBackend, Statement, Value};
-    let backend = txn.get_database_backend();
-    let stmt = if backend == DbBackend::Postgres {
-        let (pks, keys): (Vec<String>, Vec<String>) = pairs.iter().cloned().unzip();
-        Statement::from_sql_and_values(
-            backend,
-            "SELECT m.* FROM messages m \
-             JOIN unnest($1::varchar[], $2::varchar[]) AS k(pk, key) \
-             ON m.chat_session_id = k.pk AND m.client_msg_id = k.key",
-            [Value::from(pks), Value::from(keys)],
-        )
-    } else {
-        let tuples = vec!["(?, ?)"; pairs.len()].join(", ");
-        let values = pairs
-            .iter()
-            .flat_map(|(pk, key)| [Value::from(pk.clone()), Value::from(key.clone())]);
-        Statement::from_sql_and_values(
-            backend,
-            format!(
-                "SELECT * FROM messages WHERE (chat_session_id, client_msg_id) IN (VALUES {tuples})"
-            ),
-            values,
-        )
-    };
+    use sea_orm::{Statement, Value};
+    let tuples = vec!["(?, ?)"; pairs.len()].join(", ");
+    let values = pairs
+        .iter()
+        .flat_map(|(pk, key)| [Value::from(pk.clone()), Value::from(key.clone())]);
+    let stmt = Statement::from_sql_and_values(
+        txn.get_database_backend(),
+        format!(
+            "SELECT * FROM messages WHERE (chat_session_id, client_msg_id) IN (VALUES {tuples})"
+        ),
+        values,
+    );
     message::Entity::find().from_raw_sql(stmt).all(txn).await
 }
 
-/// Inserts the batch's new messages. On PostgreSQL in one `INSERT ... SELECT FROM unnest(..)`
-/// whose text never changes (one array per column), so it is prepared once per connection
-/// instead of once per batch size; elsewhere with a multi-row `INSERT`.
+/// Inserts the batch's new messages with a multi-row `INSERT` (SQLite).
 async fn insert_messages<C: ConnectionTrait>(
     txn: &C,
     rows: Vec<message::Model>,
-    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), sea_orm::DbErr> {
-    use sea_orm::{DbBackend, Statement, Value};
     if rows.is_empty() {
         return Ok(());
     }
-    let backend = txn.get_database_backend();
-    if backend != DbBackend::Postgres {
-        let models = rows.into_iter().map(|m| message::ActiveModel {
-            id: Set(m.id),
-            chat_session_id: Set(m.chat_session_id),
-            seq: Set(m.seq),
-            sender: Set(m.sender),
-            content: Set(m.content),
-            is_ai: Set(m.is_ai),
-            client_msg_id: Set(m.client_msg_id),
-            author_id: Set(m.author_id),
-            interrupted: Set(m.interrupted),
-            created_at: Set(m.created_at),
-        });
-        message::Entity::insert_many(models).exec(txn).await?;
-        return Ok(());
-    }
-    // sea-query binds arrays without NULL elements, so each nullable column travels as a
-    // `has_*` flag and a value.
-    let n = rows.len();
-    let (mut id, mut pk, mut seq, mut sender, mut content) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut is_ai, mut has_key, mut key, mut has_author, mut author, mut interrupted) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for m in rows {
-        id.push(m.id);
-        pk.push(m.chat_session_id);
-        seq.push(m.seq);
-        sender.push(m.sender);
-        content.push(m.content);
-        is_ai.push(m.is_ai);
-        has_key.push(m.client_msg_id.is_some());
-        key.push(m.client_msg_id.unwrap_or_default());
-        has_author.push(m.author_id.is_some());
-        author.push(m.author_id.unwrap_or_default());
-        interrupted.push(m.interrupted);
-    }
-    let sql = "INSERT INTO messages (id, chat_session_id, seq, sender, content, is_ai, \
-               client_msg_id, author_id, interrupted, created_at) \
-               SELECT u.id, u.pk, u.seq, u.sender, u.content, u.is_ai, \
-               CASE WHEN u.has_key THEN u.key END, CASE WHEN u.has_author THEN u.author END, \
-               u.interrupted, $1 \
-               FROM unnest($2::varchar[], $3::varchar[], $4::bigint[], $5::varchar[], $6::text[], \
-               $7::bool[], $8::bool[], $9::varchar[], $10::bool[], $11::varchar[], $12::bool[]) \
-               AS u(id, pk, seq, sender, content, is_ai, has_key, key, has_author, author, interrupted)";
-    let values: Vec<Value> = vec![
-        now.into(),
-        id.into(),
-        pk.into(),
-        seq.into(),
-        sender.into(),
-        content.into(),
-        is_ai.into(),
-        has_key.into(),
-        key.into(),
-        has_author.into(),
-        author.into(),
-        interrupted.into(),
-    ];
-    txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?;
+    let models = rows.into_iter().map(|m| message::ActiveModel {
+        id: Set(m.id),
+        chat_session_id: Set(m.chat_session_id),
+        seq: Set(m.seq),
+        sender: Set(m.sender),
+        content: Set(m.content),
+        is_ai: Set(m.is_ai),
+        client_msg_id: Set(m.client_msg_id),
+        author_id: Set(m.author_id),
+        interrupted: Set(m.interrupted),
+        created_at: Set(m.created_at),
+    });
+    message::Entity::insert_many(models).exec(txn).await?;
     Ok(())
 }
 
 /// Advances `last_seq` of every session of the batch by its number of new messages, in one
 /// statement, and returns each session's new `last_seq`, `admin_read_seq` and status by
-/// session id. On PostgreSQL the rows are locked first in id order, so that nodes writing to
-/// the same sessions never deadlock, and both statements take arrays, so that their text is
-/// the same for every batch (prepared once per connection).
+/// session id (SQLite: the transaction already holds the database's write lock).
 async fn advance_sessions<C: ConnectionTrait>(
     txn: &C,
     batch: &[NewMessage],
     by_session: &BTreeMap<&str, Vec<usize>>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<HashMap<String, Advanced>, sea_orm::DbErr> {
-    use sea_orm::{DbBackend, Statement, Value};
+    use sea_orm::{Statement, Value};
     let mut out = HashMap::new();
     if by_session.is_empty() {
         return Ok(out);
@@ -412,49 +620,25 @@ async fn advance_sessions<C: ConnectionTrait>(
         idxs.iter()
             .any(|&i| batch[i].sender == Sender::Admin && !batch[i].is_ai)
     };
-    let stmt = if backend == DbBackend::Postgres {
-        let ids: Vec<String> = by_session.keys().map(|k| k.to_string()).collect();
-        let counts: Vec<i64> = by_session.values().map(|v| v.len() as i64).collect();
-        let staff: Vec<bool> = by_session.values().map(|v| staff(v)).collect();
-        txn.query_all_raw(Statement::from_sql_and_values(
-            backend,
-            "SELECT id FROM chat_sessions WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-            [Value::from(ids.clone())],
-        ))
-        .await?;
-        Statement::from_sql_and_values(
-            backend,
-            "UPDATE chat_sessions SET last_seq = chat_sessions.last_seq + v.n, \
-             last_message_at = $1, updated_at = $1, \
-             first_response_at = CASE WHEN v.staff THEN COALESCE(chat_sessions.first_response_at, $1) \
-             ELSE chat_sessions.first_response_at END \
-             FROM unnest($2::varchar[], $3::bigint[], $4::bool[]) AS v(id, n, staff) \
-             WHERE chat_sessions.id = v.id \
-             RETURNING chat_sessions.id, chat_sessions.last_seq, chat_sessions.admin_read_seq, \
-             chat_sessions.status",
-            [now.into(), ids.into(), counts.into(), staff.into()],
-        )
-    } else {
-        let mut values: Vec<Value> = vec![now.into()];
-        let mut tuples = Vec::with_capacity(by_session.len());
-        for (pk, idxs) in by_session {
-            tuples.push("(?, ?, ?)");
-            values.push(pk.to_string().into());
-            values.push((idxs.len() as i64).into());
-            values.push(i32::from(staff(idxs)).into());
-        }
-        let sql = format!(
-            "UPDATE chat_sessions SET last_seq = chat_sessions.last_seq + v.column2, \
-             last_message_at = ?1, updated_at = ?1, \
-             first_response_at = CASE WHEN v.column3 = 1 THEN COALESCE(chat_sessions.first_response_at, ?1) \
-             ELSE chat_sessions.first_response_at END \
-             FROM (VALUES {}) AS v WHERE chat_sessions.id = v.column1 \
-             RETURNING chat_sessions.id, chat_sessions.last_seq, chat_sessions.admin_read_seq, \
-             chat_sessions.status",
-            tuples.join(", ")
-        );
-        Statement::from_sql_and_values(backend, sqlite_numbered(&sql), values)
-    };
+    let mut values: Vec<Value> = vec![now.into()];
+    let mut tuples = Vec::with_capacity(by_session.len());
+    for (pk, idxs) in by_session {
+        tuples.push("(?, ?, ?)");
+        values.push(pk.to_string().into());
+        values.push((idxs.len() as i64).into());
+        values.push(i32::from(staff(idxs)).into());
+    }
+    let sql = format!(
+        "UPDATE chat_sessions SET last_seq = chat_sessions.last_seq + v.column2, \
+         last_message_at = ?1, updated_at = ?1, \
+         first_response_at = CASE WHEN v.column3 = 1 THEN COALESCE(chat_sessions.first_response_at, ?1) \
+         ELSE chat_sessions.first_response_at END \
+         FROM (VALUES {}) AS v WHERE chat_sessions.id = v.column1 \
+         RETURNING chat_sessions.id, chat_sessions.last_seq, chat_sessions.admin_read_seq, \
+         chat_sessions.status",
+        tuples.join(", ")
+    );
+    let stmt = Statement::from_sql_and_values(backend, sqlite_numbered(&sql), values);
     for row in txn.query_all_raw(stmt).await? {
         let id: String = row.try_get("", "id")?;
         out.insert(
