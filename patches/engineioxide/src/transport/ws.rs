@@ -82,7 +82,7 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
         match res {
             Ok(_) => {
                 #[cfg(feature = "tracing")]
-                tracing::debug!(?sid, "ws closed")
+                tracing::debug!(?sid, "ws connection initialized")
             }
             Err(Error::MultipleWebsocketRequests) => {}
             Err(_e) => {
@@ -102,7 +102,8 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
 ///
 /// Sends an open packet if it is not an upgrade from a polling request
 ///
-/// Read packets from the websocket and handle them, it will block until the connection is closed
+/// Then reads packets from the websocket and handles them in a task of its own, until the
+/// connection is closed
 #[cfg_attr(
     feature = "tracing",
     tracing::instrument(level = "trace", name = "init_websocket", skip(engine, conn, req_data))
@@ -169,7 +170,21 @@ where
     // Pipe between websocket and internal socket channel.
     tokio::spawn(forward_to_socket::<H, S>(socket.clone(), tx));
 
-    // pipe between internal socket channel and websocket
+    // pipe between internal socket channel and websocket, in a task of its own: this future
+    // holds the upgrade and handshake state, which would otherwise stay allocated for the
+    // whole life of the connection.
+    tokio::spawn(read_socket::<H, S>(engine, rx, socket));
+    Ok(())
+}
+
+/// Reads the websocket until it is closed, then closes the session.
+async fn read_socket<H: EngineIoHandler, S>(
+    engine: Arc<EngineIo<H>>,
+    rx: SplitStream<WebSocketStream<S>>,
+    socket: Arc<Socket<H::Data>>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     match forward_to_handler(&engine, rx, &socket)
         .with_cancellation_token(&socket.cancellation_token)
         .await
@@ -192,7 +207,6 @@ where
             tracing::debug!(sid = %socket.id, "socket is closing");
         }
     }
-    Ok(())
 }
 
 /// Forwards all packets received from a websocket to a EngineIo [`Socket`]
