@@ -77,6 +77,7 @@ use tokio::sync::{
 };
 
 pub use engineioxide_core::Sid;
+use tokio_util::future::FutureExt as _;
 use tokio_util::sync::CancellationToken;
 
 /// A [`DisconnectReason`] represents the reason why a [`Socket`] was closed.
@@ -309,19 +310,23 @@ where
     pub(crate) fn spawn_heartbeat(self: Arc<Self>, interval: Duration, timeout: Duration) {
         let cancellation_token = self.cancellation_token.clone();
 
+        // `with_cancellation_token_owned` rather than `run_until_cancelled_owned`: the latter is
+        // an `async fn` that keeps room for the job future three times over (its argument,
+        // the argument of `run_until_cancelled` and the future it awaits), for the life of
+        // the socket.
         tokio::spawn(
-            cancellation_token
-                .run_until_cancelled_owned(async move {
-                    if let Err(_e) = self.heartbeat_job(interval, timeout).await {
-                        self.close(DisconnectReason::HeartbeatTimeout);
-                        #[cfg(feature = "tracing")]
-                        tracing::debug!(id = ?self.id, "heartbeat error: {_e}");
-                    }
-                })
-                .inspect(|_v| {
+            async move {
+                if let Err(_e) = self.heartbeat_job(interval, timeout).await {
+                    self.close(DisconnectReason::HeartbeatTimeout);
                     #[cfg(feature = "tracing")]
-                    tracing::debug!(aborted = _v.is_none(), "heartbeat job completed");
-                }),
+                    tracing::debug!(id = ?self.id, "heartbeat error: {_e}");
+                }
+            }
+            .with_cancellation_token_owned(cancellation_token)
+            .inspect(|_v| {
+                #[cfg(feature = "tracing")]
+                tracing::debug!(aborted = _v.is_none(), "heartbeat job completed");
+            }),
         );
     }
 
