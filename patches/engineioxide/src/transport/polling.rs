@@ -192,8 +192,8 @@ where
                 break;
             }
             Ok(Packet::Pong | Packet::Ping) => {
-                // A full channel means that the client is already known to be alive.
-                socket.heartbeat_tx.try_send(()).ok();
+                // A notification still pending means that the client is already known to be alive.
+                socket.heartbeat_notify.notify_one();
                 Ok(())
             }
             Ok(Packet::Message(msg)) => {

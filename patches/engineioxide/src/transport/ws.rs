@@ -228,8 +228,8 @@ where
                     break;
                 }
                 Packet::Pong | Packet::Ping => {
-                    // A full channel means that the client is already known to be alive.
-                    socket.heartbeat_tx.try_send(()).ok();
+                    // A notification still pending means that the client is already known to be alive.
+                    socket.heartbeat_notify.notify_one();
                     Ok::<(), Error>(())
                 }
                 Packet::Message(msg) => {
