@@ -343,8 +343,14 @@ where
     ///
     /// If the client does not respond within the timeout, the connection is closed.
     #[cfg(not(feature = "v3"))]
-    async fn heartbeat_job(&self, interval: Duration, timeout: Duration) -> Result<(), Error> {
-        self.heartbeat_job_v4(interval, timeout).await
+    fn heartbeat_job(
+        &self,
+        interval: Duration,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), Error>> + Send + '_ {
+        // Not an `async fn`: it would keep another copy of its arguments for the life of the
+        // socket.
+        self.heartbeat_job_v4(interval, timeout)
     }
 
     /// Heartbeat is sent every `interval` milliseconds and the client is expected to respond within `timeout` milliseconds.
