@@ -140,6 +140,11 @@ struct Args {
     #[arg(long, default_value_t = 0.0)]
     quiet_wait: f64,
 
+    /// idle: after reading the server's memory, keep every connection open this many seconds
+    /// more, e.g. to take a heap profiler's snapshot of the held connections.
+    #[arg(long, default_value_t = 0.0)]
+    hold_secs: f64,
+
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -204,6 +209,7 @@ fn validate(args: &Args) -> Result<()> {
         || args.step_secs > 3600.0
         || args.drain_secs > 3600.0
         || !(0.0..=3600.0).contains(&args.quiet_wait)
+        || !(0.0..=3600.0).contains(&args.hold_secs)
     {
         bail!("durations are limited to an hour");
     }
@@ -1683,6 +1689,10 @@ async fn idle(args: &Args, server: &Server) -> Result<Value> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_after = server.rss_kb();
     let held = holders.len() - dropped.load(Ordering::Relaxed).min(holders.len());
+    if args.hold_secs > 0.0 {
+        println!("holding {held} connections for {} s", args.hold_secs);
+        tokio::time::sleep(Duration::from_secs_f64(args.hold_secs)).await;
+    }
     closing.cancel();
     for h in holders {
         let _ = h.await;

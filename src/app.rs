@@ -238,7 +238,9 @@ fn socket_io(config: &Config, state: AppState) -> socketioxide::SocketIoBuilder 
         .max_payload(config.max_payload_bytes as u64)
         .ws_max_message_size(config.max_payload_bytes)
         .ws_max_frame_size(config.max_payload_bytes)
-        .ws_read_buffer_size(1024);
+        // Every WebSocket keeps a read buffer of this size for its whole life. Chat events
+        // are a few hundred bytes and fit in one read; a larger message takes more reads.
+        .ws_read_buffer_size(512);
     if config.transport_names() == ["websocket"] {
         b = b.transports([TransportType::Websocket]);
     }

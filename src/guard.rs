@@ -49,27 +49,75 @@ fn is_socket_path(path: &str) -> bool {
     path.starts_with("/socket.io") || path == "/ws"
 }
 
+/// The request headers an engine.io socket keeps: what chatdesk reads when a namespace
+/// connects (`Authorization`, `User-Agent`, `X-Forwarded-For`, see `auth::socket_token` and
+/// `realtime::client_info`) and what engineioxide reads at the WebSocket upgrade
+/// (`Sec-WebSocket-Key`).
+fn kept_by_socket(name: &http::HeaderName) -> bool {
+    use http::header::{AUTHORIZATION, SEC_WEBSOCKET_KEY, USER_AGENT};
+    name == AUTHORIZATION
+        || name == USER_AGENT
+        || name == SEC_WEBSOCKET_KEY
+        || name.as_str() == "x-forwarded-for"
+}
+
 /// Copies the request head (URI, header names and values) into fresh allocations. socketioxide
 /// keeps the request parts for the socket's whole life; the originals share hyper's 16 KiB
 /// connection read buffer, which would otherwise stay allocated per idle connection.
+///
+/// The header values are copied into one shared buffer (one allocation instead of one per
+/// value, and none more when engineioxide clones the head). An engine.io handshake, whose
+/// head the new socket keeps, keeps only the headers chatdesk and engineioxide read later
+/// ([`kept_by_socket`]; a browser sends a dozen more, cookies included) and the two request
+/// extensions the socket needs: the peer address and hyper's upgrade handle.
 fn compact_head(mut req: Request) -> Request {
+    let new_socket = is_new_connection(&req) && req.uri().path().starts_with("/socket.io");
     if let Ok(uri) = req.uri().to_string().parse::<http::Uri>() {
         if let Some(orig) = req.extensions_mut().get_mut::<axum::extract::OriginalUri>() {
             orig.0 = uri.clone();
         }
         *req.uri_mut() = uri;
     }
-    let mut headers = http::HeaderMap::with_capacity(req.headers().len());
-    for (name, value) in req.headers() {
-        let (Ok(n), Ok(v)) = (
+    let original = std::mem::take(req.headers_mut());
+    let kept = || {
+        original
+            .iter()
+            .filter(|(name, _)| !new_socket || kept_by_socket(name))
+    };
+    let mut values = Vec::with_capacity(kept().map(|(_, v)| v.len()).sum());
+    for (_, value) in kept() {
+        values.extend_from_slice(value.as_bytes());
+    }
+    let values = axum::body::Bytes::from(values);
+    let mut headers = http::HeaderMap::with_capacity(kept().count());
+    let mut at = 0;
+    for (name, value) in kept() {
+        let end = at + value.len();
+        let (Ok(n), Ok(mut v)) = (
             http::HeaderName::from_bytes(name.as_str().as_bytes()),
-            http::HeaderValue::from_bytes(value.as_bytes()),
+            http::HeaderValue::from_maybe_shared(values.slice(at..end)),
         ) else {
+            at = end;
             continue;
         };
+        at = end;
+        v.set_sensitive(value.is_sensitive());
         headers.append(n, v);
     }
     *req.headers_mut() = headers;
+    if new_socket {
+        let mut extensions = http::Extensions::new();
+        if let Some(peer) = req
+            .extensions_mut()
+            .remove::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        {
+            extensions.insert(peer);
+        }
+        if let Some(upgrade) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() {
+            extensions.insert(upgrade);
+        }
+        *req.extensions_mut() = extensions;
+    }
     req
 }
 

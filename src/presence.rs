@@ -24,7 +24,9 @@ struct AgentEntry {
 #[derive(Default)]
 pub struct Presence {
     agents: Mutex<HashMap<String, AgentEntry>>,
-    visitors: Mutex<HashMap<String, HashSet<String>>>,
+    /// Session id -> this node's visitor sockets in it. Usually one socket: a list costs
+    /// less than a set for each online visitor.
+    visitors: Mutex<HashMap<String, Vec<String>>>,
     typing: Mutex<HashMap<(String, &'static str), u64>>,
     shared: OnceLock<Arc<SharedPresence>>,
 }
@@ -181,8 +183,13 @@ impl Presence {
         let Ok(mut m) = self.visitors.lock() else {
             return false;
         };
-        let set = m.entry(session_id.to_string()).or_default();
-        let first = set.insert(socket.to_string()) && set.len() == 1;
+        let sockets = m.entry(session_id.to_string()).or_default();
+        let added = !sockets.iter().any(|s| s == socket);
+        if added {
+            sockets.reserve_exact(1);
+            sockets.push(socket.to_string());
+        }
+        let first = added && sockets.len() == 1;
         drop(m);
         if first {
             self.share(Delta::VisitorOnline {
@@ -197,10 +204,14 @@ impl Presence {
         let Ok(mut m) = self.visitors.lock() else {
             return false;
         };
-        let Some(set) = m.get_mut(session_id) else {
+        let Some(sockets) = m.get_mut(session_id) else {
             return false;
         };
-        if !set.remove(socket) || !set.is_empty() {
+        let Some(at) = sockets.iter().position(|s| s == socket) else {
+            return false;
+        };
+        sockets.swap_remove(at);
+        if !sockets.is_empty() {
             return false;
         }
         m.remove(session_id);

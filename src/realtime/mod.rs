@@ -7,7 +7,6 @@
 pub mod hub;
 pub mod reply;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -64,55 +63,84 @@ pub fn client_info(
     }
 }
 
-/// Sessions a socket has joined: public session id -> internal id.
-#[derive(Debug, Clone, Default)]
-pub struct Joined(pub Arc<Mutex<HashMap<String, String>>>);
+/// What chatdesk keeps per socket, set up at connect: one socket extension holding one
+/// allocation. Separate extensions (span, client info, joined sessions, event budget,
+/// identity) cost a boxed value each and grew the socket's extension map to eight slots;
+/// this state is most of what an idle connection costs chatdesk itself.
+#[derive(Clone)]
+struct Conn(Arc<ConnState>);
+
+struct ConnState {
+    span: tracing::Span,
+    info: ClientInfo,
+    budget: SocketBudget,
+    identity: Option<Box<Identity>>,
+    /// Sessions joined: (public session id, internal id). Usually one: a list is smaller
+    /// than a map and as fast at this size.
+    joined: Mutex<Vec<(String, String)>>,
+}
+
+fn conn<A: Adapter>(s: &SocketRef<A>) -> Option<Conn> {
+    s.extensions.get::<Conn>()
+}
+
+/// The sessions a socket has joined (public session id -> internal id). A handle on the
+/// socket's state: a socket that never connected has none, and then nothing is recorded.
+#[derive(Clone, Default)]
+pub struct Joined(Option<Arc<ConnState>>);
 
 impl Joined {
+    fn with<T>(&self, f: impl FnOnce(&mut Vec<(String, String)>) -> T) -> Option<T> {
+        let state = self.0.as_ref()?;
+        let mut list = state.joined.lock().ok()?;
+        Some(f(&mut list))
+    }
     pub fn insert(&self, session_id: &str, pk: &str) {
-        if let Ok(mut m) = self.0.lock() {
-            m.insert(session_id.to_string(), pk.to_string());
-        }
+        self.with(
+            |list| match list.iter_mut().find(|(id, _)| id == session_id) {
+                Some(entry) => entry.1 = pk.to_string(),
+                None => {
+                    list.reserve_exact(1);
+                    list.push((session_id.to_string(), pk.to_string()));
+                }
+            },
+        );
     }
     pub fn remove(&self, session_id: &str) {
-        if let Ok(mut m) = self.0.lock() {
-            m.remove(session_id);
-        }
+        self.with(|list| list.retain(|(id, _)| id != session_id));
     }
     pub fn get(&self, session_id: &str) -> Option<String> {
-        self.0.lock().ok().and_then(|m| m.get(session_id).cloned())
+        self.with(|list| {
+            list.iter()
+                .find(|(id, _)| id == session_id)
+                .map(|(_, pk)| pk.clone())
+        })
+        .flatten()
     }
     pub fn contains(&self, session_id: &str) -> bool {
         self.get(session_id).is_some()
     }
     pub fn session_ids(&self) -> Vec<String> {
-        self.0
-            .lock()
-            .map(|m| m.keys().cloned().collect())
+        self.with(|list| list.iter().map(|(id, _)| id.clone()).collect())
             .unwrap_or_default()
     }
 }
 
-/// The span of a connection, created at connect.
-#[derive(Clone)]
-pub struct ConnSpan(pub tracing::Span);
-
 /// The joined-sessions set of a socket (created at connect).
 pub fn joined<A: Adapter>(s: &SocketRef<A>) -> Joined {
-    s.extensions.get::<Joined>().unwrap_or_default()
+    Joined(conn(s).map(|c| c.0))
 }
 
 /// The connection's span.
 pub fn span<A: Adapter>(s: &SocketRef<A>) -> tracing::Span {
-    s.extensions
-        .get::<ConnSpan>()
-        .map(|c| c.0)
+    conn(s)
+        .map(|c| c.0.span.clone())
         .unwrap_or_else(tracing::Span::current)
 }
 
 /// Client info recorded at connect.
 pub fn client<A: Adapter>(s: &SocketRef<A>) -> ClientInfo {
-    s.extensions.get::<ClientInfo>().unwrap_or_default()
+    conn(s).map(|c| c.0.info.clone()).unwrap_or_default()
 }
 
 /// Decodes an event payload into `T`, or `invalid_payload` saying what is wrong.
@@ -138,15 +166,15 @@ impl std::fmt::Display for ConnectRefused {
     }
 }
 
-/// The identity a socket authenticated with, if any (kept in its extensions).
+/// The identity a socket authenticated with, if any (kept with its state).
 pub fn identity<A: Adapter>(s: &SocketRef<A>) -> Option<Identity> {
-    s.extensions.get::<Identity>()
+    conn(s).and_then(|c| c.0.identity.as_deref().cloned())
 }
 
 /// Spends one unit of the socket's event budget.
 pub fn spend<A: Adapter>(s: &SocketRef<A>) -> AppResult<()> {
-    match s.extensions.get::<SocketBudget>() {
-        Some(b) => b.check(),
+    match conn(s) {
+        Some(c) => c.0.budget.check(),
         None => Ok(()),
     }
 }
@@ -229,14 +257,14 @@ fn setup_common<A: Adapter>(s: &SocketRef<A>, state: &AppState, identity: Option
         .as_ref()
         .map(|i| i.account_id.clone())
         .unwrap_or_default();
-    let conn = tracing::info_span!("conn", sid = %s.id, ns = s.ns(), ip = info.ip.as_deref().unwrap_or("-"), account = %who);
-    s.extensions.insert(ConnSpan(conn));
-    s.extensions.insert(info);
-    s.extensions.insert(Joined::default());
-    s.extensions.insert(state.limits.socket_budget());
-    if let Some(id) = identity {
-        s.extensions.insert(id);
-    }
+    let span = tracing::info_span!("conn", sid = %s.id, ns = s.ns(), ip = info.ip.as_deref().unwrap_or("-"), account = %who);
+    s.extensions.insert(Conn(Arc::new(ConnState {
+        span,
+        info,
+        budget: state.limits.socket_budget(),
+        identity: identity.map(Box::new),
+        joined: Mutex::new(Vec::new()),
+    })));
 }
 
 async fn setup_visitor<A: Adapter>(

@@ -11,7 +11,11 @@ use crate::{ProtocolVersion, Sid, Str, TransportType};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Packet {
     /// Open packet used to initiate a connection
-    Open(OpenPacket),
+    ///
+    /// Boxed because it is by far the largest variant and it is sent once per connection:
+    /// inline, it would set the size of every [`Packet`], and so of every slot of a
+    /// socket's outgoing channel.
+    Open(Box<OpenPacket>),
     /// Close packet used to close a connection
     Close,
     /// Ping packet used to check if the connection is still alive
@@ -400,13 +404,13 @@ mod tests {
     #[test]
     fn test_open_packet() {
         let sid = Sid::new();
-        let packet = Packet::Open(OpenPacket {
+        let packet = Packet::Open(Box::new(OpenPacket {
             sid,
             upgrades: smallvec::smallvec![TransportType::Websocket],
             ping_interval: Duration::from_millis(25000),
             ping_timeout: Duration::from_millis(20000),
             max_payload: 100000,
-        });
+        }));
         let packet_str: String = packet.into();
         assert_eq!(
             packet_str,
@@ -459,7 +463,7 @@ mod tests {
             upgrades: smallvec::smallvec![TransportType::Websocket],
         };
         let size = serde_json::to_string(&open).unwrap().len();
-        let packet = Packet::Open(open);
+        let packet = Packet::Open(Box::new(open));
         assert_eq!(packet.get_size_hint(false), size);
 
         let packet = Packet::Close;
