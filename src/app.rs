@@ -57,11 +57,12 @@ impl App {
         }
 
         let hub = Hub::default();
-        let (writer, writer_task) = MessageWriter::spawn(
+        let (writer, writer_task) = MessageWriter::spawn_sharded(
             db.clone(),
             hub.clone(),
             config.write_queue_capacity,
             config.write_batch_max,
+            config.write_shards,
         );
         let redis_client = match config.redis_url.as_deref().filter(|u| !u.is_empty()) {
             Some(url) => Some(redis::Client::open(crate::cluster::resp3_url(url))?),

@@ -82,6 +82,11 @@ pub struct Config {
     #[arg(long, env = "WRITE_BATCH_MAX", default_value_t = 512)]
     pub write_batch_max: usize,
 
+    /// Group-commit pipelines on PostgreSQL, each on its own connection; a session always
+    /// uses the same one. SQLite always uses one.
+    #[arg(long, env = "WRITE_SHARDS", default_value_t = 2)]
+    pub write_shards: usize,
+
     /// Database connection pool size.
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_create_chat_tables;
 mod m20261125_000002_create_accounts;
 mod m20261125_000003_message_interrupted;
+mod m20261125_000004_messages_fk_postgres;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_create_chat_tables::Migration),
             Box::new(m20261125_000002_create_accounts::Migration),
             Box::new(m20261125_000003_message_interrupted::Migration),
+            Box::new(m20261125_000004_messages_fk_postgres::Migration),
         ]
     }
 }

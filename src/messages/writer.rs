@@ -4,6 +4,15 @@
 //! `seq` order and answers each sender, while the next batch is already committing. Nobody
 //! sees a message before it is committed. The queue is bounded: when the database falls behind,
 //! new sends get `overloaded` instead of growing memory.
+//!
+//! On PostgreSQL the writer runs as several such pipelines (`WRITE_SHARDS`), each on its own
+//! connection; a session always goes to the same one (by a hash of its id), so its messages
+//! keep their order, and no two pipelines ever lock the same session row. One pipeline's
+//! commit no longer waits for the other's round trip and result handling. SQLite has one
+//! write lock for the whole file, so it always gets one pipeline.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 use socketioxide::socket::Sid;
@@ -24,29 +33,84 @@ enum Job {
     Flush(oneshot::Sender<()>),
 }
 
-/// Handle to the writer task; cheap to clone.
+/// Handle to the writer's pipelines; cheap to clone.
 #[derive(Clone)]
 pub struct MessageWriter {
-    tx: mpsc::Sender<Job>,
+    shards: Arc<[mpsc::Sender<Job>]>,
 }
 
 impl MessageWriter {
-    /// Starts the writer task.
+    /// Starts the writer with one pipeline (the only choice on SQLite).
     pub fn spawn(
         db: DatabaseConnection,
         hub: Hub,
         capacity: usize,
         batch_max: usize,
     ) -> (Self, tokio::task::JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
-        let task = tokio::spawn(run(db, hub, rx, batch_max.max(1)));
-        (MessageWriter { tx }, task)
+        Self::spawn_sharded(db, hub, capacity, batch_max, 1)
+    }
+
+    /// Starts `shards` pipelines (forced to 1 on SQLite); `capacity` is shared out among them.
+    /// The task ends when every pipeline has stored and broadcast what it was given.
+    pub fn spawn_sharded(
+        db: DatabaseConnection,
+        hub: Hub,
+        capacity: usize,
+        batch_max: usize,
+        shards: usize,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let shards = if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+            1
+        } else {
+            shards.max(1)
+        };
+        let per_shard = capacity.max(1).div_ceil(shards);
+        let mut senders = Vec::with_capacity(shards);
+        let mut tasks = Vec::with_capacity(shards);
+        for _ in 0..shards {
+            let (tx, rx) = mpsc::channel(per_shard);
+            senders.push(tx);
+            tasks.push(tokio::spawn(run(
+                db.clone(),
+                hub.clone(),
+                rx,
+                batch_max.max(1),
+            )));
+        }
+        let task = tokio::spawn(async move {
+            for t in tasks {
+                if let Err(e) = t.await {
+                    tracing::error!(error = %e, "message writer failed");
+                }
+            }
+        });
+        (
+            MessageWriter {
+                shards: senders.into(),
+            },
+            task,
+        )
+    }
+
+    /// The index of a session's pipeline: always the same one for the same session.
+    pub fn shard_of(&self, session_pk: &str) -> usize {
+        let n = self.shards.len();
+        if n == 1 {
+            return 0;
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        session_pk.hash(&mut h);
+        (h.finish() % n as u64) as usize
+    }
+
+    fn shard(&self, session_pk: &str) -> &mpsc::Sender<Job> {
+        &self.shards[self.shard_of(session_pk)]
     }
 
     /// Stores a message and broadcasts it to its session; resolves after the commit.
     pub async fn store(&self, message: NewMessage, except: Option<Sid>) -> AppResult<Stored> {
         let (reply, rx) = oneshot::channel();
-        self.tx
+        self.shard(&message.session_pk)
             .try_send(Job::Store {
                 message,
                 except,
@@ -61,15 +125,29 @@ impl MessageWriter {
 
     /// Resolves once everything queued before this call is stored and broadcast.
     pub async fn flush(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.tx.send(Job::Flush(tx)).await.is_ok() {
+        let mut waits = Vec::with_capacity(self.shards.len());
+        for tx in self.shards.iter() {
+            let (done, rx) = oneshot::channel();
+            if tx.send(Job::Flush(done)).await.is_ok() {
+                waits.push(rx);
+            }
+        }
+        for rx in waits {
             let _ = rx.await;
         }
     }
 
     /// Messages waiting to be stored.
     pub fn queued(&self) -> usize {
-        self.tx.max_capacity() - self.tx.capacity()
+        self.shards
+            .iter()
+            .map(|tx| tx.max_capacity() - tx.capacity())
+            .sum()
+    }
+
+    /// Number of pipelines.
+    pub fn shards(&self) -> usize {
+        self.shards.len()
     }
 }
 
