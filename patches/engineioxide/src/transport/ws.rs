@@ -313,6 +313,16 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
                                 map_fn!(item);
                             }
                         }
+                        // chatdesk: let the tasks that are ready run once before the flush.
+                        // A packet they queue for this socket (the ack that follows a
+                        // broadcast message) then leaves in the same write, one syscall
+                        // instead of two.
+                        tokio::task::yield_now().await;
+                        while let Ok(packets) = buffered_rx.try_recv() {
+                            for item in packets {
+                                map_fn!(item);
+                            }
+                        }
                     }
                     None => break
                 }
