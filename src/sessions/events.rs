@@ -223,7 +223,8 @@ pub(crate) async fn user_message<A: Adapter>(
     ack: Ack<A>,
     State(state): State<AppState>,
 ) {
-    let work = send(&s, data, &state, Sender::User);
+    // Boxed: this future then holds a pointer, not the send's state a second time.
+    let work = Box::pin(send(&s, data, &state, Sender::User));
     realtime::respond(&s, ack, "user_message", async {
         work.await.map(|st| st.message)
     })
@@ -236,7 +237,8 @@ pub(crate) async fn admin_message<A: Adapter>(
     ack: Ack<A>,
     State(state): State<AppState>,
 ) {
-    let work = send(&s, data, &state, Sender::Admin);
+    // Boxed: this future then holds a pointer, not the send's state a second time.
+    let work = Box::pin(send(&s, data, &state, Sender::Admin));
     realtime::respond(&s, ack, "admin_message", async {
         work.await.map(|st| st.message)
     })
