@@ -406,6 +406,41 @@ async fn raced_client_msg_id_falls_back_to_the_stored_message() {
     let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
 }
 
+/// The same race for a message that is alone in its batch: it is tried once more and
+/// answered with the other node's message (it used to get `internal`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raced_client_msg_id_alone_in_its_batch_is_a_duplicate() {
+    let (db, _dir) = fresh_db(Backend::Postgres).await;
+    let a = session(&db, "a", "open", None).await;
+    let (writer, task) = MessageWriter::spawn(db.clone(), Hub::default(), 100, 512);
+    let other = db.begin().await.expect("begin");
+    other
+        .execute_unprepared(&format!(
+            "UPDATE chat_sessions SET last_seq = last_seq + 1 WHERE id = '{a}'; \
+             INSERT INTO messages (id, chat_session_id, seq, sender, content, is_ai, \
+             client_msg_id, interrupted, created_at) \
+             VALUES ('other-node-msg', '{a}', 1, 'user', 'from the other node', false, \
+             'race', false, now())"
+        ))
+        .await
+        .expect("other node writes");
+    let w = writer.clone();
+    let pa = a.clone();
+    let raced = tokio::spawn(async move {
+        w.store(msg(&pa, Sender::User, "mine", Some("race")), None)
+            .await
+    });
+    until_lock_wait(&db).await;
+    other.commit().await.expect("other node commits");
+    let raced = raced.await.expect("task").expect("raced message answered");
+    assert!(raced.duplicate);
+    assert_eq!(raced.message.id, "other-node-msg");
+    assert_eq!(session_row(&db, &a).await.last_seq, 1, "no seq taken");
+    assert_eq!(stored_rows(&db, &a).await.len(), 1);
+    drop(writer);
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+}
+
 /// A batch that waits for its sessions' locks works on their latest versions, not on its
 /// snapshot: the `seq`s follow what the other writer stored, and "was resolved" is decided
 /// on the row as it is once locked (a session resolved meanwhile is reopened and reported;

@@ -280,15 +280,23 @@ async fn announce_reopened(hub: &Hub, r: &Reopened) {
 async fn store_with_fallback(db: &DatabaseConnection, batch: &[NewMessage]) -> BatchOutcome {
     match service::store_batch(db, batch).await {
         Ok(outcome) => outcome,
-        Err(e) if batch.len() == 1 => BatchOutcome {
-            results: vec![Err(AppError::from(e))],
-            reopened: vec![],
+        Err(e) if batch.len() == 1 => match store_one_again(db, batch, e).await {
+            Ok(outcome) => outcome,
+            Err(e) => BatchOutcome {
+                results: vec![Err(AppError::from(e))],
+                reopened: vec![],
+            },
         },
         Err(e) => {
             tracing::warn!(error = %e, size = batch.len(), "batch commit failed; storing one by one");
             let mut out = BatchOutcome::default();
             for m in batch {
-                match service::store_batch(db, std::slice::from_ref(m)).await {
+                let one = std::slice::from_ref(m);
+                let stored = match service::store_batch(db, one).await {
+                    Ok(o) => Ok(o),
+                    Err(e) => store_one_again(db, one, e).await,
+                };
+                match stored {
                     Ok(mut one) => {
                         out.results
                             .push(one.results.pop().unwrap_or(Err(AppError::Unavailable)));
@@ -299,5 +307,22 @@ async fn store_with_fallback(db: &DatabaseConnection, batch: &[NewMessage]) -> B
             }
             out
         }
+    }
+}
+
+/// A message whose clientMsgId another node stored after the statement's snapshot fails the
+/// unique index; tried once more, the statement finds that message and answers it as a
+/// duplicate. Any other error stands.
+async fn store_one_again(
+    db: &DatabaseConnection,
+    one: &[NewMessage],
+    e: sea_orm::DbErr,
+) -> Result<BatchOutcome, sea_orm::DbErr> {
+    match e.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+            tracing::debug!(error = %e, "clientMsgId stored meanwhile; storing again");
+            service::store_batch(db, one).await
+        }
+        _ => Err(e),
     }
 }
