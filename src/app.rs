@@ -106,6 +106,9 @@ impl App {
                 redis.clone(),
                 hub.downgrade(),
             ));
+            if let Some(ai) = &state.assistant {
+                crate::cluster::cancel::attach(redis.clone(), ai);
+            }
         }
 
         let routes = Router::new()

@@ -512,6 +512,43 @@ async fn a_claim_cancels_the_stream_and_keeps_what_was_said(backend: Backend) {
 }
 both!(cancel, a_claim_cancels_the_stream_and_keeps_what_was_said);
 
+/// Two nodes: the reply streams from node A, where the visitor wrote; an agent claims the
+/// session on node B, and node A's stream stops (the cancel crosses nodes through Redis).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_on_another_node_cancels_the_stream() {
+    let words = vec![
+        "one ", "two ", "three ", "four ", "five ", "six ", "seven ", "eight",
+    ];
+    let (base, _fake) = fake_llm(Behavior::Slow(words, Duration::from_millis(250))).await;
+    let (a, b) = common::two_nodes(move |c| {
+        c.ai_base_url = Some(base.clone());
+        c.ai_api_key = Some("sk-test-key".into());
+        c.ai_timeout_secs = 5;
+        c.ai_max_retries = 0;
+    })
+    .await;
+    let token = b.admin_token().await;
+    let agent = b.socket_as("/admin", &token).await;
+    let visitor = a.socket().await;
+    let sid = a.open_session(&visitor).await;
+    visitor
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "count" }),
+        )
+        .await;
+    visitor.next("stream-token").await;
+    let claimed = agent
+        .ack("claim_session", json!({ "sessionId": sid }))
+        .await;
+    assert_eq!(claimed["ok"], true, "{claimed}");
+    let end = visitor.next("stream-end").await;
+    assert_eq!(end["message"]["interrupted"], true, "{end}");
+    let cut = end["message"]["content"].as_str().unwrap_or("").to_string();
+    assert!(cut.starts_with("one ") && !cut.contains("eight"), "{cut}");
+    assert_eq!(status_of(&b, &sid).await, "assigned");
+}
+
 async fn without_ai_base_url_nothing_answers(backend: Backend) {
     let app = common::spawn_app(backend).await;
     let visitor = app.socket().await;

@@ -52,7 +52,12 @@ pub struct Assistant {
     fallback: String,
     permits: Semaphore,
     slots: Mutex<HashMap<String, Slot>>,
+    /// Tells the other nodes about a cancel (`cluster::cancel`), when there are any.
+    remote_cancel: std::sync::OnceLock<RemoteCancel>,
 }
+
+/// Publishes a session's cancel to the other nodes.
+pub type RemoteCancel = Box<dyn Fn(&str) + Send + Sync>;
 
 impl Assistant {
     /// The assistant, when `AI_BASE_URL` is set.
@@ -91,11 +96,26 @@ impl Assistant {
             fallback: c.ai_fallback_message.clone(),
             permits: Semaphore::new(c.ai_max_concurrency.max(1)),
             slots: Mutex::new(HashMap::new()),
+            remote_cancel: std::sync::OnceLock::new(),
         })))
     }
 
-    /// Stops the session's generation (if any) and forgets any reply still owed.
+    /// Stops the session's generation (if any) and forgets any reply still owed, on this
+    /// node and on the others (the reply may be streaming from the node the visitor is on).
     pub fn cancel(&self, session_pk: &str) {
+        self.cancel_local(session_pk);
+        if let Some(remote) = self.remote_cancel.get() {
+            remote(session_pk);
+        }
+    }
+
+    /// Sets how cancels reach the other nodes (once).
+    pub fn on_cancel(&self, remote: RemoteCancel) {
+        let _ = self.remote_cancel.set(remote);
+    }
+
+    /// [`Assistant::cancel`] on this node only (what another node's cancel does here).
+    pub fn cancel_local(&self, session_pk: &str) {
         if let Ok(mut slots) = self.slots.lock() {
             if let Some(slot) = slots.get_mut(session_pk) {
                 slot.again = false;

@@ -5,11 +5,14 @@
 //!   unless the node keeps refreshing it ([`presence`]), so presence, the agent list and
 //!   auto-assignment see the whole desk, and a node that dies drops out by itself;
 //! - the events of a session's room also reach the plain WebSocket clients of other nodes
-//!   ([`relay`]).
+//!   ([`relay`]);
+//! - a human taking over a session on one node stops the assistant's reply streaming from
+//!   another ([`cancel`]).
 //!
 //! `/ready` reports whether Redis answers. When it does not, a node keeps serving its own
 //! sockets with what it knows locally, and catches up when Redis returns.
 
+pub mod cancel;
 pub mod presence;
 pub mod relay;
 
