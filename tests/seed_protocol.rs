@@ -414,6 +414,105 @@ async fn chat_list_is_paginated_newest_first(backend: Backend) {
 }
 both!(chat_list_pagination, chat_list_is_paginated_newest_first);
 
+/// Sessions created by one INSERT of the session creator share their instant: paging with
+/// the cursors the server hands out (`X-Next-Before`, `nextBefore`, `nextAfter` for the
+/// queue) still returns every session exactly once. (A bare instant as the cursor lost every
+/// session of the page boundary's instant.)
+async fn sessions_sharing_an_instant_page_without_gaps(backend: Backend) {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::EntityTrait;
+    let app = common::spawn_app_with(backend, |c| c.chats_page_limit = 3).await;
+    let s = app.socket().await;
+    let mut ids = std::collections::BTreeSet::new();
+    for _ in 0..7 {
+        ids.insert(app.open_session(&s).await);
+    }
+    let db = chatdesk::db::connect(&chatdesk::Config::for_tests(&app.db_url))
+        .await
+        .expect("db");
+    let instant = chrono::DateTime::parse_from_rfc3339("2026-11-25T10:00:00.123Z")
+        .expect("instant")
+        .with_timezone(&chrono::Utc);
+    use entity::chat_session::{Column, Entity};
+    let update = Entity::update_many()
+        .col_expr(Column::CreatedAt, Expr::value(instant))
+        .col_expr(Column::WaitingSince, Expr::value(instant))
+        .col_expr(Column::Status, Expr::value("waiting"));
+    update.exec(&db).await.expect("one instant for all");
+    let token = app.admin_token().await;
+
+    // REST, following X-Next-Before.
+    let mut seen = Vec::new();
+    let mut next: Option<String> = None;
+    for _ in 0..10 {
+        let path = match &next {
+            Some(c) => format!("/api/chats?before={c}"),
+            None => "/api/chats".to_string(),
+        };
+        let resp = app
+            .http
+            .get(format!("{}{path}", app.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("GET /api/chats");
+        assert_eq!(resp.status(), 200);
+        next = resp
+            .headers()
+            .get("x-next-before")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        let page: Value = resp.json().await.expect("json");
+        for c in page.as_array().expect("array") {
+            seen.push(c["sessionId"].as_str().expect("sessionId").to_string());
+        }
+        if next.is_none() {
+            break;
+        }
+    }
+    let unique: std::collections::BTreeSet<String> = seen.iter().cloned().collect();
+    assert_eq!(seen.len(), 7, "REST pages: {seen:?}");
+    assert_eq!(unique, ids, "REST pages");
+
+    // list_sessions, newest first (nextBefore) and in queue order (nextAfter).
+    let agent = app.socket_as("/admin", &token).await;
+    for (query, key, cursor_name) in [
+        (json!({ "limit": 3 }), "nextBefore", "before"),
+        (
+            json!({ "limit": 3, "status": "waiting" }),
+            "nextAfter",
+            "after",
+        ),
+    ] {
+        let mut seen = Vec::new();
+        let mut q = query.clone();
+        for _ in 0..10 {
+            let ack = agent.ack("list_sessions", q.clone()).await;
+            assert_eq!(ack["ok"], true, "{ack}");
+            for c in ack["data"]["sessions"].as_array().expect("sessions") {
+                seen.push(c["sessionId"].as_str().expect("sessionId").to_string());
+            }
+            match ack["data"][key].as_str() {
+                Some(c) => {
+                    assert_eq!(ack["data"]["hasMore"], true);
+                    q[cursor_name] = json!(c);
+                }
+                None => {
+                    assert_eq!(ack["data"]["hasMore"], false, "{ack}");
+                    break;
+                }
+            }
+        }
+        let unique: std::collections::BTreeSet<String> = seen.iter().cloned().collect();
+        assert_eq!(seen.len(), 7, "{key} pages: {seen:?}");
+        assert_eq!(unique, ids, "{key} pages");
+    }
+}
+both!(
+    chat_list_shared_instant,
+    sessions_sharing_an_instant_page_without_gaps
+);
+
 async fn ip_comes_from_forwarded_for_only_behind_a_trusted_proxy(backend: Backend) {
     for trust in [false, true] {
         let app = common::spawn_app_with(backend, |c| {

@@ -405,8 +405,11 @@
         state.listed.add(s.sessionId);
       }
       state.listHasMore = !!data.hasMore && filter !== 'waiting';
+      // The server's cursor is exact when sessions share an instant; createdAt is the
+      // fallback for servers that do not send one.
       const last = data.sessions[data.sessions.length - 1];
-      if (last) state.listCursor = last.createdAt;
+      if (data.nextBefore) state.listCursor = data.nextBefore;
+      else if (last) state.listCursor = last.createdAt;
       renderList();
     } catch (e) {
       toast(`Could not load conversations: ${e.message}`, 'error');

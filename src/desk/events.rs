@@ -2,7 +2,6 @@
 //! `claim_session`, `release_session`, `transfer_session`, `resolve_session`,
 //! `reopen_session`. On both namespaces: `request_human` (alias `human-escalation`).
 
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use socketioxide::adapter::Adapter;
@@ -16,6 +15,7 @@ use crate::messages::types::{format_ts, now_millis, MessageDto};
 use crate::realtime::reply::Ack;
 use crate::realtime::{self, parse, respond};
 use crate::sessions::service as sessions;
+use crate::sessions::types::Cursor;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -61,16 +61,6 @@ struct ListPayload {
     limit: Option<u64>,
 }
 
-/// An optional RFC 3339 paging cursor.
-fn cursor(v: Option<&str>, name: &str) -> AppResult<Option<DateTime<Utc>>> {
-    match v.filter(|b| !b.is_empty()) {
-        None => Ok(None),
-        Some(b) => DateTime::parse_from_rfc3339(b)
-            .map(|t| Some(t.with_timezone(&Utc)))
-            .map_err(|_| AppError::InvalidPayload(format!("{name} must be an RFC 3339 timestamp"))),
-    }
-}
-
 pub(crate) async fn list_sessions<A: Adapter>(
     s: SocketRef<A>,
     TryData(data): TryData<Value>,
@@ -96,8 +86,9 @@ pub(crate) async fn list_sessions<A: Adapter>(
             Some("me") => Some(Some(me.account_id.clone())),
             Some(id) => Some(Some(id.to_string())),
         };
-        let before = cursor(p.before.as_deref(), "before")?;
-        let after = cursor(p.after.as_deref(), "after")?;
+        let before = Cursor::parse(p.before.as_deref(), "before")?;
+        let after = Cursor::parse(p.after.as_deref(), "after")?;
+        let queue_order = p.status.as_deref() == Some(service::status::WAITING);
         let max = state.config.chats_page_limit.max(1);
         let limit = p.limit.unwrap_or(max).clamp(1, max);
         let mut rows = service::list(
@@ -113,8 +104,21 @@ pub(crate) async fn list_sessions<A: Adapter>(
         .await?;
         let has_more = rows.len() as u64 > limit;
         rows.truncate(limit as usize);
+        // The cursor of the next page, exact even when sessions share an instant.
+        let next = rows.last().filter(|_| has_more).and_then(|last| {
+            if queue_order {
+                let at = last.waiting_since.as_ref()?;
+                Some(("nextAfter", Cursor::encode(at, &last.id)))
+            } else {
+                Some(("nextBefore", Cursor::encode(&last.created_at, &last.id)))
+            }
+        });
         let sessions = super::summaries(&state, &rows).await?;
-        Ok(json!({ "sessions": sessions, "hasMore": has_more }))
+        let mut body = json!({ "sessions": sessions, "hasMore": has_more });
+        if let (Some((key, cursor)), Some(obj)) = (next, body.as_object_mut()) {
+            obj.insert(key.to_string(), Value::String(cursor));
+        }
+        Ok(body)
     })
     .await
 }

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use entity::{account, chat_session};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -237,9 +236,9 @@ pub struct ListSessions {
     pub status: Option<String>,
     /// `Some(None)`: unassigned only; `Some(Some(id))`: that agent's.
     pub assignee: Option<Option<String>>,
-    pub before: Option<DateTime<Utc>>,
-    /// Queue paging: only sessions waiting since strictly after this instant.
-    pub after: Option<DateTime<Utc>>,
+    pub before: Option<crate::sessions::types::Cursor>,
+    /// Queue paging: only sessions after this one in the queue order.
+    pub after: Option<crate::sessions::types::Cursor>,
     pub limit: u64,
 }
 
@@ -257,11 +256,11 @@ pub async fn list<C: ConnectionTrait>(
         Some(None) => q = q.filter(chat_session::Column::AssigneeId.is_null()),
         None => {}
     }
-    if let Some(b) = f.before {
-        q = q.filter(chat_session::Column::CreatedAt.lt(b));
+    if let Some(b) = &f.before {
+        q = q.filter(crate::sessions::service::older_than(b));
     }
-    if let Some(a) = f.after {
-        q = q.filter(chat_session::Column::WaitingSince.gt(a));
+    if let Some(a) = &f.after {
+        q = q.filter(crate::sessions::service::waiting_after(a));
     }
     q = if f.status.as_deref() == Some(status::WAITING) {
         q.order_by_asc(chat_session::Column::WaitingSince)

@@ -6,14 +6,13 @@ use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::service::{self, ListFilter};
-use super::types::ChatSummary;
+use super::types::{ChatSummary, Cursor};
 use crate::auth::{SignedIn, Staff};
-use crate::error::{AppError, AppResult};
-use crate::messages::types::{format_ts, MessageDto};
+use crate::error::AppResult;
+use crate::messages::types::MessageDto;
 use crate::state::AppState;
 
 /// Most messages `GET /api/chats/:sessionId` returns when the client gives no `limit`.
@@ -30,7 +29,8 @@ pub fn router() -> Router<AppState> {
 #[serde(rename_all = "camelCase")]
 pub struct ListQuery {
     pub limit: Option<u64>,
-    /// Cursor: only sessions created before this RFC 3339 instant.
+    /// Cursor: `X-Next-Before` of the previous page (or an RFC 3339 instant: sessions
+    /// created strictly before it).
     pub before: Option<String>,
     pub status: Option<String>,
     pub assignee: Option<String>,
@@ -38,7 +38,7 @@ pub struct ListQuery {
 
 /// `GET /api/chats`: sessions newest first with their (latest) messages. The response
 /// header `X-Next-Before` carries the cursor of the next page when there may be one.
-/// Sessions newest first (staff). Query: limit, before (RFC 3339), status, assignee. `X-Next-Before` header is the next cursor.
+/// Sessions newest first (staff). Query: limit, before (the previous page's `X-Next-Before`, or an RFC 3339 instant), status, assignee. `X-Next-Before` header is the next cursor.
 #[utoipa::path(get, path = "/api/chats", tag = "chats", security(("bearer" = [])), responses((status = 200, description = "array of sessions with their latest messages"), (status = 401, description = "no staff token"), (status = 403, description = "not staff")))]
 pub(crate) async fn list_chats(
     State(state): State<AppState>,
@@ -47,7 +47,7 @@ pub(crate) async fn list_chats(
 ) -> AppResult<impl IntoResponse> {
     let max = state.config.chats_page_limit.max(1);
     let limit = q.limit.unwrap_or(max).clamp(1, max);
-    let before = parse_before(q.before.as_deref())?;
+    let before = Cursor::parse(q.before.as_deref(), "before")?;
     let filter = ListFilter {
         status: q.status.filter(|s| !s.is_empty()),
         assignee_id: q.assignee.filter(|s| !s.is_empty()),
@@ -71,7 +71,7 @@ pub(crate) async fn my_chats(
     let filter = ListFilter {
         customer_id: Some(id.account_id),
         limit: q.limit.unwrap_or(max).clamp(1, max),
-        before: parse_before(q.before.as_deref())?,
+        before: Cursor::parse(q.before.as_deref(), "before")?,
         ..Default::default()
     };
     let (headers, body) = summaries(&state, &filter).await?;
@@ -85,19 +85,6 @@ pub(crate) async fn my_chats(
         })
         .collect();
     Ok((headers, Json(body)))
-}
-
-fn parse_before(s: Option<&str>) -> AppResult<Option<DateTime<Utc>>> {
-    match s.filter(|s| !s.is_empty()) {
-        Some(s) => Ok(Some(
-            DateTime::parse_from_rfc3339(s)
-                .map_err(|_| {
-                    AppError::InvalidPayload("before must be an RFC 3339 timestamp".into())
-                })?
-                .with_timezone(&Utc),
-        )),
-        None => Ok(None),
-    }
 }
 
 /// One page of sessions with their latest messages, and the next-page cursor header.
@@ -116,7 +103,7 @@ async fn summaries(
     let mut headers = HeaderMap::new();
     if sessions.len() as u64 == limit {
         if let Some(last) = sessions.last() {
-            if let Ok(v) = format_ts(&last.created_at).parse() {
+            if let Ok(v) = Cursor::encode(&last.created_at, &last.id).parse() {
                 headers.insert("x-next-before", v);
             }
         }

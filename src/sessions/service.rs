@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use entity::chat_session;
 use rand::Rng;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
 use crate::error::{AppError, AppResult};
@@ -168,8 +168,8 @@ pub struct ListFilter {
     pub status: Option<String>,
     pub assignee_id: Option<String>,
     pub customer_id: Option<String>,
-    /// Only sessions created strictly before this instant (the pagination cursor).
-    pub before: Option<DateTime<Utc>>,
+    /// Only sessions after this one in the newest-first order (the pagination cursor).
+    pub before: Option<super::types::Cursor>,
     pub limit: u64,
 }
 
@@ -188,14 +188,40 @@ pub async fn list<C: ConnectionTrait>(
     if let Some(c) = &f.customer_id {
         q = q.filter(chat_session::Column::CustomerId.eq(c.clone()));
     }
-    if let Some(b) = f.before {
-        q = q.filter(chat_session::Column::CreatedAt.lt(b));
+    if let Some(b) = &f.before {
+        q = q.filter(older_than(b));
     }
     Ok(q.order_by_desc(chat_session::Column::CreatedAt)
         .order_by_desc(chat_session::Column::Id)
         .limit(f.limit)
         .all(db)
         .await?)
+}
+
+/// Sessions after `c` in the order newest first (`created_at` desc, `id` desc).
+pub fn older_than(c: &super::types::Cursor) -> Condition {
+    let before = chat_session::Column::CreatedAt.lt(c.at);
+    match &c.id {
+        Some(id) => Condition::any().add(before).add(
+            Condition::all()
+                .add(chat_session::Column::CreatedAt.eq(c.at))
+                .add(chat_session::Column::Id.lt(id.clone())),
+        ),
+        None => Condition::all().add(before),
+    }
+}
+
+/// Sessions after `c` in the queue order (`waiting_since` asc, `id` asc).
+pub fn waiting_after(c: &super::types::Cursor) -> Condition {
+    let after = chat_session::Column::WaitingSince.gt(c.at);
+    match &c.id {
+        Some(id) => Condition::any().add(after).add(
+            Condition::all()
+                .add(chat_session::Column::WaitingSince.eq(c.at))
+                .add(chat_session::Column::Id.gt(id.clone())),
+        ),
+        None => Condition::all().add(after),
+    }
 }
 
 /// Who a session belongs to, for resuming "my latest conversation".

@@ -1,8 +1,53 @@
 //! Wire types of sessions: the seed's `GET /api/chats` item and the `init_session` ack.
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::error::{AppError, AppResult};
 use crate::messages::types::{format_ts, MessageDto};
+
+/// A paging cursor in a list ordered by (instant, id): the last item of the page before.
+/// Written `<RFC 3339>~<id>`, which chatdesk hands out (`X-Next-Before`, `nextBefore`,
+/// `nextAfter`) and which is exact even when several sessions share an instant (sessions
+/// created together do); an RFC 3339 instant alone, as older clients send, still works and
+/// means "strictly before / after that instant".
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cursor {
+    pub at: DateTime<Utc>,
+    /// The last item's id; the list goes on with the items of the same instant beyond it.
+    pub id: Option<String>,
+}
+
+impl Cursor {
+    /// Parses the `name` parameter; an empty value is no cursor.
+    pub fn parse(value: Option<&str>, name: &str) -> AppResult<Option<Cursor>> {
+        let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        let (at, id) = match v.split_once('~') {
+            Some((at, id)) if !id.is_empty() && id.len() <= 64 => (at, Some(id.to_string())),
+            Some(_) => {
+                return Err(AppError::InvalidPayload(format!(
+                    "{name} must be an RFC 3339 timestamp or a cursor this server handed out"
+                )))
+            }
+            None => (v, None),
+        };
+        let at = DateTime::parse_from_rfc3339(at)
+            .map_err(|_| {
+                AppError::InvalidPayload(format!(
+                    "{name} must be an RFC 3339 timestamp or a cursor this server handed out"
+                ))
+            })?
+            .with_timezone(&Utc);
+        Ok(Some(Cursor { at, id }))
+    }
+
+    /// The cursor that continues after an item (every digit of the instant kept).
+    pub fn encode(at: &DateTime<Utc>, id: &str) -> String {
+        format!("{}~{id}", at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    }
+}
 
 /// Read watermarks of both sides.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
