@@ -83,8 +83,10 @@ pub struct Config {
     pub write_batch_max: usize,
 
     /// Group-commit pipelines on PostgreSQL, each on its own connection; a session always
-    /// uses the same one. SQLite always uses one.
-    #[arg(long, env = "WRITE_SHARDS", default_value_t = 2)]
+    /// uses the same one. SQLite always uses one. More than one lowers latency at moderate
+    /// load, but smaller batches cost more CPU per message: on a small box that also runs
+    /// the database, one does better near saturation (see README, Benchmark).
+    #[arg(long, env = "WRITE_SHARDS", default_value_t = 1)]
     pub write_shards: usize,
 
     /// Database connection pool size.

@@ -5,7 +5,7 @@
 //! sees a message before it is committed. The queue is bounded: when the database falls behind,
 //! new sends get `overloaded` instead of growing memory.
 //!
-//! On PostgreSQL the writer runs as several such pipelines (`WRITE_SHARDS`), each on its own
+//! On PostgreSQL the writer can run as several such pipelines (`WRITE_SHARDS`), each on its own
 //! connection; a session always goes to the same one (by a hash of its id), so its messages
 //! keep their order, and no two pipelines ever lock the same session row. One pipeline's
 //! commit no longer waits for the other's round trip and result handling. SQLite has one
