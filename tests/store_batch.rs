@@ -537,6 +537,21 @@ async fn client_msg_id_probe_uses_the_index_in_a_generic_plan() {
         !plan.contains("Seq Scan on messages"),
         "the probe scans the whole table:\n{plan}"
     );
+    // The session UPDATE reads one CTE only (joined to the indexed table): two CTEs joined
+    // there became a nested loop, quadratic in the batch, under the generic plan's estimates.
+    let lines: Vec<&str> = plan.lines().collect();
+    let update = lines
+        .iter()
+        .position(|l| l.contains("Update on chat_sessions"))
+        .expect("the session update in the plan");
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let depth = indent(lines[update]);
+    let scans = lines[update + 1..]
+        .iter()
+        .take_while(|l| indent(l) > depth)
+        .filter(|l| l.contains("CTE Scan"))
+        .count();
+    assert_eq!(scans, 1, "the session update joins CTEs:\n{plan}");
     txn.rollback().await.expect("rollback");
 }
 
