@@ -959,8 +959,8 @@ async fn open_socket_inner(url: &str) -> Result<Ws> {
     // A 4 KiB read chunk instead of tungstenite's 128 KiB: the default was allocated and zeroed
     // for every connection, and that (memset and the page faults behind it) was about 40 % of
     // the generator's CPU while connecting. Larger messages still arrive whole.
-    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .read_buffer_size(4096);
+    let config =
+        tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(4096);
     let connect = tokio_tungstenite::connect_async_with_config(url, Some(config), true);
     let (mut ws, _) = timeout(STEP_TIMEOUT, connect)
         .await
