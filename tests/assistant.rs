@@ -472,11 +472,25 @@ both!(
     story_visitor_asks_human_agent_claims_assistant_goes_quiet
 );
 
-async fn a_claim_cancels_the_stream_and_keeps_what_was_said(backend: Backend) {
+/// A model that counts "one " to "eight", a word every 250 ms.
+async fn counting_llm() -> (String, Fake) {
     let words = vec![
         "one ", "two ", "three ", "four ", "five ", "six ", "seven ", "eight",
     ];
-    let (base, _fake) = fake_llm(Behavior::Slow(words, Duration::from_millis(250))).await;
+    fake_llm(Behavior::Slow(words, Duration::from_millis(250))).await
+}
+
+/// The stream's end, cut short: marked interrupted, with what was said so far.
+async fn stream_cut_short(visitor: &common::sio::SioClient) -> String {
+    let end = visitor.next("stream-end").await;
+    assert_eq!(end["message"]["interrupted"], true, "{end}");
+    let cut = end["message"]["content"].as_str().unwrap_or("").to_string();
+    assert!(cut.starts_with("one ") && !cut.contains("eight"), "{cut}");
+    cut
+}
+
+async fn a_claim_cancels_the_stream_and_keeps_what_was_said(backend: Backend) {
+    let (base, _fake) = counting_llm().await;
     let app = desk_with_ai(backend, &base, |c| c.ai_timeout_secs = 5).await;
     let token = app.admin_token().await;
     let agent = app.socket_as("/admin", &token).await;
@@ -499,10 +513,7 @@ async fn a_claim_cancels_the_stream_and_keeps_what_was_said(backend: Backend) {
         .ack("claim_session", json!({ "sessionId": sid }))
         .await;
     assert_eq!(claimed["ok"], true, "{claimed}");
-    let end = visitor.next("stream-end").await;
-    assert_eq!(end["message"]["interrupted"], true, "{end}");
-    let cut = end["message"]["content"].as_str().unwrap_or("").to_string();
-    assert!(cut.starts_with("one ") && !cut.contains("eight"), "{cut}");
+    let cut = stream_cut_short(&visitor).await;
     let history = app.history(&sid).await;
     assert_eq!(
         history.last().map(|m| m["content"].clone()),
@@ -516,10 +527,7 @@ both!(cancel, a_claim_cancels_the_stream_and_keeps_what_was_said);
 /// session on node B, and node A's stream stops (the cancel crosses nodes through Redis).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_on_another_node_cancels_the_stream() {
-    let words = vec![
-        "one ", "two ", "three ", "four ", "five ", "six ", "seven ", "eight",
-    ];
-    let (base, _fake) = fake_llm(Behavior::Slow(words, Duration::from_millis(250))).await;
+    let (base, _fake) = counting_llm().await;
     let (a, b) = common::two_nodes(move |c| {
         c.ai_base_url = Some(base.clone());
         c.ai_api_key = Some("sk-test-key".into());
@@ -542,10 +550,7 @@ async fn a_claim_on_another_node_cancels_the_stream() {
         .ack("claim_session", json!({ "sessionId": sid }))
         .await;
     assert_eq!(claimed["ok"], true, "{claimed}");
-    let end = visitor.next("stream-end").await;
-    assert_eq!(end["message"]["interrupted"], true, "{end}");
-    let cut = end["message"]["content"].as_str().unwrap_or("").to_string();
-    assert!(cut.starts_with("one ") && !cut.contains("eight"), "{cut}");
+    stream_cut_short(&visitor).await;
     assert_eq!(status_of(&b, &sid).await, "assigned");
 }
 

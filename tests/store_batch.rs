@@ -333,6 +333,25 @@ async fn until_lock_wait(db: &DatabaseConnection) {
     panic!("no statement waited for the session lock");
 }
 
+/// The "other node": stores (session, "race") as seq 1 and keeps its transaction open.
+async fn other_node_stores_race(
+    db: &DatabaseConnection,
+    session: &str,
+) -> sea_orm::DatabaseTransaction {
+    let other = db.begin().await.expect("begin");
+    other
+        .execute_unprepared(&format!(
+            "UPDATE chat_sessions SET last_seq = last_seq + 1 WHERE id = '{session}'; \
+             INSERT INTO messages (id, chat_session_id, seq, sender, content, is_ai, \
+             client_msg_id, interrupted, created_at) \
+             VALUES ('other-node-msg', '{session}', 1, 'user', 'from the other node', false, \
+             'race', false, now())"
+        ))
+        .await
+        .expect("other node writes");
+    other
+}
+
 /// Another node stores a clientMsgId after a batch took its snapshot and while the batch
 /// waits for that session's lock: the batch fails as a whole on the unique index (nothing
 /// of it is stored), and the writer's fallback stores its messages one by one, answering
@@ -345,18 +364,7 @@ async fn raced_client_msg_id_falls_back_to_the_stored_message() {
     let plug = session(&db, "plug", "open", None).await;
     let (writer, task) = MessageWriter::spawn(db.clone(), Hub::default(), 100, 512);
 
-    // The "other node": stores (a, "race") with seq 1 but does not commit yet.
-    let other = db.begin().await.expect("begin");
-    other
-        .execute_unprepared(&format!(
-            "UPDATE chat_sessions SET last_seq = last_seq + 1 WHERE id = '{a}'; \
-             INSERT INTO messages (id, chat_session_id, seq, sender, content, is_ai, \
-             client_msg_id, interrupted, created_at) \
-             VALUES ('other-node-msg', '{a}', 1, 'user', 'from the other node', false, \
-             'race', false, now())"
-        ))
-        .await
-        .expect("other node writes");
+    let other = other_node_stores_race(&db, &a).await;
     // Holds the writer in a first batch so that the next two messages form one batch.
     let holder = db.begin().await.expect("begin");
     holder
@@ -413,17 +421,7 @@ async fn raced_client_msg_id_alone_in_its_batch_is_a_duplicate() {
     let (db, _dir) = fresh_db(Backend::Postgres).await;
     let a = session(&db, "a", "open", None).await;
     let (writer, task) = MessageWriter::spawn(db.clone(), Hub::default(), 100, 512);
-    let other = db.begin().await.expect("begin");
-    other
-        .execute_unprepared(&format!(
-            "UPDATE chat_sessions SET last_seq = last_seq + 1 WHERE id = '{a}'; \
-             INSERT INTO messages (id, chat_session_id, seq, sender, content, is_ai, \
-             client_msg_id, interrupted, created_at) \
-             VALUES ('other-node-msg', '{a}', 1, 'user', 'from the other node', false, \
-             'race', false, now())"
-        ))
-        .await
-        .expect("other node writes");
+    let other = other_node_stores_race(&db, &a).await;
     let w = writer.clone();
     let pa = a.clone();
     let raced = tokio::spawn(async move {

@@ -278,50 +278,50 @@ async fn announce_reopened(hub: &Hub, r: &Reopened) {
 /// Stores the batch in one transaction; if that fails, stores each message on its own so
 /// that one bad message cannot fail the others.
 async fn store_with_fallback(db: &DatabaseConnection, batch: &[NewMessage]) -> BatchOutcome {
-    match service::store_batch(db, batch).await {
-        Ok(outcome) => outcome,
-        Err(e) if batch.len() == 1 => match store_one_again(db, batch, e).await {
-            Ok(outcome) => outcome,
-            Err(e) => BatchOutcome {
-                results: vec![Err(AppError::from(e))],
-                reopened: vec![],
-            },
-        },
-        Err(e) => {
-            tracing::warn!(error = %e, size = batch.len(), "batch commit failed; storing one by one");
-            let mut out = BatchOutcome::default();
-            for m in batch {
-                let one = std::slice::from_ref(m);
-                let stored = match service::store_batch(db, one).await {
-                    Ok(o) => Ok(o),
-                    Err(e) => store_one_again(db, one, e).await,
-                };
-                match stored {
-                    Ok(mut one) => {
-                        out.results
-                            .push(one.results.pop().unwrap_or(Err(AppError::Unavailable)));
-                        out.reopened.append(&mut one.reopened);
-                    }
-                    Err(e) => out.results.push(Err(AppError::from(e))),
-                }
-            }
-            out
+    let failed = match service::store_batch(db, batch).await {
+        Ok(outcome) => return outcome,
+        Err(e) => e,
+    };
+    let mut out = BatchOutcome::default();
+    if let [m] = batch {
+        absorb(&mut out, store_again_if_raced(db, m, failed).await);
+        return out;
+    }
+    tracing::warn!(error = %failed, size = batch.len(), "batch commit failed; storing one by one");
+    for m in batch {
+        let one = match service::store_batch(db, std::slice::from_ref(m)).await {
+            Err(e) => store_again_if_raced(db, m, e).await,
+            stored => stored,
+        };
+        absorb(&mut out, one);
+    }
+    out
+}
+
+/// Adds one message's outcome to the batch's.
+fn absorb(out: &mut BatchOutcome, one: Result<BatchOutcome, sea_orm::DbErr>) {
+    match one {
+        Ok(mut one) => {
+            out.results
+                .push(one.results.pop().unwrap_or(Err(AppError::Unavailable)));
+            out.reopened.append(&mut one.reopened);
         }
+        Err(e) => out.results.push(Err(AppError::from(e))),
     }
 }
 
 /// A message whose clientMsgId another node stored after the statement's snapshot fails the
 /// unique index; tried once more, the statement finds that message and answers it as a
 /// duplicate. Any other error stands.
-async fn store_one_again(
+async fn store_again_if_raced(
     db: &DatabaseConnection,
-    one: &[NewMessage],
+    m: &NewMessage,
     e: sea_orm::DbErr,
 ) -> Result<BatchOutcome, sea_orm::DbErr> {
     match e.sql_err() {
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
             tracing::debug!(error = %e, "clientMsgId stored meanwhile; storing again");
-            service::store_batch(db, one).await
+            service::store_batch(db, std::slice::from_ref(m)).await
         }
         _ => Err(e),
     }

@@ -24,21 +24,18 @@ impl Cursor {
         let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
             return Ok(None);
         };
+        let invalid = || {
+            AppError::InvalidPayload(format!(
+                "{name} must be an RFC 3339 timestamp or a cursor this server handed out"
+            ))
+        };
         let (at, id) = match v.split_once('~') {
             Some((at, id)) if !id.is_empty() && id.len() <= 64 => (at, Some(id.to_string())),
-            Some(_) => {
-                return Err(AppError::InvalidPayload(format!(
-                    "{name} must be an RFC 3339 timestamp or a cursor this server handed out"
-                )))
-            }
+            Some(_) => return Err(invalid()),
             None => (v, None),
         };
         let at = DateTime::parse_from_rfc3339(at)
-            .map_err(|_| {
-                AppError::InvalidPayload(format!(
-                    "{name} must be an RFC 3339 timestamp or a cursor this server handed out"
-                ))
-            })?
+            .map_err(|_| invalid())?
             .with_timezone(&Utc);
         Ok(Some(Cursor { at, id }))
     }
