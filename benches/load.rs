@@ -145,6 +145,12 @@ struct Args {
     #[arg(long, default_value_t = 0.0)]
     hold_secs: f64,
 
+    /// sweep and chat: also print the latency over time, in buckets of this many
+    /// milliseconds of send time (max and p99 per bucket), to tell a stall from a slope.
+    /// 0: off.
+    #[arg(long, default_value_t = 0)]
+    timeline_ms: u64,
+
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -1085,6 +1091,8 @@ struct Tally {
     latencies_us: Vec<u32>,
     /// Send -> ack at the sender, microseconds.
     ack_us: Vec<u32>,
+    /// (send time in ms since the phase started, send -> watcher delivery in us).
+    timeline: Vec<(u32, u32)>,
     first_error: Option<String>,
 }
 
@@ -1105,6 +1113,7 @@ impl Tally {
         self.unexpected += o.unexpected;
         self.latencies_us.extend(o.latencies_us);
         self.ack_us.extend(o.ack_us);
+        self.timeline.extend(o.timeline);
         if self.first_error.is_none() {
             self.first_error = o.first_error;
         }
@@ -1213,6 +1222,8 @@ struct Pair {
     watcher_seqs: SeqLog,
     visitor_seqs: SeqLog,
     in_flight: usize,
+    /// When the current phase started sending (for the timeline).
+    phase_start: Instant,
 }
 
 /// Counters the drain needs to know when a phase is complete.
@@ -1250,6 +1261,7 @@ impl Pair {
             watcher_seqs: SeqLog::default(),
             visitor_seqs: SeqLog::default(),
             in_flight: 0,
+            phase_start: Instant::now(),
         })
     }
 
@@ -1288,6 +1300,7 @@ impl Pair {
         let mut t = Tally::default();
         let mut progress = PhaseProgress::default();
         let first = self.sent_at.len();
+        self.phase_start = start;
         sleep_until(start.into()).await;
 
         let (open_rate, mut ticker) = match load {
@@ -1509,8 +1522,10 @@ impl Pair {
             if window_end.is_some_and(|end| now <= end) {
                 t.delivered_in_window += 1;
             }
-            t.latencies_us
-                .push(micros(now.duration_since(self.sent_at[n])));
+            let us = micros(now.duration_since(self.sent_at[n]));
+            t.latencies_us.push(us);
+            let at = self.sent_at[n].saturating_duration_since(self.phase_start);
+            t.timeline.push((at.as_millis() as u32, us));
         }
         true
     }
@@ -1957,6 +1972,7 @@ async fn chat(args: &Args, server: &Server) -> Result<(u64, Value)> {
     print_header("sessions");
     for r in &rows {
         print_row(r);
+        print_timeline(&r.t, args.timeline_ms);
     }
     print_legend();
     Ok((
@@ -2016,6 +2032,7 @@ async fn sweep(args: &Args, server: &Server) -> Result<(u64, Value)> {
         row.writer = WriterUse::between(writer, server.writer_stats().await);
         failures += row.t.failures();
         print_row(&row);
+        print_timeline(&row.t, args.timeline_ms);
         let mut j = row_json(&row);
         j["targetPerSec"] = json!(rate);
         steps.push(j);
@@ -2056,6 +2073,28 @@ async fn sweep(args: &Args, server: &Server) -> Result<(u64, Value)> {
             "stoppedBecause": stop_reason,
         }),
     ))
+}
+
+/// Latency over the phase's send time: one line per bucket, `max/p99` in ms.
+fn print_timeline(t: &Tally, bucket_ms: u64) {
+    if bucket_ms == 0 || t.timeline.is_empty() {
+        return;
+    }
+    let mut buckets: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+    for &(at, us) in &t.timeline {
+        buckets.entry(at as u64 / bucket_ms).or_default().push(us);
+    }
+    let cells: Vec<String> = buckets
+        .into_iter()
+        .map(|(b, mut us)| {
+            let l = latency(&mut us);
+            format!("{}:{:.0}/{:.0}", b * bucket_ms, l.max, l.p99)
+        })
+        .collect();
+    println!(
+        "          timeline (send ms: max/p99 ms): {}",
+        cells.join(" ")
+    );
 }
 
 fn print_legend() {
