@@ -9,6 +9,7 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
 
 use crate::error::{AppError, AppResult};
+use crate::realtime::hub::Except;
 use crate::realtime::reply::Ack;
 use crate::realtime::{self, parse, respond};
 use crate::state::AppState;
@@ -77,7 +78,7 @@ async fn forward<A: Adapter>(
     let out = json!({ "sessionId": session_id, "payload": sig.payload, "from": { "sid": s.id.to_string(), "sender": sender } });
     state
         .hub
-        .to_session(&session_id, event, &out, Some(s.id))
+        .to_session(&session_id, event, &out, Some(Except::socket(s)))
         .await;
     Ok(json!({ "delivered": true }))
 }

@@ -1420,7 +1420,8 @@ async fn ownership_rules(backend: Backend) {
     );
     let st = status_of(&v, &sid).await;
     assert_eq!(st["status"], "assigned", "{st}");
-    assert_eq!(st["assignee"]["id"], a.id.as_str(), "{st}");
+    // the assignee has the same shape as in every other status change
+    assert_has(&st["assignee"], &json!({ "id": a.id, "name": a.name }), "");
 
     // Without an assignee, reopen goes back to `open`.
     let v2 = app.socket().await;

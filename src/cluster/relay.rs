@@ -12,11 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::Redis;
-use crate::realtime::hub::{HubRelay, SessionEvent, WeakHub};
+use crate::realtime::hub::{HubRelay, Payload, SessionEvent, WeakHub};
 
 /// The room events gateway clients use (anything else is not relayed).
 const RELAYED: [&str; 10] = [
@@ -40,7 +42,7 @@ enum Watch {
 /// The relay through Redis pub/sub.
 pub struct RedisRelay {
     redis: Arc<Redis>,
-    out: mpsc::Sender<(String, &'static str, Arc<Value>)>,
+    out: mpsc::Sender<(String, &'static str, Payload)>,
     watch: mpsc::UnboundedSender<Watch>,
 }
 
@@ -56,7 +58,7 @@ impl RedisRelay {
 }
 
 impl HubRelay for RedisRelay {
-    fn publish(&self, session_id: &str, event: &'static str, data: &Arc<Value>) {
+    fn publish(&self, session_id: &str, event: &'static str, data: &Payload) {
         if !RELAYED.contains(&event) {
             return;
         }
@@ -79,12 +81,27 @@ impl HubRelay for RedisRelay {
     }
 }
 
-async fn publish(redis: Arc<Redis>, mut rx: mpsc::Receiver<(String, &'static str, Arc<Value>)>) {
+/// What goes over the channel: the publishing node, the event and its payload.
+#[derive(Serialize)]
+struct Relayed<'a> {
+    n: &'a str,
+    e: &'a str,
+    d: &'a RawValue,
+}
+
+async fn publish(redis: Arc<Redis>, mut rx: mpsc::Receiver<(String, &'static str, Payload)>) {
     let mut batch = Vec::with_capacity(256);
     while rx.recv_many(&mut batch, 256).await > 0 {
         let mut pipe = redis::pipe();
         for (channel, event, data) in batch.drain(..) {
-            let payload = json!({ "n": redis.node_id, "e": event, "d": &*data }).to_string();
+            let relayed = Relayed {
+                n: &redis.node_id,
+                e: event,
+                d: &data,
+            };
+            let Ok(payload) = serde_json::to_string(&relayed) else {
+                continue;
+            };
             pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
         }
         if let Err(e) = redis.query::<()>(&pipe).await {

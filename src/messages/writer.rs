@@ -15,19 +15,20 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
-use socketioxide::socket::Sid;
+use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use super::service::{self, BatchOutcome, NewMessage, Reopened, Stored};
+use crate::desk::types::{Assignee, SessionStatus};
 use crate::error::{AppError, AppResult};
 use crate::metrics;
-use crate::realtime::hub::Hub;
+use crate::realtime::hub::{Except, Hub};
 
 enum Job {
     Store {
         message: NewMessage,
         /// Socket left out of the broadcast (`ECHO_TO_SENDER=false`).
-        except: Option<Sid>,
+        except: Option<Except>,
         reply: oneshot::Sender<AppResult<Stored>>,
     },
     Flush(oneshot::Sender<()>),
@@ -108,7 +109,7 @@ impl MessageWriter {
     }
 
     /// Stores a message and broadcasts it to its session; resolves after the commit.
-    pub async fn store(&self, message: NewMessage, except: Option<Sid>) -> AppResult<Stored> {
+    pub async fn store(&self, message: NewMessage, except: Option<Except>) -> AppResult<Stored> {
         let (reply, rx) = oneshot::channel();
         self.shard(&message.session_pk)
             .try_send(Job::Store {
@@ -154,7 +155,7 @@ impl MessageWriter {
 /// A committed batch on its way to the broadcaster.
 struct Committed {
     outcome: BatchOutcome,
-    waiters: Vec<(Option<Sid>, oneshot::Sender<AppResult<Stored>>)>,
+    waiters: Vec<(Option<Except>, oneshot::Sender<AppResult<Stored>>)>,
     flushes: Vec<oneshot::Sender<()>>,
 }
 
@@ -166,7 +167,7 @@ async fn run(db: DatabaseConnection, hub: Hub, mut rx: mpsc::Receiver<Job>, batc
     // One committed batch may wait while the previous one is broadcast: a slow broadcast
     // holds back the commits, and the bounded job queue then answers `overloaded`.
     let (done_tx, done_rx) = mpsc::channel::<Committed>(1);
-    let broadcaster = tokio::spawn(broadcast(hub, done_rx));
+    let broadcaster = tokio::spawn(broadcast(hub, db.clone(), done_rx));
     let mut jobs = Vec::with_capacity(batch_max);
     while rx.recv_many(&mut jobs, batch_max).await > 0 {
         let mut batch = Vec::with_capacity(jobs.len());
@@ -212,7 +213,7 @@ async fn run(db: DatabaseConnection, hub: Hub, mut rx: mpsc::Receiver<Job>, batc
 
 /// The broadcast stage: sends each committed batch's messages to their sessions and agents,
 /// in commit order, and answers the senders.
-async fn broadcast(hub: Hub, mut rx: mpsc::Receiver<Committed>) {
+async fn broadcast(hub: Hub, db: DatabaseConnection, mut rx: mpsc::Receiver<Committed>) {
     while let Some(Committed {
         outcome,
         waiters,
@@ -236,7 +237,7 @@ async fn broadcast(hub: Hub, mut rx: mpsc::Receiver<Committed>) {
             let _ = reply.send(result);
         }
         for r in outcome.reopened {
-            announce_reopened(&hub, &r).await;
+            announce_reopened(&hub, &db, &r).await;
         }
         for done in flushes {
             let _ = done.send(());
@@ -245,33 +246,79 @@ async fn broadcast(hub: Hub, mut rx: mpsc::Receiver<Committed>) {
 }
 
 /// The light `session_updated` agents get for every new message.
-fn activity(stored: &Stored) -> serde_json::Value {
-    let m = &stored.message;
-    serde_json::json!({
-        "sessionId": m.session_id,
-        "lastSeq": m.seq,
-        "lastMessageAt": m.created_at,
-        "unread": stored.unread,
-        "lastMessage": {
-            "seq": m.seq,
-            "sender": m.sender,
-            "content": m.content.chars().take(200).collect::<String>(),
-            "isAI": m.is_ai,
-        },
-    })
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Activity<'a> {
+    session_id: &'a str,
+    last_seq: i64,
+    last_message_at: &'a str,
+    unread: i64,
+    last_message: LastMessage<'a>,
 }
 
-/// A visitor's message reopened a resolved session.
-async fn announce_reopened(hub: &Hub, r: &Reopened) {
-    let assignee = r
-        .assignee_id
-        .as_ref()
-        .map(|id| serde_json::json!({ "id": id }));
-    let status =
-        serde_json::json!({ "sessionId": r.session_id, "status": r.status, "assignee": assignee });
+/// The new message as the session list shows it.
+#[derive(Serialize)]
+struct LastMessage<'a> {
+    seq: i64,
+    sender: &'a str,
+    /// The first 200 characters.
+    content: &'a str,
+    #[serde(rename = "isAI")]
+    is_ai: bool,
+}
+
+fn activity(stored: &Stored) -> Activity<'_> {
+    let m = &stored.message;
+    let content = match m.content.char_indices().nth(200) {
+        Some((end, _)) => &m.content[..end],
+        None => &m.content,
+    };
+    Activity {
+        session_id: &m.session_id,
+        last_seq: m.seq,
+        last_message_at: &m.created_at,
+        unread: stored.unread,
+        last_message: LastMessage {
+            seq: m.seq,
+            sender: &m.sender,
+            content,
+            is_ai: m.is_ai,
+        },
+    }
+}
+
+/// A visitor's message reopened a resolved session: the room and the agents hear its new
+/// status, with the assignee as every other status change names them (`{id, name}`).
+async fn announce_reopened(hub: &Hub, db: &DatabaseConnection, r: &Reopened) {
+    let assignee = match &r.assignee_id {
+        Some(id) => {
+            let name = match crate::desk::service::names(db, std::slice::from_ref(id)).await {
+                Ok(mut names) => names.remove(id).unwrap_or_default(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "assignee name not read; announced without it");
+                    String::new()
+                }
+            };
+            Some(Assignee {
+                id: id.clone(),
+                name,
+            })
+        }
+        None => None,
+    };
+    let status = SessionStatus {
+        session_id: r.session_id.clone(),
+        status: r.status.clone(),
+        assignee: assignee.clone(),
+    };
     hub.to_session(&r.session_id, "session_status", &status, None)
         .await;
-    let update = serde_json::json!({ "sessionId": r.session_id, "status": r.status, "assigneeId": r.assignee_id });
+    let update = serde_json::json!({
+        "sessionId": r.session_id,
+        "status": r.status,
+        "assigneeId": r.assignee_id,
+        "assignee": assignee,
+    });
     hub.to_agents("session_updated", &update).await;
 }
 

@@ -1,6 +1,10 @@
 //! The hub: how services broadcast to a session's room without knowing which socket.io
 //! adapter (local or Redis) carries it. A session's room exists in "/" (visitors) and in
 //! "/admin" (agents); `to_session` reaches both.
+//!
+//! A broadcast is serialized once, to JSON text shared by every namespace it goes to; the
+//! structured form that the plain-WebSocket gateway and the cross-node relay read is built
+//! only when one of them listens.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -9,7 +13,9 @@ use tokio::sync::broadcast;
 
 use futures::future::BoxFuture;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use socketioxide::adapter::Adapter;
+use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use socketioxide::SocketIo;
 
@@ -18,6 +24,36 @@ pub const NAMESPACES: [&str; 2] = ["/", "/admin"];
 /// Room every agent socket joins in "/admin".
 pub const AGENTS_ROOM: &str = "agents";
 
+/// A broadcast's payload, serialized once.
+pub type Payload = Arc<RawValue>;
+
+/// The socket a broadcast leaves out, in its own namespace only: socketioxide gives a client
+/// the same socket id in every namespace it joined over one connection, so an id alone would
+/// also leave out that client's socket in the other namespace (a console that is visitor and
+/// agent at once would not hear its own peer's typing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Except {
+    pub ns: &'static str,
+    pub sid: Sid,
+}
+
+impl Except {
+    /// Leaves out this socket.
+    pub fn socket<A: Adapter>(s: &SocketRef<A>) -> Self {
+        let ns = if s.ns() == NAMESPACES[1] {
+            NAMESPACES[1]
+        } else {
+            NAMESPACES[0]
+        };
+        Except { ns, sid: s.id }
+    }
+
+    /// The socket to leave out of a broadcast in `ns`, if any.
+    fn in_ns(except: Option<Except>, ns: &str) -> Option<Sid> {
+        except.filter(|e| e.ns == ns).map(|e| e.sid)
+    }
+}
+
 /// Something that can emit an already-serialized payload to a room.
 pub trait Broadcaster: Send + Sync + 'static {
     fn emit(
@@ -25,7 +61,7 @@ pub trait Broadcaster: Send + Sync + 'static {
         ns: &'static str,
         room: String,
         event: &'static str,
-        data: Arc<serde_json::Value>,
+        data: Payload,
         except: Option<Sid>,
     ) -> BoxFuture<'static, ()>;
 }
@@ -36,22 +72,23 @@ impl<A: Adapter> Broadcaster for SocketIo<A> {
         ns: &'static str,
         room: String,
         event: &'static str,
-        data: Arc<serde_json::Value>,
+        data: Payload,
         except: Option<Sid>,
     ) -> BoxFuture<'static, ()> {
         let io = self.clone();
         Box::pin(async move {
             let Some(op) = io.of(ns) else { return };
+            let sender = except.and_then(|sid| op.get_socket(sid));
             if event == "message" {
                 let local = op.clone().to(room.clone()).sockets().len();
-                let local = if except.is_some_and(|sid| op.get_socket(sid).is_some()) {
+                let local = if sender.is_some() {
                     local.saturating_sub(1)
                 } else {
                     local
                 };
                 crate::metrics::message_delivered(local as u64);
             }
-            let op = match except.and_then(|sid| op.get_socket(sid)) {
+            let op = match sender {
                 // `socket.to(room)` leaves the socket itself out of the broadcast.
                 Some(sender) => sender.to(room),
                 None => op.to(room),
@@ -107,7 +144,7 @@ fn log_socket_errors(e: &socketioxide::BroadcastError, event: &str, ns: &str) {
 /// Carries room events to the listeners of other nodes (see `cluster::relay`).
 pub trait HubRelay: Send + Sync + 'static {
     /// An event emitted to a session's room on this node.
-    fn publish(&self, session_id: &str, event: &'static str, data: &Arc<serde_json::Value>);
+    fn publish(&self, session_id: &str, event: &'static str, data: &Payload);
     /// This node has listeners in the session now.
     fn watch(&self, session_id: &str);
     /// ... and no longer.
@@ -145,13 +182,18 @@ impl WeakHub {
 }
 
 fn deliver(listeners: &Listeners, session_id: &str, ev: SessionEvent) {
-    let tx = listeners
-        .lock()
-        .ok()
-        .and_then(|m| m.get(session_id).cloned());
-    if let Some(tx) = tx {
+    if let Some(tx) = listener(listeners, session_id) {
         let _ = tx.send(ev);
     }
+}
+
+/// The channel of this node's listeners of a session, if it has any.
+fn listener(listeners: &Listeners, session_id: &str) -> Option<broadcast::Sender<SessionEvent>> {
+    let map = listeners.lock().ok()?;
+    if map.is_empty() {
+        return None;
+    }
+    map.get(session_id).cloned()
 }
 
 /// One event of a session, as delivered to local listeners.
@@ -160,7 +202,7 @@ pub struct SessionEvent {
     pub event: &'static str,
     pub data: Arc<serde_json::Value>,
     /// The socket.io socket left out of this event, if any.
-    pub except: Option<Sid>,
+    pub except: Option<Except>,
 }
 
 /// A subscription to a session's events; unsubscribes when dropped.
@@ -208,28 +250,30 @@ impl Hub {
         session_id: &str,
         event: &'static str,
         data: &T,
-        except: Option<Sid>,
+        except: Option<Except>,
     ) {
         let Some(b) = self.inner.get() else { return };
-        let Ok(value) = serde_json::to_value(data) else {
-            tracing::error!(event, "could not serialize broadcast");
+        let Some(raw) = serialize(event, data) else {
             return;
         };
-        let value = Arc::new(value);
-        deliver(
-            &self.listeners,
-            session_id,
-            SessionEvent {
-                event,
-                data: value.clone(),
-                except,
-            },
-        );
+        if let Some(tx) = listener(&self.listeners, session_id) {
+            match serde_json::from_str(raw.get()) {
+                Ok(value) => {
+                    let _ = tx.send(SessionEvent {
+                        event,
+                        data: Arc::new(value),
+                        except,
+                    });
+                }
+                Err(e) => tracing::error!(error = %e, event, "could not read broadcast back"),
+            }
+        }
         if let Some(r) = self.relay.get() {
-            r.publish(session_id, event, &value);
+            r.publish(session_id, event, &raw);
         }
         for ns in NAMESPACES {
-            b.emit(ns, session_id.to_string(), event, value.clone(), except)
+            let skip = Except::in_ns(except, ns);
+            b.emit(ns, session_id.to_string(), event, raw.clone(), skip)
                 .await;
         }
     }
@@ -260,16 +304,21 @@ impl Hub {
     /// Emits `event` to every agent socket in "/admin".
     pub async fn to_agents<T: Serialize + ?Sized>(&self, event: &'static str, data: &T) {
         let Some(b) = self.inner.get() else { return };
-        let Ok(value) = serde_json::to_value(data) else {
+        let Some(raw) = serialize(event, data) else {
             return;
         };
-        b.emit(
-            "/admin",
-            AGENTS_ROOM.to_string(),
-            event,
-            Arc::new(value),
-            None,
-        )
-        .await;
+        b.emit("/admin", AGENTS_ROOM.to_string(), event, raw, None)
+            .await;
+    }
+}
+
+/// A broadcast's payload as JSON text, once for all its recipients.
+fn serialize<T: Serialize + ?Sized>(event: &str, data: &T) -> Option<Payload> {
+    match serde_json::value::to_raw_value(data) {
+        Ok(raw) => Some(Arc::from(raw)),
+        Err(e) => {
+            tracing::error!(error = %e, event, "could not serialize broadcast");
+            None
+        }
     }
 }

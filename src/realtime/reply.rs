@@ -54,7 +54,7 @@ impl<A: Adapter> Ack<A> {
         match result {
             Ok(data) => {
                 if self.wanted {
-                    self.send_raw(&json!({ "ok": true, "data": data }));
+                    self.send_raw(&Success { ok: true, data });
                 }
             }
             Err(e) => self.fail(socket, event, e),
@@ -70,6 +70,13 @@ impl<A: Adapter> Ack<A> {
             emit_error(socket, event, &err);
         }
     }
+}
+
+/// A success ack, serialized straight from its data (no intermediate JSON tree).
+#[derive(Serialize)]
+struct Success<T> {
+    ok: bool,
+    data: T,
 }
 
 /// Emits `error {code, message, event}` to one socket.

@@ -14,6 +14,7 @@ use super::{Caller, VerifiedVisitor};
 use crate::error::{AppError, AppResult};
 use crate::messages::service::Stored;
 use crate::messages::types::{MessageDto, Sender};
+use crate::realtime::hub::Except;
 use crate::realtime::reply::Ack;
 use crate::realtime::{self, parse};
 use crate::state::AppState;
@@ -308,7 +309,7 @@ async fn send<A: Adapter>(
     let p: SendPayload = parse(data)?;
     crate::messages::validate_content(&p.content, state.config.max_content_length)?;
     let (session_pk, session_id) = reachable_session(s, state, &caller, &p.session_id).await?;
-    let except = (!state.config.echo_to_sender).then_some(s.id);
+    let except = (!state.config.echo_to_sender).then(|| Except::socket(s));
     let author_id = match sender {
         Sender::Admin => caller
             .identity
@@ -405,15 +406,15 @@ pub(crate) async fn typing<A: Adapter>(
         let sender = side(&s);
         let generation = state.presence.typing(&session_id, sender);
         let payload = serde_json::json!({ "sessionId": session_id, "sender": sender, "isTyping": p.is_typing });
-        state.hub.to_session(&session_id, "typing", &payload, Some(s.id)).await;
+        let except = Except::socket(&s);
+        state.hub.to_session(&session_id, "typing", &payload, Some(except)).await;
         if p.is_typing {
             let state = state.clone();
-            let sid = s.id;
             tokio::spawn(async move {
                 tokio::time::sleep(std::time::Duration::from_secs(state.config.typing_timeout_secs)).await;
                 if state.presence.typing_expired(&session_id, sender, generation) {
                     let off = serde_json::json!({ "sessionId": session_id, "sender": sender, "isTyping": false });
-                    state.hub.to_session(&session_id, "typing", &off, Some(sid)).await;
+                    state.hub.to_session(&session_id, "typing", &off, Some(except)).await;
                 }
             });
         }
