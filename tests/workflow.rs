@@ -1763,6 +1763,99 @@ async fn join_by_code_leave_and_history_pages(backend: Backend) {
 }
 both!(join_leave_and_history, join_by_code_leave_and_history_pages);
 
+async fn join_session_ack_carries_the_session_id_and_read_watermarks(backend: Backend) {
+    let app = desk(backend, |_| {}).await;
+    let a = staff(&app, "a@desk.test", "agent").await;
+    let ad = app.socket_as("/admin", &a.token).await;
+    let v = app.socket().await;
+    let sid = open(&v).await["sessionId"]
+        .as_str()
+        .expect("sid")
+        .to_string();
+    for i in 1..=3 {
+        data(
+            &v.ack(
+                "user_message",
+                json!({ "sessionId": sid, "content": format!("u{i}") }),
+            )
+            .await,
+            "user_message",
+        );
+    }
+    data(
+        &v.ack("read", json!({ "sessionId": sid, "seq": 2 })).await,
+        "visitor read",
+    );
+
+    let j = data(
+        &ad.ack("join_session", json!({ "sessionId": sid })).await,
+        "join",
+    );
+    assert_eq!(j["sessionId"], sid.as_str(), "top-level sessionId: {j}");
+    assert_eq!(j["readSeq"], json!({ "user": 2, "admin": 0 }), "{j}");
+    // additive: the earlier fields are still there
+    assert_summary(&j["session"], "join_session");
+    assert_eq!(seqs(&j["messages"]), vec![1, 2, 3]);
+    assert_eq!(j["hasMore"], false);
+
+    data(
+        &ad.ack("read", json!({ "sessionId": sid, "seq": 3 })).await,
+        "agent read",
+    );
+    let j = data(
+        &ad.ack("join_session", json!({ "sessionId": sid })).await,
+        "join again",
+    );
+    assert_eq!(j["readSeq"], json!({ "user": 2, "admin": 3 }), "{j}");
+}
+both!(
+    join_ack_read_seq,
+    join_session_ack_carries_the_session_id_and_read_watermarks
+);
+
+async fn join_session_accepts_a_code_given_as_session_id(backend: Backend) {
+    let app = desk(backend, |_| {}).await;
+    let a = staff(&app, "a@desk.test", "agent").await;
+    let ad = app.socket_as("/admin", &a.token).await;
+    let v = app.socket().await;
+    let init = open(&v).await;
+    let sid = init["sessionId"].as_str().expect("sid").to_string();
+    let code = init["code"].as_str().expect("code").to_string();
+
+    for given in [code.clone(), code.to_lowercase()] {
+        let j = data(
+            &ad.ack("join_session", json!({ "sessionId": given })).await,
+            &format!("join with code {given} in sessionId"),
+        );
+        assert_eq!(j["session"]["sessionId"], sid.as_str(), "{j}");
+        assert_eq!(j["sessionId"], sid.as_str(), "{j}");
+    }
+    // joined: the session's messages reach the agent
+    data(
+        &v.ack("user_message", json!({ "sessionId": sid, "content": "hi" }))
+            .await,
+        "user_message",
+    );
+    assert_eq!(ad.next("message").await["content"], "hi");
+
+    let other = if code == "AAAAAA" { "BBBBBB" } else { "AAAAAA" };
+    assert_err(
+        &ad.ack("join_session", json!({ "sessionId": other })).await,
+        "session_not_found",
+        "unknown code in sessionId",
+    );
+    assert_err(
+        &ad.ack("join_session", json!({ "sessionId": "not-a-code" }))
+            .await,
+        "invalid_payload",
+        "neither a UUID nor a code",
+    );
+}
+both!(
+    join_code_as_session_id,
+    join_session_accepts_a_code_given_as_session_id
+);
+
 // ---------------------------------------------------------------------------------------
 // the agents' feed: session_created, light session_updated, visitor_presence
 // ---------------------------------------------------------------------------------------

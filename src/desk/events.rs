@@ -143,13 +143,14 @@ pub(crate) async fn join_session<A: Adapter>(
             (Some(id), _) if uuid::Uuid::parse_str(id).is_ok() => {
                 sessions::find_by_session_id(&state.db, id).await?
             }
+            // A code read out by the visitor may be typed where the id goes.
+            (Some(code), _) | (None, Some(code)) if sessions::looks_like_code(code) => {
+                sessions::find_by_code(&state.db, code).await?
+            }
             (Some(_), _) => {
                 return Err(AppError::InvalidPayload(
-                    "sessionId must be a UUID string".into(),
+                    "sessionId must be a UUID string or a session code".into(),
                 ))
-            }
-            (None, Some(code)) if sessions::looks_like_code(code) => {
-                sessions::find_by_code(&state.db, code).await?
             }
             (None, Some(_)) => {
                 return Err(AppError::InvalidPayload("code must be 6 characters".into()))
@@ -173,7 +174,13 @@ pub(crate) async fn join_session<A: Adapter>(
             .map(|m| MessageDto::from_model(m, &session.session_id))
             .collect();
         let summary = super::summary(&state, &session).await?;
-        Ok(json!({ "session": summary, "messages": messages, "hasMore": has_more }))
+        Ok(json!({
+            "sessionId": session.session_id,
+            "readSeq": summary.read_seq,
+            "session": summary,
+            "messages": messages,
+            "hasMore": has_more,
+        }))
     })
     .await
 }
