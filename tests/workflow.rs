@@ -2647,3 +2647,52 @@ async fn rest_patch_and_post(backend: Backend) {
     );
 }
 both!(rest_patch_post_list, rest_patch_and_post);
+
+async fn rest_writes_refuse_a_malformed_session_id(backend: Backend) {
+    let app = desk(backend, |_| {}).await;
+    let ad = admin(&app).await;
+    let v = app.socket().await;
+    let sid = app.open_session(&v).await;
+    let unknown = uuid::Uuid::new_v4().to_string();
+    for (id, status, code) in [
+        ("not-a-uuid", 400, "invalid_payload"),
+        ("ABC234", 400, "invalid_payload"),
+        (unknown.as_str(), 404, "session_not_found"),
+    ] {
+        for (method, path, body) in [
+            (
+                reqwest::Method::PATCH,
+                format!("/api/chats/{id}"),
+                Some(json!({ "status": "resolved" })),
+            ),
+            (reqwest::Method::DELETE, format!("/api/chats/{id}"), None),
+            (
+                reqwest::Method::POST,
+                format!("/api/chats/{id}/messages"),
+                Some(json!({ "content": "hello" })),
+            ),
+        ] {
+            let (st, b) = call(&app, method.clone(), &path, Some(&ad.token), body).await;
+            assert_eq!(st, status, "{method} {path}: {b}");
+            assert_eq!(b["error"]["code"], code, "{method} {path}: {b}");
+        }
+    }
+    // Reading stays seed-compatible: `[]` for an unknown or malformed id.
+    for id in ["not-a-uuid", "ABC234", unknown.as_str()] {
+        assert_eq!(app.get_json(&format!("/api/chats/{id}")).await, json!([]));
+    }
+    // A well-formed id still works.
+    let (st, b) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/api/chats/{sid}/messages"),
+        Some(&ad.token),
+        Some(json!({ "content": "hello" })),
+    )
+    .await;
+    assert_eq!(st, 201, "{b}");
+}
+both!(
+    rest_malformed_session_ids,
+    rest_writes_refuse_a_malformed_session_id
+);
