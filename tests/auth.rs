@@ -928,6 +928,58 @@ both!(
     foreign_origins_are_refused_when_an_allow_list_is_set
 );
 
+async fn foreign_origins_preflights_are_refused_too(backend: Backend) {
+    let app =
+        common::spawn_app_with(backend, |c| c.cors_origins = "https://shop.example".into()).await;
+    let preflight = |path: &str, origin: &str| {
+        app.http
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", app.url))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    for path in [
+        "/api/chats",
+        "/api/auth/login",
+        "/socket.io/?EIO=4&transport=polling",
+    ] {
+        let r = preflight(path, "https://evil.example")
+            .await
+            .expect("OPTIONS");
+        assert_eq!(r.status(), 403, "foreign preflight {path}");
+        assert!(
+            r.headers().get("access-control-allow-origin").is_none(),
+            "foreign preflight {path} got CORS headers"
+        );
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "forbidden", "{path}: {body}");
+
+        let r = preflight(path, "https://shop.example")
+            .await
+            .expect("OPTIONS");
+        assert!(
+            r.status().is_success(),
+            "allowed preflight {path}: {}",
+            r.status()
+        );
+        assert_eq!(
+            r.headers()
+                .get("access-control-allow-origin")
+                .and_then(|v| v.to_str().ok()),
+            Some("https://shop.example"),
+            "allowed preflight {path}"
+        );
+    }
+}
+both!(
+    origin_preflights,
+    foreign_origins_preflights_are_refused_too
+);
+
 struct SioClientPolling;
 impl SioClientPolling {
     async fn connect(app: &common::TestApp, origin: &str) -> Result<common::SioClient, String> {
