@@ -1184,6 +1184,128 @@ both!(
     unknown_sessions_and_malformed_payloads
 );
 
+async fn escalation_alias_failures_name_the_event_sent(backend: Backend) {
+    let app = desk(backend, |_| {}).await;
+    let v = app.socket().await;
+    // One round trip first: socketioxide marks a socket connected only after it has sent the
+    // CONNECT packet, and drops an emit (not an ack) made for an event in between.
+    app.open_session(&v).await;
+    v.emit("human-escalation", json!({ "sessionId": 5 }));
+    let e = v.next("error").await;
+    assert_eq!(e["code"], "invalid_payload", "{e}");
+    assert_eq!(e["event"], "human-escalation", "{e}");
+    v.emit("request_human", json!({ "sessionId": 5 }));
+    let e = v.next("error").await;
+    assert_eq!(e["event"], "request_human", "{e}");
+}
+both!(
+    escalation_alias_error_event,
+    escalation_alias_failures_name_the_event_sent
+);
+
+const STAFF_EVENTS: [&str; 8] = [
+    "list_sessions",
+    "join_session",
+    "leave_session",
+    "claim_session",
+    "release_session",
+    "transfer_session",
+    "resolve_session",
+    "reopen_session",
+];
+
+async fn staff_events_on_the_visitor_namespace_are_refused_not_ignored(backend: Backend) {
+    let app = desk(backend, |_| {}).await;
+    let a = staff(&app, "a@desk.test", "agent").await;
+    let v = app.socket().await;
+    // A staff token on "/" does not make "/" the console's namespace.
+    let on_root = app.socket_as("/", &a.token).await;
+    let sid = app.open_session(&v).await;
+    for s in [&v, &on_root] {
+        for event in STAFF_EVENTS {
+            let payload = json!({ "sessionId": sid, "agentId": a.id });
+            assert_err(
+                &s.ack(event, payload.clone()).await,
+                "unauthorized",
+                &format!("/ {event} with an ack"),
+            );
+            s.emit(event, payload);
+            let e = s.next("error").await;
+            assert_eq!(e["code"], "unauthorized", "{e}");
+            assert_eq!(e["event"], event, "{e}");
+            assert!(
+                e["message"].as_str().is_some_and(|m| m.contains("/admin")),
+                "{e}"
+            );
+        }
+    }
+    // Unknown events stay ignored.
+    assert_eq!(
+        v.try_ack("no_such_event", json!({}), QUIET).await,
+        None,
+        "an unknown event was answered"
+    );
+    none_of(&v, "error", "an unknown event").await;
+    // Nothing changed: the session is still open and unowned.
+    let ad = app.socket_as("/admin", &a.token).await;
+    let j = data(
+        &ad.ack("join_session", json!({ "sessionId": sid })).await,
+        "join on /admin",
+    );
+    assert_eq!(j["session"]["status"], "open", "{j}");
+    assert!(j["session"]["assignee"].is_null(), "{j}");
+}
+both!(
+    staff_events_on_root,
+    staff_events_on_the_visitor_namespace_are_refused_not_ignored
+);
+
+async fn request_human_with_a_too_long_message_changes_nothing(backend: Backend) {
+    let app = desk(backend, |c| c.max_content_length = 20).await;
+    let a = staff(&app, "a@desk.test", "agent").await;
+    let ad = app.socket_as("/admin", &a.token).await;
+    let v = app.socket().await;
+    let sid = app.open_session(&v).await;
+
+    let ack = v
+        .ack(
+            "request_human",
+            json!({ "sessionId": sid, "message": "x".repeat(21) }),
+        )
+        .await;
+    assert_err(
+        &ack,
+        "content_too_long",
+        "request_human with a long message",
+    );
+    none_of(&v, "human-escalation-response", "a refused escalation").await;
+    let j = data(
+        &ad.ack("join_session", json!({ "sessionId": sid })).await,
+        "join",
+    );
+    assert_eq!(j["session"]["status"], "open", "escalated anyway: {j}");
+    assert!(j["session"]["waitingSince"].is_null(), "{j}");
+    assert!(app.history(&sid).await.is_empty(), "a message was stored");
+
+    // The same request with a message that fits escalates and stores it.
+    let ok = data(
+        &v.ack(
+            "request_human",
+            json!({ "sessionId": sid, "message": "a human please" }),
+        )
+        .await,
+        "request_human",
+    );
+    assert_eq!(ok["status"], "waiting", "{ok}");
+    let stored = app.history(&sid).await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0]["content"], "a human please");
+}
+both!(
+    escalation_validates_first,
+    request_human_with_a_too_long_message_changes_nothing
+);
+
 // ---------------------------------------------------------------------------------------
 // claim / release / transfer / resolve / reopen rules
 // ---------------------------------------------------------------------------------------
