@@ -240,14 +240,17 @@ async fn authenticate<A: Adapter>(
     auth: Option<&Value>,
     state: &AppState,
 ) -> Result<Option<Identity>, ConnectRefused> {
-    let Some(token) = crate::auth::socket_token(auth, s.req_parts()) else {
+    let refused = |e: AppError| match e {
+        AppError::Unauthorized(why) => ConnectRefused(format!("unauthorized: {why}")),
+        e => ConnectRefused(format!("{}: {}", e.code(), e)),
+    };
+    let Some(token) = crate::auth::socket_token(auth, s.req_parts()).map_err(refused)? else {
         return Ok(None);
     };
-    match crate::auth::authenticate(state, &token).await {
-        Ok(id) => Ok(Some(id)),
-        Err(AppError::Unauthorized(why)) => Err(ConnectRefused(format!("unauthorized: {why}"))),
-        Err(e) => Err(ConnectRefused(format!("{}: {}", e.code(), e))),
-    }
+    crate::auth::authenticate(state, &token)
+        .await
+        .map(Some)
+        .map_err(refused)
 }
 
 /// Per-connection state shared by both namespaces.
