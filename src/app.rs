@@ -154,6 +154,10 @@ impl App {
                 crate::guard::guard,
             ))
             .layer(cors_layer(&config))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::guard::origin_guard,
+            ))
             .layer(crate::guard::trace_layer());
         spawn_housekeeping(state.clone());
 

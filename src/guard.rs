@@ -12,8 +12,9 @@ use tower_http::trace::TraceLayer;
 use crate::error::AppError;
 use crate::state::AppState;
 
-/// Refuses foreign origins and too many new connections from one IP.
-pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Refuses foreign origins. It sits outside the CORS layer, which would otherwise answer a
+/// foreign origin's preflight (`OPTIONS`) itself, with 200.
+pub async fn origin_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if let Some(allowed) = state.config.allowed_origins() {
         if let Some(origin) = req.headers().get(http::header::ORIGIN) {
             let origin = origin.to_str().unwrap_or("").trim_end_matches('/');
@@ -27,6 +28,12 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
             }
         }
     }
+    next.run(req).await
+}
+
+/// Refuses too many new connections from one IP (inside the CORS layer, so that a browser
+/// can read the 429).
+pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if is_new_connection(&req) {
         let info =
             crate::realtime::client_info(req.headers(), req.extensions(), state.config.trust_proxy);

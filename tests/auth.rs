@@ -143,6 +143,69 @@ async fn bad_tokens_are_refused_never_downgraded(backend: Backend) {
 }
 both!(bad_tokens, bad_tokens_are_refused_never_downgraded);
 
+async fn unusable_tokens_are_refused_not_treated_as_none(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    for ns in ["/", "/admin"] {
+        let ways = [
+            (
+                "auth.token a number",
+                json!({ "token": 12345 }),
+                vec![],
+                vec![],
+            ),
+            (
+                "auth.token an object",
+                json!({ "token": { "jwt": "x" } }),
+                vec![],
+                vec![],
+            ),
+            ("auth.token true", json!({ "token": true }), vec![], vec![]),
+            ("auth.token empty", json!({ "token": "" }), vec![], vec![]),
+            ("auth.token blank", json!({ "token": "  " }), vec![], vec![]),
+            (
+                "?token= empty",
+                json!({}),
+                vec![("token".to_string(), String::new())],
+                vec![],
+            ),
+            (
+                "Bearer without a token",
+                json!({}),
+                vec![],
+                vec![("authorization".to_string(), "Bearer ".to_string())],
+            ),
+        ];
+        for (label, auth, query, headers) in ways {
+            let opts = ConnectOpts {
+                ns: ns.into(),
+                auth: Some(auth),
+                query,
+                headers,
+            };
+            match app.try_socket(opts).await {
+                Err(common::sio::ConnectError::Refused(data)) => {
+                    let msg = data["message"].as_str().unwrap_or_default();
+                    assert!(msg.starts_with("unauthorized"), "{label} {ns}: {data}");
+                }
+                Err(e) => panic!("{label} {ns}: expected connect_error, got {e:?}"),
+                Ok(_) => panic!("{label} {ns}: accepted as if no token were given"),
+            }
+        }
+    }
+    // No token at all, or a null one, is still an anonymous visitor on "/".
+    for auth in [None, Some(json!({})), Some(json!({ "token": null }))] {
+        let opts = ConnectOpts {
+            auth: auth.clone(),
+            ..Default::default()
+        };
+        assert!(app.try_socket(opts).await.is_ok(), "no token: {auth:?}");
+    }
+}
+both!(
+    unusable_tokens,
+    unusable_tokens_are_refused_not_treated_as_none
+);
+
 async fn disabled_and_deleted_accounts_lose_access(backend: Backend) {
     let app = common::spawn_app(backend).await;
     let admin = app.admin_token().await;
@@ -926,6 +989,58 @@ async fn foreign_origins_are_refused_when_an_allow_list_is_set(backend: Backend)
 both!(
     origins,
     foreign_origins_are_refused_when_an_allow_list_is_set
+);
+
+async fn foreign_origins_preflights_are_refused_too(backend: Backend) {
+    let app =
+        common::spawn_app_with(backend, |c| c.cors_origins = "https://shop.example".into()).await;
+    let preflight = |path: &str, origin: &str| {
+        app.http
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", app.url))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    for path in [
+        "/api/chats",
+        "/api/auth/login",
+        "/socket.io/?EIO=4&transport=polling",
+    ] {
+        let r = preflight(path, "https://evil.example")
+            .await
+            .expect("OPTIONS");
+        assert_eq!(r.status(), 403, "foreign preflight {path}");
+        assert!(
+            r.headers().get("access-control-allow-origin").is_none(),
+            "foreign preflight {path} got CORS headers"
+        );
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "forbidden", "{path}: {body}");
+
+        let r = preflight(path, "https://shop.example")
+            .await
+            .expect("OPTIONS");
+        assert!(
+            r.status().is_success(),
+            "allowed preflight {path}: {}",
+            r.status()
+        );
+        assert_eq!(
+            r.headers()
+                .get("access-control-allow-origin")
+                .and_then(|v| v.to_str().ok()),
+            Some("https://shop.example"),
+            "allowed preflight {path}"
+        );
+    }
+}
+both!(
+    origin_preflights,
+    foreign_origins_preflights_are_refused_too
 );
 
 struct SioClientPolling;

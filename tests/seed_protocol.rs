@@ -414,6 +414,86 @@ async fn chat_list_is_paginated_newest_first(backend: Backend) {
 }
 both!(chat_list_pagination, chat_list_is_paginated_newest_first);
 
+async fn rest_query_parameters_are_checked_and_empty_ones_mean_absent(backend: Backend) {
+    let app = common::spawn_app_with(backend, |c| c.insecure_open_admin = true).await;
+    let s = app.socket().await;
+    let sid = app.open_session(&s).await;
+    for i in 1..=3 {
+        s.ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": format!("m{i}") }),
+        )
+        .await;
+    }
+    let seqs = |v: &Value| -> Vec<i64> {
+        v.as_array()
+            .expect("array")
+            .iter()
+            .filter_map(|m| m["seq"].as_i64())
+            .collect()
+    };
+
+    // A URL template filled with nothing: empty values are absent parameters.
+    let chats = app
+        .get_json("/api/chats?status=&limit=&before=&assignee=")
+        .await;
+    assert_eq!(chats.as_array().map(Vec::len), Some(1), "{chats}");
+    assert_eq!(chats[0]["sessionId"], sid.as_str());
+    let all = app
+        .get_json(&format!("/api/chats/{sid}?afterSeq=&limit="))
+        .await;
+    assert_eq!(seqs(&all), vec![1, 2, 3]);
+    let later = app
+        .get_json(&format!("/api/chats/{sid}?afterSeq=1&limit="))
+        .await;
+    assert_eq!(seqs(&later), vec![2, 3]);
+
+    // Values that do not fit: 400 invalid_payload, JSON like every other error.
+    let unknown = uuid::Uuid::new_v4();
+    for path in [
+        "/api/chats?limit=abc".to_string(),
+        "/api/chats?limit=-1".to_string(),
+        "/api/chats?limit=1.5".to_string(),
+        format!("/api/chats/{sid}?afterSeq=x"),
+        format!("/api/chats/{sid}?limit=-1"),
+        format!("/api/chats/{unknown}?limit=abc"),
+    ] {
+        let r = app.get(&path).await;
+        assert_eq!(r.status(), 400, "GET {path}");
+        let body: Value = r.json().await.expect("JSON error body");
+        assert_eq!(
+            body["error"]["code"], "invalid_payload",
+            "GET {path}: {body}"
+        );
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "GET {path}: {body}"
+        );
+    }
+
+    // The customer's list takes the same parameters.
+    app.admin_token().await;
+    let customer = app.register("c@desk.test", "customer-password").await;
+    let mine = |q: &str| {
+        app.http
+            .get(format!("{}/api/chats/mine{q}", app.url))
+            .bearer_auth(&customer)
+            .send()
+    };
+    let r = mine("?limit=&before=").await.expect("GET");
+    assert_eq!(r.status(), 200);
+    let r = mine("?limit=ten").await.expect("GET");
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "invalid_payload", "{body}");
+}
+both!(
+    rest_query_parameters,
+    rest_query_parameters_are_checked_and_empty_ones_mean_absent
+);
+
 /// Sessions created by one INSERT of the session creator share their instant: paging with
 /// the cursors the server hands out (`X-Next-Before`, `nextBefore`, `nextAfter` for the
 /// queue) still returns every session exactly once. (A bare instant as the cursor lost every

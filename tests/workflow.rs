@@ -1184,6 +1184,128 @@ both!(
     unknown_sessions_and_malformed_payloads
 );
 
+async fn escalation_alias_failures_name_the_event_sent(backend: Backend) {
+    let app = desk(backend, |_| {}).await;
+    let v = app.socket().await;
+    // One round trip first: socketioxide marks a socket connected only after it has sent the
+    // CONNECT packet, and drops an emit (not an ack) made for an event in between.
+    app.open_session(&v).await;
+    v.emit("human-escalation", json!({ "sessionId": 5 }));
+    let e = v.next("error").await;
+    assert_eq!(e["code"], "invalid_payload", "{e}");
+    assert_eq!(e["event"], "human-escalation", "{e}");
+    v.emit("request_human", json!({ "sessionId": 5 }));
+    let e = v.next("error").await;
+    assert_eq!(e["event"], "request_human", "{e}");
+}
+both!(
+    escalation_alias_error_event,
+    escalation_alias_failures_name_the_event_sent
+);
+
+const STAFF_EVENTS: [&str; 8] = [
+    "list_sessions",
+    "join_session",
+    "leave_session",
+    "claim_session",
+    "release_session",
+    "transfer_session",
+    "resolve_session",
+    "reopen_session",
+];
+
+async fn staff_events_on_the_visitor_namespace_are_refused_not_ignored(backend: Backend) {
+    let app = desk(backend, |_| {}).await;
+    let a = staff(&app, "a@desk.test", "agent").await;
+    let v = app.socket().await;
+    // A staff token on "/" does not make "/" the console's namespace.
+    let on_root = app.socket_as("/", &a.token).await;
+    let sid = app.open_session(&v).await;
+    for s in [&v, &on_root] {
+        for event in STAFF_EVENTS {
+            let payload = json!({ "sessionId": sid, "agentId": a.id });
+            assert_err(
+                &s.ack(event, payload.clone()).await,
+                "unauthorized",
+                &format!("/ {event} with an ack"),
+            );
+            s.emit(event, payload);
+            let e = s.next("error").await;
+            assert_eq!(e["code"], "unauthorized", "{e}");
+            assert_eq!(e["event"], event, "{e}");
+            assert!(
+                e["message"].as_str().is_some_and(|m| m.contains("/admin")),
+                "{e}"
+            );
+        }
+    }
+    // Unknown events stay ignored.
+    assert_eq!(
+        v.try_ack("no_such_event", json!({}), QUIET).await,
+        None,
+        "an unknown event was answered"
+    );
+    none_of(&v, "error", "an unknown event").await;
+    // Nothing changed: the session is still open and unowned.
+    let ad = app.socket_as("/admin", &a.token).await;
+    let j = data(
+        &ad.ack("join_session", json!({ "sessionId": sid })).await,
+        "join on /admin",
+    );
+    assert_eq!(j["session"]["status"], "open", "{j}");
+    assert!(j["session"]["assignee"].is_null(), "{j}");
+}
+both!(
+    staff_events_on_root,
+    staff_events_on_the_visitor_namespace_are_refused_not_ignored
+);
+
+async fn request_human_with_a_too_long_message_changes_nothing(backend: Backend) {
+    let app = desk(backend, |c| c.max_content_length = 20).await;
+    let a = staff(&app, "a@desk.test", "agent").await;
+    let ad = app.socket_as("/admin", &a.token).await;
+    let v = app.socket().await;
+    let sid = app.open_session(&v).await;
+
+    let ack = v
+        .ack(
+            "request_human",
+            json!({ "sessionId": sid, "message": "x".repeat(21) }),
+        )
+        .await;
+    assert_err(
+        &ack,
+        "content_too_long",
+        "request_human with a long message",
+    );
+    none_of(&v, "human-escalation-response", "a refused escalation").await;
+    let j = data(
+        &ad.ack("join_session", json!({ "sessionId": sid })).await,
+        "join",
+    );
+    assert_eq!(j["session"]["status"], "open", "escalated anyway: {j}");
+    assert!(j["session"]["waitingSince"].is_null(), "{j}");
+    assert!(app.history(&sid).await.is_empty(), "a message was stored");
+
+    // The same request with a message that fits escalates and stores it.
+    let ok = data(
+        &v.ack(
+            "request_human",
+            json!({ "sessionId": sid, "message": "a human please" }),
+        )
+        .await,
+        "request_human",
+    );
+    assert_eq!(ok["status"], "waiting", "{ok}");
+    let stored = app.history(&sid).await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0]["content"], "a human please");
+}
+both!(
+    escalation_validates_first,
+    request_human_with_a_too_long_message_changes_nothing
+);
+
 // ---------------------------------------------------------------------------------------
 // claim / release / transfer / resolve / reopen rules
 // ---------------------------------------------------------------------------------------
@@ -1763,6 +1885,99 @@ async fn join_by_code_leave_and_history_pages(backend: Backend) {
     assert_eq!(h["hasMore"], false);
 }
 both!(join_leave_and_history, join_by_code_leave_and_history_pages);
+
+async fn join_session_ack_carries_the_session_id_and_read_watermarks(backend: Backend) {
+    let app = desk(backend, |_| {}).await;
+    let a = staff(&app, "a@desk.test", "agent").await;
+    let ad = app.socket_as("/admin", &a.token).await;
+    let v = app.socket().await;
+    let sid = open(&v).await["sessionId"]
+        .as_str()
+        .expect("sid")
+        .to_string();
+    for i in 1..=3 {
+        data(
+            &v.ack(
+                "user_message",
+                json!({ "sessionId": sid, "content": format!("u{i}") }),
+            )
+            .await,
+            "user_message",
+        );
+    }
+    data(
+        &v.ack("read", json!({ "sessionId": sid, "seq": 2 })).await,
+        "visitor read",
+    );
+
+    let j = data(
+        &ad.ack("join_session", json!({ "sessionId": sid })).await,
+        "join",
+    );
+    assert_eq!(j["sessionId"], sid.as_str(), "top-level sessionId: {j}");
+    assert_eq!(j["readSeq"], json!({ "user": 2, "admin": 0 }), "{j}");
+    // additive: the earlier fields are still there
+    assert_summary(&j["session"], "join_session");
+    assert_eq!(seqs(&j["messages"]), vec![1, 2, 3]);
+    assert_eq!(j["hasMore"], false);
+
+    data(
+        &ad.ack("read", json!({ "sessionId": sid, "seq": 3 })).await,
+        "agent read",
+    );
+    let j = data(
+        &ad.ack("join_session", json!({ "sessionId": sid })).await,
+        "join again",
+    );
+    assert_eq!(j["readSeq"], json!({ "user": 2, "admin": 3 }), "{j}");
+}
+both!(
+    join_ack_read_seq,
+    join_session_ack_carries_the_session_id_and_read_watermarks
+);
+
+async fn join_session_accepts_a_code_given_as_session_id(backend: Backend) {
+    let app = desk(backend, |_| {}).await;
+    let a = staff(&app, "a@desk.test", "agent").await;
+    let ad = app.socket_as("/admin", &a.token).await;
+    let v = app.socket().await;
+    let init = open(&v).await;
+    let sid = init["sessionId"].as_str().expect("sid").to_string();
+    let code = init["code"].as_str().expect("code").to_string();
+
+    for given in [code.clone(), code.to_lowercase()] {
+        let j = data(
+            &ad.ack("join_session", json!({ "sessionId": given })).await,
+            &format!("join with code {given} in sessionId"),
+        );
+        assert_eq!(j["session"]["sessionId"], sid.as_str(), "{j}");
+        assert_eq!(j["sessionId"], sid.as_str(), "{j}");
+    }
+    // joined: the session's messages reach the agent
+    data(
+        &v.ack("user_message", json!({ "sessionId": sid, "content": "hi" }))
+            .await,
+        "user_message",
+    );
+    assert_eq!(ad.next("message").await["content"], "hi");
+
+    let other = if code == "AAAAAA" { "BBBBBB" } else { "AAAAAA" };
+    assert_err(
+        &ad.ack("join_session", json!({ "sessionId": other })).await,
+        "session_not_found",
+        "unknown code in sessionId",
+    );
+    assert_err(
+        &ad.ack("join_session", json!({ "sessionId": "not-a-code" }))
+            .await,
+        "invalid_payload",
+        "neither a UUID nor a code",
+    );
+}
+both!(
+    join_code_as_session_id,
+    join_session_accepts_a_code_given_as_session_id
+);
 
 // ---------------------------------------------------------------------------------------
 // the agents' feed: session_created, light session_updated, visitor_presence
@@ -2555,3 +2770,52 @@ async fn rest_patch_and_post(backend: Backend) {
     );
 }
 both!(rest_patch_post_list, rest_patch_and_post);
+
+async fn rest_writes_refuse_a_malformed_session_id(backend: Backend) {
+    let app = desk(backend, |_| {}).await;
+    let ad = admin(&app).await;
+    let v = app.socket().await;
+    let sid = app.open_session(&v).await;
+    let unknown = uuid::Uuid::new_v4().to_string();
+    for (id, status, code) in [
+        ("not-a-uuid", 400, "invalid_payload"),
+        ("ABC234", 400, "invalid_payload"),
+        (unknown.as_str(), 404, "session_not_found"),
+    ] {
+        for (method, path, body) in [
+            (
+                reqwest::Method::PATCH,
+                format!("/api/chats/{id}"),
+                Some(json!({ "status": "resolved" })),
+            ),
+            (reqwest::Method::DELETE, format!("/api/chats/{id}"), None),
+            (
+                reqwest::Method::POST,
+                format!("/api/chats/{id}/messages"),
+                Some(json!({ "content": "hello" })),
+            ),
+        ] {
+            let (st, b) = call(&app, method.clone(), &path, Some(&ad.token), body).await;
+            assert_eq!(st, status, "{method} {path}: {b}");
+            assert_eq!(b["error"]["code"], code, "{method} {path}: {b}");
+        }
+    }
+    // Reading stays seed-compatible: `[]` for an unknown or malformed id.
+    for id in ["not-a-uuid", "ABC234", unknown.as_str()] {
+        assert_eq!(app.get_json(&format!("/api/chats/{id}")).await, json!([]));
+    }
+    // A well-formed id still works.
+    let (st, b) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/api/chats/{sid}/messages"),
+        Some(&ad.token),
+        Some(json!({ "content": "hello" })),
+    )
+    .await;
+    assert_eq!(st, 201, "{b}");
+}
+both!(
+    rest_malformed_session_ids,
+    rest_writes_refuse_a_malformed_session_id
+);

@@ -59,6 +59,33 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBody {
     }
 }
 
+/// Reads query parameters into `T`, with `invalid_payload` for a value that does not fit.
+/// A parameter with an empty value (`?status=&limit=`, as a URL template filled with nothing
+/// gives) counts as not given.
+pub struct QueryParams<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = AppError;
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, AppError> {
+        let given: Vec<&str> = parts
+            .uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|kv| kv.split_once('=').is_some_and(|(_, v)| !v.is_empty()))
+            .collect();
+        let uri: http::Uri = format!("/?{}", given.join("&"))
+            .parse()
+            .map_err(|_| AppError::InvalidPayload("query string is malformed".into()))?;
+        axum::extract::Query::try_from_uri(&uri)
+            .map(|axum::extract::Query(q)| QueryParams(q))
+            .map_err(|e| AppError::InvalidPayload(e.body_text()))
+    }
+}
+
 fn field<'a>(v: &'a Value, names: &[&str]) -> AppResult<Option<&'a str>> {
     for n in names {
         match v.get(*n) {

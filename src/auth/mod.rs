@@ -176,39 +176,47 @@ pub async fn authenticate(state: &AppState, token: &str) -> AppResult<Identity> 
     })
 }
 
-/// The bearer token of an `Authorization` header, if any.
+/// The bearer token of an `Authorization` header, if any. A `Bearer` header with nothing
+/// after it gives an empty token, which callers refuse: a token that is present is never
+/// treated as absent.
 pub fn bearer(headers: &::http::HeaderMap) -> Option<String> {
     let v = headers
         .get(::http::header::AUTHORIZATION)?
         .to_str()
         .ok()?
         .trim();
-    let (scheme, token) = v.split_once(' ')?;
+    let (scheme, token) = v.split_once(' ').unwrap_or((v, ""));
     scheme
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim().to_string())
-        .filter(|t| !t.is_empty())
 }
 
-/// The `token` query parameter of a URI, if any.
+/// The `token` query parameter of a URI, if any (`?token=` gives an empty token, refused by
+/// callers like any other invalid one).
 pub fn query_token(uri: &::http::Uri) -> Option<String> {
     uri.query()?.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == "token" && !v.is_empty()).then(|| percent_decode(v))
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (k == "token").then(|| percent_decode(v))
     })
 }
 
 /// A socket's token: handshake `auth: {token}`, `?token=` or `Authorization: Bearer`.
+/// A missing or null `auth.token` means none; a token that is given but is not a non-empty
+/// string is refused, never downgraded to no token.
 pub fn socket_token(
     auth: Option<&serde_json::Value>,
     parts: &::http::request::Parts,
-) -> Option<String> {
-    auth.and_then(|a| a.get("token"))
-        .and_then(|t| t.as_str())
-        .map(|t| t.trim().trim_start_matches("Bearer ").to_string())
-        .filter(|t| !t.is_empty())
-        .or_else(|| query_token(&parts.uri))
-        .or_else(|| bearer(&parts.headers))
+) -> AppResult<Option<String>> {
+    use serde_json::Value;
+    let token = match auth.and_then(|a| a.get("token")) {
+        None | Some(Value::Null) => query_token(&parts.uri).or_else(|| bearer(&parts.headers)),
+        Some(Value::String(t)) => Some(t.trim().trim_start_matches("Bearer ").trim().to_string()),
+        Some(_) => return Err(AppError::Unauthorized("token must be a string".into())),
+    };
+    match token {
+        Some(t) if t.is_empty() => Err(AppError::Unauthorized("token is empty".into())),
+        token => Ok(token),
+    }
 }
 
 fn percent_decode(s: &str) -> String {
@@ -350,6 +358,10 @@ mod tests {
             "Basic xyz".parse().expect("hv"),
         );
         assert_eq!(bearer(&h), None);
+        h.insert(::http::header::AUTHORIZATION, "Bearer".parse().expect("hv"));
+        assert_eq!(bearer(&h).as_deref(), Some(""), "present but empty");
+        let uri: ::http::Uri = "/socket.io/?EIO=4&token=".parse().expect("uri");
+        assert_eq!(query_token(&uri).as_deref(), Some(""), "present but empty");
     }
 }
 

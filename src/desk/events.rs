@@ -1,6 +1,7 @@
 //! Desk events. On "/admin" (staff): `list_sessions`, `join_session`, `leave_session`,
 //! `claim_session`, `release_session`, `transfer_session`, `resolve_session`,
-//! `reopen_session`. On both namespaces: `request_human` (alias `human-escalation`).
+//! `reopen_session` (on "/" they are answered `unauthorized`). On both namespaces:
+//! `request_human` (alias `human-escalation`).
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -49,6 +50,16 @@ async fn target_id(state: &AppState, session_id: &str) -> AppResult<entity::chat
     sessions::find_by_session_id(&state.db, session_id)
         .await?
         .ok_or(AppError::SessionNotFound)
+}
+
+/// A staff event sent on "/": answered `unauthorized` (not ignored, so an ack never hangs).
+pub(crate) async fn staff_event_elsewhere<A: Adapter>(s: SocketRef<A>, ack: Ack<A>, event: String) {
+    respond(&s, ack, &event, async {
+        Err::<(), _>(AppError::Unauthorized(format!(
+            "{event} is a staff event: use the /admin namespace with a staff token"
+        )))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -143,13 +154,14 @@ pub(crate) async fn join_session<A: Adapter>(
             (Some(id), _) if uuid::Uuid::parse_str(id).is_ok() => {
                 sessions::find_by_session_id(&state.db, id).await?
             }
+            // A code read out by the visitor may be typed where the id goes.
+            (Some(code), _) | (None, Some(code)) if sessions::looks_like_code(code) => {
+                sessions::find_by_code(&state.db, code).await?
+            }
             (Some(_), _) => {
                 return Err(AppError::InvalidPayload(
-                    "sessionId must be a UUID string".into(),
+                    "sessionId must be a UUID string or a session code".into(),
                 ))
-            }
-            (None, Some(code)) if sessions::looks_like_code(code) => {
-                sessions::find_by_code(&state.db, code).await?
             }
             (None, Some(_)) => {
                 return Err(AppError::InvalidPayload("code must be 6 characters".into()))
@@ -173,7 +185,13 @@ pub(crate) async fn join_session<A: Adapter>(
             .map(|m| MessageDto::from_model(m, &session.session_id))
             .collect();
         let summary = super::summary(&state, &session).await?;
-        Ok(json!({ "session": summary, "messages": messages, "hasMore": has_more }))
+        Ok(json!({
+            "sessionId": session.session_id,
+            "readSeq": summary.read_seq,
+            "session": summary,
+            "messages": messages,
+            "hasMore": has_more,
+        }))
     })
     .await
 }
@@ -285,27 +303,32 @@ struct EscalationPayload {
 /// The text a visitor gets when they ask for a human.
 pub const ESCALATION_REPLY: &str = "A human agent will contact you soon.";
 
-/// `request_human` / `human-escalation`: the session waits for an agent.
+/// `request_human` / `human-escalation` (`event` is the name the client sent): the session
+/// waits for an agent.
 pub(crate) async fn request_human<A: Adapter>(
     s: SocketRef<A>,
     TryData(data): TryData<Value>,
     ack: Ack<A>,
     State(state): State<AppState>,
+    event: &'static str,
 ) {
-    respond(&s, ack, "request_human", async {
+    respond(&s, ack, event, async {
         let p: EscalationPayload = parse(data)?;
+        let text = p
+            .message
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        // The whole payload is checked before the session changes.
+        if let Some(text) = text {
+            crate::messages::validate_content(text, state.config.max_content_length)?;
+        }
         let caller = crate::sessions::Caller::of(&s);
         let (pk, _) =
             crate::sessions::events::reachable_session(&s, &state, &caller, &p.session_id).await?;
         let session = service::load(&state.db, &pk).await?;
         let session = super::escalate(&state, session).await?;
-        if let Some(text) = p
-            .message
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        {
-            crate::messages::validate_content(text, state.config.max_content_length)?;
+        if let Some(text) = text {
             let new = crate::messages::service::NewMessage::new(
                 session.id.clone(),
                 session.session_id.clone(),

@@ -24,7 +24,13 @@ pub fn router() -> Router<AppState> {
         .route("/api/chats/{session_id}/messages", post(post_message))
 }
 
+/// The session named in the path: a malformed id is `invalid_payload` (as on the sockets).
 async fn find(state: &AppState, session_id: &str) -> AppResult<entity::chat_session::Model> {
+    if uuid::Uuid::parse_str(session_id).is_err() {
+        return Err(AppError::InvalidPayload(
+            "sessionId must be a UUID string".into(),
+        ));
+    }
     sessions::find_by_session_id(&state.db, session_id)
         .await?
         .ok_or(AppError::SessionNotFound)
@@ -32,7 +38,7 @@ async fn find(state: &AppState, session_id: &str) -> AppResult<entity::chat_sess
 
 /// `PATCH /api/chats/:sessionId {status?, assigneeId?}`.
 /// Change status and/or assignee (staff): `{status?, assigneeId?}`.
-#[utoipa::path(patch, path = "/api/chats/{session_id}", tag = "chats", params(("session_id" = String, Path, description = "public session id")), security(("bearer" = [])), responses((status = 200, description = "session summary"), (status = 403, description = "not the assignee or an admin"), (status = 404, description = "unknown session"), (status = 409, description = "changed meanwhile")))]
+#[utoipa::path(patch, path = "/api/chats/{session_id}", tag = "chats", params(("session_id" = String, Path, description = "public session id")), security(("bearer" = [])), responses((status = 200, description = "session summary"), (status = 403, description = "not the assignee or an admin"), (status = 400, description = "malformed session id"), (status = 404, description = "unknown session"), (status = 409, description = "changed meanwhile")))]
 pub(crate) async fn patch_chat(
     State(state): State<AppState>,
     Staff(me): Staff,
@@ -63,7 +69,7 @@ pub(crate) async fn patch_chat(
 
 /// `POST /api/chats/:sessionId/messages {content, clientMsgId?}`: send as an agent.
 /// Send as an agent: `{content, clientMsgId?}`.
-#[utoipa::path(post, path = "/api/chats/{session_id}/messages", tag = "chats", params(("session_id" = String, Path, description = "public session id")), security(("bearer" = [])), responses((status = 201, description = "the stored message"), (status = 200, description = "a retry: the message stored earlier with this clientMsgId"), (status = 404, description = "unknown session")))]
+#[utoipa::path(post, path = "/api/chats/{session_id}/messages", tag = "chats", params(("session_id" = String, Path, description = "public session id")), security(("bearer" = [])), responses((status = 201, description = "the stored message"), (status = 200, description = "a retry: the message stored earlier with this clientMsgId"), (status = 400, description = "malformed session id or content"), (status = 404, description = "unknown session")))]
 pub(crate) async fn post_message(
     State(state): State<AppState>,
     Staff(me): Staff,
@@ -108,7 +114,7 @@ pub(crate) async fn post_message(
 
 /// `DELETE /api/chats/:sessionId` (admin): erases the session's messages.
 /// Erase a session's messages (admin).
-#[utoipa::path(delete, path = "/api/chats/{session_id}", tag = "chats", params(("session_id" = String, Path, description = "public session id")), security(("bearer" = [])), responses((status = 200, description = "`{sessionId, cleared}`"), (status = 403, description = "not an admin")))]
+#[utoipa::path(delete, path = "/api/chats/{session_id}", tag = "chats", params(("session_id" = String, Path, description = "public session id")), security(("bearer" = [])), responses((status = 200, description = "`{sessionId, cleared}`"), (status = 400, description = "malformed session id"), (status = 403, description = "not an admin"), (status = 404, description = "unknown session")))]
 pub(crate) async fn delete_chat(
     State(state): State<AppState>,
     AdminOnly(_admin): AdminOnly,

@@ -182,7 +182,7 @@ pub fn spend<A: Adapter>(s: &SocketRef<A>) -> AppResult<()> {
 /// Runs an event's work and answers it: spends the socket's event budget first, runs
 /// `work` inside the connection's span, then acks `{ok, data}` / `{ok: false, error}` (or
 /// emits `error` when the client gave no ack).
-pub async fn respond<A, T, F>(s: &SocketRef<A>, ack: reply::Ack<A>, event: &'static str, work: F)
+pub async fn respond<A, T, F>(s: &SocketRef<A>, ack: reply::Ack<A>, event: &str, work: F)
 where
     A: Adapter,
     T: serde::Serialize,
@@ -240,14 +240,17 @@ async fn authenticate<A: Adapter>(
     auth: Option<&Value>,
     state: &AppState,
 ) -> Result<Option<Identity>, ConnectRefused> {
-    let Some(token) = crate::auth::socket_token(auth, s.req_parts()) else {
+    let refused = |e: AppError| match e {
+        AppError::Unauthorized(why) => ConnectRefused(format!("unauthorized: {why}")),
+        e => ConnectRefused(format!("{}: {}", e.code(), e)),
+    };
+    let Some(token) = crate::auth::socket_token(auth, s.req_parts()).map_err(refused)? else {
         return Ok(None);
     };
-    match crate::auth::authenticate(state, &token).await {
-        Ok(id) => Ok(Some(id)),
-        Err(AppError::Unauthorized(why)) => Err(ConnectRefused(format!("unauthorized: {why}"))),
-        Err(e) => Err(ConnectRefused(format!("{}: {}", e.code(), e))),
-    }
+    crate::auth::authenticate(state, &token)
+        .await
+        .map(Some)
+        .map_err(refused)
 }
 
 /// Per-connection state shared by both namespaces.
@@ -326,7 +329,8 @@ async fn setup_agent<A: Adapter>(
 /// Routes a socket's events to their handlers. Every socket has this one fallback handler
 /// instead of one map entry per event: socketioxide keeps a handler map per socket, and 33
 /// entries (about 2.7 KB) were the largest piece of our own per-connection memory.
-/// Staff-only events are handled on "/admin" only; unknown events are ignored.
+/// Staff-only events are handled on "/admin" only (on "/" they are answered `unauthorized`);
+/// unknown events are ignored.
 async fn dispatch<A: Adapter>(
     s: SocketRef<A>,
     Event(event): Event,
@@ -348,7 +352,10 @@ async fn dispatch<A: Adapter>(
         "read" => Box::pin(sessions::read(s, data, ack, state)),
         "get_history" => Box::pin(sessions::get_history(s, data, ack, state)),
         "clear_history" => Box::pin(sessions::clear_history(s, data, ack, state)),
-        "request_human" | "human-escalation" => Box::pin(desk::request_human(s, data, ack, state)),
+        "request_human" => Box::pin(desk::request_human(s, data, ack, state, "request_human")),
+        "human-escalation" => {
+            Box::pin(desk::request_human(s, data, ack, state, "human-escalation"))
+        }
         "call-offer" => Box::pin(crate::calls::relay(s, data, ack, state, "call-offer")),
         "call-answer" => Box::pin(crate::calls::relay(s, data, ack, state, "call-answer")),
         "ice-candidate" => Box::pin(crate::calls::relay(s, data, ack, state, "ice-candidate")),
@@ -361,6 +368,10 @@ async fn dispatch<A: Adapter>(
         "transfer_session" if staff_ns => Box::pin(desk::transfer_session(s, data, ack, state)),
         "resolve_session" if staff_ns => Box::pin(desk::resolve_session(s, data, ack, state)),
         "reopen_session" if staff_ns => Box::pin(desk::reopen_session(s, data, ack, state)),
+        "list_sessions" | "join_session" | "leave_session" | "claim_session"
+        | "release_session" | "transfer_session" | "resolve_session" | "reopen_session" => {
+            Box::pin(desk::staff_event_elsewhere(s, ack, event))
+        }
         _ => return,
     };
     work.await

@@ -1,7 +1,7 @@
 //! REST endpoints of sessions: `GET /api/chats` (newest first, paginated) and
 //! `GET /api/chats/:sessionId` (the session's messages in order; `[]` when unknown).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::service::{self, ListFilter};
 use super::types::{ChatSummary, Cursor};
+use crate::auth::http::QueryParams;
 use crate::auth::{SignedIn, Staff};
 use crate::error::AppResult;
 use crate::messages::types::MessageDto;
@@ -43,7 +44,7 @@ pub struct ListQuery {
 pub(crate) async fn list_chats(
     State(state): State<AppState>,
     Staff(_staff): Staff,
-    Query(q): Query<ListQuery>,
+    QueryParams(q): QueryParams<ListQuery>,
 ) -> AppResult<impl IntoResponse> {
     let max = state.config.chats_page_limit.max(1);
     let limit = q.limit.unwrap_or(max).clamp(1, max);
@@ -65,7 +66,7 @@ pub(crate) async fn list_chats(
 pub(crate) async fn my_chats(
     State(state): State<AppState>,
     SignedIn(id): SignedIn,
-    Query(q): Query<ListQuery>,
+    QueryParams(q): QueryParams<ListQuery>,
 ) -> AppResult<impl IntoResponse> {
     let max = state.config.chats_page_limit.max(1);
     let filter = ListFilter {
@@ -136,7 +137,7 @@ pub struct HistoryQuery {
 pub(crate) async fn get_chat(
     State(state): State<AppState>,
     Path(session_id): Path<String>,
-    Query(q): Query<HistoryQuery>,
+    QueryParams(q): QueryParams<HistoryQuery>,
 ) -> AppResult<Json<Vec<MessageDto>>> {
     let Some(session) = service::find_by_session_id(&state.db, &session_id).await? else {
         return Ok(Json(Vec::new()));
