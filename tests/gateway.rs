@@ -953,3 +953,40 @@ async fn a_plain_websocket_customer_on_one_node_hears_an_agent_on_another() {
         "a room event arrived twice"
     );
 }
+
+/// The seeds' clients connect where their own servers listened: seed 002 at `/ws/chat`, seed
+/// 000 at the server root (its `WebSocket.Server` has no path). Both reach the gateway; a plain
+/// `GET /` is still not found.
+async fn the_seed_paths_reach_the_gateway(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    let token = customer_token(&app, "paths@example.com").await;
+    let mut chat = Ws::connect(&format!(
+        "ws://127.0.0.1:{}/ws/chat?token={token}",
+        app.port
+    ))
+    .await;
+    let hello = chat.next("session").await;
+    let sid = hello["sessionId"].as_str().expect("sessionId").to_string();
+    chat.send(json!({ "type": "chat", "content": "via /ws/chat" }))
+        .await;
+    assert_eq!(chat.next("sent").await["seq"], 1);
+
+    let mut root = Ws::connect(&format!("ws://127.0.0.1:{}/?token={token}", app.port)).await;
+    let hello = root.next("session").await;
+    assert_eq!(hello["sessionId"], sid.as_str(), "the customer's session");
+    let history = root.next("history").await;
+    assert_eq!(history["messages"][0]["text"], "via /ws/chat");
+    root.send(json!({ "type": "message", "message": "via /" }))
+        .await;
+    assert_eq!(root.next("sent").await["seq"], 2);
+
+    // the same rules: no token, no connection
+    let refused = Ws::try_connect(&format!("ws://127.0.0.1:{}/", app.port), &[])
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(refused.status, 401);
+    let r = app.get("/").await;
+    assert_eq!(r.status(), 404);
+}
+both!(seed_paths, the_seed_paths_reach_the_gateway);

@@ -1,4 +1,4 @@
-//! The plain-WebSocket gateway: `GET /ws`, for chat clients that speak JSON over a bare
+//! The plain-WebSocket gateway: `GET /ws` (also `/ws/chat`, and `/` for an upgrade), for chat clients that speak JSON over a bare
 //! WebSocket instead of socket.io: the chatbot server of `shared/seeds/001` (`ws://host/ws?token=JWT`,
 //! `{"type": ...}` messages, AI replies streamed token by token, human escalation) and the AI
 //! chatbot of `shared/seeds/000` (history on connect, `message`, `get_history`,
@@ -85,9 +85,28 @@ use crate::sessions::service::{self, NewSession, Owner};
 use crate::sessions::Caller;
 use crate::state::AppState;
 
-/// The `/ws` route.
+/// The `/ws` route, and the paths the seeds' clients use for the same protocol: seed 002's
+/// `/ws/chat`, and seed 000's server root (its `WebSocket.Server` has no path).
 pub fn router() -> Router<AppState> {
-    Router::new().route("/ws", get(upgrade))
+    Router::new()
+        .route("/ws", get(upgrade))
+        .route("/ws/chat", get(upgrade))
+        .route("/", get(root))
+}
+
+/// `GET /`: a WebSocket upgrade is the gateway; anything else is not found, as before.
+async fn root(state: State<AppState>, req: Request) -> Response {
+    let upgrading = req
+        .headers()
+        .get(http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if upgrading {
+        upgrade(state, req).await
+    } else {
+        AppError::NotFound("nothing here: the console is at /console, the widget at /widget".into())
+            .into_response()
+    }
 }
 
 /// Authenticates, finds the session, then upgrades. Every refusal is an HTTP answer with
