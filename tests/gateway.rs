@@ -516,14 +516,6 @@ async fn connections_without_or_with_a_bad_token_are_refused_with_401(backend: B
         .err()
         .expect("refused with a revoked token");
     assert_eq!(refused.status, 401);
-    // staff use socket.io /admin
-    let admin = app.admin_token().await;
-    let refused = Ws::try_connect(&ws_url(&app, &format!("?token={admin}")), &[])
-        .await
-        .err()
-        .expect("staff refused");
-    assert_eq!(refused.status, 403);
-    assert_eq!(refused.body["error"]["code"], "forbidden");
     // a plain GET without the upgrade, but with a token, is not a WebSocket
     let customer = customer_token(&app, "plain@example.com").await;
     let r = app.get(&format!("/ws?token={customer}")).await;
@@ -990,3 +982,61 @@ async fn the_seed_paths_reach_the_gateway(backend: Backend) {
     assert_eq!(r.status(), 404);
 }
 both!(seed_paths, the_seed_paths_reach_the_gateway);
+
+/// The seed 001 walkthrough on a brand-new desk: its first registered account becomes the
+/// desk's admin, and it still chats on /ws, as the visitor of its own sessions only.
+async fn a_staff_account_chats_on_ws_in_its_own_sessions_only(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    let r = app
+        .post(
+            "/api/auth/register",
+            None,
+            json!({ "username": "testuser", "password": "password123" }),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["user"]["role"], "admin", "the first account is the admin");
+    let token = v["token"].as_str().expect("token").to_string();
+
+    let mut ws = Ws::connect(&ws_url(&app, &format!("?token={token}"))).await;
+    let own = ws.next("session").await["sessionId"]
+        .as_str()
+        .expect("sessionId")
+        .to_string();
+    ws.send(json!({ "type": "chat", "content": "hello from the admin" }))
+        .await;
+    assert_eq!(ws.next("sent").await["seq"], 1);
+    let stored = app.get(&format!("/api/chats/{own}")).await;
+    let stored: Value = stored.json().await.expect("json");
+    assert_eq!(stored[0]["sender"], "user");
+    // reconnecting resumes the account's own session
+    let mut again = Ws::connect(&ws_url(&app, &format!("?token={token}"))).await;
+    assert_eq!(again.next("session").await["sessionId"], own.as_str());
+
+    // a visitor's session is not theirs to speak in as the visitor
+    let visitor = app.socket().await;
+    let theirs = app.open_session(&visitor).await;
+    let mut other = Ws::connect(&ws_url(&app, &format!("?token={token}&sessionId={theirs}"))).await;
+    let hello = other.next("session").await;
+    assert_ne!(hello["sessionId"], theirs.as_str());
+    other
+        .send(json!({ "type": "chat", "content": "not in their session" }))
+        .await;
+    other.next("sent").await;
+    let theirs_stored: Value = app
+        .get(&format!("/api/chats/{theirs}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        theirs_stored,
+        json!([]),
+        "nothing written in the visitor's session"
+    );
+}
+both!(
+    staff_on_ws,
+    a_staff_account_chats_on_ws_in_its_own_sessions_only
+);
