@@ -132,7 +132,7 @@ pub(crate) async fn websocket_info(State(state): State<AppState>) -> Json<Value>
             "transports": state.config.transport_names(),
             "auth": "handshake auth {token}, ?token= or Authorization: Bearer",
         },
-        "websocket": { "path": "/ws", "auth": "?token= or Authorization: Bearer", "anonymous": state.config.ws_allow_anonymous },
+        "websocket": { "path": "/ws", "aliases": ["/ws/chat", "/"], "auth": "?token= or Authorization: Bearer", "anonymous": state.config.ws_allow_anonymous },
         "connections": {
             "visitors": s.visitors.load(Ordering::Relaxed),
             "agents": s.agents.load(Ordering::Relaxed),

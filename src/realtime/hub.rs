@@ -189,11 +189,7 @@ fn deliver(listeners: &Listeners, session_id: &str, ev: SessionEvent) {
 
 /// The channel of this node's listeners of a session, if it has any.
 fn listener(listeners: &Listeners, session_id: &str) -> Option<broadcast::Sender<SessionEvent>> {
-    let map = listeners.lock().ok()?;
-    if map.is_empty() {
-        return None;
-    }
-    map.get(session_id).cloned()
+    listeners.lock().ok()?.get(session_id).cloned()
 }
 
 /// One event of a session, as delivered to local listeners.
