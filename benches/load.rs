@@ -1081,6 +1081,10 @@ struct Tally {
     dup: u64,
     /// Deliveries with a `seq` lower than one already delivered.
     out_of_order: u64,
+    /// Deliveries of a message the sender sent before one already delivered (by the sender's
+    /// own counter, the `n` of `clientMsgId` `m<n>`): catches a `seq` handed out in the wrong
+    /// order, which the `seq` check cannot see.
+    sender_order: u64,
     /// Missing `seq` values below the highest delivered one (per socket, cumulative).
     gaps: u64,
     /// Ack, `seq`, content and `clientMsgId` that disagree.
@@ -1108,6 +1112,7 @@ impl Tally {
         self.lost += o.lost;
         self.dup += o.dup;
         self.out_of_order += o.out_of_order;
+        self.sender_order += o.sender_order;
         self.gaps += o.gaps;
         self.mismatch += o.mismatch;
         self.unexpected += o.unexpected;
@@ -1121,7 +1126,13 @@ impl Tally {
 
     /// Integrity failures: must be zero.
     fn failures(&self) -> u64 {
-        self.lost + self.dup + self.out_of_order + self.gaps + self.mismatch + self.unexpected
+        self.lost
+            + self.dup
+            + self.out_of_order
+            + self.sender_order
+            + self.gaps
+            + self.mismatch
+            + self.unexpected
     }
 
     fn errors(&self) -> u64 {
@@ -1221,6 +1232,9 @@ struct Pair {
     visitor_seq_of: Vec<i64>,
     watcher_seqs: SeqLog,
     visitor_seqs: SeqLog,
+    /// The highest sender counter delivered so far at the watcher / the visitor (+1; 0: none).
+    watcher_last_n: usize,
+    visitor_last_n: usize,
     in_flight: usize,
     /// When the current phase started sending (for the timeline).
     phase_start: Instant,
@@ -1260,6 +1274,8 @@ impl Pair {
             visitor_seq_of: Vec::new(),
             watcher_seqs: SeqLog::default(),
             visitor_seqs: SeqLog::default(),
+            watcher_last_n: 0,
+            visitor_last_n: 0,
             in_flight: 0,
             phase_start: Instant::now(),
         })
@@ -1486,10 +1502,18 @@ impl Pair {
             t.note_error(format!("message nobody sent here: {text}"));
             return false;
         };
-        let (seq_of, log) = if at_watcher {
-            (&mut self.watcher_seq_of, &mut self.watcher_seqs)
+        let (seq_of, log, last_n) = if at_watcher {
+            (
+                &mut self.watcher_seq_of,
+                &mut self.watcher_seqs,
+                &mut self.watcher_last_n,
+            )
         } else {
-            (&mut self.visitor_seq_of, &mut self.visitor_seqs)
+            (
+                &mut self.visitor_seq_of,
+                &mut self.visitor_seqs,
+                &mut self.visitor_last_n,
+            )
         };
         if seq_of[n] != 0 || log.has(m.seq) {
             t.dup += 1;
@@ -1498,6 +1522,14 @@ impl Pair {
             return false;
         }
         seq_of[n] = m.seq;
+        if n + 1 < *last_n {
+            t.sender_order += 1;
+            t.note_error(format!(
+                "m{n} arrived after m{} (sender order broken)",
+                *last_n - 1
+            ));
+        }
+        *last_n = (*last_n).max(n + 1);
         if log.record(m.seq) {
             t.out_of_order += 1;
             t.note_error(format!("seq {} arrived after seq {}", m.seq, log.max));
@@ -1858,15 +1890,15 @@ impl Row {
 
 fn print_header(first: &str) {
     println!(
-        "{:>9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>5} {:>4} {:>4} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7} {:>6}",
+        "{:>9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>5} {:>4} {:>4} {:>4} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7} {:>6}",
         first, "sent/s", "deliv/s", "p50 ms", "p99 ms", "max ms", "ack p50", "ack p99", "lost",
-        "dup", "ooo", "ovrld", "errors", "batch", "txn ms", "srv cpu", "gen cpu", "box cpu", "RSS MB"
+        "dup", "ooo", "snd", "ovrld", "errors", "batch", "txn ms", "srv cpu", "gen cpu", "box cpu", "RSS MB"
     );
 }
 
 fn print_row(r: &Row) {
     println!(
-        "{:>9} {:>7.0} {:>7.0} {:>7.2} {:>7.2} {:>7.1} {:>7.2} {:>7.2} {:>5} {:>4} {:>4} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7} {:>6}",
+        "{:>9} {:>7.0} {:>7.0} {:>7.2} {:>7.2} {:>7.1} {:>7.2} {:>7.2} {:>5} {:>4} {:>4} {:>4} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7} {:>6}",
         r.label,
         r.sent_per_sec(),
         r.delivered_per_sec(),
@@ -1878,6 +1910,7 @@ fn print_row(r: &Row) {
         r.t.lost,
         r.t.dup,
         r.t.out_of_order,
+        r.t.sender_order,
         r.t.overloaded,
         r.t.rejected + r.t.unacked,
         r.writer.map(|w| format!("{:.1}", w.batch)).unwrap_or_else(|| "-".into()),
@@ -1930,6 +1963,7 @@ fn row_json(r: &Row) -> Value {
         "lost": r.t.lost,
         "duplicated": r.t.dup,
         "outOfOrder": r.t.out_of_order,
+        "outOfSenderOrder": r.t.sender_order,
         "seqGaps": r.t.gaps,
         "mismatched": r.t.mismatch + r.t.unexpected,
         "overloaded": r.t.overloaded,

@@ -248,7 +248,9 @@ fn socket_io(config: &Config, state: AppState) -> socketioxide::SocketIoBuilder 
         .ws_max_frame_size(config.max_payload_bytes)
         // Every WebSocket keeps a read buffer of this size for its whole life. Chat events
         // are a few hundred bytes and fit in one read; a larger message takes more reads.
-        .ws_read_buffer_size(512);
+        .ws_read_buffer_size(512)
+        // A full buffer closes the connection (patches/engineioxide, patch 6).
+        .max_buffer_size(config.socket_buffer_packets.max(16));
     if config.transport_names() == ["websocket"] {
         b = b.transports([TransportType::Websocket]);
     }

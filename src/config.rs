@@ -89,6 +89,13 @@ pub struct Config {
     #[arg(long, env = "WRITE_SHARDS", default_value_t = 1)]
     pub write_shards: usize,
 
+    /// Packets one socket.io connection may have waiting to be sent. A client that falls
+    /// further behind (it stopped reading, or its link is slower than its rooms) is
+    /// disconnected, never silently skipped: it reconnects and resumes with `lastSeq`. Slots
+    /// are allocated only while packets wait, so this costs an idle connection nothing.
+    #[arg(long, env = "SOCKET_BUFFER_PACKETS", default_value_t = 1024)]
+    pub socket_buffer_packets: usize,
+
     /// Database connection pool size.
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,

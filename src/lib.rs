@@ -1,7 +1,8 @@
 //! chatdesk: a support-desk chat server, socket.io-compatible with the reference Node app.
 //!
-//! How a message flows: a socket event (`realtime`, `sessions::events`) is decoded and
-//! validated, handed to the group-commit writer (`messages::writer`), stored with its `seq`
+//! How a message flows: a socket event is queued on its connection's lane in arrival order
+//! (`realtime::lane`), decoded and validated (`sessions::events`), handed to the group-commit
+//! writer (`messages::writer`) in that order, stored with its `seq`
 //! in one transaction per batch (`messages::service`), then broadcast through the hub
 //! (`realtime::hub`) to the session's room, and acknowledged to its sender.
 //!

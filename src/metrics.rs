@@ -53,3 +53,8 @@ pub fn ai_stream_error() {
 pub fn message_delivered(recipients: u64) {
     metrics::counter!("chatdesk_messages_delivered_total").increment(recipients);
 }
+
+/// Sockets disconnected because their outgoing buffer was full (they resume on reconnect).
+pub fn slow_clients_disconnected(n: u64) {
+    metrics::counter!("chatdesk_slow_clients_disconnected_total").increment(n);
+}

@@ -789,6 +789,45 @@ async fn keep_alive_pings_and_dead_peers_are_dropped(backend: Backend) {
 both!(keepalive, keep_alive_pings_and_dead_peers_are_dropped);
 
 // ---------------------------------------------------------------------------------------
+// Order: what one plain-WebSocket connection sends is stored and delivered in that order.
+
+async fn a_burst_over_the_plain_websocket_keeps_its_order(backend: Backend) {
+    const BURST: usize = 200;
+    let app = common::spawn_app_with(backend, |c| c.socket_events_burst = 2 * BURST as u32).await;
+    let admin = app.admin_token().await;
+    let agent = app.socket_as("/admin", &admin).await;
+    let token = customer_token(&app, "burst@example.com").await;
+    let mut ws = Ws::connect(&ws_url(&app, &format!("?token={token}"))).await;
+    let sid = ws.next("session").await["sessionId"]
+        .as_str()
+        .expect("sessionId")
+        .to_string();
+    agent.ack("join_session", json!({ "sessionId": sid })).await;
+
+    for n in 0..BURST {
+        ws.send(json!({ "type": "chat", "content": format!("line {n:04}") }))
+            .await;
+    }
+    for n in 0..BURST {
+        let m = agent.next("message").await;
+        assert_eq!(m["content"], format!("line {n:04}"), "arrival #{n}");
+        assert_eq!(m["seq"], n as i64 + 1);
+    }
+    for n in 0..BURST {
+        let sent = ws.next("sent").await;
+        assert_eq!(sent["seq"], n as i64 + 1, "answer #{n}");
+    }
+    let stored = app.history(&sid).await;
+    assert_eq!(stored.len(), BURST);
+    for (n, m) in stored.iter().enumerate() {
+        assert_eq!(m["content"], format!("line {n:04}"), "stored #{n}");
+    }
+}
+both!(
+    plain_websocket_burst_order,
+    a_burst_over_the_plain_websocket_keeps_its_order
+);
+
 // One session model: a plain-WebSocket customer, a socket.io agent and a socket.io tab.
 
 async fn a_plain_websocket_customer_and_a_socketio_agent_talk_both_ways(backend: Backend) {

@@ -110,6 +110,13 @@ impl MessageWriter {
 
     /// Stores a message and broadcasts it to its session; resolves after the commit.
     pub async fn store(&self, message: NewMessage, except: Option<Except>) -> AppResult<Stored> {
+        self.submit(message, except)?.await
+    }
+
+    /// Queues a message for its session's pipeline now, and returns what resolves after the
+    /// commit. Messages submitted one after the other for the same session get their `seq`
+    /// in that order: a connection's lane submits in the order the connection sent.
+    pub fn submit(&self, message: NewMessage, except: Option<Except>) -> AppResult<Receipt> {
         let (reply, rx) = oneshot::channel();
         self.shard(&message.session_pk)
             .try_send(Job::Store {
@@ -121,7 +128,7 @@ impl MessageWriter {
                 mpsc::error::TrySendError::Full(_) => AppError::Overloaded,
                 mpsc::error::TrySendError::Closed(_) => AppError::Unavailable,
             })?;
-        rx.await.map_err(|_| AppError::Unavailable)?
+        Ok(Receipt(rx))
     }
 
     /// Resolves once everything queued before this call is stored and broadcast.
@@ -149,6 +156,21 @@ impl MessageWriter {
     /// Number of pipelines.
     pub fn shards(&self) -> usize {
         self.shards.len()
+    }
+}
+
+/// The answer to a submitted message: its stored form once committed, or why not.
+pub struct Receipt(oneshot::Receiver<AppResult<Stored>>);
+
+impl std::future::Future for Receipt {
+    type Output = AppResult<Stored>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(AppError::Unavailable)))
     }
 }
 

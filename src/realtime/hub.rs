@@ -112,7 +112,8 @@ impl<A: Adapter> Broadcaster for SocketIo<A> {
 }
 
 /// A socket that closed while the room was being broadcast to is routine (it is leaving); a
-/// full outgoing buffer means a client too slow to keep up lost this packet.
+/// full outgoing buffer means a client too slow to keep up: it is disconnected at once
+/// (patches/engineioxide, patch 6), and resumes with `lastSeq` when it reconnects.
 fn log_socket_errors(e: &socketioxide::BroadcastError, event: &str, ns: &str) {
     use socketioxide::SocketError;
     match e {
@@ -122,11 +123,12 @@ fn log_socket_errors(e: &socketioxide::BroadcastError, event: &str, ns: &str) {
                 .filter(|e| matches!(e, SocketError::InternalChannelFull))
                 .count();
             if full > 0 {
+                crate::metrics::slow_clients_disconnected(full as u64);
                 tracing::warn!(
                     event,
                     ns,
                     sockets = full,
-                    "outgoing buffer full: packet dropped for slow sockets"
+                    "outgoing buffer full: slow sockets disconnected (they resume on reconnect)"
                 );
             } else {
                 tracing::debug!(

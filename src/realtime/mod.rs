@@ -5,6 +5,7 @@
 //! handlers on the namespace from here.
 
 pub mod hub;
+pub mod lane;
 pub mod reply;
 
 use std::net::SocketAddr;
@@ -15,13 +16,17 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use socketioxide::adapter::{Adapter, LocalAdapter};
 use socketioxide::extract::{Event, SocketRef, State, TryData};
-use socketioxide::handler::ConnectHandler;
+use socketioxide::handler::{ConnectHandler, FromMessageParts, MessageHandler};
+use socketioxide::socket::Socket;
 use socketioxide::SocketIo;
+use socketioxide_core::Value as PacketValue;
 
 use crate::auth::Identity;
 use crate::error::{AppError, AppResult};
 use crate::limits::SocketBudget;
+use crate::messages::types::Sender;
 use crate::state::AppState;
+use lane::Lane;
 
 /// Who is on the other end of a connection, as far as the network tells.
 #[derive(Debug, Clone, Default)]
@@ -78,6 +83,8 @@ struct ConnState {
     /// Sessions joined: (public session id, internal id). Usually one: a list is smaller
     /// than a map and as fast at this size.
     joined: Mutex<Vec<(String, String)>>,
+    /// The socket's events, in the order it sent them.
+    lane: Arc<Lane>,
 }
 
 fn conn<A: Adapter>(s: &SocketRef<A>) -> Option<Conn> {
@@ -171,17 +178,9 @@ pub fn identity<A: Adapter>(s: &SocketRef<A>) -> Option<Identity> {
     conn(s).and_then(|c| c.0.identity.as_deref().cloned())
 }
 
-/// Spends one unit of the socket's event budget.
-pub fn spend<A: Adapter>(s: &SocketRef<A>) -> AppResult<()> {
-    match conn(s) {
-        Some(c) => c.0.budget.check(),
-        None => Ok(()),
-    }
-}
-
-/// Runs an event's work and answers it: spends the socket's event budget first, runs
-/// `work` inside the connection's span, then acks `{ok, data}` / `{ok: false, error}` (or
-/// emits `error` when the client gave no ack).
+/// Runs an event's work and answers it: runs `work` inside the connection's span, then acks
+/// `{ok, data}` / `{ok: false, error}` (or emits `error` when the client gave no ack). The
+/// socket's event budget was spent when the event was queued ([`Ordered`]).
 pub async fn respond<A, T, F>(s: &SocketRef<A>, ack: reply::Ack<A>, event: &str, work: F)
 where
     A: Adapter,
@@ -189,10 +188,7 @@ where
     F: std::future::Future<Output = AppResult<T>>,
 {
     use tracing::Instrument;
-    let result = match spend(s) {
-        Ok(()) => work.instrument(span(s)).await,
-        Err(e) => Err(e),
-    };
+    let result = work.instrument(span(s)).await;
     ack.reply(s, event, result);
 }
 
@@ -267,6 +263,7 @@ fn setup_common<A: Adapter>(s: &SocketRef<A>, state: &AppState, identity: Option
         budget: state.limits.socket_budget(),
         identity: identity.map(Box::new),
         joined: Mutex::new(Vec::new()),
+        lane: Arc::new(Lane::default()),
     })));
 }
 
@@ -277,7 +274,7 @@ async fn setup_visitor<A: Adapter>(
 ) -> Result<(), ConnectRefused> {
     let identity = authenticate(&s, auth.as_ref().ok(), &state).await?;
     setup_common(&s, &state, identity);
-    s.on_fallback(dispatch::<A>);
+    s.on_fallback(Ordered);
     s.on_disconnect(async |s: SocketRef<A>, State(state): State<AppState>| {
         crate::metrics::connection_closed("/");
         state
@@ -311,7 +308,7 @@ async fn setup_agent<A: Adapter>(
     };
     setup_common(&s, &state, Some(identity));
     s.join(hub::AGENTS_ROOM);
-    s.on_fallback(dispatch::<A>);
+    s.on_fallback(Ordered);
     s.on_disconnect(async |s: SocketRef<A>, State(state): State<AppState>| {
         crate::metrics::connection_closed("/admin");
         state
@@ -326,55 +323,143 @@ async fn setup_agent<A: Adapter>(
     Ok(())
 }
 
-/// Routes a socket's events to their handlers. Every socket has this one fallback handler
-/// instead of one map entry per event: socketioxide keeps a handler map per socket, and 33
-/// entries (about 2.7 KB) were the largest piece of our own per-connection memory.
-/// Staff-only events are handled on "/admin" only (on "/" they are answered `unauthorized`);
-/// unknown events are ignored.
-async fn dispatch<A: Adapter>(
+/// The message handler of every socket. socketioxide calls a handler synchronously from the
+/// connection's reader, in the order the packets arrived, and an `async fn` handler would
+/// then be spawned as a task of its own (run in no particular order); this one instead
+/// queues the event on the socket's lane (see [`lane`]), which applies them in order.
+#[derive(Clone, Copy)]
+struct Ordered;
+
+/// The marker type of [`Ordered`]'s `MessageHandler` implementation.
+struct OrderedEvents;
+
+impl<A: Adapter> MessageHandler<A, OrderedEvents> for Ordered {
+    fn call(&self, s: Arc<Socket<A>>, mut v: PacketValue, ack_id: Option<i64>) {
+        // The same extractors, in the same order, as socketioxide's own handlers use.
+        let Ok(Event(event)) = Event::from_message_parts(&s, &mut v, &ack_id) else {
+            return;
+        };
+        let Ok(socket) = SocketRef::from_message_parts(&s, &mut v, &ack_id);
+        let Ok(data) = TryData::<Value>::from_message_parts(&s, &mut v, &ack_id);
+        let Ok(ack) = reply::Ack::from_message_parts(&s, &mut v, &ack_id);
+        let Ok(state) = State::<AppState>::from_message_parts(&s, &mut v, &ack_id) else {
+            tracing::error!("socket has no app state; event ignored");
+            return;
+        };
+        dispatch(socket, event, data, ack, state);
+    }
+}
+
+/// Routes a socket's events to their handlers, through the socket's lane. Every socket has
+/// this one handler instead of one map entry per event: socketioxide keeps a handler map per
+/// socket, and 33 entries (about 2.7 KB) were the largest piece of our own per-connection
+/// memory. Staff-only events are handled on "/admin" only (on "/" they are answered
+/// `unauthorized`); unknown events are ignored. Sends are pipelined (the lane does not wait
+/// for their commit); every other event waits for the answers of the sends before it.
+fn dispatch<A: Adapter>(
     s: SocketRef<A>,
-    Event(event): Event,
+    event: String,
     data: TryData<Value>,
     ack: reply::Ack<A>,
     state: State<AppState>,
 ) {
     use crate::desk::events as desk;
     use crate::sessions::events as sessions;
-    let staff_ns = s.ns() == "/admin";
-    // Each handler runs in its own box: this task stays small (the largest handler made it
-    // 11 KB, allocated and copied for every event), and only the running handler's own
-    // state is allocated.
-    let work: futures::future::BoxFuture<'static, ()> = match event.as_str() {
-        "init_session" => Box::pin(sessions::init_session(s, data, ack, state)),
-        "user_message" => Box::pin(sessions::user_message(s, data, ack, state)),
-        "admin_message" => Box::pin(sessions::admin_message(s, data, ack, state)),
-        "typing" => Box::pin(sessions::typing(s, data, ack, state)),
-        "read" => Box::pin(sessions::read(s, data, ack, state)),
-        "get_history" => Box::pin(sessions::get_history(s, data, ack, state)),
-        "clear_history" => Box::pin(sessions::clear_history(s, data, ack, state)),
-        "request_human" => Box::pin(desk::request_human(s, data, ack, state, "request_human")),
-        "human-escalation" => {
-            Box::pin(desk::request_human(s, data, ack, state, "human-escalation"))
-        }
-        "call-offer" => Box::pin(crate::calls::relay(s, data, ack, state, "call-offer")),
-        "call-answer" => Box::pin(crate::calls::relay(s, data, ack, state, "call-answer")),
-        "ice-candidate" => Box::pin(crate::calls::relay(s, data, ack, state, "ice-candidate")),
-        "call-end" => Box::pin(crate::calls::relay(s, data, ack, state, "call-end")),
-        "list_sessions" if staff_ns => Box::pin(desk::list_sessions(s, data, ack, state)),
-        "join_session" if staff_ns => Box::pin(desk::join_session(s, data, ack, state)),
-        "leave_session" if staff_ns => Box::pin(desk::leave_session(s, data, ack)),
-        "claim_session" if staff_ns => Box::pin(desk::claim_session(s, data, ack, state)),
-        "release_session" if staff_ns => Box::pin(desk::release_session(s, data, ack, state)),
-        "transfer_session" if staff_ns => Box::pin(desk::transfer_session(s, data, ack, state)),
-        "resolve_session" if staff_ns => Box::pin(desk::resolve_session(s, data, ack, state)),
-        "reopen_session" if staff_ns => Box::pin(desk::reopen_session(s, data, ack, state)),
-        "list_sessions" | "join_session" | "leave_session" | "claim_session"
-        | "release_session" | "transfer_session" | "resolve_session" | "reopen_session" => {
-            Box::pin(desk::staff_event_elsewhere(s, ack, event))
-        }
-        _ => return,
+    use lane::{Finish, Job, Step};
+    let Some(Conn(conn)) = conn(&s) else {
+        return;
     };
-    work.await
+    let staff_ns = s.ns() == "/admin";
+    let known = matches!(
+        event.as_str(),
+        "init_session"
+            | "user_message"
+            | "admin_message"
+            | "typing"
+            | "read"
+            | "get_history"
+            | "clear_history"
+            | "request_human"
+            | "human-escalation"
+            | "call-offer"
+            | "call-answer"
+            | "ice-candidate"
+            | "call-end"
+            | "list_sessions"
+            | "join_session"
+            | "leave_session"
+            | "claim_session"
+            | "release_session"
+            | "transfer_session"
+            | "resolve_session"
+            | "reopen_session"
+    );
+    if !known {
+        return;
+    }
+    if conn.lane.is_full() {
+        ack.fail(
+            &s,
+            &event,
+            AppError::RateLimited {
+                retry_after_ms: 1000,
+            },
+        );
+        return;
+    }
+    // Over budget: answered in its turn (after the answers of earlier events), not run.
+    if let Err(e) = conn.budget.check() {
+        let answer: Finish = Box::new(move || ack.fail(&s, &event, e));
+        conn.lane.push(Job {
+            barrier: false,
+            work: Box::pin(std::future::ready(Step::Pending(Box::pin(
+                std::future::ready(answer),
+            )))),
+        });
+        return;
+    }
+    fn done<F: std::future::Future<Output = ()> + Send + 'static>(f: F) -> Job {
+        Job {
+            barrier: true,
+            work: Box::pin(async move {
+                f.await;
+                Step::Done
+            }),
+        }
+    }
+    // Each handler runs in its own box: the lane's task stays small (the largest handler
+    // made a task 11 KB), and only the running handler's own state is allocated.
+    let job = match event.as_str() {
+        "user_message" => Job {
+            barrier: false,
+            work: Box::pin(sessions::send_message(s, data, ack, state, Sender::User)),
+        },
+        "admin_message" => Job {
+            barrier: false,
+            work: Box::pin(sessions::send_message(s, data, ack, state, Sender::Admin)),
+        },
+        "init_session" => done(sessions::init_session(s, data, ack, state)),
+        "typing" => done(sessions::typing(s, data, ack, state)),
+        "read" => done(sessions::read(s, data, ack, state)),
+        "get_history" => done(sessions::get_history(s, data, ack, state)),
+        "clear_history" => done(sessions::clear_history(s, data, ack, state)),
+        "request_human" => done(desk::request_human(s, data, ack, state, "request_human")),
+        "human-escalation" => done(desk::request_human(s, data, ack, state, "human-escalation")),
+        "call-offer" => done(crate::calls::relay(s, data, ack, state, "call-offer")),
+        "call-answer" => done(crate::calls::relay(s, data, ack, state, "call-answer")),
+        "ice-candidate" => done(crate::calls::relay(s, data, ack, state, "ice-candidate")),
+        "call-end" => done(crate::calls::relay(s, data, ack, state, "call-end")),
+        "list_sessions" if staff_ns => done(desk::list_sessions(s, data, ack, state)),
+        "join_session" if staff_ns => done(desk::join_session(s, data, ack, state)),
+        "leave_session" if staff_ns => done(desk::leave_session(s, data, ack)),
+        "claim_session" if staff_ns => done(desk::claim_session(s, data, ack, state)),
+        "release_session" if staff_ns => done(desk::release_session(s, data, ack, state)),
+        "transfer_session" if staff_ns => done(desk::transfer_session(s, data, ack, state)),
+        "resolve_session" if staff_ns => done(desk::resolve_session(s, data, ack, state)),
+        "reopen_session" if staff_ns => done(desk::reopen_session(s, data, ack, state)),
+        _ => done(desk::staff_event_elsewhere(s, ack, event)),
+    };
+    conn.lane.push(job);
 }
 
 async fn on_connected<A: Adapter>(s: SocketRef<A>, State(state): State<AppState>) {

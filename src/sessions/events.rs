@@ -12,9 +12,10 @@ use super::service::{self, NewSession, Owner};
 use super::types::{InitAck, ReadSeq};
 use super::{Caller, VerifiedVisitor};
 use crate::error::{AppError, AppResult};
-use crate::messages::service::Stored;
 use crate::messages::types::{MessageDto, Sender};
+use crate::messages::writer::Receipt;
 use crate::realtime::hub::Except;
+use crate::realtime::lane::{Finish, Step};
 use crate::realtime::reply::Ack;
 use crate::realtime::{self, parse};
 use crate::state::AppState;
@@ -27,11 +28,7 @@ pub(crate) async fn init_session<A: Adapter>(
 ) {
     let span = realtime::span(&s);
     async move {
-        let result = match realtime::spend(&s) {
-            Ok(()) => init(&s, data, &state).await,
-            Err(e) => Err(e),
-        };
-        match result {
+        match init(&s, data, &state).await {
             Ok(body) => ack.send_raw(&body),
             Err(e) => ack.fail(&s, "init_session", e),
         }
@@ -218,32 +215,32 @@ fn client_msg_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String
     }
 }
 
-pub(crate) async fn user_message<A: Adapter>(
+/// `user_message` / `admin_message`, on the socket's lane: validated and handed to the writer
+/// in the order the socket sent them (that gives `seq`), answered once committed.
+pub(crate) async fn send_message<A: Adapter>(
     s: SocketRef<A>,
     TryData(data): TryData<Value>,
     ack: Ack<A>,
     State(state): State<AppState>,
-) {
-    // Boxed: this future then holds a pointer, not the send's state a second time.
-    let work = Box::pin(send(&s, data, &state, Sender::User));
-    realtime::respond(&s, ack, "user_message", async {
-        work.await.map(|st| st.message)
-    })
-    .await
-}
-
-pub(crate) async fn admin_message<A: Adapter>(
-    s: SocketRef<A>,
-    TryData(data): TryData<Value>,
-    ack: Ack<A>,
-    State(state): State<AppState>,
-) {
-    // Boxed: this future then holds a pointer, not the send's state a second time.
-    let work = Box::pin(send(&s, data, &state, Sender::Admin));
-    realtime::respond(&s, ack, "admin_message", async {
-        work.await.map(|st| st.message)
-    })
-    .await
+    sender: Sender,
+) -> Step {
+    let event = match sender {
+        Sender::Admin => "admin_message",
+        Sender::User => "user_message",
+    };
+    let span = realtime::span(&s);
+    let submitted = submit(&s, data, &state, sender).instrument(span).await;
+    Step::Pending(Box::pin(async move {
+        let result = match submitted {
+            Ok((receipt, visitor_session)) => receipt.await.inspect(|stored| {
+                if let (Some(pk), false) = (&visitor_session, stored.duplicate) {
+                    crate::assistant::visitor_wrote(&state, pk);
+                }
+            }),
+            Err(e) => Err(e),
+        };
+        Box::new(move || ack.reply(&s, event, result.map(|st| st.message))) as Finish
+    }))
 }
 
 /// Staff check of `admin_message`: a staff token, or legacy open mode without any token.
@@ -295,13 +292,14 @@ pub async fn reachable_session<A: Adapter>(
     Ok((session.id, session.session_id))
 }
 
-/// The shared send path of both events.
-async fn send<A: Adapter>(
+/// The ordered part of a send: checks, then queues the message with the writer. Returns the
+/// receipt and, when a visitor wrote it (the assistant may answer), the session's key.
+async fn submit<A: Adapter>(
     s: &SocketRef<A>,
     data: Result<Value, ParserError>,
     state: &AppState,
     sender: Sender,
-) -> AppResult<Stored> {
+) -> AppResult<(Receipt, Option<String>)> {
     let caller = match sender {
         Sender::Admin => require_staff(s, state, "admin_message")?,
         Sender::User => Caller::of(s),
@@ -330,11 +328,8 @@ async fn send<A: Adapter>(
     if let (Sender::Admin, Some(ai)) = (sender, &state.assistant) {
         ai.cancel(&session_pk); // a human speaks: the assistant stops and stays quiet
     }
-    let stored = state.writer.store(new, except).await?;
-    if visitor && !stored.duplicate {
-        crate::assistant::visitor_wrote(state, &session_pk);
-    }
-    Ok(stored)
+    let receipt = state.writer.submit(new, except)?;
+    Ok((receipt, visitor.then_some(session_pk)))
 }
 
 /// A visitor socket joined a session: when it is the first anywhere on the desk, the

@@ -290,10 +290,27 @@ where
         self.internal_tx
             .try_send(smallvec![packet])
             .map_err(|p| match p {
-                TrySendError::Full(mut p) => TrySendError::Full(p.pop().unwrap()),
+                TrySendError::Full(mut p) => {
+                    self.overflowed();
+                    TrySendError::Full(p.pop().unwrap())
+                }
                 TrySendError::Closed(mut p) => TrySendError::Closed(p.pop().unwrap()),
             })?;
         Ok(())
+    }
+
+    /// The outgoing buffer is full: the client does not read as fast as it is sent to. The
+    /// packet that did not fit is lost, so the connection is closed rather than left open
+    /// with a hole in what the client received: the client sees the close, reconnects and
+    /// resumes from what it has. (Upstream drops the packet and keeps the connection.)
+    fn overflowed(&self) {
+        if self.cancellation_token.is_cancelled() {
+            return;
+        }
+        #[cfg(feature = "tracing")]
+        tracing::warn!(sid = ?self.id, "outgoing buffer full: closing the connection of a client that does not keep up");
+        // Not `close`: its close packet would not fit either.
+        (self.close_fn)(self.id, DisconnectReason::TransportError);
     }
     pub(crate) fn is_upgrading(&self) -> bool {
         self.upgrading.load(Ordering::Relaxed)
@@ -439,7 +456,11 @@ where
     /// If the socket is closed, the function will return a [`TrySendError::Closed`] error.
     #[inline]
     pub fn reserve(&self) -> Result<Permit<'_>, TrySendError<()>> {
-        let permit = self.internal_tx.try_reserve()?;
+        let permit = self.internal_tx.try_reserve().inspect_err(|e| {
+            if matches!(e, TrySendError::Full(())) {
+                self.overflowed();
+            }
+        })?;
         Ok(Permit { inner: permit })
     }
 
