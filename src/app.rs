@@ -56,7 +56,7 @@ impl App {
             tracing::warn!("RATE_LIMITS=off: every rate limit is switched off");
         }
 
-        let hub = Hub::default();
+        let hub = Hub::with_agent_window(Duration::from_millis(config.agent_update_ms));
         let (writer, writer_task) = MessageWriter::spawn_sharded(
             db.clone(),
             hub.clone(),

@@ -96,6 +96,13 @@ pub struct Config {
     #[arg(long, env = "SOCKET_BUFFER_PACKETS", default_value_t = 1024)]
     pub socket_buffer_packets: usize,
 
+    /// Per-session updates to agent consoles (`session_updated`, `visitor_presence`) are
+    /// merged over this many milliseconds: a console gets at most one per session and
+    /// window, whatever the desk's message rate (the first of a quiet session goes out at
+    /// once). `0` sends every update as it happens.
+    #[arg(long, env = "AGENT_UPDATE_MS", default_value_t = 250)]
+    pub agent_update_ms: u64,
+
     /// Database connection pool size.
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,

@@ -256,6 +256,11 @@ pub(crate) async fn logout(
     SignedIn(id): SignedIn,
 ) -> AppResult<Json<Value>> {
     service::revoke(&state.db, &id.jti, &id.account_id, id.expires_at).await?;
+    // The token's open sockets go with it (on every node).
+    state
+        .hub
+        .revoke(crate::realtime::hub::token_room(&id.jti))
+        .await;
     tracing::info!(account = %id.account_id, "logout");
     Ok(Json(json!({ "ok": true })))
 }
@@ -372,7 +377,17 @@ pub(crate) async fn update_agent(
             "you cannot disable or demote yourself".into(),
         ));
     }
+    let password_changed = patch.password_hash.is_some();
+    let role_before = current.role.clone();
     let updated = service::update(&state.db, current, patch).await?;
+    // Open sockets keep no powers the account lost: disabled, demoted or promoted (its
+    // tokens name the old role), or a new password (its tokens are void).
+    if updated.disabled || updated.role != role_before || password_changed {
+        state
+            .hub
+            .revoke(crate::realtime::hub::account_room(&updated.id))
+            .await;
+    }
     tracing::info!(by = %admin.account_id, account = %updated.id, "staff account updated");
     Ok(Json(agent_json(&updated)))
 }
@@ -390,6 +405,10 @@ pub(crate) async fn delete_agent(
     if !service::delete(&state.db, &id).await? {
         return Err(AppError::NotFound("no such account".into()));
     }
+    state
+        .hub
+        .revoke(crate::realtime::hub::account_room(&id))
+        .await;
     tracing::info!(by = %admin.account_id, account = %id, "account deleted");
     Ok(StatusCode::NO_CONTENT)
 }

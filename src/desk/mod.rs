@@ -66,7 +66,10 @@ pub async fn announce(state: &AppState, s: &Session) -> AppResult<SessionSummary
         .hub
         .to_session(&s.session_id, "session_status", &status, None)
         .await;
-    state.hub.to_agents("session_updated", &sum).await;
+    state
+        .hub
+        .to_agents_about("session_updated", &s.session_id, &sum)
+        .await;
     Ok(sum)
 }
 

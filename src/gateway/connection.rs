@@ -62,6 +62,19 @@ pub async fn serve(
     // Subscribe before reading history: what commits after this arrives live, what committed
     // before is in the history; a message in both is sent once (by `seq`).
     let mut sub = state.hub.subscribe(&session_id);
+    // Closed when the account is disabled or deleted, or this token is logged out.
+    let revocation = state.hub.revocable(
+        identity
+            .iter()
+            .filter(|i| !i.legacy)
+            .flat_map(|i| {
+                [
+                    crate::realtime::hub::account_room(&i.account_id),
+                    crate::realtime::hub::token_room(&i.jti),
+                ]
+            })
+            .collect(),
+    );
     let budget = state.limits.socket_budget();
     let mut conn = Conn {
         state: state.clone(),
@@ -116,6 +129,11 @@ pub async fn serve(
                 if conn.socket.send(Message::Ping(Default::default())).await.is_err() {
                     break;
                 }
+            }
+            () = revocation.cancelled.cancelled() => {
+                tracing::info!("signed-in powers revoked: closing");
+                conn.close(close_code::POLICY, "token revoked").await;
+                break;
             }
             () = &mut idle => {
                 tracing::debug!("no frame within the idle timeout: closing");

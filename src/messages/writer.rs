@@ -252,7 +252,12 @@ async fn broadcast(hub: Hub, db: DatabaseConnection, mut rx: mpsc::Receiver<Comm
                         except,
                     )
                     .await;
-                    hub.to_agents("session_updated", &activity(stored)).await;
+                    hub.to_agents_about(
+                        "session_updated",
+                        &stored.message.session_id,
+                        &activity(stored),
+                    )
+                    .await;
                     metrics::message_stored();
                 }
             }
@@ -341,7 +346,8 @@ async fn announce_reopened(hub: &Hub, db: &DatabaseConnection, r: &Reopened) {
         "assigneeId": r.assignee_id,
         "assignee": assignee,
     });
-    hub.to_agents("session_updated", &update).await;
+    hub.to_agents_about("session_updated", &r.session_id, &update)
+        .await;
 }
 
 /// Stores the batch in one transaction; if that fails, stores each message on its own so

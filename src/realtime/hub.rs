@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use futures::future::BoxFuture;
 use serde::Serialize;
@@ -18,6 +19,8 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use socketioxide::SocketIo;
+
+use super::coalesce::{Coalescer, Emit};
 
 /// Namespaces a session room lives in.
 pub const NAMESPACES: [&str; 2] = ["/", "/admin"];
@@ -64,9 +67,22 @@ pub trait Broadcaster: Send + Sync + 'static {
         data: Payload,
         except: Option<Sid>,
     ) -> BoxFuture<'static, ()>;
+
+    /// Disconnects every socket of a room (on every node, through the adapter).
+    fn disconnect(&self, ns: &'static str, room: String) -> BoxFuture<'static, ()>;
 }
 
 impl<A: Adapter> Broadcaster for SocketIo<A> {
+    fn disconnect(&self, ns: &'static str, room: String) -> BoxFuture<'static, ()> {
+        let io = self.clone();
+        Box::pin(async move {
+            let Some(op) = io.of(ns) else { return };
+            if let Err(e) = op.to(room).disconnect().await {
+                tracing::warn!(error = %e, ns, "disconnecting a room's sockets failed");
+            }
+        })
+    }
+
     fn emit(
         &self,
         ns: &'static str,
@@ -155,14 +171,65 @@ pub trait HubRelay: Send + Sync + 'static {
 
 type Listeners = Arc<Mutex<HashMap<String, broadcast::Sender<SessionEvent>>>>;
 
+/// How long per-session agent updates are merged for by default (see [`coalesce`]).
+///
+/// [`coalesce`]: super::coalesce
+pub const AGENT_UPDATE_WINDOW: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Cheap, cloneable handle; set once the socket.io layer exists.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Hub {
     inner: Arc<OnceLock<Arc<dyn Broadcaster>>>,
+    /// Per-session agent updates, merged per window.
+    coalescer: Arc<Coalescer>,
+    /// How merged updates leave (built once the broadcaster is set).
+    emit_merged: Arc<OnceLock<Emit>>,
     /// Local listeners of a session's events that are not socket.io sockets (the plain
     /// WebSocket gateway).
     listeners: Listeners,
     relay: Arc<OnceLock<Arc<dyn HubRelay>>>,
+    /// Plain-WebSocket connections by revocation key (account, token), to close them when
+    /// their powers are revoked.
+    revocable: Arc<Revocables>,
+}
+
+/// Plain-WebSocket connections by revocation key: (registration id, its token).
+type Revocables = Mutex<HashMap<String, Vec<(u64, CancellationToken)>>>;
+
+/// The room of every socket.io socket signed in as an account.
+pub fn account_room(account_id: &str) -> String {
+    format!("account:{account_id}")
+}
+
+/// The room of every socket.io socket signed in with one token (by its id).
+pub fn token_room(jti: &str) -> String {
+    format!("token:{jti}")
+}
+
+/// A plain-WebSocket connection's registration for revocation; cancelled when its account
+/// or token is revoked, unregistered when dropped.
+pub struct Revocation {
+    pub cancelled: CancellationToken,
+    id: u64,
+    keys: Vec<String>,
+    map: Weak<Revocables>,
+}
+
+impl Drop for Revocation {
+    fn drop(&mut self) {
+        let Some(map) = self.map.upgrade() else {
+            return;
+        };
+        let Ok(mut m) = map.lock() else { return };
+        for k in &self.keys {
+            if let Some(list) = m.get_mut(k) {
+                list.retain(|(id, _)| *id != self.id);
+                if list.is_empty() {
+                    m.remove(k);
+                }
+            }
+        }
+    }
 }
 
 /// A hub handle that does not keep the hub alive (for the relay's own tasks).
@@ -226,9 +293,70 @@ impl Drop for Subscription {
     }
 }
 
+impl Default for Hub {
+    fn default() -> Self {
+        Hub::with_agent_window(AGENT_UPDATE_WINDOW)
+    }
+}
+
 impl Hub {
+    /// A hub whose per-session agent updates are merged over `window` (zero: never).
+    pub fn with_agent_window(window: std::time::Duration) -> Self {
+        Hub {
+            inner: Arc::default(),
+            coalescer: Coalescer::new(window),
+            emit_merged: Arc::default(),
+            listeners: Listeners::default(),
+            relay: Arc::default(),
+            revocable: Arc::default(),
+        }
+    }
+
+    /// Registers a plain-WebSocket connection under its revocation keys (`account_room`,
+    /// `token_room`).
+    pub fn revocable(&self, keys: Vec<String>) -> Revocation {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let cancelled = CancellationToken::new();
+        if let Ok(mut m) = self.revocable.lock() {
+            for k in &keys {
+                m.entry(k.clone())
+                    .or_default()
+                    .push((id, cancelled.clone()));
+            }
+        }
+        Revocation {
+            cancelled,
+            id,
+            keys,
+            map: Arc::downgrade(&self.revocable),
+        }
+    }
+
+    /// Disconnects every connection under a revocation key: socket.io sockets in both
+    /// namespaces on every node (through the adapter), and this node's plain WebSockets.
+    pub async fn revoke(&self, key: String) {
+        let local = self
+            .revocable
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(&key))
+            .unwrap_or_default();
+        for (_, token) in local {
+            token.cancel();
+        }
+        if let Some(b) = self.inner.get() {
+            for ns in NAMESPACES {
+                b.disconnect(ns, key.clone()).await;
+            }
+        }
+    }
+
     pub fn set(&self, b: Arc<dyn Broadcaster>) {
-        let _ = self.inner.set(b);
+        let _ = self.inner.set(b.clone());
+        let _ = self.emit_merged.set(Arc::new(move |event, data| {
+            tokio::spawn(b.emit("/admin", AGENTS_ROOM.to_string(), event, data, None));
+        }));
     }
 
     /// Relays room events to other nodes' listeners from now on.
@@ -296,6 +424,27 @@ impl Hub {
             session_id: session_id.to_string(),
             listeners: self.listeners.clone(),
             relay,
+        }
+    }
+
+    /// Emits a partial update of one session (`session_updated`, `visitor_presence`) to
+    /// every agent socket in "/admin", merged with the session's other updates of the same
+    /// event when they come faster than the agent window (see [`super::coalesce`]).
+    pub async fn to_agents_about<T: Serialize + ?Sized>(
+        &self,
+        event: &'static str,
+        session_id: &str,
+        data: &T,
+    ) {
+        let (Some(b), Some(emit)) = (self.inner.get(), self.emit_merged.get()) else {
+            return;
+        };
+        let Some(raw) = serialize(event, data) else {
+            return;
+        };
+        if let Some(now) = self.coalescer.offer(event, session_id, raw, emit) {
+            b.emit("/admin", AGENTS_ROOM.to_string(), event, now, None)
+                .await;
         }
     }
 

@@ -4,6 +4,7 @@
 //! sessions it has joined, kept in socket extensions. Capabilities register their event
 //! handlers on the namespace from here.
 
+pub mod coalesce;
 pub mod hub;
 pub mod lane;
 pub mod reply;
@@ -257,6 +258,10 @@ fn setup_common<A: Adapter>(s: &SocketRef<A>, state: &AppState, identity: Option
         .map(|i| i.account_id.clone())
         .unwrap_or_default();
     let span = tracing::info_span!("conn", sid = %s.id, ns = s.ns(), ip = info.ip.as_deref().unwrap_or("-"), account = %who);
+    // Revocation reaches a signed-in socket through these rooms (on every node).
+    if let Some(id) = identity.as_ref().filter(|i| !i.legacy) {
+        s.join([hub::account_room(&id.account_id), hub::token_room(&id.jti)]);
+    }
     s.extensions.insert(Conn(Arc::new(ConnState {
         span,
         info,
@@ -369,6 +374,19 @@ fn dispatch<A: Adapter>(
     let Some(Conn(conn)) = conn(&s) else {
         return;
     };
+    // A token that expired while its socket was open has no powers left: the socket is
+    // told and closed (its client signs in again).
+    if let Some(id) = conn.identity.as_deref() {
+        if !id.legacy && id.expires_at <= chrono::Utc::now() {
+            ack.fail(
+                &s,
+                &event,
+                AppError::Unauthorized("token has expired".into()),
+            );
+            let _ = s.disconnect();
+            return;
+        }
+    }
     let staff_ns = s.ns() == "/admin";
     let known = matches!(
         event.as_str(),
