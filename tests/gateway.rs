@@ -1040,3 +1040,27 @@ both!(
     staff_on_ws,
     a_staff_account_chats_on_ws_in_its_own_sessions_only
 );
+
+async fn websockets(app: &TestApp) -> Value {
+    app.get_json("/api/stats").await["connections"]["websockets"].clone()
+}
+
+/// `/api/stats` counts the plain-WebSocket clients that are connected, and forgets them when
+/// they leave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_count_connected_websocket_clients() {
+    let app = common::spawn_app_with(Backend::Sqlite, |c| c.ws_allow_anonymous = true).await;
+    let mut a = Ws::connect(&ws_url(&app, "")).await;
+    a.next("session").await;
+    let mut b = Ws::connect(&format!("ws://127.0.0.1:{}/ws/chat", app.port)).await;
+    b.next("session").await;
+    assert_eq!(websockets(&app).await, 2);
+    a.ws.close(None).await.expect("close");
+    a.closed().await;
+    // The server notices the close on its own schedule: wait for it, within a bound.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while websockets(&app).await != 1 {
+        assert!(tokio::time::Instant::now() < deadline, "still counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
