@@ -53,7 +53,7 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
 }
 
 fn is_socket_path(path: &str) -> bool {
-    path.starts_with("/socket.io") || path == "/ws"
+    path.starts_with("/socket.io") || crate::gateway::PATHS.contains(&path)
 }
 
 /// The request headers an engine.io socket keeps: what chatdesk reads when a namespace
@@ -128,7 +128,8 @@ fn compact_head(mut req: Request) -> Request {
     req
 }
 
-/// An engine.io handshake (no `sid` yet) or a plain WebSocket upgrade on `/ws`.
+/// An engine.io handshake (no `sid` yet) or a plain-WebSocket connection, on any of the
+/// gateway's paths.
 fn is_new_connection(req: &Request) -> bool {
     let path = req.uri().path();
     if path.starts_with("/socket.io") {
@@ -139,7 +140,7 @@ fn is_new_connection(req: &Request) -> bool {
             .split('&')
             .any(|kv| kv.starts_with("sid="));
     }
-    path == "/ws"
+    crate::gateway::opens_connection(path, req.headers())
 }
 
 /// Request tracing with the path only: query strings can carry `?token=`.

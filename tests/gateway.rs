@@ -1041,6 +1041,29 @@ both!(
     a_staff_account_chats_on_ws_in_its_own_sessions_only
 );
 
+/// The per-IP connection rate covers every path of the gateway, not only `/ws`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_rate_covers_the_gateway_aliases() {
+    for path in ["/ws/chat", "/"] {
+        let app = common::spawn_app_with(Backend::Sqlite, |c| {
+            c.ws_allow_anonymous = true;
+            c.connections_per_min = 2;
+        })
+        .await;
+        let url = format!("ws://127.0.0.1:{}{path}", app.port);
+        let mut kept = Vec::new();
+        for _ in 0..2 {
+            kept.push(Ws::connect(&url).await);
+        }
+        let refused = Ws::try_connect(&url, &[])
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("a third connection on {path} was accepted"));
+        assert_eq!(refused.status, 429, "{path}");
+        assert_eq!(refused.body["error"]["code"], "rate_limited", "{path}");
+    }
+}
+
 async fn websockets(app: &TestApp) -> Value {
     app.get_json("/api/stats").await["connections"]["websockets"].clone()
 }
