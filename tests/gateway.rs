@@ -1087,3 +1087,34 @@ async fn stats_count_connected_websocket_clients() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A NUL character cannot be stored by PostgreSQL: it is refused as `invalid_payload` on
+/// this path as on every other, and the connection goes on.
+async fn a_nul_character_in_a_chat_message_is_invalid_payload(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    let token = customer_token(&app, "nul@example.com").await;
+    let mut ws = Ws::connect(&ws_url(&app, &format!("?token={token}"))).await;
+    let session = ws.next("session").await["sessionId"]
+        .as_str()
+        .expect("sessionId")
+        .to_string();
+    ws.send(json!({ "type": "chat", "content": "before\u{0}after" }))
+        .await;
+    assert_eq!(ws.next("error").await["code"], "invalid_payload");
+    ws.send(json!({ "type": "message", "message": "a\u{0}" }))
+        .await;
+    assert_eq!(ws.next("error").await["code"], "invalid_payload");
+    ws.send(json!({ "type": "chat", "content": "fine" })).await;
+    assert_eq!(ws.next("sent").await["seq"], 1);
+    let stored: Value = app
+        .get(&format!("/api/chats/{session}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(stored.as_array().map(Vec::len), Some(1), "{stored}");
+}
+both!(
+    nul_on_ws,
+    a_nul_character_in_a_chat_message_is_invalid_payload
+);

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{Backend, TestApp};
+use serde_json::{json, Value};
 
 // --- Who the client is, and login limits ----------------------------------------------------
 
@@ -57,3 +58,121 @@ async fn trusted_proxy_hops_pick_the_entry_the_outermost_proxy_saw() {
     }
     assert_eq!(same, [200, 200, 429, 429], "one client, whatever it forges");
 }
+
+// --- NUL characters -------------------------------------------------------------------------
+
+const NUL_TEXT: &str = "before\u{0}after";
+
+async fn a_nul_character_in_content_is_invalid_payload(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    let visitor = app.socket().await;
+    let sid = app.open_session(&visitor).await;
+    let ack = visitor
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": NUL_TEXT }),
+        )
+        .await;
+    assert_eq!(ack["error"]["code"], "invalid_payload", "{ack}");
+
+    let staff = app.staff_socket().await;
+    let ack = staff.ack("init_session", json!({ "sessionId": sid })).await;
+    assert_eq!(ack["sessionId"], sid.as_str(), "{ack}");
+    let ack = staff
+        .ack(
+            "admin_message",
+            json!({ "sessionId": sid, "content": NUL_TEXT }),
+        )
+        .await;
+    assert_eq!(ack["error"]["code"], "invalid_payload", "{ack}");
+
+    let admin = app.admin_token().await;
+    let r = app
+        .post(
+            &format!("/api/chats/{sid}/messages"),
+            Some(&admin),
+            json!({ "content": NUL_TEXT }),
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "invalid_payload");
+
+    // Nothing was stored, and the writer still stores what follows.
+    let ack = visitor
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "fine" }),
+        )
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let stored = app.history(&sid).await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+}
+both!(
+    nul_in_content,
+    a_nul_character_in_content_is_invalid_payload
+);
+
+async fn a_nul_character_in_a_name_or_login_is_invalid_payload(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    let bodies = [
+        (
+            "/api/auth/register",
+            None,
+            json!({ "email": "n1@example.com", "password": "password123", "name": NUL_TEXT }),
+        ),
+        (
+            "/api/auth/register",
+            None,
+            json!({ "email": "n\u{0}2@example.com", "password": "password123" }),
+        ),
+        (
+            "/api/auth/register",
+            None,
+            json!({ "username": "n\u{0}3", "password": "password123" }),
+        ),
+        (
+            "/api/auth/login",
+            None,
+            json!({ "email": "admin\u{0}@desk.test", "password": "password123" }),
+        ),
+        (
+            "/api/agents",
+            Some(admin.as_str()),
+            json!({ "email": "a1@desk.test", "password": "password123", "name": NUL_TEXT }),
+        ),
+    ];
+    for (path, token, body) in bodies {
+        let r = app.post(path, token, body.clone()).await;
+        assert_eq!(r.status(), 400, "{path} {body}");
+        let v: Value = r.json().await.expect("json");
+        assert_eq!(v["error"]["code"], "invalid_payload", "{path} {body}");
+    }
+    let r = app
+        .post(
+            "/api/agents",
+            Some(&admin),
+            json!({ "email": "a2@desk.test", "password": "password123", "name": "Agent" }),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let r = app
+        .http
+        .patch(format!("{}/api/agents/{id}", app.url))
+        .bearer_auth(&admin)
+        .json(&json!({ "name": NUL_TEXT }))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(r.status(), 400);
+}
+both!(
+    nul_in_names,
+    a_nul_character_in_a_name_or_login_is_invalid_payload
+);

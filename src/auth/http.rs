@@ -114,6 +114,7 @@ pub(crate) async fn login(
         .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| AppError::InvalidPayload("email or username is required".into()))?
         .to_string();
+    storable("email or username", &login)?;
     let pass = field(&body, &["password", "user_password"])?
         .ok_or_else(|| AppError::InvalidPayload("password is required".into()))?
         .to_string();
@@ -169,6 +170,9 @@ pub(crate) async fn register(
         ));
     }
     validate_identity(email, username)?;
+    if let Some(n) = name {
+        storable("name", n)?;
+    }
     password::validate(pass)?;
     let role = if service::count(&state.db).await? == 0 {
         Role::Admin
@@ -197,17 +201,29 @@ pub(crate) async fn register(
     Ok((StatusCode::CREATED, Json(token_response(&state, &account)?)))
 }
 
+/// Refuses text PostgreSQL cannot store (U+0000), so that both databases answer
+/// `invalid_payload` instead of PostgreSQL failing with an internal error.
+fn storable(what: &str, value: &str) -> AppResult<()> {
+    if value.contains('\0') {
+        return Err(AppError::InvalidPayload(format!(
+            "{what} must not contain NUL characters"
+        )));
+    }
+    Ok(())
+}
+
 fn validate_identity(email: Option<&str>, username: Option<&str>) -> AppResult<()> {
+    let odd = |c: char| c.is_whitespace() || c.is_control();
     if let Some(e) = email {
         let ok = e.len() <= 254
             && e.split_once('@')
                 .is_some_and(|(a, b)| !a.is_empty() && b.contains('.') && !b.starts_with('.'));
-        if !ok || e.chars().any(char::is_whitespace) {
+        if !ok || e.chars().any(odd) {
             return Err(AppError::InvalidPayload("email is not valid".into()));
         }
     }
     if let Some(u) = username {
-        if u.len() > 64 || u.contains('@') || u.chars().any(char::is_whitespace) {
+        if u.len() > 64 || u.contains('@') || u.chars().any(odd) {
             return Err(AppError::InvalidPayload(
                 "username: at most 64 characters, no spaces or @".into(),
             ));
@@ -319,6 +335,7 @@ pub(crate) async fn create_agent(
         .or(username)
         .or(email)
         .unwrap_or("agent");
+    storable("name", name)?;
     let account = service::create(
         &state.db,
         NewAccount {
@@ -361,8 +378,12 @@ pub(crate) async fn update_agent(
         }
         None => None,
     };
+    let name = field(&body, &["name"])?;
+    if let Some(n) = name {
+        storable("name", n)?;
+    }
     let patch = AccountPatch {
-        name: field(&body, &["name"])?.map(|s| s.trim().chars().take(128).collect()),
+        name: name.map(|s| s.trim().chars().take(128).collect()),
         role: staff_role(field(&body, &["role"])?)?,
         disabled,
         password_hash,
