@@ -19,6 +19,12 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
         .sqlx_logging(false);
+    if let Some(path) = sqlite_file(&url).filter(|_| !url.contains("mode=ro")) {
+        // Created here, owner-only, rather than by SQLite with the umask's mode (usually
+        // 0644); SQLite gives its -wal and -shm files the database file's mode.
+        crate::files::create_private_if_missing(&path, "SQLite database file")
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
     if url.starts_with("sqlite:") {
         opts.map_sqlx_sqlite_opts(|o| {
             use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -43,6 +49,21 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None).await?;
     Ok(())
+}
+
+/// The file of an SQLite database URL (`sqlite://path?...`, `sqlite:path`); `None` for an
+/// in-memory database or another backend.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let path = rest
+        .trim_start_matches("//")
+        .split('?')
+        .next()
+        .unwrap_or("");
+    if path.is_empty() || path.contains(":memory:") || rest.contains("mode=memory") {
+        return None;
+    }
+    Some(std::path::PathBuf::from(path))
 }
 
 /// A short name of the backend, for logs.

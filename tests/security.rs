@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Backend, TestApp};
+use common::{Backend, ChildServer, TestApp};
 use serde_json::{json, Value};
 
 // --- Who the client is, and login limits ----------------------------------------------------
@@ -176,3 +176,64 @@ both!(
     nul_in_names,
     a_nul_character_in_a_name_or_login_is_invalid_payload
 );
+
+// --- Private files --------------------------------------------------------------------------
+
+#[cfg(unix)]
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_and_secret_files_chatdesk_creates_are_private() {
+    let app = common::spawn_app_with(Backend::Sqlite, |c| c.jwt_secret = None).await;
+    let s = app.socket().await;
+    app.open_session(&s).await; // something written: the WAL exists too
+    let db = std::path::PathBuf::from(
+        app.db_url
+            .trim_start_matches("sqlite://")
+            .split('?')
+            .next()
+            .expect("path"),
+    );
+    let secret = db.with_extension("db.jwt-secret");
+    let wal = db.with_extension("db-wal");
+    for file in [&db, &secret, &wal] {
+        assert_eq!(mode_of(file), 0o600, "{}", file.display());
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn existing_files_readable_by_others_are_reported() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = dir.path().join("chatdesk.db.jwt-secret");
+    std::fs::write(&secret, "s".repeat(48)).expect("write secret");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let db = dir.path().join("chatdesk.db");
+    std::fs::write(&db, b"").expect("write db");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let server = ChildServer::start(dir.path(), &[]);
+    let logs = server.logs();
+    let warned = |about: &dyn Fn(&str) -> bool| {
+        logs.lines()
+            .any(|l| l.contains("WARN") && l.contains("others") && about(l))
+    };
+    assert!(
+        warned(&|l| l.contains("chatdesk.db.jwt-secret")),
+        "no warning about the secret file: {logs}"
+    );
+    assert!(
+        warned(&|l| l.contains("chatdesk.db") && !l.contains("jwt-secret")),
+        "no warning about the database file: {logs}"
+    );
+    // Reported, not changed: the operator may have reasons.
+    assert_eq!(mode_of(&secret), 0o644);
+}

@@ -388,6 +388,26 @@ impl ChildServer {
         ChildServer { child, url, out }
     }
 
+    /// Everything the server printed so far, without terminal colour codes.
+    pub fn logs(&self) -> String {
+        let raw = self.out.lock().map(|o| o.clone()).unwrap_or_default();
+        let mut plain = String::with_capacity(raw.len());
+        let mut chars = raw.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                // CSI sequence: ESC [ parameters, then a final letter.
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                plain.push(c);
+            }
+        }
+        plain
+    }
+
     /// SIGKILL: no shutdown code runs.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
