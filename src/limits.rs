@@ -109,6 +109,11 @@ impl Limits {
         )
     }
 
+    /// A use of the one-time set-up token from `ip` (counted with the login attempts).
+    pub fn setup(&self, ip: &str) -> AppResult<()> {
+        self.check_key(&self.login_by_ip, ip, "login_ip")
+    }
+
     /// A registration from `ip`.
     pub fn registration(&self, ip: &str) -> AppResult<()> {
         self.check_key(&self.registrations, ip, "registration")

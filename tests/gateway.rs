@@ -180,7 +180,6 @@ fn ws_url(app: &TestApp, query: &str) -> String {
 
 /// The seed 001 README's account: registered, then logged in with its literal curl body.
 async fn seed_user_token(app: &TestApp) -> String {
-    app.admin_token().await; // the first account is the admin; testuser is a customer
     let r = app
         .post(
             "/api/auth/register",
@@ -204,7 +203,6 @@ async fn seed_user_token(app: &TestApp) -> String {
 
 /// A customer account's token.
 async fn customer_token(app: &TestApp, email: &str) -> String {
-    app.admin_token().await;
     app.register(email, "customer-password").await
 }
 
@@ -983,21 +981,11 @@ async fn the_seed_paths_reach_the_gateway(backend: Backend) {
 }
 both!(seed_paths, the_seed_paths_reach_the_gateway);
 
-/// The seed 001 walkthrough on a brand-new desk: its first registered account becomes the
-/// desk's admin, and it still chats on /ws, as the visitor of its own sessions only.
+/// A staff account (here the desk's admin) still chats on /ws, as the visitor of its own
+/// sessions only.
 async fn a_staff_account_chats_on_ws_in_its_own_sessions_only(backend: Backend) {
     let app = common::spawn_app(backend).await;
-    let r = app
-        .post(
-            "/api/auth/register",
-            None,
-            json!({ "username": "testuser", "password": "password123" }),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
-    let v: Value = r.json().await.expect("json");
-    assert_eq!(v["user"]["role"], "admin", "the first account is the admin");
-    let token = v["token"].as_str().expect("token").to_string();
+    let token = app.admin_token().await;
 
     let mut ws = Ws::connect(&ws_url(&app, &format!("?token={token}"))).await;
     let own = ws.next("session").await["sessionId"]

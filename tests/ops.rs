@@ -114,6 +114,7 @@ async fn operations_endpoints_report_what_happened() {
         ("/api/chats/{session_id}/messages", "post"),
         ("/api/auth/login", "post"),
         ("/api/auth/register", "post"),
+        ("/api/auth/setup", "post"),
         ("/api/auth/verify", "post"),
         ("/api/auth/me", "get"),
         ("/api/auth/logout", "post"),

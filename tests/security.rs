@@ -7,6 +7,147 @@ mod common;
 use common::{Backend, ChildServer, TestApp};
 use serde_json::{json, Value};
 
+// --- The first admin ------------------------------------------------------------------------
+
+fn without_admin(c: &mut chatdesk::Config) {
+    c.admin_email = None;
+    c.admin_password = None;
+}
+
+async fn role_of(app: &TestApp, token: &str) -> Value {
+    let me: Value = app
+        .http
+        .get(format!("{}/api/auth/me", app.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("me")
+        .json()
+        .await
+        .expect("json");
+    me["user"]["role"].clone()
+}
+
+async fn public_registration_creates_customers_only(backend: Backend) {
+    let app = common::spawn_app_with(backend, without_admin).await;
+    let sign_ups = (0..4).map(|i| {
+        app.post(
+            "/api/auth/register",
+            None,
+            json!({ "email": format!("early{i}@example.com"), "password": "password123" }),
+        )
+    });
+    for r in futures::future::join_all(sign_ups).await {
+        assert_eq!(r.status(), 201);
+        let v: Value = r.json().await.expect("json");
+        assert_eq!(v["user"]["role"], "customer", "{v}");
+        let token = v["token"].as_str().expect("token");
+        let agents = app
+            .http
+            .get(format!("{}/api/agents", app.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("agents");
+        assert_eq!(agents.status(), 403);
+    }
+}
+both!(
+    registration_is_for_customers,
+    public_registration_creates_customers_only
+);
+
+async fn admin_email_creates_the_owner_after_public_sign_ups(backend: Backend) {
+    let app = common::spawn_app_with(backend, without_admin).await;
+    app.register("first@example.com", "password123").await;
+    let app = app
+        .restart(|c| {
+            c.admin_email = Some("owner@desk.test".into());
+            c.admin_password = Some("owner-password".into());
+        })
+        .await;
+    let token = app.login("owner@desk.test", "owner-password").await;
+    assert_eq!(role_of(&app, &token).await, "admin");
+}
+both!(
+    owner_from_admin_email,
+    admin_email_creates_the_owner_after_public_sign_ups
+);
+
+/// The set-up token a server printed in its log (`setup_token=...`).
+fn setup_token_in(logs: &str) -> Option<String> {
+    let rest = logs.split("setup_token=").nth(1)?;
+    let token: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    (!token.is_empty()).then_some(token)
+}
+
+async fn the_setup_token_creates_the_first_admin_once(backend: Backend) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db_url, _db_dir) = common::fresh_database(backend).await;
+    let mut server = ChildServer::start(dir.path(), &[("DATABASE_URL", db_url.clone())]);
+    let app = TestApp::remote(&server.url);
+    let logs = server.logs();
+    let token = setup_token_in(&logs).unwrap_or_else(|| panic!("no setup token in: {logs}"));
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("WARN") && l.contains("no admin")),
+        "no warning that the desk has no admin: {logs}"
+    );
+
+    let setup = |body: Value| app.post("/api/auth/setup", None, body);
+    let wrong = setup(
+        json!({ "token": "not-the-token", "email": "boss@desk.test", "password": "boss-password" }),
+    )
+    .await;
+    assert_eq!(wrong.status(), 401);
+    let weak =
+        setup(json!({ "token": token, "email": "boss@desk.test", "password": "short" })).await;
+    assert_eq!(weak.status(), 400, "bad input does not spend the token");
+    let r = setup(json!({ "token": token, "email": "boss@desk.test", "password": "boss-password", "name": "Boss" })).await;
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["user"]["role"], "admin");
+    assert_eq!(v["user"]["name"], "Boss");
+    let again =
+        setup(json!({ "token": token, "email": "thief@desk.test", "password": "thief-password" }))
+            .await;
+    assert_eq!(again.status(), 401, "the token works once");
+    let boss = app.login("boss@desk.test", "boss-password").await;
+    assert_eq!(role_of(&app, &boss).await, "admin");
+
+    // Started again with ADMIN_EMAIL while an admin exists: nothing is created, loudly, and no
+    // new set-up token is offered.
+    server.kill();
+    let server = ChildServer::start(
+        dir.path(),
+        &[
+            ("DATABASE_URL", db_url),
+            ("ADMIN_EMAIL", "other@desk.test".into()),
+            ("ADMIN_PASSWORD", "other-password".into()),
+        ],
+    );
+    let app = TestApp::remote(&server.url);
+    let logs = server.logs();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("WARN") && l.contains("ADMIN_EMAIL")),
+        "no warning that ADMIN_EMAIL was skipped: {logs}"
+    );
+    assert_eq!(setup_token_in(&logs), None);
+    let r = app
+        .post(
+            "/api/auth/login",
+            None,
+            json!({ "email": "other@desk.test", "password": "other-password" }),
+        )
+        .await;
+    assert_eq!(r.status(), 401);
+}
+both!(setup_token, the_setup_token_creates_the_first_admin_once);
+
 // --- Who the client is, and login limits ----------------------------------------------------
 
 /// An engine.io handshake (a new connection) as sent through a proxy.

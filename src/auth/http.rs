@@ -17,6 +17,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/auth/login", post(login))
         .route("/api/auth/register", post(register))
+        .route("/api/auth/setup", post(setup))
         .route("/api/auth/verify", post(verify))
         .route("/api/auth/me", get(me))
         .route("/api/auth/logout", post(logout))
@@ -142,10 +143,11 @@ pub(crate) async fn login(
     Ok(Json(token_response(&state, &account)?))
 }
 
-/// `POST /api/auth/register`: a customer account (the very first account becomes admin).
+/// `POST /api/auth/register`: a customer account, always (a desk's first admin comes from
+/// `ADMIN_EMAIL`, the CLI or `POST /api/auth/setup`, never from a public form).
 /// Accepts `{email, username, name, password}` and the seed systems' field names
 /// (`user_email`, `user_password`, `user_fullname`).
-/// Create a customer account (the first account becomes admin). Accepts the seed field names too.
+/// Create a customer account. Accepts the seed field names too.
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth", responses((status = 201, description = "`{token, user}`"), (status = 400, description = "invalid input"), (status = 409, description = "email or username taken"), (status = 429, description = "too many registrations")))]
 pub(crate) async fn register(
     State(state): State<AppState>,
@@ -174,11 +176,6 @@ pub(crate) async fn register(
         storable("name", n)?;
     }
     password::validate(pass)?;
-    let role = if service::count(&state.db).await? == 0 {
-        Role::Admin
-    } else {
-        Role::Customer
-    };
     let display = name
         .or(username)
         .or(email)
@@ -192,7 +189,7 @@ pub(crate) async fn register(
             email: email.map(String::from),
             username: username.map(String::from),
             name: display,
-            role,
+            role: Role::Customer,
             password_hash: password::hash(pass.to_string()).await?,
         },
     )
@@ -210,6 +207,68 @@ fn storable(what: &str, value: &str) -> AppResult<()> {
         )));
     }
     Ok(())
+}
+
+/// `POST /api/auth/setup {token, email, password, name?}`: the desk's first admin, with the
+/// one-time set-up token its node printed in the log at start. The token works once, and
+/// only while the desk has no admin; input is checked before the token is spent.
+/// Create the first admin with the one-time set-up token from the server's log.
+#[utoipa::path(post, path = "/api/auth/setup", tag = "auth", responses((status = 201, description = "`{token, user}`: the first admin"), (status = 400, description = "invalid input"), (status = 401, description = "wrong or spent set-up token"), (status = 409, description = "the desk already has an admin, or the email is taken"), (status = 429, description = "too many attempts")))]
+pub(crate) async fn setup(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    JsonBody(body): JsonBody,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    state.limits.setup(&ip)?;
+    let token = field(&body, &["token"])?
+        .ok_or_else(|| AppError::InvalidPayload("token is required".into()))?;
+    let email = field(&body, &["email"])?
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| AppError::InvalidPayload("email is required".into()))?;
+    validate_identity(Some(email), None)?;
+    let name = field(&body, &["name"])?
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("Administrator");
+    storable("name", name)?;
+    let pass = field(&body, &["password"])?
+        .ok_or_else(|| AppError::InvalidPayload("password is required".into()))?;
+    password::validate(pass)?;
+    if !state.auth.redeem_setup(token) {
+        tracing::info!("set-up refused: wrong or spent token");
+        return Err(AppError::Unauthorized(
+            "the set-up token is wrong or has been used".into(),
+        ));
+    }
+    // Another node's token may have made an admin meanwhile.
+    if service::count_admins(&state.db).await? > 0 {
+        state.auth.withdraw_setup();
+        return Err(AppError::Conflict("this desk already has an admin".into()));
+    }
+    let created = async {
+        service::create(
+            &state.db,
+            NewAccount {
+                email: Some(email.to_string()),
+                username: None,
+                name: name.chars().take(128).collect(),
+                role: Role::Admin,
+                password_hash: password::hash(pass.to_string()).await?,
+            },
+        )
+        .await
+    }
+    .await;
+    let account = match created {
+        Ok(a) => a,
+        Err(e) => {
+            state.auth.restore_setup(token);
+            return Err(e);
+        }
+    };
+    tracing::info!(account = %account.id, "first admin created with the set-up token");
+    Ok((StatusCode::CREATED, Json(token_response(&state, &account)?)))
 }
 
 fn validate_identity(email: Option<&str>, username: Option<&str>) -> AppResult<()> {

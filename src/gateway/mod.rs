@@ -183,10 +183,8 @@ async fn session_for(
     wanted: Option<&str>,
     info: &ClientInfo,
 ) -> AppResult<connection::Session> {
-    // Everyone on /ws is the visitor side of their own sessions. A staff account (the first
-    // account registered on a new desk is its admin, and the seeds' walkthroughs start by
-    // registering one) chats here as a customer would: in sessions it owns, never as the
-    // visitor of someone else's.
+    // Everyone on /ws is the visitor side of their own sessions. A staff account chats here as
+    // a customer would: in sessions it owns, never as the visitor of someone else's.
     let as_visitor = identity.cloned().map(|mut id| {
         id.role = Role::Customer;
         id
