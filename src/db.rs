@@ -45,9 +45,39 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     Ok(db)
 }
 
+/// The PostgreSQL advisory lock key that serializes migrations ("chatdesk" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6368_6174_6465_736b;
+
 /// Applies every pending migration.
+///
+/// On PostgreSQL several nodes may start at once on a new database; migrating concurrently
+/// fails (two `CREATE TABLE`s of one name collide in `pg_type`), so each node first takes a
+/// session advisory lock on a dedicated connection outside the pool, migrates (finding
+/// nothing left to do if another node went first), then unlocks. Were the node to die while
+/// holding it, its connection would close and PostgreSQL would release the lock.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None).await?;
+    if db.get_database_backend() != DbBackend::Postgres {
+        Migrator::up(db, None).await?;
+        return Ok(());
+    }
+    use sea_orm::sqlx::{ConnectOptions as _, Connection as _};
+    let mut lock = db
+        .get_postgres_connection_pool()
+        .connect_options()
+        .connect()
+        .await?;
+    sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut lock)
+        .await?;
+    let migrated = Migrator::up(db, None).await;
+    let unlocked = sea_orm::sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut lock)
+        .await;
+    let _ = lock.close().await;
+    migrated?;
+    unlocked?;
     Ok(())
 }
 
