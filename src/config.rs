@@ -129,7 +129,9 @@ pub struct Config {
     #[arg(long, env = "CONNECTIONS_PER_MIN", default_value_t = 600)]
     pub connections_per_min: u32,
 
-    /// Login attempts per minute from one IP address (a third of it per account).
+    /// Login attempts per minute from one IP address; a third of it per IP address and
+    /// account. Past a third of it per account from all addresses together, attempts on that
+    /// account are slowed down (up to 2 s each), never refused.
     #[arg(long, env = "LOGIN_ATTEMPTS_PER_MIN", default_value_t = 30)]
     pub login_attempts_per_min: u32,
 

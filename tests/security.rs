@@ -200,6 +200,40 @@ async fn trusted_proxy_hops_pick_the_entry_the_outermost_proxy_saw() {
     assert_eq!(same, [200, 200, 429, 429], "one client, whatever it forges");
 }
 
+async fn login(http: &reqwest::Client, app: &TestApp, password: &str) -> u16 {
+    http.post(format!("{}/api/auth/login", app.url))
+        .json(&json!({ "email": common::ADMIN_EMAIL, "password": password }))
+        .send()
+        .await
+        .expect("login")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_from_one_address_do_not_lock_the_admin_out_elsewhere() {
+    let app = common::spawn_app_with(Backend::Sqlite, |c| c.login_attempts_per_min = 6).await;
+    // Another machine: a second loopback address as the source.
+    let attacker = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .expect("client");
+    let mut answers = Vec::new();
+    for _ in 0..10 {
+        answers.push(login(&attacker, &app, "guess-guess").await);
+    }
+    assert!(
+        answers.contains(&429),
+        "the attacker is limited: {answers:?}"
+    );
+    assert!(!answers.contains(&200));
+    // The admin, from their own address: a typo is a 401, the right password gets in.
+    assert_eq!(login(&app.http, &app, "typo-typo").await, 401);
+    assert_eq!(login(&app.http, &app, common::ADMIN_PASSWORD).await, 200);
+    // The attacker's address stays limited, right password or not.
+    assert_eq!(login(&attacker, &app, common::ADMIN_PASSWORD).await, 429);
+}
+
 // --- NUL characters -------------------------------------------------------------------------
 
 const NUL_TEXT: &str = "before\u{0}after";

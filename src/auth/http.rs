@@ -119,7 +119,7 @@ pub(crate) async fn login(
     let pass = field(&body, &["password", "user_password"])?
         .ok_or_else(|| AppError::InvalidPayload("password is required".into()))?
         .to_string();
-    state.limits.login(&ip, &login)?;
+    state.limits.login(&ip, &login).await?;
     let account = service::find_by_login(&state.db, &login).await?;
     let hash = account
         .as_ref()
