@@ -42,12 +42,21 @@ impl App {
             .token_ttl()
             .map_err(|e| anyhow::anyhow!("JWT_EXPIRES_IN: {e}"))?;
         let auth = crate::auth::Auth::new(&secret, ttl);
-        crate::auth::cli::bootstrap_admin(
+        let has_admin = crate::auth::cli::bootstrap_admin(
             &db,
             config.admin_email.as_deref(),
             config.admin_password.as_deref(),
         )
         .await?;
+        if !has_admin {
+            // As Grafana and Gitea do: whoever can read this node's log may create the first
+            // admin, once. Public registration never makes admins.
+            let setup_token = auth.offer_setup();
+            tracing::warn!(
+                setup_token = %setup_token,
+                "the desk has no admin account. Create the first one with POST /api/auth/setup {{token, email, password, name?}} and this one-time token (valid until an admin exists; a new one is printed at each start until then), or set ADMIN_EMAIL and ADMIN_PASSWORD, or run `chatdesk agent create --role admin`"
+            );
+        }
         if config.insecure_open_admin {
             tracing::warn!("INSECURE_OPEN_ADMIN is on: anyone can act as staff without a token. Use only for old consoles, never in production.");
         }

@@ -50,9 +50,17 @@ pub struct Config {
     #[arg(long, env = "CORS_ORIGINS", default_value = "")]
     pub cors_origins: String,
 
-    /// Take the client IP from `X-Forwarded-For` (only behind a proxy you trust).
+    /// Take the client IP from `X-Forwarded-For` (only behind a proxy you trust): the entry
+    /// appended by the outermost trusted proxy, never one the client wrote (see
+    /// `TRUST_PROXY_HOPS`).
     #[arg(long, env = "TRUST_PROXY", default_value_t = false, action = clap::ArgAction::Set)]
     pub trust_proxy: bool,
+
+    /// With `TRUST_PROXY`: how many proxies in front of chatdesk append to `X-Forwarded-For`
+    /// (a load balancer alone: 1; a CDN then a load balancer: 2). The client address is the
+    /// entry this many places from the right; entries further left are the client's own words.
+    #[arg(long, env = "TRUST_PROXY_HOPS", default_value_t = 1)]
+    pub trust_proxy_hops: usize,
 
     /// Broadcast a message to its sender too (the seed app does); `false` leaves the sender out.
     #[arg(long, env = "ECHO_TO_SENDER", default_value_t = true, action = clap::ArgAction::Set)]
@@ -135,7 +143,9 @@ pub struct Config {
     #[arg(long, env = "CONNECTIONS_PER_MIN", default_value_t = 600)]
     pub connections_per_min: u32,
 
-    /// Login attempts per minute from one IP address (a third of it per account).
+    /// Login attempts per minute from one IP address; a third of it per IP address and
+    /// account. Past a third of it per account from all addresses together, attempts on that
+    /// account are slowed down (up to 2 s each), never refused.
     #[arg(long, env = "LOGIN_ATTEMPTS_PER_MIN", default_value_t = 30)]
     pub login_attempts_per_min: u32,
 
@@ -263,6 +273,11 @@ pub struct Config {
     #[arg(long, env = "WS_IDLE_TIMEOUT_SECS", default_value_t = 60)]
     pub ws_idle_timeout_secs: u64,
 }
+
+/// `TRUST_PROXY_HOPS` when it is not 1, carried in a request's extensions (set by
+/// `guard::guard`) to `realtime::client_info`, which socket.io calls with the request alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrustedHops(pub usize);
 
 impl Config {
     /// Configuration for tests: port 0, loopback, the given database.

@@ -19,6 +19,12 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
         .sqlx_logging(false);
+    if let Some(path) = sqlite_file(&url).filter(|_| !url.contains("mode=ro")) {
+        // Created here, owner-only, rather than by SQLite with the umask's mode (usually
+        // 0644); SQLite gives its -wal and -shm files the database file's mode.
+        crate::files::create_private_if_missing(&path, "SQLite database file")
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
     if url.starts_with("sqlite:") {
         opts.map_sqlx_sqlite_opts(|o| {
             use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -39,10 +45,55 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     Ok(db)
 }
 
+/// The PostgreSQL advisory lock key that serializes migrations ("chatdesk" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6368_6174_6465_736b;
+
 /// Applies every pending migration.
+///
+/// On PostgreSQL several nodes may start at once on a new database; migrating concurrently
+/// fails (two `CREATE TABLE`s of one name collide in `pg_type`), so each node first takes a
+/// session advisory lock on a dedicated connection outside the pool, migrates (finding
+/// nothing left to do if another node went first), then unlocks. Were the node to die while
+/// holding it, its connection would close and PostgreSQL would release the lock.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None).await?;
+    if db.get_database_backend() != DbBackend::Postgres {
+        Migrator::up(db, None).await?;
+        return Ok(());
+    }
+    use sea_orm::sqlx::{ConnectOptions as _, Connection as _};
+    let mut lock = db
+        .get_postgres_connection_pool()
+        .connect_options()
+        .connect()
+        .await?;
+    sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut lock)
+        .await?;
+    let migrated = Migrator::up(db, None).await;
+    let unlocked = sea_orm::sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut lock)
+        .await;
+    let _ = lock.close().await;
+    migrated?;
+    unlocked?;
     Ok(())
+}
+
+/// The file of an SQLite database URL (`sqlite://path?...`, `sqlite:path`); `None` for an
+/// in-memory database or another backend.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let path = rest
+        .trim_start_matches("//")
+        .split('?')
+        .next()
+        .unwrap_or("");
+    if path.is_empty() || path.contains(":memory:") || rest.contains("mode=memory") {
+        return None;
+    }
+    Some(std::path::PathBuf::from(path))
 }
 
 /// A short name of the backend, for logs.

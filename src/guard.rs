@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::trace::TraceLayer;
 
+use crate::config::TrustedHops;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -33,7 +34,12 @@ pub async fn origin_guard(State(state): State<AppState>, req: Request, next: Nex
 
 /// Refuses too many new connections from one IP (inside the CORS layer, so that a browser
 /// can read the 429).
-pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    // Only a non-default hop count is carried: the default costs idle sockets nothing.
+    if state.config.trust_proxy && state.config.trust_proxy_hops != 1 {
+        req.extensions_mut()
+            .insert(TrustedHops(state.config.trust_proxy_hops));
+    }
     if is_new_connection(&req) {
         let info =
             crate::realtime::client_info(req.headers(), req.extensions(), state.config.trust_proxy);
@@ -53,7 +59,7 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
 }
 
 fn is_socket_path(path: &str) -> bool {
-    path.starts_with("/socket.io") || path == "/ws"
+    path.starts_with("/socket.io") || crate::gateway::PATHS.contains(&path)
 }
 
 /// The request headers an engine.io socket keeps: what chatdesk reads when a namespace
@@ -76,7 +82,8 @@ fn kept_by_socket(name: &http::HeaderName) -> bool {
 /// value, and none more when engineioxide clones the head). An engine.io handshake, whose
 /// head the new socket keeps, keeps only the headers chatdesk and engineioxide read later
 /// ([`kept_by_socket`]; a browser sends a dozen more, cookies included) and the two request
-/// extensions the socket needs: the peer address and hyper's upgrade handle.
+/// extensions the socket needs: the peer address and hyper's upgrade handle (and the trusted
+/// proxy hops, when configured).
 fn compact_head(mut req: Request) -> Request {
     let new_socket = is_new_connection(&req) && req.uri().path().starts_with("/socket.io");
     if let Ok(uri) = req.uri().to_string().parse::<http::Uri>() {
@@ -123,12 +130,16 @@ fn compact_head(mut req: Request) -> Request {
         if let Some(upgrade) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() {
             extensions.insert(upgrade);
         }
+        if let Some(hops) = req.extensions_mut().remove::<TrustedHops>() {
+            extensions.insert(hops);
+        }
         *req.extensions_mut() = extensions;
     }
     req
 }
 
-/// An engine.io handshake (no `sid` yet) or a plain WebSocket upgrade on `/ws`.
+/// An engine.io handshake (no `sid` yet) or a plain-WebSocket connection, on any of the
+/// gateway's paths.
 fn is_new_connection(req: &Request) -> bool {
     let path = req.uri().path();
     if path.starts_with("/socket.io") {
@@ -139,7 +150,7 @@ fn is_new_connection(req: &Request) -> bool {
             .split('&')
             .any(|kv| kv.starts_with("sid="));
     }
-    path == "/ws"
+    crate::gateway::opens_connection(path, req.headers())
 }
 
 /// Request tracing with the path only: query strings can carry `?token=`.

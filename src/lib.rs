@@ -8,7 +8,7 @@
 //!
 //! - `config`: every setting (clap + env).
 //! - `app`: builds and runs the server.
-//! - `db`: connection and migrations (SQLite or PostgreSQL).
+//! - `db`: connection and migrations (SQLite or PostgreSQL); `files`: owner-only files.
 //! - `error`: the one error type, with stable wire codes.
 //! - `auth`: accounts, passwords, tokens, the staff/customer extractors.
 //! - `guard`, `limits`: origin allow-list, rate limits.
@@ -31,6 +31,7 @@ pub mod config;
 pub mod db;
 pub mod desk;
 pub mod error;
+pub mod files;
 pub mod gateway;
 pub mod guard;
 pub mod limits;

@@ -1,7 +1,12 @@
-//! Abuse controls, with `governor`: per-socket event rate, per-IP connection rate, per-IP
-//! and per-account login attempts, per-IP registrations. Every refusal is answered
-//! (`rate_limited` with `retryAfterMs`, HTTP 429 with `Retry-After`), never dropped silently.
-//! `RATE_LIMITS=off` switches all of them off at once.
+//! Abuse controls, with `governor`: per-socket event rate, per-IP connection rate, login
+//! attempts (per IP, per IP and account, and a per-account slow-down), per-IP registrations.
+//! Every refusal is answered (`rate_limited` with `retryAfterMs`, HTTP 429 with
+//! `Retry-After`), never dropped silently. `RATE_LIMITS=off` switches all of them off at once.
+//!
+//! Login attempts are refused per IP and per (IP, account), never per account alone: that
+//! would let anyone lock the real owner out with a few wrong passwords from elsewhere. An
+//! account guessed at from many addresses is slowed down instead: past its budget, each
+//! attempt waits (at most [`LOGIN_SLOWDOWN_MAX`]) before its password is checked.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -34,6 +39,9 @@ impl SocketBudget {
     }
 }
 
+/// The longest an attempt on an account under attack waits before its password is checked.
+pub const LOGIN_SLOWDOWN_MAX: Duration = Duration::from_secs(2);
+
 fn retry(wait: Duration) -> AppError {
     AppError::RateLimited {
         retry_after_ms: (wait.as_millis() as u64).max(1),
@@ -46,6 +54,9 @@ pub struct Limits {
     socket_quota: Quota,
     connections: DefaultKeyedRateLimiter<String>,
     login_by_ip: DefaultKeyedRateLimiter<String>,
+    /// Refuses: one address guessing at one account.
+    login_by_ip_account: DefaultKeyedRateLimiter<String>,
+    /// Slows down (never refuses): one account guessed at from anywhere.
     login_by_account: DefaultKeyedRateLimiter<String>,
     registrations: DefaultKeyedRateLimiter<String>,
 }
@@ -60,10 +71,8 @@ impl Limits {
             socket_quota,
             connections: RateLimiter::keyed(per_min(c.connections_per_min)),
             login_by_ip: RateLimiter::keyed(per_min(c.login_attempts_per_min)),
-            login_by_account: RateLimiter::keyed(
-                Quota::per_minute(nz(c.login_attempts_per_min / 3))
-                    .allow_burst(nz(c.login_attempts_per_min / 3)),
-            ),
+            login_by_ip_account: RateLimiter::keyed(per_min(c.login_attempts_per_min / 3)),
+            login_by_account: RateLimiter::keyed(per_min(c.login_attempts_per_min / 3)),
             registrations: RateLimiter::keyed(
                 Quota::per_hour(nz(c.registrations_per_hour))
                     .allow_burst(nz(c.registrations_per_hour)),
@@ -99,14 +108,30 @@ impl Limits {
         self.check_key(&self.connections, ip, "connection")
     }
 
-    /// A login attempt from `ip` for `login` (email or username).
-    pub fn login(&self, ip: &str, login: &str) -> AppResult<()> {
+    /// A login attempt from `ip` for `login` (email or username): refused when this address
+    /// tried too often, delayed when the account is being tried too often from anywhere.
+    pub async fn login(&self, ip: &str, login: &str) -> AppResult<()> {
+        let account = login.trim().to_lowercase();
         self.check_key(&self.login_by_ip, ip, "login_ip")?;
         self.check_key(
-            &self.login_by_account,
-            &login.to_lowercase(),
-            "login_account",
-        )
+            &self.login_by_ip_account,
+            &format!("{ip} {account}"),
+            "login_ip_account",
+        )?;
+        if !self.enabled {
+            return Ok(());
+        }
+        if let Err(not_until) = self.login_by_account.check_key(&account) {
+            crate::metrics::rate_limited("login_account_slowed");
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            tokio::time::sleep(wait.min(LOGIN_SLOWDOWN_MAX)).await;
+        }
+        Ok(())
+    }
+
+    /// A use of the one-time set-up token from `ip` (counted with the login attempts).
+    pub fn setup(&self, ip: &str) -> AppResult<()> {
+        self.check_key(&self.login_by_ip, ip, "login_ip")
     }
 
     /// A registration from `ip`.
@@ -118,6 +143,7 @@ impl Limits {
     pub fn sweep(&self) {
         self.connections.retain_recent();
         self.login_by_ip.retain_recent();
+        self.login_by_ip_account.retain_recent();
         self.login_by_account.retain_recent();
         self.registrations.retain_recent();
     }

@@ -149,7 +149,7 @@ pub(crate) async fn websocket_info(State(state): State<AppState>) -> Json<Value>
         health, ready, metrics, stats, websocket_info, openapi,
         crate::sessions::http::list_chats, crate::sessions::http::my_chats, crate::sessions::http::get_chat,
         crate::desk::http::patch_chat, crate::desk::http::post_message, crate::desk::http::delete_chat,
-        crate::auth::http::login, crate::auth::http::register, crate::auth::http::verify, crate::auth::http::me,
+        crate::auth::http::login, crate::auth::http::register, crate::auth::http::setup, crate::auth::http::verify, crate::auth::http::me,
         crate::auth::http::logout, crate::auth::http::list_agents, crate::auth::http::create_agent,
         crate::auth::http::update_agent, crate::auth::http::delete_agent,
     ),

@@ -284,7 +284,7 @@ both!(disabled_accounts, disabled_and_deleted_accounts_lose_access);
 
 async fn staff_actions_need_a_staff_token(backend: Backend) {
     let app = common::spawn_app(backend).await;
-    let _admin = app.admin_token().await; // the first account is the admin
+    let _admin = app.admin_token().await;
     let customer = app.register("carol@example.com", "carol-password").await;
     let visitor = app.socket().await;
     let sid = app.open_session(&visitor).await;
@@ -440,7 +440,7 @@ both!(
 
 async fn accounts_register_login_verify_me(backend: Backend) {
     let app = common::spawn_app(backend).await;
-    // The first account becomes admin; later ones are customers.
+    // Every public registration is a customer, the first one included.
     let r = app
         .post(
             "/api/auth/register",
@@ -450,7 +450,7 @@ async fn accounts_register_login_verify_me(backend: Backend) {
         .await;
     assert_eq!(r.status(), 201);
     let first: Value = r.json().await.expect("json");
-    assert_eq!(first["user"]["role"], "admin");
+    assert_eq!(first["user"]["role"], "customer");
     assert_eq!(first["user"]["email"], "boss@desk.test");
     // seed field names (user_email / user_password / user_fullname) and username sign-up
     let r = app.post("/api/auth/register", None, json!({ "user_email": "test@example.com", "user_password": "password123", "user_fullname": "Test User" })).await;
@@ -536,7 +536,7 @@ async fn accounts_register_login_verify_me(backend: Backend) {
         .await
         .expect("json");
     assert_eq!(v["valid"], true);
-    assert_eq!(v["user"]["role"], "admin");
+    assert_eq!(v["user"]["role"], "customer");
     let v: Value = app
         .post("/api/auth/verify", Some(&t1), json!({}))
         .await

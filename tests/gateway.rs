@@ -180,7 +180,6 @@ fn ws_url(app: &TestApp, query: &str) -> String {
 
 /// The seed 001 README's account: registered, then logged in with its literal curl body.
 async fn seed_user_token(app: &TestApp) -> String {
-    app.admin_token().await; // the first account is the admin; testuser is a customer
     let r = app
         .post(
             "/api/auth/register",
@@ -204,7 +203,6 @@ async fn seed_user_token(app: &TestApp) -> String {
 
 /// A customer account's token.
 async fn customer_token(app: &TestApp, email: &str) -> String {
-    app.admin_token().await;
     app.register(email, "customer-password").await
 }
 
@@ -1022,21 +1020,11 @@ async fn the_seed_paths_reach_the_gateway(backend: Backend) {
 }
 both!(seed_paths, the_seed_paths_reach_the_gateway);
 
-/// The seed 001 walkthrough on a brand-new desk: its first registered account becomes the
-/// desk's admin, and it still chats on /ws, as the visitor of its own sessions only.
+/// A staff account (here the desk's admin) still chats on /ws, as the visitor of its own
+/// sessions only.
 async fn a_staff_account_chats_on_ws_in_its_own_sessions_only(backend: Backend) {
     let app = common::spawn_app(backend).await;
-    let r = app
-        .post(
-            "/api/auth/register",
-            None,
-            json!({ "username": "testuser", "password": "password123" }),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
-    let v: Value = r.json().await.expect("json");
-    assert_eq!(v["user"]["role"], "admin", "the first account is the admin");
-    let token = v["token"].as_str().expect("token").to_string();
+    let token = app.admin_token().await;
 
     let mut ws = Ws::connect(&ws_url(&app, &format!("?token={token}"))).await;
     let own = ws.next("session").await["sessionId"]
@@ -1078,4 +1066,82 @@ async fn a_staff_account_chats_on_ws_in_its_own_sessions_only(backend: Backend) 
 both!(
     staff_on_ws,
     a_staff_account_chats_on_ws_in_its_own_sessions_only
+);
+
+/// The per-IP connection rate covers every path of the gateway, not only `/ws`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_rate_covers_the_gateway_aliases() {
+    for path in ["/ws/chat", "/"] {
+        let app = common::spawn_app_with(Backend::Sqlite, |c| {
+            c.ws_allow_anonymous = true;
+            c.connections_per_min = 2;
+        })
+        .await;
+        let url = format!("ws://127.0.0.1:{}{path}", app.port);
+        let mut kept = Vec::new();
+        for _ in 0..2 {
+            kept.push(Ws::connect(&url).await);
+        }
+        let refused = Ws::try_connect(&url, &[])
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("a third connection on {path} was accepted"));
+        assert_eq!(refused.status, 429, "{path}");
+        assert_eq!(refused.body["error"]["code"], "rate_limited", "{path}");
+    }
+}
+
+async fn websockets(app: &TestApp) -> Value {
+    app.get_json("/api/stats").await["connections"]["websockets"].clone()
+}
+
+/// `/api/stats` counts the plain-WebSocket clients that are connected, and forgets them when
+/// they leave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_count_connected_websocket_clients() {
+    let app = common::spawn_app_with(Backend::Sqlite, |c| c.ws_allow_anonymous = true).await;
+    let mut a = Ws::connect(&ws_url(&app, "")).await;
+    a.next("session").await;
+    let mut b = Ws::connect(&format!("ws://127.0.0.1:{}/ws/chat", app.port)).await;
+    b.next("session").await;
+    assert_eq!(websockets(&app).await, 2);
+    a.ws.close(None).await.expect("close");
+    a.closed().await;
+    // The server notices the close on its own schedule: wait for it, within a bound.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while websockets(&app).await != 1 {
+        assert!(tokio::time::Instant::now() < deadline, "still counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A NUL character cannot be stored by PostgreSQL: it is refused as `invalid_payload` on
+/// this path as on every other, and the connection goes on.
+async fn a_nul_character_in_a_chat_message_is_invalid_payload(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    let token = customer_token(&app, "nul@example.com").await;
+    let mut ws = Ws::connect(&ws_url(&app, &format!("?token={token}"))).await;
+    let session = ws.next("session").await["sessionId"]
+        .as_str()
+        .expect("sessionId")
+        .to_string();
+    ws.send(json!({ "type": "chat", "content": "before\u{0}after" }))
+        .await;
+    assert_eq!(ws.next("error").await["code"], "invalid_payload");
+    ws.send(json!({ "type": "message", "message": "a\u{0}" }))
+        .await;
+    assert_eq!(ws.next("error").await["code"], "invalid_payload");
+    ws.send(json!({ "type": "chat", "content": "fine" })).await;
+    assert_eq!(ws.next("sent").await["seq"], 1);
+    let stored: Value = app
+        .get(&format!("/api/chats/{session}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(stored.as_array().map(Vec::len), Some(1), "{stored}");
+}
+both!(
+    nul_on_ws,
+    a_nul_character_in_a_chat_message_is_invalid_payload
 );

@@ -114,6 +114,7 @@ async fn operations_endpoints_report_what_happened() {
         ("/api/chats/{session_id}/messages", "post"),
         ("/api/auth/login", "post"),
         ("/api/auth/register", "post"),
+        ("/api/auth/setup", "post"),
         ("/api/auth/verify", "post"),
         ("/api/auth/me", "get"),
         ("/api/auth/logout", "post"),
@@ -144,4 +145,23 @@ async fn transports_can_be_limited_to_websocket() {
     assert!(uuid::Uuid::parse_str(&app.open_session(&s).await).is_ok());
     let info = app.get_json("/api/websocket/info").await;
     assert_eq!(info["socketio"]["transports"], json!(["websocket"]));
+}
+
+/// Nodes started at the same moment on a new PostgreSQL database all come up: one of them
+/// migrates, the others wait for it instead of racing it into a duplicate-key error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_together_on_a_new_postgres_database_all_come_up() {
+    let (db_url, _) = common::fresh_database(Backend::Postgres).await;
+    let builds = (0..4).map(|_| chatdesk::App::build(common::test_config(&db_url)));
+    let apps = futures::future::join_all(builds).await;
+    for (i, app) in apps.into_iter().enumerate() {
+        let app = app.unwrap_or_else(|e| panic!("node {i} did not start: {e:#}"));
+        let mut node = common::TestApp::remote(&format!("http://127.0.0.1:{}", app.port()));
+        let stop = app.shutdown_token();
+        let handle = tokio::spawn(app.run_until_stopped());
+        assert_eq!(node.get("/health").await.status(), 200, "node {i}");
+        stop.cancel();
+        let _ = handle.await;
+        node.stop().await;
+    }
 }

@@ -593,10 +593,17 @@ both!(
     sessions_sharing_an_instant_page_without_gaps
 );
 
+/// The client went through an internal proxy (10.0.0.1) before the one chatdesk trusts: with
+/// one trusted hop the client is what that nearest proxy saw, with two the address before it.
 async fn ip_comes_from_forwarded_for_only_behind_a_trusted_proxy(backend: Backend) {
-    for trust in [false, true] {
+    for (trust, hops, expected) in [
+        (false, 1, "127.0.0.1"),
+        (true, 1, "10.0.0.1"),
+        (true, 2, "203.0.113.9"),
+    ] {
         let app = common::spawn_app_with(backend, |c| {
             c.trust_proxy = trust;
+            c.trust_proxy_hops = hops;
             c.insecure_open_admin = true;
         })
         .await;
@@ -610,8 +617,7 @@ async fn ip_comes_from_forwarded_for_only_behind_a_trusted_proxy(backend: Backen
         let s = app.socket_with(Transport::WebSocket, opts).await;
         app.open_session(&s).await;
         let chats = app.get_json("/api/chats").await;
-        let expected = if trust { "203.0.113.9" } else { "127.0.0.1" };
-        assert_eq!(chats[0]["ip"], expected, "trust_proxy={trust}");
+        assert_eq!(chats[0]["ip"], expected, "trust_proxy={trust}, hops={hops}");
         assert_eq!(chats[0]["userAgent"], "SeedWidget/1.0");
     }
 }

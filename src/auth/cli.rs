@@ -166,30 +166,52 @@ pub async fn run(db: &DatabaseConnection, cmd: AgentCommand) -> anyhow::Result<(
     Ok(())
 }
 
-/// Creates the first admin from `ADMIN_EMAIL` / `ADMIN_PASSWORD` when no staff account exists.
+/// Creates the first admin from `ADMIN_EMAIL` / `ADMIN_PASSWORD` when the desk has no admin,
+/// and says whether the desk has one now. Everything that is not done is said, at `warn`:
+/// an operator who sets `ADMIN_EMAIL` expects that account to exist.
 pub async fn bootstrap_admin(
     db: &DatabaseConnection,
     email: Option<&str>,
     pw: Option<&str>,
-) -> anyhow::Result<()> {
-    let (Some(email), Some(pw)) = (
-        email.filter(|e| !e.is_empty()),
-        pw.filter(|p| !p.is_empty()),
-    ) else {
-        return Ok(());
+) -> anyhow::Result<bool> {
+    let err = |e: crate::error::AppError| anyhow::anyhow!("{e}");
+    let has_admin = service::count_admins(db).await.map_err(err)? > 0;
+    let email = email.map(str::trim).filter(|e| !e.is_empty());
+    let pw = pw.filter(|p| !p.is_empty());
+    let (email, pw) = match (email, pw) {
+        (Some(email), Some(pw)) => (email, pw),
+        (None, None) => return Ok(has_admin),
+        _ => {
+            tracing::warn!("ADMIN_EMAIL and ADMIN_PASSWORD go together: one of them is not set, no admin is created");
+            return Ok(has_admin);
+        }
     };
-    if service::count_staff(db)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        > 0
-    {
-        return Ok(());
+    let existing = service::find_by_login(db, email).await.map_err(err)?;
+    if has_admin {
+        match existing {
+            Some(a) if a.role == Role::Admin.as_str() => {
+                tracing::debug!(email, "the ADMIN_EMAIL account exists");
+            }
+            _ => tracing::warn!(
+                email,
+                "ADMIN_EMAIL skipped: the desk already has an admin, so this account is not created (use `chatdesk agent create --role admin` or the console)"
+            ),
+        }
+        return Ok(true);
+    }
+    if let Some(a) = existing {
+        // Promoting it would hand the desk to whoever registered that address, with their
+        // password: never done.
+        tracing::warn!(
+            email,
+            role = %a.role,
+            "ADMIN_EMAIL skipped: an account with this email already exists and is not an admin; it is not promoted (choose another email, or use `chatdesk agent create --role admin`)"
+        );
+        return Ok(false);
     }
     password::validate(pw).map_err(|e| anyhow::anyhow!("ADMIN_PASSWORD: {e}"))?;
-    let hash = password::hash(pw.to_string())
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    service::create(
+    let hash = password::hash(pw.to_string()).await.map_err(err)?;
+    let created = service::create(
         db,
         NewAccount {
             email: Some(email.to_string()),
@@ -199,8 +221,14 @@ pub async fn bootstrap_admin(
             password_hash: hash,
         },
     )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    tracing::info!(email, "created the first admin from ADMIN_EMAIL");
-    Ok(())
+    .await;
+    match created {
+        Ok(_) => tracing::info!(email, "created the first admin from ADMIN_EMAIL"),
+        // Another node starting at the same moment created it first.
+        Err(crate::error::AppError::Conflict(_)) => {
+            tracing::debug!(email, "the ADMIN_EMAIL account was created by another node");
+        }
+        Err(e) => return Err(err(e)),
+    }
+    Ok(true)
 }

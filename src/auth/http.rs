@@ -17,6 +17,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/auth/login", post(login))
         .route("/api/auth/register", post(register))
+        .route("/api/auth/setup", post(setup))
         .route("/api/auth/verify", post(verify))
         .route("/api/auth/me", get(me))
         .route("/api/auth/logout", post(logout))
@@ -114,10 +115,11 @@ pub(crate) async fn login(
         .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| AppError::InvalidPayload("email or username is required".into()))?
         .to_string();
+    storable("email or username", &login)?;
     let pass = field(&body, &["password", "user_password"])?
         .ok_or_else(|| AppError::InvalidPayload("password is required".into()))?
         .to_string();
-    state.limits.login(&ip, &login)?;
+    state.limits.login(&ip, &login).await?;
     let account = service::find_by_login(&state.db, &login).await?;
     let hash = account
         .as_ref()
@@ -141,10 +143,11 @@ pub(crate) async fn login(
     Ok(Json(token_response(&state, &account)?))
 }
 
-/// `POST /api/auth/register`: a customer account (the very first account becomes admin).
+/// `POST /api/auth/register`: a customer account, always (a desk's first admin comes from
+/// `ADMIN_EMAIL`, the CLI or `POST /api/auth/setup`, never from a public form).
 /// Accepts `{email, username, name, password}` and the seed systems' field names
 /// (`user_email`, `user_password`, `user_fullname`).
-/// Create a customer account (the first account becomes admin). Accepts the seed field names too.
+/// Create a customer account. Accepts the seed field names too.
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth", responses((status = 201, description = "`{token, user}`"), (status = 400, description = "invalid input"), (status = 409, description = "email or username taken"), (status = 429, description = "too many registrations")))]
 pub(crate) async fn register(
     State(state): State<AppState>,
@@ -169,12 +172,10 @@ pub(crate) async fn register(
         ));
     }
     validate_identity(email, username)?;
+    if let Some(n) = name {
+        storable("name", n)?;
+    }
     password::validate(pass)?;
-    let role = if service::count(&state.db).await? == 0 {
-        Role::Admin
-    } else {
-        Role::Customer
-    };
     let display = name
         .or(username)
         .or(email)
@@ -188,7 +189,7 @@ pub(crate) async fn register(
             email: email.map(String::from),
             username: username.map(String::from),
             name: display,
-            role,
+            role: Role::Customer,
             password_hash: password::hash(pass.to_string()).await?,
         },
     )
@@ -197,17 +198,91 @@ pub(crate) async fn register(
     Ok((StatusCode::CREATED, Json(token_response(&state, &account)?)))
 }
 
+/// Refuses text PostgreSQL cannot store (U+0000), so that both databases answer
+/// `invalid_payload` instead of PostgreSQL failing with an internal error.
+fn storable(what: &str, value: &str) -> AppResult<()> {
+    if value.contains('\0') {
+        return Err(AppError::InvalidPayload(format!(
+            "{what} must not contain NUL characters"
+        )));
+    }
+    Ok(())
+}
+
+/// `POST /api/auth/setup {token, email, password, name?}`: the desk's first admin, with the
+/// one-time set-up token its node printed in the log at start. The token works once, and
+/// only while the desk has no admin; input is checked before the token is spent.
+/// Create the first admin with the one-time set-up token from the server's log.
+#[utoipa::path(post, path = "/api/auth/setup", tag = "auth", responses((status = 201, description = "`{token, user}`: the first admin"), (status = 400, description = "invalid input"), (status = 401, description = "wrong or spent set-up token"), (status = 409, description = "the desk already has an admin, or the email is taken"), (status = 429, description = "too many attempts")))]
+pub(crate) async fn setup(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    JsonBody(body): JsonBody,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    state.limits.setup(&ip)?;
+    let token = field(&body, &["token"])?
+        .ok_or_else(|| AppError::InvalidPayload("token is required".into()))?;
+    let email = field(&body, &["email"])?
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| AppError::InvalidPayload("email is required".into()))?;
+    validate_identity(Some(email), None)?;
+    let name = field(&body, &["name"])?
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("Administrator");
+    storable("name", name)?;
+    let pass = field(&body, &["password"])?
+        .ok_or_else(|| AppError::InvalidPayload("password is required".into()))?;
+    password::validate(pass)?;
+    if !state.auth.redeem_setup(token) {
+        tracing::info!("set-up refused: wrong or spent token");
+        return Err(AppError::Unauthorized(
+            "the set-up token is wrong or has been used".into(),
+        ));
+    }
+    // Another node's token may have made an admin meanwhile.
+    if service::count_admins(&state.db).await? > 0 {
+        state.auth.withdraw_setup();
+        return Err(AppError::Conflict("this desk already has an admin".into()));
+    }
+    let created = async {
+        service::create(
+            &state.db,
+            NewAccount {
+                email: Some(email.to_string()),
+                username: None,
+                name: name.chars().take(128).collect(),
+                role: Role::Admin,
+                password_hash: password::hash(pass.to_string()).await?,
+            },
+        )
+        .await
+    }
+    .await;
+    let account = match created {
+        Ok(a) => a,
+        Err(e) => {
+            state.auth.restore_setup(token);
+            return Err(e);
+        }
+    };
+    tracing::info!(account = %account.id, "first admin created with the set-up token");
+    Ok((StatusCode::CREATED, Json(token_response(&state, &account)?)))
+}
+
 fn validate_identity(email: Option<&str>, username: Option<&str>) -> AppResult<()> {
+    let odd = |c: char| c.is_whitespace() || c.is_control();
     if let Some(e) = email {
         let ok = e.len() <= 254
             && e.split_once('@')
                 .is_some_and(|(a, b)| !a.is_empty() && b.contains('.') && !b.starts_with('.'));
-        if !ok || e.chars().any(char::is_whitespace) {
+        if !ok || e.chars().any(odd) {
             return Err(AppError::InvalidPayload("email is not valid".into()));
         }
     }
     if let Some(u) = username {
-        if u.len() > 64 || u.contains('@') || u.chars().any(char::is_whitespace) {
+        if u.len() > 64 || u.contains('@') || u.chars().any(odd) {
             return Err(AppError::InvalidPayload(
                 "username: at most 64 characters, no spaces or @".into(),
             ));
@@ -324,6 +399,7 @@ pub(crate) async fn create_agent(
         .or(username)
         .or(email)
         .unwrap_or("agent");
+    storable("name", name)?;
     let account = service::create(
         &state.db,
         NewAccount {
@@ -366,8 +442,12 @@ pub(crate) async fn update_agent(
         }
         None => None,
     };
+    let name = field(&body, &["name"])?;
+    if let Some(n) = name {
+        storable("name", n)?;
+    }
     let patch = AccountPatch {
-        name: field(&body, &["name"])?.map(|s| s.trim().chars().take(128).collect()),
+        name: name.map(|s| s.trim().chars().take(128).collect()),
         role: staff_role(field(&body, &["role"])?)?,
         disabled,
         password_hash,

@@ -3,6 +3,11 @@
 //! signature, expiry, revocation (logout), and the account still enabled and unchanged.
 //! REST handlers take the `Staff`, `AdminOnly` or `SignedIn` extractors; sockets are
 //! authenticated once, in the namespace's connect middleware.
+//!
+//! Public registration creates customers only. A desk's first admin comes from
+//! `ADMIN_EMAIL`/`ADMIN_PASSWORD` at start-up, from `chatdesk agent create --role admin`, or
+//! from the one-time set-up token a node prints in its log when it starts on a desk without
+//! an admin (`POST /api/auth/setup`, see [`Auth::offer_setup`]).
 
 pub mod cli;
 pub mod http;
@@ -10,7 +15,7 @@ pub mod password;
 pub mod service;
 pub mod tokens;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
@@ -117,10 +122,14 @@ impl From<&entity::account::Model> for UserDto {
     }
 }
 
-/// Token keys and lifetime.
+/// Token keys and lifetime, and the set-up token of a desk without an admin.
 pub struct Auth {
     keys: JwtKeys,
     ttl: Duration,
+    /// SHA-256 of the one-time set-up token, while one is on offer. Only the hash is kept,
+    /// and only in memory: each start of a node without an admin offers a new token, and a
+    /// token is gone once used (or once an admin exists, checked at use).
+    setup: Mutex<Option<[u8; 32]>>,
 }
 
 impl Auth {
@@ -128,8 +137,59 @@ impl Auth {
         Arc::new(Auth {
             keys: JwtKeys::new(secret),
             ttl,
+            setup: Mutex::new(None),
         })
     }
+
+    /// Offers a new one-time set-up token (replacing any earlier one) and returns it.
+    pub fn offer_setup(&self) -> String {
+        use rand::RngCore;
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        let token = hex::encode(bytes);
+        if let Ok(mut slot) = self.setup.lock() {
+            *slot = Some(digest(&token));
+        }
+        token
+    }
+
+    /// Spends the set-up token if `given` is it: true once, false ever after (and for any
+    /// other string). The comparison is of SHA-256 digests, so its timing tells nothing
+    /// about the token.
+    pub fn redeem_setup(&self, given: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        let Ok(mut slot) = self.setup.lock() else {
+            return false;
+        };
+        match *slot {
+            Some(expected) if bool::from(expected.ct_eq(&digest(given))) => {
+                *slot = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Puts back a token spent by a set-up that then failed (e.g. the email was taken).
+    pub fn restore_setup(&self, token: &str) {
+        if let Ok(mut slot) = self.setup.lock() {
+            if slot.is_none() {
+                *slot = Some(digest(token));
+            }
+        }
+    }
+
+    /// Withdraws the set-up token (the desk has an admin now).
+    pub fn withdraw_setup(&self) {
+        if let Ok(mut slot) = self.setup.lock() {
+            *slot = None;
+        }
+    }
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).into()
 }
 
 /// Issues a token for `account`.

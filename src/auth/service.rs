@@ -68,8 +68,12 @@ pub async fn find_by_login<C: ConnectionTrait>(
         .await?)
 }
 
-pub async fn count<C: ConnectionTrait>(db: &C) -> AppResult<u64> {
-    Ok(account::Entity::find().count(db).await?)
+/// How many admin accounts exist (disabled ones included).
+pub async fn count_admins<C: ConnectionTrait>(db: &C) -> AppResult<u64> {
+    Ok(account::Entity::find()
+        .filter(account::Column::Role.eq(Role::Admin.as_str()))
+        .count(db)
+        .await?)
 }
 
 pub async fn count_staff<C: ConnectionTrait>(db: &C) -> AppResult<u64> {

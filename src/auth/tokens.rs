@@ -89,12 +89,13 @@ pub fn load_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
     if let Ok(existing) = std::fs::read_to_string(&path) {
         let existing = existing.trim().to_string();
         if existing.len() >= 32 {
+            crate::files::warn_if_shared(&path, "JWT secret file");
             tracing::info!(file = %path.display(), "JWT_SECRET not set: using the generated secret kept in this file");
             return Ok(existing.into_bytes());
         }
     }
     let secret = random_secret();
-    write_private(&path, &secret)?;
+    crate::files::write_private(&path, secret.as_bytes())?;
     tracing::info!(file = %path.display(), "JWT_SECRET not set: generated a secret and kept it in this file (set JWT_SECRET for several nodes)");
     Ok(secret.into_bytes())
 }
@@ -108,32 +109,11 @@ fn random_secret() -> String {
 /// `<sqlite file>.jwt-secret`, or `chatdesk.jwt-secret` in the working directory for other
 /// databases; `None` for an in-memory database.
 fn secret_file(database_url: &str) -> Option<PathBuf> {
-    let Some(rest) = database_url.strip_prefix("sqlite:") else {
+    if !database_url.starts_with("sqlite:") {
         return Some(PathBuf::from("chatdesk.jwt-secret"));
-    };
-    let path = rest
-        .trim_start_matches("//")
-        .split('?')
-        .next()
-        .unwrap_or("");
-    if path.is_empty() || path.contains(":memory:") {
-        return None;
     }
-    Some(PathBuf::from(format!("{path}.jwt-secret")))
-}
-
-fn write_private(path: &PathBuf, secret: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(secret.as_bytes())?;
-    Ok(())
+    let path = crate::db::sqlite_file(database_url)?;
+    Some(PathBuf::from(format!("{}.jwt-secret", path.display())))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! translated), the keep-alive ping timer and the idle deadline.
 
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket};
@@ -58,6 +59,7 @@ pub async fn serve(
     identity: Option<Identity>,
 ) {
     crate::metrics::connection_opened("/ws");
+    let _counted = Counted::open(&state.stats);
     let session_id = session.session_id.clone();
     // Subscribe before reading history: what commits after this arrives live, what committed
     // before is in the history; a message in both is sent once (by `seq`).
@@ -147,6 +149,24 @@ pub async fn serve(
     crate::sessions::events::visitor_left(&state, &session_id, &presence_id).await;
     crate::metrics::connection_closed("/ws");
     tracing::debug!("disconnected");
+}
+
+/// Counts an open `/ws` connection in `/api/stats` and `/metrics` for as long as it lives.
+/// Decremented on drop, so that a connection that ends in any way (close, error, a panic in
+/// its task) is not counted forever.
+struct Counted(std::sync::Arc<crate::ops::Stats>);
+
+impl Counted {
+    fn open(stats: &std::sync::Arc<crate::ops::Stats>) -> Counted {
+        stats.websockets.fetch_add(1, Ordering::Relaxed);
+        Counted(stats.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.websockets.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Conn {

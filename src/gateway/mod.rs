@@ -86,23 +86,35 @@ use crate::sessions::service::{self, NewSession, Owner};
 use crate::sessions::Caller;
 use crate::state::AppState;
 
-/// The `/ws` route, and the paths the seeds' clients use for the same protocol: seed 002's
-/// `/ws/chat`, and seed 000's server root (its `WebSocket.Server` has no path).
+/// The gateway's own paths: `/ws`, and seed 002's `/ws/chat`. Seed 000's clients upgrade at
+/// the server root (its `WebSocket.Server` has no path), which is the gateway only for an
+/// upgrade ([`opens_connection`]).
+pub const PATHS: [&str; 2] = ["/ws", "/ws/chat"];
+
+/// The `/ws` route, and the paths the seeds' clients use for the same protocol.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/ws", get(upgrade))
-        .route("/ws/chat", get(upgrade))
+        .route(PATHS[0], get(upgrade))
+        .route(PATHS[1], get(upgrade))
         .route("/", get(root))
+}
+
+/// Whether a request opens a gateway connection: anything on [`PATHS`], or a WebSocket upgrade
+/// at `/`. The connection rate limit (`guard.rs`) counts exactly these, so no alias escapes it.
+pub fn opens_connection(path: &str, headers: &http::HeaderMap) -> bool {
+    PATHS.contains(&path) || (path == "/" && is_upgrade(headers))
+}
+
+fn is_upgrade(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
 /// `GET /`: a WebSocket upgrade is the gateway; anything else is not found, as before.
 async fn root(state: State<AppState>, req: Request) -> Response {
-    let upgrading = req
-        .headers()
-        .get(http::header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    if upgrading {
+    if is_upgrade(req.headers()) {
         upgrade(state, req).await
     } else {
         AppError::NotFound("nothing here: the console is at /console, the widget at /widget".into())
@@ -171,10 +183,8 @@ async fn session_for(
     wanted: Option<&str>,
     info: &ClientInfo,
 ) -> AppResult<connection::Session> {
-    // Everyone on /ws is the visitor side of their own sessions. A staff account (the first
-    // account registered on a new desk is its admin, and the seeds' walkthroughs start by
-    // registering one) chats here as a customer would: in sessions it owns, never as the
-    // visitor of someone else's.
+    // Everyone on /ws is the visitor side of their own sessions. A staff account chats here as
+    // a customer would: in sessions it owns, never as the visitor of someone else's.
     let as_visitor = identity.cloned().map(|mut id| {
         id.role = Role::Customer;
         id

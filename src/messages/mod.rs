@@ -7,10 +7,18 @@ pub mod writer;
 
 use crate::error::{AppError, AppResult};
 
-/// Checks message content: a non-empty string of at most `max` characters.
+/// Checks message content: a non-empty string of at most `max` characters, without NUL.
+/// Every path that stores a message calls this (socket.io, REST, the plain WebSocket).
 pub fn validate_content(content: &str, max: usize) -> AppResult<()> {
     if content.trim().is_empty() {
         return Err(AppError::InvalidPayload("content must not be empty".into()));
+    }
+    // PostgreSQL's text types cannot hold U+0000: refused here, as `invalid_payload` on both
+    // databases, before it can fail (and split up) a group-commit batch.
+    if content.contains('\0') {
+        return Err(AppError::InvalidPayload(
+            "content must not contain NUL characters".into(),
+        ));
     }
     if content.chars().count() > max {
         return Err(AppError::ContentTooLong { max });
@@ -30,6 +38,10 @@ mod tests {
             Err("invalid_payload")
         );
         assert!(validate_content("ééééé", 5).is_ok());
+        assert_eq!(
+            validate_content("a\0b", 10).map_err(|e| e.code()),
+            Err("invalid_payload")
+        );
         assert_eq!(
             validate_content("123456", 5).map_err(|e| e.code()),
             Err("content_too_long")

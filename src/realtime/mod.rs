@@ -45,18 +45,39 @@ impl ClientInfo {
 }
 
 /// Client info from request headers and extensions (shared by REST and sockets).
+///
+/// Behind trusted proxies the client address is the `X-Forwarded-For` entry that the
+/// outermost trusted proxy appended: every proxy appends the address it received the request
+/// from, so whatever stands left of that entry was written by the client and proves nothing
+/// (a client choosing its own address would dodge every per-IP limit). With N trusted hops
+/// (`TRUST_PROXY_HOPS`, put in the request's extensions by `guard.rs`; 1 when absent) that
+/// is the N-th entry from the right; when there are fewer entries, the leftmost one.
 pub fn client_info(
     headers: &http::HeaderMap,
     ext: &http::Extensions,
     trust_proxy: bool,
 ) -> ClientInfo {
+    let hops = ext
+        .get::<crate::config::TrustedHops>()
+        .map_or(1, |h| h.0.max(1));
     let forwarded = trust_proxy
-        .then(|| headers.get("x-forwarded-for"))
-        .flatten()
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty());
+        .then(|| {
+            // Several header lines are one list, in order (RFC 9110, 5.3).
+            let entries: Vec<&str> = headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .collect();
+            let chosen = entries
+                .len()
+                .checked_sub(hops)
+                .map_or(entries.first(), |i| entries.get(i));
+            chosen.map(|v| v.to_string())
+        })
+        .flatten();
     let peer = ext
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip().to_canonical().to_string());

@@ -64,6 +64,19 @@ pub struct TestApp {
     jwt_secret: Option<String>,
 }
 
+/// The admin every test server is started with (`ADMIN_EMAIL` / `ADMIN_PASSWORD`): public
+/// registration only ever creates customers, so a desk's first admin comes from there.
+pub const ADMIN_EMAIL: &str = "admin@desk.test";
+pub const ADMIN_PASSWORD: &str = "admin-password";
+
+/// The configuration of a test server on `db_url`: `Config::for_tests` and the test admin.
+pub fn test_config(db_url: &str) -> Config {
+    let mut config = Config::for_tests(db_url);
+    config.admin_email = Some(ADMIN_EMAIL.into());
+    config.admin_password = Some(ADMIN_PASSWORD.into());
+    config
+}
+
 /// Starts a server on a fresh database with default settings.
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
@@ -71,7 +84,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Starts another server on an existing database (a second node).
 pub async fn start_on(db_url: &str, tweak: impl FnOnce(&mut Config)) -> TestApp {
-    let mut config = Config::for_tests(db_url);
+    let mut config = test_config(db_url);
     tweak(&mut config);
     let backend = if db_url.starts_with("sqlite") {
         Backend::Sqlite
@@ -115,7 +128,7 @@ pub async fn two_nodes(tweak: impl Fn(&mut Config) + Clone + Send + 'static) -> 
 /// Starts a server on a fresh database, with settings adjusted by `tweak`.
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let (db_url, dir) = fresh_database(backend).await;
-    let mut config = Config::for_tests(&db_url);
+    let mut config = test_config(&db_url);
     tweak(&mut config);
     start(config, backend, db_url, dir).await
 }
@@ -176,7 +189,7 @@ impl TestApp {
     /// Stops this server and starts a new one on the same database.
     pub async fn restart(mut self, tweak: impl FnOnce(&mut Config)) -> TestApp {
         self.stop().await;
-        let mut config = Config::for_tests(&self.db_url);
+        let mut config = test_config(&self.db_url);
         config.jwt_secret = self.jwt_secret.clone();
         tweak(&mut config);
         let dir = self._dir.take();
@@ -216,7 +229,7 @@ impl TestApp {
         rb.send().await.expect("POST")
     }
 
-    /// Registers an account (the first one becomes admin) and returns its token.
+    /// Registers a customer account and returns its token.
     pub async fn register(&self, email: &str, password: &str) -> String {
         let r = self
             .post(
@@ -244,20 +257,9 @@ impl TestApp {
         v["token"].as_str().expect("token").to_string()
     }
 
-    /// The first admin's token (registers the admin on first use).
+    /// The token of the admin the server was started with ([`ADMIN_EMAIL`]).
     pub async fn admin_token(&self) -> String {
-        let r = self
-            .post(
-                "/api/auth/login",
-                None,
-                json!({ "email": "admin@desk.test", "password": "admin-password" }),
-            )
-            .await;
-        if r.status() == 200 {
-            let v: Value = r.json().await.expect("json");
-            return v["token"].as_str().expect("token").to_string();
-        }
-        self.register("admin@desk.test", "admin-password").await
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
     }
 
     /// A staff account of `role` ("agent" or "admin"), created by the admin; returns its token.
@@ -386,6 +388,26 @@ impl ChildServer {
             .recv_timeout(Duration::from_secs(60))
             .expect("server printed its address");
         ChildServer { child, url, out }
+    }
+
+    /// Everything the server printed so far, without terminal colour codes.
+    pub fn logs(&self) -> String {
+        let raw = self.out.lock().map(|o| o.clone()).unwrap_or_default();
+        let mut plain = String::with_capacity(raw.len());
+        let mut chars = raw.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                // CSI sequence: ESC [ parameters, then a final letter.
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                plain.push(c);
+            }
+        }
+        plain
     }
 
     /// SIGKILL: no shutdown code runs.
