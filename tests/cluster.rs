@@ -7,7 +7,7 @@ mod common;
 use common::{Backend, TestApp};
 use serde_json::{json, Value};
 
-use common::redis_url;
+use common::{free_port, redis_url, OwnRedis};
 
 /// Two nodes with default settings.
 async fn two_nodes() -> (TestApp, TestApp) {
@@ -219,49 +219,6 @@ async fn when_a_node_is_killed_clients_resume_on_the_other_and_lose_nothing() {
     drop(b);
 }
 
-/// A private Redis server this test may stop and start.
-struct OwnRedis {
-    child: Option<std::process::Child>,
-}
-
-impl OwnRedis {
-    fn start(port: u16) -> OwnRedis {
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH (the test command installs it)");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        OwnRedis { child: Some(child) }
-    }
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_redis_a_node_keeps_serving_its_own_sockets_and_reports_not_ready() {
     use std::time::Duration;
@@ -313,15 +270,6 @@ async fn without_redis_a_node_keeps_serving_its_own_sockets_and_reports_not_read
         .await;
     assert_eq!(ack["ok"], true);
     assert_eq!(tab.next("message").await["content"], "after");
-}
-
-/// A TCP port nothing listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 /// The value of a counter (summed over its labels matching `labels`) in `/metrics`.
