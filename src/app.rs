@@ -77,9 +77,8 @@ impl App {
             Some(url) => Some(redis::Client::open(crate::cluster::resp3_url(url))?),
             None => None,
         };
-        let redis = redis_client
-            .clone()
-            .map(|c| Arc::new(crate::cluster::Redis::new(c, &config.redis_prefix)));
+        let redis =
+            redis_client.map(|c| Arc::new(crate::cluster::Redis::new(c, &config.redis_prefix)));
         let presence = Arc::new(crate::presence::Presence::default());
         let state = AppState {
             db: db.clone(),
@@ -129,27 +128,31 @@ impl App {
             .merge(crate::web::router())
             .with_state(state.clone());
         // socket.io, with the local adapter or (with REDIS_URL) the Redis adapter.
-        let (routes, closer): (Router, Closer) = match redis_client {
+        let shutdown = CancellationToken::new();
+        let (routes, closer): (Router, Closer) = match redis.clone() {
             None => {
                 let (layer, io) = socket_io(&config, state.clone()).build_layer();
                 crate::realtime::register(&io);
                 hub.set(Arc::new(io.clone()));
                 (routes.layer(layer), closer(io))
             }
-            Some(client) => {
+            Some(redis) => {
+                use crate::cluster::driver::{resync_on_recovery, ReconnectingDriver};
                 let adapter_config = socketioxide_redis::RedisAdapterConfig::new()
                     .with_prefix(config.redis_prefix.clone());
-                let adapter = socketioxide_redis::RedisAdapterCtr::new_with_redis_config(
-                    &client,
+                let driver = ReconnectingDriver::connect(redis)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("Redis at REDIS_URL: {e}"))?;
+                let adapter = socketioxide_redis::RedisAdapterCtr::new_with_driver(
+                    driver.clone(),
                     adapter_config,
-                )
-                .await
-                .map_err(|e| anyhow::anyhow!("Redis at REDIS_URL: {e}"))?;
+                );
                 let (layer, io) = socket_io(&config, state.clone())
-                    .with_adapter::<socketioxide_redis::RedisAdapter<_>>(adapter)
+                    .with_adapter::<crate::realtime::RedisAdapter>(adapter)
                     .build_layer();
                 crate::realtime::register_redis(&io).await?;
                 hub.set(Arc::new(io.clone()));
+                resync_on_recovery(&driver, io.clone(), shutdown.clone());
                 tracing::info!("socket.io rooms are shared through Redis");
                 (routes.layer(layer), closer(io))
             }
@@ -177,7 +180,7 @@ impl App {
             state,
             close_sockets: closer,
             writer_task,
-            shutdown: CancellationToken::new(),
+            shutdown,
         })
     }
 

@@ -58,3 +58,13 @@ pub fn message_delivered(recipients: u64) {
 pub fn slow_clients_disconnected(n: u64) {
     metrics::counter!("chatdesk_slow_clients_disconnected_total").increment(n);
 }
+
+/// A Redis operation that failed (`op`: `broadcast`, `relay`, `cancel`, `presence`).
+pub fn redis_failure(op: &'static str) {
+    metrics::counter!("chatdesk_redis_failures_total", "op" => op).increment(1);
+}
+
+/// Whether this node's broadcasts reach Redis (1) or not (0).
+pub fn redis_up(up: bool) {
+    metrics::gauge!("chatdesk_redis_up").set(if up { 1.0 } else { 0.0 });
+}

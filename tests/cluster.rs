@@ -7,7 +7,7 @@ mod common;
 use common::{Backend, TestApp};
 use serde_json::{json, Value};
 
-use common::redis_url;
+use common::{free_port, redis_url, OwnRedis};
 
 /// Two nodes with default settings.
 async fn two_nodes() -> (TestApp, TestApp) {
@@ -219,57 +219,10 @@ async fn when_a_node_is_killed_clients_resume_on_the_other_and_lose_nothing() {
     drop(b);
 }
 
-/// A private Redis server this test may stop and start.
-struct OwnRedis {
-    child: Option<std::process::Child>,
-}
-
-impl OwnRedis {
-    fn start(port: u16) -> OwnRedis {
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH (the test command installs it)");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        OwnRedis { child: Some(child) }
-    }
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_redis_a_node_keeps_serving_its_own_sockets_and_reports_not_ready() {
     use std::time::Duration;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = free_port();
     let mut redis = OwnRedis::start(port);
     let url = format!("redis://127.0.0.1:{port}");
     let app = common::spawn_app_with(Backend::Postgres, move |c| {
@@ -317,6 +270,115 @@ async fn without_redis_a_node_keeps_serving_its_own_sockets_and_reports_not_read
         .await;
     assert_eq!(ack["ok"], true);
     assert_eq!(tab.next("message").await["content"], "after");
+}
+
+/// The value of a counter (summed over its labels matching `labels`) in `/metrics`.
+async fn counter(node: &TestApp, name: &str, labels: &str) -> f64 {
+    let text = node.get("/metrics").await.text().await.expect("metrics");
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Waits until `/ready` on `node` answers `status`.
+async fn ready_becomes(node: &TestApp, status: u16, within_secs: u64) -> bool {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(within_secs);
+    while tokio::time::Instant::now() < deadline {
+        if node.get("/ready").await.status() == status {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_redis_outage_messages_cross_nodes_again_and_clients_are_told_to_resync() {
+    use std::time::Duration;
+    let port = free_port();
+    let mut redis = OwnRedis::start(port);
+    let url = format!("redis://127.0.0.1:{port}");
+    let (a, b) = common::two_nodes(move |c| c.redis_url = Some(url.clone())).await;
+    let visitor = a.socket().await;
+    let sid = a.open_session(&visitor).await;
+    let token = b.admin_token().await;
+    let agent = b.socket_as("/admin", &token).await;
+    let joined = agent.ack("join_session", json!({ "sessionId": sid })).await;
+    assert_eq!(joined["ok"], true, "{joined}");
+    visitor
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "before" }),
+        )
+        .await;
+    assert_eq!(agent.next("message").await["content"], "before");
+    let failures_before = counter(&a, "chatdesk_redis_failures_total", "op=\"broadcast\"").await;
+
+    // Redis goes away: both nodes say they are not ready, A's visitor is still served locally
+    redis.stop();
+    for node in [&a, &b] {
+        assert!(
+            ready_becomes(node, 503, 10).await,
+            "/ready did not answer 503 without Redis"
+        );
+    }
+    let ack = visitor
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "during" }),
+        )
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    assert_eq!(visitor.next("message").await["content"], "before");
+    assert_eq!(visitor.next("message").await["content"], "during");
+    let failures = counter(&a, "chatdesk_redis_failures_total", "op=\"broadcast\"").await;
+    assert!(
+        failures > failures_before,
+        "failed broadcasts not counted: {failures_before} -> {failures}"
+    );
+
+    // Redis returns: every socket of both nodes is told to resync
+    let _redis = OwnRedis::start(port);
+    for s in [&agent, &visitor] {
+        let r = s
+            .next_within("resync", Duration::from_secs(15))
+            .await
+            .expect("resync after Redis returned");
+        assert_eq!(r, json!({ "reason": "redis" }));
+    }
+    for node in [&a, &b] {
+        assert!(
+            ready_becomes(node, 200, 10).await,
+            "/ready not 200 after Redis returned"
+        );
+    }
+    // the agent catches up on what it missed ...
+    let joined = agent.ack("join_session", json!({ "sessionId": sid })).await;
+    let contents: Vec<&str> = joined["data"]["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    assert_eq!(contents, ["before", "during"], "{joined}");
+    // ... and hears A's visitor live again
+    visitor
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "after" }),
+        )
+        .await;
+    assert_eq!(agent.next("message").await["content"], "after");
+    // and B's agent reaches A's visitor too
+    agent
+        .ack(
+            "admin_message",
+            json!({ "sessionId": sid, "content": "back" }),
+        )
+        .await;
+    assert_eq!(visitor.next("message").await["content"], "after");
+    assert_eq!(visitor.next("message").await["content"], "back");
 }
 
 /// Waits for a `presence` event whose agent names are exactly `names` (earlier ones, sent

@@ -983,6 +983,61 @@ async fn a_plain_websocket_customer_on_one_node_hears_an_agent_on_another() {
     );
 }
 
+// The relay's subscription is opened again when Redis returns: a plain-WebSocket customer on
+// node A hears the agent on node B again (a private Redis, stopped and started).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_redis_outage_a_plain_websocket_customer_hears_an_agent_on_another_node_again() {
+    let port = common::free_port();
+    let mut redis = common::OwnRedis::start(port);
+    let url = format!("redis://127.0.0.1:{port}");
+    let (a, b) = common::two_nodes(move |c| c.redis_url = Some(url.clone())).await;
+    let admin = b.admin_token().await;
+    let agent = b.socket_as("/admin", &admin).await;
+    let token = customer_token(&a, "outage@example.com").await;
+    let mut ws = Ws::connect(&ws_url(&a, &format!("?token={token}"))).await;
+    let sid = ws.next("session").await["sessionId"]
+        .as_str()
+        .expect("sessionId")
+        .to_string();
+    agent.ack("join_session", json!({ "sessionId": sid })).await;
+    agent
+        .ack(
+            "admin_message",
+            json!({ "sessionId": sid, "content": "before" }),
+        )
+        .await;
+    assert_eq!(ws.next("message").await["message"], "before");
+
+    redis.stop();
+    let _redis = common::OwnRedis::start(port);
+    // The agent writes until the customer hears it: the relay is back within a few seconds.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut heard = None;
+    for i in 0.. {
+        if tokio::time::Instant::now() > deadline {
+            break;
+        }
+        let content = format!("after {i}");
+        agent
+            .ack(
+                "admin_message",
+                json!({ "sessionId": sid, "content": content }),
+            )
+            .await;
+        if let Some(m) = ws.next_within("message", Duration::from_millis(500)).await {
+            heard = Some(m);
+            break;
+        }
+    }
+    let heard = heard.expect("no message from node B after Redis returned");
+    assert!(
+        heard["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("after ")),
+        "{heard}"
+    );
+}
+
 /// The seeds' clients connect where their own servers listened: seed 002 at `/ws/chat`, seed
 /// 000 at the server root (its `WebSocket.Server` has no path). Both reach the gateway; a plain
 /// `GET /` is still not found.

@@ -6,12 +6,11 @@
 //! with Redis away, the other nodes' generations run to their end, as on one node before.
 
 use std::sync::{Arc, Weak};
-use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use super::{Redis, REDIS_TIMEOUT};
+use super::{Backoff, Redis, REDIS_TIMEOUT};
 use crate::assistant::Assistant;
 
 /// Connects the assistant to the other nodes: its cancels are published, theirs are heard.
@@ -27,6 +26,7 @@ pub fn attach(redis: Arc<Redis>, ai: &Arc<Assistant>) {
             let mut pipe = redis::pipe();
             pipe.cmd("PUBLISH").arg(&channel).arg(payload).ignore();
             if let Err(e) = redis.query::<()>(&pipe).await {
+                crate::metrics::redis_failure("cancel");
                 tracing::warn!(error = %e, "assistant cancel not published to other nodes");
             }
         });
@@ -34,19 +34,22 @@ pub fn attach(redis: Arc<Redis>, ai: &Arc<Assistant>) {
     tokio::spawn(listen(redis, channel, Arc::downgrade(ai)));
 }
 
-/// Hears the other nodes' cancels until the assistant is gone; reconnects when Redis returns.
+/// Hears the other nodes' cancels until the assistant is gone; reconnects (with
+/// [`Backoff`]) and subscribes again when Redis returns.
 async fn listen(redis: Arc<Redis>, channel: String, ai: Weak<Assistant>) {
+    let mut backoff = Backoff::default();
     loop {
         let pubsub =
             match tokio::time::timeout(REDIS_TIMEOUT, redis.client().get_async_pubsub()).await {
                 Ok(Ok(p)) => p,
                 _ => {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tokio::time::sleep(backoff.next_delay()).await;
                     continue;
                 }
             };
         let (mut sink, mut stream) = pubsub.split();
         if sink.subscribe(&channel).await.is_ok() {
+            backoff.reset();
             while let Some(msg) = stream.next().await {
                 let Some(ai) = ai.upgrade() else { return };
                 let Ok(v) = serde_json::from_slice::<Value>(msg.get_payload_bytes()) else {
@@ -64,6 +67,6 @@ async fn listen(redis: Arc<Redis>, channel: String, ai: Weak<Assistant>) {
             return;
         }
         tracing::warn!("assistant cancel relay lost Redis; reconnecting");
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(backoff.next_delay()).await;
     }
 }

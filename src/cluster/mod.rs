@@ -9,13 +9,18 @@
 //! - a human taking over a session on one node stops the assistant's reply streaming from
 //!   another ([`cancel`]).
 //!
-//! `/ready` reports whether Redis answers. When it does not, a node keeps serving its own
-//! sockets with what it knows locally, and catches up when Redis returns.
+//! `/ready` reports whether Redis answers and broadcasts get through. When they do not, a
+//! node keeps serving its own sockets with what it knows locally; every connection to Redis
+//! (the adapter's [`driver`], the subscriptions of [`relay`] and [`cancel`], the commands of
+//! [`presence`]) is opened again when Redis returns, and the node's sockets are told to
+//! resume ([`driver::Resync`]).
 
 pub mod cancel;
+pub mod driver;
 pub mod presence;
 pub mod relay;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
@@ -32,6 +37,8 @@ pub struct Redis {
     pub prefix: String,
     /// This node's id (random per process).
     pub node_id: String,
+    /// Whether the adapter's broadcasts reach Redis (kept by [`driver`]).
+    broadcasting: AtomicBool,
 }
 
 impl Redis {
@@ -41,6 +48,7 @@ impl Redis {
             conn: Mutex::new(None),
             prefix: prefix.to_string(),
             node_id: uuid::Uuid::new_v4().simple().to_string(),
+            broadcasting: AtomicBool::new(true),
         }
     }
 
@@ -80,8 +88,23 @@ impl Redis {
         result
     }
 
-    /// True when Redis answers a PING within [`REDIS_TIMEOUT`] (for `/ready`).
+    /// Whether the adapter's broadcasts reach the other nodes (false from the loss of its
+    /// connection until it is back and subscribed again).
+    pub fn broadcasting(&self) -> bool {
+        self.broadcasting.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_broadcasting(&self, up: bool) {
+        self.broadcasting.store(up, Ordering::Relaxed);
+        crate::metrics::redis_up(up);
+    }
+
+    /// True when broadcasts get through and Redis answers a PING within [`REDIS_TIMEOUT`]
+    /// (for `/ready`).
     pub async fn is_healthy(&self) -> bool {
+        if !self.broadcasting() {
+            return false;
+        }
         let mut pipe = redis::pipe();
         pipe.cmd("PING");
         self.query::<(String,)>(&pipe).await.is_ok()
@@ -95,6 +118,35 @@ impl Redis {
             k.push_str(p);
         }
         k
+    }
+}
+
+/// The wait between attempts to reach Redis again: 100 ms, doubling up to 5 s.
+#[derive(Debug)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(5);
+
+    /// The wait before the next attempt (each one twice the last, up to the maximum).
+    pub fn next_delay(&mut self) -> Duration {
+        let d = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        d
+    }
+
+    /// Redis answered: the next outage starts from the shortest wait.
+    pub fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { next: Self::FIRST }
     }
 }
 

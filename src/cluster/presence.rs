@@ -274,6 +274,7 @@ async fn run(
                     }
                     Ok(()) => {}
                     Err(e) => {
+                        crate::metrics::redis_failure("presence");
                         if healthy {
                             tracing::warn!(error = %e, "could not share presence through Redis; this node sees only itself until Redis returns");
                         }

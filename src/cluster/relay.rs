@@ -9,7 +9,6 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt;
 use serde::Serialize;
@@ -17,7 +16,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::Redis;
+use super::{Backoff, Redis};
 use crate::realtime::hub::{HubRelay, Payload, SessionEvent, WeakHub};
 
 /// The room events gateway clients use (anything else is not relayed).
@@ -105,6 +104,7 @@ async fn publish(redis: Arc<Redis>, mut rx: mpsc::Receiver<(String, &'static str
             pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
         }
         if let Err(e) = redis.query::<()>(&pipe).await {
+            crate::metrics::redis_failure("relay");
             tracing::debug!(error = %e, "room events not relayed to other nodes");
         }
     }
@@ -113,6 +113,7 @@ async fn publish(redis: Arc<Redis>, mut rx: mpsc::Receiver<(String, &'static str
 async fn subscribe(redis: Arc<Redis>, hub: WeakHub, mut rx: mpsc::UnboundedReceiver<Watch>) {
     let mut channels: HashSet<String> = HashSet::new();
     let prefix = redis.key(&["hub", ""]);
+    let mut backoff = Backoff::default();
     loop {
         let pubsub =
             match tokio::time::timeout(super::REDIS_TIMEOUT, redis.client().get_async_pubsub())
@@ -121,7 +122,7 @@ async fn subscribe(redis: Arc<Redis>, hub: WeakHub, mut rx: mpsc::UnboundedRecei
                 Ok(Ok(p)) => p,
                 _ => {
                     // Redis is away: keep track of what to watch, and try again.
-                    let retry = tokio::time::sleep(Duration::from_secs(1));
+                    let retry = tokio::time::sleep(backoff.next_delay());
                     tokio::pin!(retry);
                     loop {
                         tokio::select! {
@@ -139,9 +140,11 @@ async fn subscribe(redis: Arc<Redis>, hub: WeakHub, mut rx: mpsc::UnboundedRecei
         if !channels.is_empty() {
             let list: Vec<&String> = channels.iter().collect();
             if sink.subscribe(list).await.is_err() {
+                tokio::time::sleep(backoff.next_delay()).await;
                 continue;
             }
         }
+        backoff.reset();
         loop {
             tokio::select! {
                 w = rx.recv() => {

@@ -231,8 +231,12 @@ pub fn register(io: &SocketIo<LocalAdapter>) {
     );
 }
 
-/// The socket.io adapter that shares rooms through Redis.
-pub type RedisAdapter = socketioxide_redis::RedisAdapter<socketioxide::adapter::Emitter>;
+/// The socket.io adapter that shares rooms through Redis (on a connection that survives Redis
+/// outages, see `cluster::driver`).
+pub type RedisAdapter = socketioxide_redis::CustomRedisAdapter<
+    socketioxide::adapter::Emitter,
+    crate::cluster::driver::ReconnectingDriver,
+>;
 
 /// The same namespaces on the Redis adapter (its namespaces subscribe to Redis first).
 pub async fn register_redis(io: &SocketIo<RedisAdapter>) -> anyhow::Result<()> {
