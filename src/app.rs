@@ -94,6 +94,8 @@ impl App {
             assign_lock: Default::default(),
             stats: Default::default(),
             redis: redis.clone(),
+            lanes: Default::default(),
+            draining: Default::default(),
         };
         if let Some(redis) = &redis {
             // Presence and gateway clients across nodes.
@@ -224,9 +226,26 @@ impl App {
         let server = tokio::spawn(async move { server.await });
 
         shutdown.cancelled().await;
-        tracing::info!("shutting down: storing accepted messages, closing sockets");
-        // Messages already accepted are stored (and acknowledged) before sockets close.
+        tracing::info!("shutting down: answering accepted events, closing sockets");
+        // Clients are told first; events that arrive from now on are answered `overloaded`
+        // (nothing stored: a retry with the same clientMsgId on another node is safe), and
+        // every event already taken is run and answered, its messages stored and
+        // acknowledged, before the sockets close.
+        state
+            .draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        state
+            .hub
+            .to_everyone(
+                "server_shutdown",
+                &serde_json::json!({ "reconnectAfterMs": 1000 }),
+            )
+            .await;
+        state.lanes.close();
+        let _ = tokio::time::timeout(grace, state.lanes.wait()).await;
         let _ = tokio::time::timeout(grace, state.writer.flush()).await;
+        // The last answers are queued on their sockets; give the writers a moment to send.
+        tokio::time::sleep(Duration::from_millis(100)).await;
         let _ = tokio::time::timeout(grace, close_sockets()).await;
         match tokio::time::timeout(grace, server).await {
             Ok(Ok(Ok(()))) => {}

@@ -111,6 +111,11 @@ pub struct Config {
     #[arg(long, env = "AGENT_UPDATE_MS", default_value_t = 250)]
     pub agent_update_ms: u64,
 
+    /// How long a request may wait for a database connection, in milliseconds; past it the
+    /// database counts as unreachable (answers `overloaded` / 503, and the breaker opens).
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_MS", default_value_t = 1000)]
+    pub db_acquire_timeout_ms: u64,
+
     /// Database connection pool size.
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,

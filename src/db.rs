@@ -17,7 +17,9 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     opts.max_connections(config.db_max_connections)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
+        // A database that cannot be reached is reported within about a second (sqlx keeps
+        // retrying the connection until this timeout); the breaker then answers at once.
+        .acquire_timeout(Duration::from_millis(config.db_acquire_timeout_ms.max(100)))
         .sqlx_logging(false);
     if let Some(path) = sqlite_file(&url).filter(|_| !url.contains("mode=ro")) {
         // Created here, owner-only, rather than by SQLite with the umask's mode (usually
@@ -146,5 +148,60 @@ mod tests {
         assert!(is_loopback("postgres://u:p@localhost/db"));
         assert!(!is_loopback("postgres://u:p@db.example.com:5432/db"));
         assert!(!is_loopback("postgres://u@10.0.0.5/db"));
+    }
+}
+
+/// Whether a database error says the database cannot be reached (rather than that one
+/// statement failed): no connection could be had, or the connection broke.
+pub fn is_unreachable(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::{DbErr, RuntimeErr};
+    match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            matches!(
+                e.as_ref(),
+                Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed
+            )
+        }
+        _ => false,
+    }
+}
+
+/// The circuit breaker in front of the database. When a write finds the database
+/// unreachable, the breaker opens: sends are answered `overloaded` (HTTP 503) at once
+/// instead of each waiting for a connection, and a task pings the database every 250 ms;
+/// the first ping that succeeds closes it again.
+#[derive(Clone, Default)]
+pub struct Breaker(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Breaker {
+    /// True while the database is known to be unreachable.
+    pub fn is_open(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Opens the breaker (if closed) and starts pinging the database until it answers.
+    pub fn trip(&self, db: &DatabaseConnection) {
+        if self.0.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return;
+        }
+        tracing::error!(
+            "database unreachable: sends are refused with `overloaded` until it answers again"
+        );
+        crate::metrics::db_breaker(true);
+        let (flag, db) = (self.0.clone(), db.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let ping = tokio::time::timeout(Duration::from_secs(1), db.ping()).await;
+                if matches!(ping, Ok(Ok(()))) {
+                    flag.store(false, std::sync::atomic::Ordering::Release);
+                    crate::metrics::db_breaker(false);
+                    tracing::info!("database reachable again: sends are accepted");
+                    return;
+                }
+            }
+        });
     }
 }

@@ -50,6 +50,11 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
             return e.into_response();
         }
     }
+    // While the database is unreachable, REST calls are answered at once instead of each
+    // waiting for a connection (the breaker closes when a ping succeeds).
+    if state.writer.breaker().is_open() && req.uri().path().starts_with("/api/") {
+        return crate::error::AppError::Overloaded.into_response();
+    }
     let req = if is_socket_path(req.uri().path()) {
         compact_head(req)
     } else {

@@ -54,6 +54,14 @@ pub fn message_delivered(recipients: u64) {
     metrics::counter!("chatdesk_messages_delivered_total").increment(recipients);
 }
 
+/// The database breaker opened (`true`) or closed.
+pub fn db_breaker(open: bool) {
+    metrics::gauge!("chatdesk_db_breaker_open").set(if open { 1.0 } else { 0.0 });
+    if open {
+        metrics::counter!("chatdesk_db_outages_total").increment(1);
+    }
+}
+
 /// Sockets disconnected because their outgoing buffer was full (they resume on reconnect).
 pub fn slow_clients_disconnected(n: u64) {
     metrics::counter!("chatdesk_slow_clients_disconnected_total").increment(n);

@@ -30,4 +30,9 @@ pub struct AppState {
     pub redis: Option<Arc<crate::cluster::Redis>>,
     /// Serializes auto-assignment on this node.
     pub assign_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The sockets' event lanes at work (see `realtime::lane`): shutdown waits for them, so
+    /// that every event already taken is answered.
+    pub lanes: tokio_util::task::TaskTracker,
+    /// Set at shutdown: new events are answered `overloaded` (retry elsewhere or later).
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }

@@ -19,6 +19,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use super::service::{self, BatchOutcome, NewMessage, Reopened, Stored};
+use crate::db::Breaker;
 use crate::desk::types::{Assignee, SessionStatus};
 use crate::error::{AppError, AppResult};
 use crate::metrics;
@@ -38,6 +39,7 @@ enum Job {
 #[derive(Clone)]
 pub struct MessageWriter {
     shards: Arc<[mpsc::Sender<Job>]>,
+    breaker: Breaker,
 }
 
 impl MessageWriter {
@@ -66,6 +68,7 @@ impl MessageWriter {
             shards.max(1)
         };
         let per_shard = capacity.max(1).div_ceil(shards);
+        let breaker = Breaker::default();
         let mut senders = Vec::with_capacity(shards);
         let mut tasks = Vec::with_capacity(shards);
         for _ in 0..shards {
@@ -76,6 +79,7 @@ impl MessageWriter {
                 hub.clone(),
                 rx,
                 batch_max.max(1),
+                breaker.clone(),
             )));
         }
         let task = tokio::spawn(async move {
@@ -88,6 +92,7 @@ impl MessageWriter {
         (
             MessageWriter {
                 shards: senders.into(),
+                breaker,
             },
             task,
         )
@@ -117,6 +122,9 @@ impl MessageWriter {
     /// commit. Messages submitted one after the other for the same session get their `seq`
     /// in that order: a connection's lane submits in the order the connection sent.
     pub fn submit(&self, message: NewMessage, except: Option<Except>) -> AppResult<Receipt> {
+        if self.breaker.is_open() {
+            return Err(AppError::Overloaded);
+        }
         let (reply, rx) = oneshot::channel();
         self.shard(&message.session_pk)
             .try_send(Job::Store {
@@ -153,6 +161,11 @@ impl MessageWriter {
             .sum()
     }
 
+    /// The database breaker (open while the database is unreachable).
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
+    }
+
     /// Number of pipelines.
     pub fn shards(&self) -> usize {
         self.shards.len()
@@ -185,7 +198,13 @@ struct Committed {
 /// to the broadcast stage, then takes the next batch at once. Batch k+1 commits while batch k
 /// is being broadcast; the broadcast stage takes batches in commit order, so each session's
 /// messages still go out in `seq` order, and only after their commit.
-async fn run(db: DatabaseConnection, hub: Hub, mut rx: mpsc::Receiver<Job>, batch_max: usize) {
+async fn run(
+    db: DatabaseConnection,
+    hub: Hub,
+    mut rx: mpsc::Receiver<Job>,
+    batch_max: usize,
+    breaker: Breaker,
+) {
     // One committed batch may wait while the previous one is broadcast: a slow broadcast
     // holds back the commits, and the bounded job queue then answers `overloaded`.
     let (done_tx, done_rx) = mpsc::channel::<Committed>(1);
@@ -212,7 +231,7 @@ async fn run(db: DatabaseConnection, hub: Hub, mut rx: mpsc::Receiver<Job>, batc
             BatchOutcome::default()
         } else {
             let started = std::time::Instant::now();
-            let outcome = store_with_fallback(&db, &batch).await;
+            let outcome = store_with_fallback(&db, &batch, &breaker).await;
             metrics::record_write_batch(batch.len(), started.elapsed());
             outcome
         };
@@ -351,12 +370,26 @@ async fn announce_reopened(hub: &Hub, db: &DatabaseConnection, r: &Reopened) {
 }
 
 /// Stores the batch in one transaction; if that fails, stores each message on its own so
-/// that one bad message cannot fail the others.
-async fn store_with_fallback(db: &DatabaseConnection, batch: &[NewMessage]) -> BatchOutcome {
+/// that one bad message cannot fail the others. When the database cannot be reached, the
+/// whole batch fails at once (`overloaded`, nothing stored: a retry with the same
+/// `clientMsgId` is safe) and the breaker opens.
+async fn store_with_fallback(
+    db: &DatabaseConnection,
+    batch: &[NewMessage],
+    breaker: &Breaker,
+) -> BatchOutcome {
     let failed = match service::store_batch(db, batch).await {
         Ok(outcome) => return outcome,
         Err(e) => e,
     };
+    if crate::db::is_unreachable(&failed) {
+        breaker.trip(db);
+        tracing::warn!(error = %failed, size = batch.len(), "database unreachable: batch refused");
+        return BatchOutcome {
+            results: batch.iter().map(|_| Err(AppError::Overloaded)).collect(),
+            ..BatchOutcome::default()
+        };
+    }
     let mut out = BatchOutcome::default();
     if let [m] = batch {
         absorb(&mut out, store_again_if_raced(db, m, failed).await);
@@ -364,10 +397,19 @@ async fn store_with_fallback(db: &DatabaseConnection, batch: &[NewMessage]) -> B
     }
     tracing::warn!(error = %failed, size = batch.len(), "batch commit failed; storing one by one");
     for m in batch {
+        if breaker.is_open() {
+            out.results.push(Err(AppError::Overloaded));
+            continue;
+        }
         let one = match service::store_batch(db, std::slice::from_ref(m)).await {
             Err(e) => store_again_if_raced(db, m, e).await,
             stored => stored,
         };
+        if let Err(e) = &one {
+            if crate::db::is_unreachable(e) {
+                breaker.trip(db);
+            }
+        }
         absorb(&mut out, one);
     }
     out

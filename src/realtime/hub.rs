@@ -70,9 +70,32 @@ pub trait Broadcaster: Send + Sync + 'static {
 
     /// Disconnects every socket of a room (on every node, through the adapter).
     fn disconnect(&self, ns: &'static str, room: String) -> BoxFuture<'static, ()>;
+
+    /// Emits to every socket of a namespace on this node.
+    fn emit_local_all(
+        &self,
+        ns: &'static str,
+        event: &'static str,
+        data: Payload,
+    ) -> BoxFuture<'static, ()>;
 }
 
 impl<A: Adapter> Broadcaster for SocketIo<A> {
+    fn emit_local_all(
+        &self,
+        ns: &'static str,
+        event: &'static str,
+        data: Payload,
+    ) -> BoxFuture<'static, ()> {
+        let io = self.clone();
+        Box::pin(async move {
+            let Some(op) = io.of(ns) else { return };
+            if let Err(e) = op.local().emit(event, &*data).await {
+                log_socket_errors(&e, event, ns);
+            }
+        })
+    }
+
     fn disconnect(&self, ns: &'static str, room: String) -> BoxFuture<'static, ()> {
         let io = self.clone();
         Box::pin(async move {
@@ -445,6 +468,17 @@ impl Hub {
         if let Some(now) = self.coalescer.offer(event, session_id, raw, emit) {
             b.emit("/admin", AGENTS_ROOM.to_string(), event, now, None)
                 .await;
+        }
+    }
+
+    /// Emits `event` to every socket.io socket of this node, in both namespaces.
+    pub async fn to_everyone<T: Serialize + ?Sized>(&self, event: &'static str, data: &T) {
+        let Some(b) = self.inner.get() else { return };
+        let Some(raw) = serialize(event, data) else {
+            return;
+        };
+        for ns in NAMESPACES {
+            b.emit_local_all(ns, event, raw.clone()).await;
         }
     }
 

@@ -63,7 +63,7 @@ pub const MAX_QUEUED: usize = 1024;
 
 impl Lane {
     /// Queues an event. Starts the drain task if none runs; false when the lane is full.
-    pub fn push(self: &Arc<Self>, job: Job) -> bool {
+    pub fn push(self: &Arc<Self>, job: Job, tasks: &tokio_util::task::TaskTracker) -> bool {
         let start = {
             let Ok(mut q) = self.inner.lock() else {
                 return false;
@@ -75,7 +75,7 @@ impl Lane {
             !std::mem::replace(&mut q.running, true)
         };
         if start {
-            tokio::spawn(drain(self.clone()));
+            tasks.spawn(drain(self.clone()));
         } else {
             self.wake.notify_one();
         }
@@ -156,6 +156,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn jobs_run_and_answer_in_push_order() {
         let lane = Arc::new(Lane::default());
+        let tasks = tokio_util::task::TaskTracker::new();
         let started = Arc::new(Mutex::new(Vec::new()));
         let answered = Arc::new(Mutex::new(Vec::new()));
         for n in 0..200u32 {
@@ -169,10 +170,13 @@ mod tests {
                     Box::new(move || record(&answered, n)) as Finish
                 }))
             });
-            assert!(lane.push(Job {
-                barrier: n % 50 == 49,
-                work
-            }));
+            assert!(lane.push(
+                Job {
+                    barrier: n % 50 == 49,
+                    work
+                },
+                &tasks
+            ));
         }
         let want: Vec<u32> = (0..200).collect();
         for _ in 0..500 {
@@ -188,27 +192,34 @@ mod tests {
     #[tokio::test]
     async fn a_barrier_waits_for_earlier_answers() {
         let lane = Arc::new(Lane::default());
+        let tasks = tokio_util::task::TaskTracker::new();
         let log = Arc::new(Mutex::new(Vec::new()));
         let l1 = log.clone();
-        lane.push(Job {
-            barrier: false,
-            work: Box::pin(async move {
-                Step::Pending(Box::pin(async move {
-                    tokio::time::sleep(Duration::from_millis(30)).await;
-                    Box::new(move || record(&l1, 1)) as Finish
-                }))
-            }),
-        });
+        lane.push(
+            Job {
+                barrier: false,
+                work: Box::pin(async move {
+                    Step::Pending(Box::pin(async move {
+                        tokio::time::sleep(Duration::from_millis(30)).await;
+                        Box::new(move || record(&l1, 1)) as Finish
+                    }))
+                }),
+            },
+            &tasks,
+        );
         let l2 = log.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        lane.push(Job {
-            barrier: true,
-            work: Box::pin(async move {
-                record(&l2, 2);
-                let _ = tx.send(());
-                Step::Done
-            }),
-        });
+        lane.push(
+            Job {
+                barrier: true,
+                work: Box::pin(async move {
+                    record(&l2, 2);
+                    let _ = tx.send(());
+                    Step::Done
+                }),
+            },
+            &tasks,
+        );
         rx.await.unwrap();
         assert_eq!(*log.lock().unwrap(), vec![1, 2]);
     }

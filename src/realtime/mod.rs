@@ -450,17 +450,27 @@ fn dispatch<A: Adapter>(
         );
         return;
     }
-    // Over budget: answered in its turn (after the answers of earlier events), not run.
-    if let Err(e) = conn.budget.check() {
+    // Over budget, or the server is shutting down: answered in its turn (after the answers
+    // of earlier events), not run.
+    let refused = if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        Err(AppError::Unavailable)
+    } else {
+        conn.budget.check()
+    };
+    if let Err(e) = refused {
         let answer: Finish = Box::new(move || ack.fail(&s, &event, e));
-        conn.lane.push(Job {
-            barrier: false,
-            work: Box::pin(std::future::ready(Step::Pending(Box::pin(
-                std::future::ready(answer),
-            )))),
-        });
+        conn.lane.push(
+            Job {
+                barrier: false,
+                work: Box::pin(std::future::ready(Step::Pending(Box::pin(
+                    std::future::ready(answer),
+                )))),
+            },
+            &state.lanes,
+        );
         return;
     }
+    let lanes = state.lanes.clone();
     fn done<F: std::future::Future<Output = ()> + Send + 'static>(f: F) -> Job {
         Job {
             barrier: true,
@@ -502,7 +512,7 @@ fn dispatch<A: Adapter>(
         "reopen_session" if staff_ns => done(desk::reopen_session(s, data, ack, state)),
         _ => done(desk::staff_event_elsewhere(s, ack, event)),
     };
-    conn.lane.push(job);
+    conn.lane.push(job, &lanes);
 }
 
 async fn on_connected<A: Adapter>(s: SocketRef<A>, State(state): State<AppState>) {
