@@ -251,6 +251,12 @@
     state.socket = socket;
 
     socket.on('connect', onConnect);
+    // The server may have missed cross-node events (a Redis outage): refresh the list and
+    // catch up the open conversation, as after a reconnect.
+    socket.on('resync', () => {
+      loadSessions(true).catch(() => {});
+      if (state.current) resync(state.current).catch((e) => toast(e.message, 'error'));
+    });
     socket.on('disconnect', (reason) => {
       setConn('offline', 'Reconnecting…');
       // The server closed the socket itself (shutting down, say): socket.io does not retry

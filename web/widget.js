@@ -274,6 +274,8 @@
         }
       });
       socket.on('connect_error', function () { renderStatus(); });
+      // The server may have missed cross-node messages (a Redis outage): catch up with lastSeq.
+      socket.on('resync', function () { if (state.ready) onConnect(); });
       socket.on('message', function (m) {
         if (m && m.sessionId === state.sessionId) addMessages([m]);
       });

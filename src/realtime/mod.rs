@@ -24,7 +24,6 @@ use socketioxide_core::Value as PacketValue;
 
 use crate::auth::Identity;
 use crate::error::{AppError, AppResult};
-use crate::limits::SocketBudget;
 use crate::messages::types::Sender;
 use crate::state::AppState;
 use lane::Lane;
@@ -100,7 +99,6 @@ struct Conn(Arc<ConnState>);
 struct ConnState {
     span: tracing::Span,
     info: ClientInfo,
-    budget: SocketBudget,
     identity: Option<Box<Identity>>,
     /// Sessions joined: (public session id, internal id). Usually one: a list is smaller
     /// than a map and as fast at this size.
@@ -290,7 +288,6 @@ fn setup_common<A: Adapter>(s: &SocketRef<A>, state: &AppState, identity: Option
     s.extensions.insert(Conn(Arc::new(ConnState {
         span,
         info,
-        budget: state.limits.socket_budget(),
         identity: identity.map(Box::new),
         joined: Mutex::new(Vec::new()),
         lane: Arc::new(Lane::default()),
@@ -455,7 +452,7 @@ fn dispatch<A: Adapter>(
     let refused = if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
         Err(AppError::Unavailable)
     } else {
-        conn.budget.check()
+        state.limits.socket_event(s.id)
     };
     if let Err(e) = refused {
         let answer: Finish = Box::new(move || ack.fail(&s, &event, e));
