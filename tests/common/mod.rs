@@ -369,6 +369,27 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// The stored messages of a session, over REST as `token` (a customer's session is
+    /// readable by that customer and by staff only).
+    pub async fn history_as(&self, session_id: &str, token: &str) -> Vec<Value> {
+        let r = self
+            .http
+            .get(format!("{}/api/chats/{session_id}", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET");
+        assert!(r.status().is_success(), "GET history -> {}", r.status());
+        r.json::<Value>()
+            .await
+            .expect("json body")
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
