@@ -1581,8 +1581,12 @@ async fn list_sessions_filters_and_queue_order(backend: Backend) {
     let xd = app.socket_as("/admin", &boss.token).await;
     let v = app.socket().await;
     let mut s = Vec::new();
+    let mut tabs = Vec::new();
     for _ in 0..4 {
-        s.push(app.open_session(&v).await);
+        // One socket each: a socket asking again while its session is empty gets it back.
+        let t = app.socket().await;
+        s.push(app.open_session(&t).await);
+        tabs.push(t);
         pause().await;
     }
     // s[3] starts waiting before s[1]: the queue is s[3], s[1] (not creation order)

@@ -103,6 +103,12 @@ async fn init<A: Adapter>(
         }
     }
     let resumed = existing.is_some();
+    if existing.is_none() && wanted_id.is_none() {
+        // A socket asking again for a new conversation gets its own empty one back (still
+        // `resumed: false`: to the client it is a new, empty conversation). Each new session
+        // is announced to every agent; a widget that re-inits costs nothing.
+        existing = own_empty_session(s, state, &caller).await?;
+    }
     let session = match existing {
         Some(sess) => match &owner {
             Some(o @ Owner::Customer(_)) if sess.customer_id.is_none() => {
@@ -128,7 +134,9 @@ async fn init<A: Adapter>(
                 customer_id,
                 visitor_identity,
             };
+            realtime::spend_new_session(s, state)?;
             let sess = state.sessions.create(new).await?;
+            realtime::record_created(s, &sess.id);
             tracing::info!(session = %sess.session_id, "session created");
             let sum = crate::desk::summary(state, &sess).await?;
             state.hub.to_agents("session_created", &sum).await;
@@ -195,6 +203,25 @@ async fn init<A: Adapter>(
         messages,
         has_more,
     })
+}
+
+/// The session this socket created last, while it is still empty, open and reachable.
+async fn own_empty_session<A: Adapter>(
+    s: &SocketRef<A>,
+    state: &AppState,
+    caller: &Caller,
+) -> AppResult<Option<entity::chat_session::Model>> {
+    let Some(pk) = realtime::last_created(s) else {
+        return Ok(None);
+    };
+    Ok(crate::desk::service::load(&state.db, &pk)
+        .await
+        .ok()
+        .filter(|sess| {
+            sess.last_seq == 0
+                && sess.status == crate::desk::service::status::OPEN
+                && caller.can_access(sess)
+        }))
 }
 
 /// Payload of `user_message` / `admin_message`.
