@@ -92,6 +92,9 @@ impl App {
             presence: presence.clone(),
             assistant: crate::assistant::Assistant::from_config(&config)?,
             assign_lock: Default::default(),
+            queue: Arc::new(crate::desk::queue::QueueBoard::new(Duration::from_millis(
+                config.queue_update_ms,
+            ))),
             stats: Default::default(),
             redis: redis.clone(),
         };
