@@ -165,6 +165,25 @@ async fn a_read_stops_at_the_byte_budget_and_continues_after_it(backend: Backend
         (1..=30).collect::<Vec<_>>(),
         "every message once, in order"
     );
+
+    // The socket's history answers have the same budget: resume and get_history.
+    let tab = app.socket().await;
+    let ack = tab
+        .ack("init_session", json!({ "sessionId": sid, "lastSeq": 0 }))
+        .await;
+    let resumed = seqs(&ack["messages"]);
+    assert!(!resumed.is_empty() && resumed.len() < 30, "{resumed:?}");
+    assert_eq!(resumed[0], 1, "resume starts after lastSeq");
+    assert_eq!(ack["hasMore"], true);
+    let h = data(
+        &tab.ack("get_history", json!({ "sessionId": sid, "limit": 100 }))
+            .await,
+        "get_history",
+    );
+    let page = seqs(&h["messages"]);
+    assert!(!page.is_empty() && page.len() < 30, "{page:?}");
+    assert_eq!(page.last(), Some(&30), "the latest page");
+    assert_eq!(h["hasMore"], true);
 }
 both!(
     reads_have_a_byte_budget,

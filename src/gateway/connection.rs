@@ -348,12 +348,13 @@ impl Conn {
         // The plain-WebSocket client is the visitor side: its view starts after its clear.
         let floor =
             crate::sessions::service::visitor_floor(&self.state.db, &self.session.pk).await?;
-        let (rows, has_more) = crate::messages::service::messages_between(
+        let (rows, has_more) = crate::messages::service::messages_before_within(
             &self.state.db,
             &self.session.pk,
             floor,
             before_seq,
             limit,
+            self.state.config.response_max_bytes,
         )
         .await?;
         if let Some(last) = rows.last() {

@@ -745,6 +745,47 @@ pub async fn messages_after_within<C: ConnectionTrait>(
     }
 }
 
+/// Like [`messages_between`] (paging backwards from `before_seq`, after `floor`), with no
+/// more content than `max_bytes` (always at least one message): `true` when older ones
+/// remain.
+pub async fn messages_before_within<C: ConnectionTrait>(
+    db: &C,
+    session_pk: &str,
+    floor: i64,
+    before_seq: Option<i64>,
+    limit: u64,
+    max_bytes: usize,
+) -> AppResult<(Vec<message::Model>, bool)> {
+    let mut out: Vec<message::Model> = Vec::new();
+    let mut bytes = 0usize;
+    let mut before = before_seq;
+    let more = loop {
+        let want = Ord::min(limit - out.len() as u64, BUDGET_CHUNK);
+        let (rows, more) = messages_between(db, session_pk, floor, before, want).await?;
+        let mut full = false;
+        for m in rows.into_iter().rev() {
+            if !out.is_empty() && bytes + m.content.len() > max_bytes {
+                full = true;
+                break;
+            }
+            bytes += m.content.len();
+            before = Some(m.seq);
+            out.push(m);
+        }
+        if full {
+            break true;
+        }
+        if !more {
+            break false;
+        }
+        if out.len() as u64 >= limit {
+            break true;
+        }
+    };
+    out.reverse();
+    Ok((out, more))
+}
+
 /// The latest messages of a session, oldest first: at most `limit`, no more content than
 /// `max_bytes` (possibly none), read newest first in chunks.
 pub async fn latest_within<C: ConnectionTrait>(

@@ -162,11 +162,12 @@ async fn init<A: Adapter>(
             } else {
                 session.visitor_cleared_seq
             };
-            let (rows, more) = crate::messages::service::messages_after(
+            let (rows, more) = crate::messages::service::messages_after_within(
                 &state.db,
                 &session.id,
                 after.max(floor),
                 state.config.history_limit,
+                state.config.response_max_bytes,
             )
             .await?;
             let msgs = rows
@@ -519,9 +520,15 @@ pub(crate) async fn get_history<A: Adapter>(
         } else {
             service::visitor_floor(&state.db, &pk).await?
         };
-        let (rows, has_more) =
-            crate::messages::service::messages_between(&state.db, &pk, floor, p.before_seq, limit)
-                .await?;
+        let (rows, has_more) = crate::messages::service::messages_before_within(
+            &state.db,
+            &pk,
+            floor,
+            p.before_seq,
+            limit,
+            state.config.response_max_bytes,
+        )
+        .await?;
         let messages: Vec<MessageDto> = rows
             .into_iter()
             .map(|m| MessageDto::from_model(m, &session_id))
