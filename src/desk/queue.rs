@@ -147,3 +147,51 @@ async fn pass(state: &AppState) -> AppResult<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn only_the_positions_that_moved_are_announced() {
+        let board = QueueBoard::new(Duration::ZERO);
+        let first = board.changed(&ids(&["a", "b", "c"]));
+        assert_eq!(
+            first.len(),
+            3,
+            "a node announces what it has not announced yet"
+        );
+        // d joins the end: nobody else moves
+        assert_eq!(
+            board.changed(&ids(&["a", "b", "c", "d"])),
+            vec![("d".to_string(), 4)]
+        );
+        // b leaves: only those behind it move
+        assert_eq!(
+            board.changed(&ids(&["a", "c", "d"])),
+            vec![("c".to_string(), 2), ("d".to_string(), 3)]
+        );
+        // b comes back at the end: announced again, as a newcomer
+        assert_eq!(
+            board.changed(&ids(&["a", "c", "d", "b"])),
+            vec![("b".to_string(), 4)]
+        );
+    }
+
+    #[test]
+    fn changes_within_the_window_make_one_later_pass() {
+        let board = QueueBoard::new(Duration::from_secs(3600));
+        assert!(matches!(board.when(), When::Now));
+        assert!(matches!(board.when(), When::After(_)));
+        assert!(matches!(board.when(), When::AlreadyDue));
+        board.start_scheduled();
+        assert!(
+            matches!(board.when(), When::After(_)),
+            "the window starts again"
+        );
+    }
+}
