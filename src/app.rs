@@ -288,9 +288,15 @@ fn spawn_housekeeping(state: AppState) {
 
 /// CORS: permissive unless `CORS_ORIGINS` lists the allowed origins.
 fn cors_layer(config: &Config) -> CorsLayer {
+    // The paging headers must be readable by a browser console on another origin.
     let base = CorsLayer::new()
         .allow_methods(tower_http::cors::Any)
-        .allow_headers(tower_http::cors::Any);
+        .allow_headers(tower_http::cors::Any)
+        .expose_headers([
+            http::HeaderName::from_static("x-next-after"),
+            http::HeaderName::from_static("x-next-before"),
+            http::header::RETRY_AFTER,
+        ]);
     match config.allowed_origins() {
         None => base.allow_origin(AllowOrigin::mirror_request()),
         Some(list) => {

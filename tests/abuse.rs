@@ -117,6 +117,22 @@ async fn an_unpaged_read_returns_the_first_page_and_where_to_continue(backend: B
     assert_eq!(seqs(&body), (1..=20).collect::<Vec<_>>(), "oldest first");
     assert_eq!(headers["x-next-after"], "20");
 
+    // A browser console on another origin may read the paging header.
+    let r = app
+        .http
+        .get(format!("{}/api/chats/{sid}", app.url))
+        .header("origin", "https://console.example")
+        .send()
+        .await
+        .expect("GET");
+    let exposed = r
+        .headers()
+        .get("access-control-expose-headers")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    assert!(exposed.contains("x-next-after"), "exposed: {exposed:?}");
+
     let (_, headers, body) = get(&app, &format!("/api/chats/{sid}?afterSeq=20"), None).await;
     assert_eq!(seqs(&body), (21..=30).collect::<Vec<_>>());
     assert!(headers.get("x-next-after").is_none(), "the last page");
