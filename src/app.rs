@@ -92,6 +92,9 @@ impl App {
             presence: presence.clone(),
             assistant: crate::assistant::Assistant::from_config(&config)?,
             assign_lock: Default::default(),
+            queue: Arc::new(crate::desk::queue::QueueBoard::new(Duration::from_millis(
+                config.queue_update_ms,
+            ))),
             stats: Default::default(),
             redis: redis.clone(),
             lanes: Default::default(),
@@ -304,9 +307,15 @@ fn spawn_housekeeping(state: AppState) {
 
 /// CORS: permissive unless `CORS_ORIGINS` lists the allowed origins.
 fn cors_layer(config: &Config) -> CorsLayer {
+    // The paging headers must be readable by a browser console on another origin.
     let base = CorsLayer::new()
         .allow_methods(tower_http::cors::Any)
-        .allow_headers(tower_http::cors::Any);
+        .allow_headers(tower_http::cors::Any)
+        .expose_headers([
+            http::HeaderName::from_static("x-next-after"),
+            http::HeaderName::from_static("x-next-before"),
+            http::header::RETRY_AFTER,
+        ]);
     match config.allowed_origins() {
         None => base.allow_origin(AllowOrigin::mirror_request()),
         Some(list) => {

@@ -82,6 +82,13 @@ pub struct Config {
     #[arg(long, env = "HISTORY_LIMIT", default_value_t = 500)]
     pub history_limit: u64,
 
+    /// Most bytes of message content in one REST list response (`GET /api/chats`,
+    /// `GET /api/chats/:sessionId`); past it the page ends early and its continuation header
+    /// says where to go on. 8 unpaged reads of a 1,500-message session once took the server
+    /// from 54 MB to 1.09 GB: a response's size must not depend on what a session holds.
+    #[arg(long, env = "RESPONSE_MAX_BYTES", default_value_t = 1024 * 1024)]
+    pub response_max_bytes: usize,
+
     /// Messages waiting to be stored before new sends get `overloaded`.
     #[arg(long, env = "WRITE_QUEUE_CAPACITY", default_value_t = 20_000)]
     pub write_queue_capacity: usize,
@@ -115,6 +122,11 @@ pub struct Config {
     /// database counts as unreachable (answers `overloaded` / 503, and the breaker opens).
     #[arg(long, env = "DB_ACQUIRE_TIMEOUT_MS", default_value_t = 1000)]
     pub db_acquire_timeout_ms: u64,
+
+    /// Queue positions are announced at most once per this many milliseconds (the latest
+    /// position wins), and only to the sessions whose position changed. `0`: at once.
+    #[arg(long, env = "QUEUE_UPDATE_MS", default_value_t = 250)]
+    pub queue_update_ms: u64,
 
     /// Database connection pool size.
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16)]
@@ -157,6 +169,16 @@ pub struct Config {
     /// Customer registrations per hour from one IP address.
     #[arg(long, env = "REGISTRATIONS_PER_HOUR", default_value_t = 30)]
     pub registrations_per_hour: u32,
+
+    /// New sessions per minute from one IP address (`init_session` that starts a
+    /// conversation). 10 sockets once created 2,000 sessions in 7 s, each announced to
+    /// every agent.
+    #[arg(long, env = "SESSIONS_PER_IP_PER_MIN", default_value_t = 30)]
+    pub sessions_per_ip_per_min: u32,
+
+    /// New sessions one socket may create over its life.
+    #[arg(long, env = "SESSIONS_PER_SOCKET", default_value_t = 5)]
+    pub sessions_per_socket: u32,
 
     /// Secret that signs tokens (HS256), at least 32 bytes. Unset: generated once and kept in
     /// a file beside the SQLite database (or `chatdesk.jwt-secret` in the working directory).

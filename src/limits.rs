@@ -1,5 +1,6 @@
 //! Abuse controls, with `governor`: per-socket event rate, per-IP connection rate, login
-//! attempts (per IP, per IP and account, and a per-account slow-down), per-IP registrations.
+//! attempts (per IP, per IP and account, and a per-account slow-down), per-IP registrations,
+//! new sessions per IP and per socket.
 //! Every refusal is answered (`rate_limited` with `retryAfterMs`, HTTP 429 with
 //! `Retry-After`), never dropped silently. `RATE_LIMITS=off` switches all of them off at once.
 //!
@@ -68,7 +69,14 @@ pub struct Limits {
     /// Slows down (never refuses): one account guessed at from anywhere.
     login_by_account: DefaultKeyedRateLimiter<String>,
     registrations: DefaultKeyedRateLimiter<String>,
+    /// New sessions per IP address.
+    sessions_by_ip: DefaultKeyedRateLimiter<String>,
+    /// New sessions per socket (each socket makes its limiter when it creates its first).
+    socket_sessions_quota: Quota,
 }
+
+/// One socket's budget of new sessions.
+pub struct SessionBudget(Option<DefaultDirectRateLimiter>);
 
 impl Limits {
     pub fn new(c: &Config) -> Arc<Limits> {
@@ -87,6 +95,8 @@ impl Limits {
                 Quota::per_hour(nz(c.registrations_per_hour))
                     .allow_burst(nz(c.registrations_per_hour)),
             ),
+            sessions_by_ip: RateLimiter::keyed(per_min(c.sessions_per_ip_per_min)),
+            socket_sessions_quota: per_min(c.sessions_per_socket),
         })
     }
 
@@ -160,6 +170,30 @@ impl Limits {
         self.check_key(&self.registrations, ip, "registration")
     }
 
+    /// A fresh budget of new sessions for a socket.
+    pub fn session_budget(&self) -> SessionBudget {
+        SessionBudget(
+            self.enabled
+                .then(|| RateLimiter::direct(self.socket_sessions_quota)),
+        )
+    }
+
+    /// A new session from `ip` by a socket with `budget` (the plain WebSocket has none: one
+    /// session per connection). The socket's own budget is spent first, so that a socket
+    /// over it does not use up its address's.
+    pub fn new_session(&self, ip: &str, budget: Option<&SessionBudget>) -> AppResult<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if let Some(SessionBudget(Some(l))) = budget {
+            l.check().map_err(|not_until| {
+                crate::metrics::rate_limited("session_socket");
+                retry(not_until.wait_time_from(DefaultClock::default().now()))
+            })?;
+        }
+        self.check_key(&self.sessions_by_ip, ip, "session_ip")
+    }
+
     /// Forgets idle keys (called periodically so memory stays bounded).
     pub fn sweep(&self) {
         self.connections.retain_recent();
@@ -168,5 +202,6 @@ impl Limits {
         self.login_by_ip_account.retain_recent();
         self.login_by_account.retain_recent();
         self.registrations.retain_recent();
+        self.sessions_by_ip.retain_recent();
     }
 }

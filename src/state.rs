@@ -28,6 +28,8 @@ pub struct AppState {
     pub stats: Arc<crate::ops::Stats>,
     /// Redis, when `REDIS_URL` is set (the socket.io adapter has its own connections).
     pub redis: Option<Arc<crate::cluster::Redis>>,
+    /// What this node announced of the queue (`desk::queue`).
+    pub queue: Arc<crate::desk::queue::QueueBoard>,
     /// Serializes auto-assignment on this node.
     pub assign_lock: Arc<tokio::sync::Mutex<()>>,
     /// The sockets' event lanes at work (see `realtime::lane`): shutdown waits for them, so

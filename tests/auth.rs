@@ -318,8 +318,9 @@ async fn staff_actions_need_a_staff_token(backend: Backend) {
         visitor.next_within("message", QUIET).await.is_none(),
         "a refused message was broadcast"
     );
+    // (the customer's init_session made the session theirs: read it as the customer)
     assert!(
-        app.history(&sid).await.is_empty(),
+        app.history_as(&sid, &customer).await.is_empty(),
         "a refused message was stored"
     );
 
@@ -631,7 +632,10 @@ async fn customers_sessions_follow_their_account(backend: Backend) {
         d1.next_within("message", QUIET).await.is_none(),
         "a refused message was broadcast"
     );
-    assert_eq!(app.history(&sid).await.len(), 1);
+    assert_eq!(app.history_as(&sid, &token).await.len(), 1);
+    // ... and what is stored is not readable by id alone either
+    let r = app.get(&format!("/api/chats/{sid}")).await;
+    assert_eq!(r.status(), 403);
     let mine_eve: Value = app
         .http
         .get(format!("{}/api/chats/mine", app.url))

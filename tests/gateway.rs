@@ -269,6 +269,13 @@ async fn desk_with_ai(backend: Backend, base: &str) -> TestApp {
 }
 
 /// Session status as staff see it.
+/// A session's stored messages, read over REST as staff (a customer's session is not
+/// readable by its id alone).
+async fn stored_messages(app: &TestApp, session_id: &str) -> Vec<Value> {
+    let admin = app.admin_token().await;
+    app.history_as(session_id, &admin).await
+}
+
 async fn status_of(app: &TestApp, session_id: &str) -> String {
     let token = app.admin_token().await;
     let chats: Value = app
@@ -337,7 +344,7 @@ async fn seed_001_chat_streams_the_assistant_reply_token_by_token(backend: Backe
     assert_eq!(printed, "Hello! How can I help?");
 
     // stored like any socket.io message, with a gap-free seq
-    let history = app.history(&session_id).await;
+    let history = stored_messages(&app, &session_id).await;
     let stored: Vec<(i64, &str, &str)> = history
         .iter()
         .map(|m| {
@@ -396,7 +403,7 @@ async fn seed_001_human_escalation_puts_the_session_in_the_queue(backend: Backen
     let status = ws.next("session_status").await;
     assert_eq!(status["status"], "waiting");
     assert_eq!(status_of(&app, &session_id).await, "waiting");
-    let history = app.history(&session_id).await;
+    let history = stored_messages(&app, &session_id).await;
     assert_eq!(history.len(), 1);
     assert_eq!(history[0]["content"], "I need to speak with a human agent");
     assert_eq!(history[0]["sender"], "user");
@@ -661,7 +668,7 @@ async fn every_malformed_message_is_answered_with_error(backend: Backend) {
     // still connected, and nothing was stored
     ws.send(json!({ "type": "ping" })).await;
     ws.next("pong").await;
-    assert!(app.history(&sid).await.is_empty());
+    assert!(stored_messages(&app, &sid).await.is_empty());
 }
 both!(malformed, every_malformed_message_is_answered_with_error);
 
@@ -815,7 +822,7 @@ async fn a_burst_over_the_plain_websocket_keeps_its_order(backend: Backend) {
         let sent = ws.next("sent").await;
         assert_eq!(sent["seq"], n as i64 + 1, "answer #{n}");
     }
-    let stored = app.history(&sid).await;
+    let stored = stored_messages(&app, &sid).await;
     assert_eq!(stored.len(), BURST);
     for (n, m) in stored.iter().enumerate() {
         assert_eq!(m["content"], format!("line {n:04}"), "stored #{n}");
@@ -914,8 +921,7 @@ async fn a_plain_websocket_customer_and_a_socketio_agent_talk_both_ways(backend:
     let status = ws.next("session_status").await;
     assert_eq!(status["status"], "assigned");
 
-    let seqs: Vec<i64> = app
-        .history(&sid)
+    let seqs: Vec<i64> = stored_messages(&app, &sid)
         .await
         .iter()
         .filter_map(|m| m["seq"].as_i64())
@@ -1089,8 +1095,7 @@ async fn a_staff_account_chats_on_ws_in_its_own_sessions_only(backend: Backend) 
     ws.send(json!({ "type": "chat", "content": "hello from the admin" }))
         .await;
     assert_eq!(ws.next("sent").await["seq"], 1);
-    let stored = app.get(&format!("/api/chats/{own}")).await;
-    let stored: Value = stored.json().await.expect("json");
+    let stored = app.history_as(&own, &token).await;
     assert_eq!(stored[0]["sender"], "user");
     // reconnecting resumes the account's own session
     let mut again = Ws::connect(&ws_url(&app, &format!("?token={token}"))).await;
@@ -1188,13 +1193,8 @@ async fn a_nul_character_in_a_chat_message_is_invalid_payload(backend: Backend) 
     assert_eq!(ws.next("error").await["code"], "invalid_payload");
     ws.send(json!({ "type": "chat", "content": "fine" })).await;
     assert_eq!(ws.next("sent").await["seq"], 1);
-    let stored: Value = app
-        .get(&format!("/api/chats/{session}"))
-        .await
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(stored.as_array().map(Vec::len), Some(1), "{stored}");
+    let stored = stored_messages(&app, &session).await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
 }
 both!(
     nul_on_ws,

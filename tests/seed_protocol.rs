@@ -376,9 +376,10 @@ async fn chat_list_is_paginated_newest_first(backend: Backend) {
         c.insecure_open_admin = true;
     })
     .await;
-    let s = app.socket().await;
     let mut ids = Vec::new();
     for _ in 0..5 {
+        // One socket each: a socket asking again while its session is empty gets it back.
+        let s = app.socket().await;
         ids.push(app.open_session(&s).await);
         tokio::time::sleep(Duration::from_millis(5)).await; // distinct creation instants
     }
@@ -502,9 +503,10 @@ async fn sessions_sharing_an_instant_page_without_gaps(backend: Backend) {
     use sea_orm::sea_query::Expr;
     use sea_orm::EntityTrait;
     let app = common::spawn_app_with(backend, |c| c.chats_page_limit = 3).await;
-    let s = app.socket().await;
     let mut ids = std::collections::BTreeSet::new();
     for _ in 0..7 {
+        // One socket each: a socket asking again while its session is empty gets it back.
+        let s = app.socket().await;
         ids.insert(app.open_session(&s).await);
     }
     let db = chatdesk::db::connect(&chatdesk::Config::for_tests(&app.db_url))

@@ -59,6 +59,7 @@ async fn session(
         assigned_at: Set(None),
         first_response_at: Set(None),
         resolved_at: Set(None),
+        visitor_cleared_seq: Set(0),
     }
     .insert(db)
     .await

@@ -1581,8 +1581,12 @@ async fn list_sessions_filters_and_queue_order(backend: Backend) {
     let xd = app.socket_as("/admin", &boss.token).await;
     let v = app.socket().await;
     let mut s = Vec::new();
+    let mut tabs = Vec::new();
     for _ in 0..4 {
-        s.push(app.open_session(&v).await);
+        // One socket each: a socket asking again while its session is empty gets it back.
+        let t = app.socket().await;
+        s.push(app.open_session(&t).await);
+        tabs.push(t);
         pause().await;
     }
     // s[3] starts waiting before s[1]: the queue is s[3], s[1] (not creation order)
@@ -2415,9 +2419,14 @@ async fn clearing_history(backend: Backend) {
     }
     assert_eq!(app.history(&sid).await.len(), 3);
 
-    // an agent over the socket
+    // an agent may not erase (issue 22: REST DELETE is admin-only, so is the socket's)
+    let refused = ad.ack("clear_history", json!({ "sessionId": sid })).await;
+    assert_eq!(refused["error"]["code"], "forbidden", "{refused}");
+    assert_eq!(app.history(&sid).await.len(), 3, "an agent's clear erased");
+    // an admin over the socket erases for everyone
+    let bs = app.socket_as("/admin", &boss.token).await;
     let c = data(
-        &ad.ack("clear_history", json!({ "sessionId": sid })).await,
+        &bs.ack("clear_history", json!({ "sessionId": sid })).await,
         "clear_history",
     );
     assert_has(&c, &json!({ "sessionId": sid, "cleared": 3 }), "");
@@ -2445,19 +2454,23 @@ async fn clearing_history(backend: Backend) {
     );
     assert_eq!(m["seq"], 4);
 
-    // the visitor may clear its own conversation (docs/desk.md: visitor event)
+    // the visitor may clear its own conversation, for the visitor only (staff keep it)
     let c = data(
         &v.ack("clear_history", json!({ "sessionId": sid })).await,
         "visitor clear_history",
     );
     assert_has(&c, &json!({ "sessionId": sid, "cleared": 1 }), "");
-    for s in [&v, &ad] {
-        assert_has(
-            &s.next("history_cleared").await,
-            &json!({ "sessionId": sid }),
-            "",
-        );
-    }
+    assert_has(
+        &v.next("history_cleared").await,
+        &json!({ "sessionId": sid }),
+        "",
+    );
+    none_of(
+        &ad,
+        "history_cleared",
+        "a visitor's clear reached the agent",
+    )
+    .await;
 
     // REST: agents get 403, admins clear
     data(
@@ -2485,7 +2498,8 @@ async fn clearing_history(backend: Backend) {
     )
     .await;
     assert_eq!(st, 200, "{body}");
-    assert_has(&body, &json!({ "sessionId": sid, "cleared": 1 }), "");
+    // the message the visitor hid is erased too
+    assert_has(&body, &json!({ "sessionId": sid, "cleared": 2 }), "");
     for s in [&v, &ad] {
         assert_has(
             &s.next("history_cleared").await,

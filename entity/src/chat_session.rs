@@ -32,6 +32,9 @@ pub struct Model {
     pub assigned_at: Option<DateTimeUtc>,
     pub first_response_at: Option<DateTimeUtc>,
     pub resolved_at: Option<DateTimeUtc>,
+    /// The visitor cleared their history up to this `seq`: their own views start after it
+    /// (staff see everything). 0: never cleared.
+    pub visitor_cleared_seq: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -7,6 +7,7 @@ mod m20261125_000001_create_chat_tables;
 mod m20261125_000002_create_accounts;
 mod m20261125_000003_message_interrupted;
 mod m20261125_000004_messages_fk_postgres;
+mod m20261206_000005_visitor_cleared_seq;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_create_accounts::Migration),
             Box::new(m20261125_000003_message_interrupted::Migration),
             Box::new(m20261125_000004_messages_fk_postgres::Migration),
+            Box::new(m20261206_000005_visitor_cleared_seq::Migration),
         ]
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod events;
 pub mod http;
+pub mod queue;
 pub mod service;
 pub mod types;
 
@@ -73,17 +74,9 @@ pub async fn announce(state: &AppState, s: &Session) -> AppResult<SessionSummary
     Ok(sum)
 }
 
-/// Tells every waiting session its place in the queue.
+/// Tells the waiting sessions whose place in the queue changed (see [`queue`]).
 pub async fn announce_queue(state: &AppState) -> AppResult<()> {
-    let queue = service::queue(&state.db, 1000).await?;
-    for (i, s) in queue.iter().enumerate() {
-        let payload = json!({ "sessionId": s.session_id, "position": i + 1 });
-        state
-            .hub
-            .to_session(&s.session_id, "queue_position", &payload, None)
-            .await;
-    }
-    Ok(())
+    queue::changed(state).await
 }
 
 /// The position of a session in the queue (1-based), if it is waiting.

@@ -345,11 +345,16 @@ impl Conn {
         let limit = limit
             .unwrap_or(DEFAULT_HISTORY)
             .clamp(1, self.state.config.history_limit.max(1));
-        let (rows, has_more) = crate::messages::service::messages_before(
+        // The plain-WebSocket client is the visitor side: its view starts after its clear.
+        let floor =
+            crate::sessions::service::visitor_floor(&self.state.db, &self.session.pk).await?;
+        let (rows, has_more) = crate::messages::service::messages_before_within(
             &self.state.db,
             &self.session.pk,
+            floor,
             before_seq,
             limit,
+            self.state.config.response_max_bytes,
         )
         .await?;
         if let Some(last) = rows.last() {
@@ -360,11 +365,15 @@ impl Conn {
         Ok(())
     }
 
-    /// `clear_history`: erases the session's messages (for everyone in it, as on socket.io)
-    /// and answers `history {messages: []}`.
+    /// `clear_history`: hides the history from the visitor (every device of theirs hears it;
+    /// staff keep seeing it, as for a socket.io visitor) and answers `history {messages: []}`.
     async fn clear(&mut self) -> AppResult<()> {
-        crate::sessions::events::clear(&self.state, &self.session.pk, &self.session.session_id)
-            .await?;
+        crate::sessions::events::clear_for_visitor(
+            &self.state,
+            &self.session.pk,
+            &self.session.session_id,
+        )
+        .await?;
         self.own_clears += 1;
         let v = types::history(&self.session.session_id, &[], false);
         self.send(&v).await;
@@ -443,9 +452,13 @@ impl Conn {
             "plain WebSocket client fell behind; resending history"
         );
         self.own_clears = 0;
-        let rows = crate::messages::service::messages_before(
+        let floor = crate::sessions::service::visitor_floor(&self.state.db, &self.session.pk)
+            .await
+            .unwrap_or(0);
+        let rows = crate::messages::service::messages_between(
             &self.state.db,
             &self.session.pk,
+            floor,
             None,
             DEFAULT_HISTORY.min(self.state.config.history_limit.max(1)),
         )

@@ -228,6 +228,9 @@ async fn session_for(
                 customer_id,
                 visitor_identity: None,
             };
+            state
+                .limits
+                .new_session(info.ip.as_deref().unwrap_or_default(), None)?;
             let s = state.sessions.create(new).await?;
             tracing::info!(session = %s.session_id, "session created (plain WebSocket)");
             let sum = crate::desk::summary(state, &s).await?;

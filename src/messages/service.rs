@@ -707,6 +707,115 @@ pub async fn messages_after<C: ConnectionTrait>(
     Ok((rows, more))
 }
 
+/// Rows fetched per query when a read is bounded by bytes: a page stops at its byte budget
+/// with at most this many rows read past what it returns.
+const BUDGET_CHUNK: u64 = 50;
+
+/// Messages with `seq > after_seq`, oldest first: at most `limit`, and no more content than
+/// `max_bytes` (always at least one message, whatever its size), and whether more follow.
+/// Read in chunks so that the rows held in memory stay near the budget whatever the session
+/// holds.
+pub async fn messages_after_within<C: ConnectionTrait>(
+    db: &C,
+    session_pk: &str,
+    after_seq: i64,
+    limit: u64,
+    max_bytes: usize,
+) -> AppResult<(Vec<message::Model>, bool)> {
+    let mut out: Vec<message::Model> = Vec::new();
+    let mut bytes = 0usize;
+    let mut after = after_seq;
+    loop {
+        let want = Ord::min(limit - out.len() as u64, BUDGET_CHUNK);
+        let (rows, more) = messages_after(db, session_pk, after, want).await?;
+        for m in rows {
+            if !out.is_empty() && bytes + m.content.len() > max_bytes {
+                return Ok((out, true));
+            }
+            bytes += m.content.len();
+            after = m.seq;
+            out.push(m);
+        }
+        if !more {
+            return Ok((out, false));
+        }
+        if out.len() as u64 >= limit {
+            return Ok((out, true));
+        }
+    }
+}
+
+/// Like [`messages_between`] (paging backwards from `before_seq`, after `floor`), with no
+/// more content than `max_bytes` (always at least one message): `true` when older ones
+/// remain.
+pub async fn messages_before_within<C: ConnectionTrait>(
+    db: &C,
+    session_pk: &str,
+    floor: i64,
+    before_seq: Option<i64>,
+    limit: u64,
+    max_bytes: usize,
+) -> AppResult<(Vec<message::Model>, bool)> {
+    let mut out: Vec<message::Model> = Vec::new();
+    let mut bytes = 0usize;
+    let mut before = before_seq;
+    let more = loop {
+        let want = Ord::min(limit - out.len() as u64, BUDGET_CHUNK);
+        let (rows, more) = messages_between(db, session_pk, floor, before, want).await?;
+        let mut full = false;
+        for m in rows.into_iter().rev() {
+            if !out.is_empty() && bytes + m.content.len() > max_bytes {
+                full = true;
+                break;
+            }
+            bytes += m.content.len();
+            before = Some(m.seq);
+            out.push(m);
+        }
+        if full {
+            break true;
+        }
+        if !more {
+            break false;
+        }
+        if out.len() as u64 >= limit {
+            break true;
+        }
+    };
+    out.reverse();
+    Ok((out, more))
+}
+
+/// The latest messages of a session, oldest first: at most `limit`, no more content than
+/// `max_bytes` (possibly none), read newest first in chunks.
+pub async fn latest_within<C: ConnectionTrait>(
+    db: &C,
+    session_pk: &str,
+    limit: u64,
+    max_bytes: usize,
+) -> AppResult<Vec<message::Model>> {
+    let mut out: Vec<message::Model> = Vec::new();
+    let mut bytes = 0usize;
+    let mut before = None;
+    'read: while (out.len() as u64) < limit {
+        let want = Ord::min(limit - out.len() as u64, BUDGET_CHUNK);
+        let (rows, more) = messages_between(db, session_pk, 0, before, want).await?;
+        for m in rows.into_iter().rev() {
+            if bytes + m.content.len() > max_bytes {
+                break 'read;
+            }
+            bytes += m.content.len();
+            before = Some(m.seq);
+            out.push(m);
+        }
+        if !more {
+            break;
+        }
+    }
+    out.reverse();
+    Ok(out)
+}
+
 /// Up to `limit` messages with `seq < before_seq` (the latest ones when `None`), oldest
 /// first, and whether older ones exist.
 pub async fn messages_before<C: ConnectionTrait>(
@@ -715,7 +824,22 @@ pub async fn messages_before<C: ConnectionTrait>(
     before_seq: Option<i64>,
     limit: u64,
 ) -> AppResult<(Vec<message::Model>, bool)> {
+    messages_between(db, session_pk, 0, before_seq, limit).await
+}
+
+/// Like [`messages_before`], counting only messages with `seq > floor` (a visitor's view
+/// after they cleared their history).
+pub async fn messages_between<C: ConnectionTrait>(
+    db: &C,
+    session_pk: &str,
+    floor: i64,
+    before_seq: Option<i64>,
+    limit: u64,
+) -> AppResult<(Vec<message::Model>, bool)> {
     let mut q = message::Entity::find().filter(message::Column::ChatSessionId.eq(session_pk));
+    if floor > 0 {
+        q = q.filter(message::Column::Seq.gt(floor));
+    }
     if let Some(b) = before_seq {
         q = q.filter(message::Column::Seq.lt(b));
     }
@@ -762,6 +886,22 @@ pub async fn latest_for_sessions<C: ConnectionTrait>(
         out.entry(m.chat_session_id.clone()).or_default().push(m);
     }
     Ok(out)
+}
+
+/// How many stored messages of a session have `after < seq <= upto`.
+pub async fn count_between<C: ConnectionTrait>(
+    db: &C,
+    session_pk: &str,
+    after: i64,
+    upto: i64,
+) -> AppResult<u64> {
+    use sea_orm::PaginatorTrait;
+    Ok(message::Entity::find()
+        .filter(message::Column::ChatSessionId.eq(session_pk))
+        .filter(message::Column::Seq.gt(after))
+        .filter(message::Column::Seq.lte(upto))
+        .count(db)
+        .await?)
 }
 
 /// Erases every message of a session (the session and its `seq` counter stay).

@@ -401,6 +401,30 @@ impl Hub {
         data: &T,
         except: Option<Except>,
     ) {
+        self.to_room(session_id, event, data, except, &NAMESPACES)
+            .await
+    }
+
+    /// Emits `event` to the visitor side of the session's room only: its sockets in "/" and
+    /// the plain-WebSocket listeners (the agents in "/admin" do not hear it).
+    pub async fn to_visitors<T: Serialize + ?Sized>(
+        &self,
+        session_id: &str,
+        event: &'static str,
+        data: &T,
+    ) {
+        self.to_room(session_id, event, data, None, &NAMESPACES[..1])
+            .await
+    }
+
+    async fn to_room<T: Serialize + ?Sized>(
+        &self,
+        session_id: &str,
+        event: &'static str,
+        data: &T,
+        except: Option<Except>,
+        namespaces: &[&'static str],
+    ) {
         let Some(b) = self.inner.get() else { return };
         let Some(raw) = serialize(event, data) else {
             return;
@@ -420,7 +444,7 @@ impl Hub {
         if let Some(r) = self.relay.get() {
             r.publish(session_id, event, &raw);
         }
-        for ns in NAMESPACES {
+        for &ns in namespaces {
             let skip = Except::in_ns(except, ns);
             b.emit(ns, session_id.to_string(), event, raw.clone(), skip)
                 .await;

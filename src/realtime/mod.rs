@@ -105,6 +105,51 @@ struct ConnState {
     joined: Mutex<Vec<(String, String)>>,
     /// The socket's events, in the order it sent them.
     lane: Arc<Lane>,
+    /// Sessions this socket created: made with its first (most sockets create none).
+    made: Mutex<Option<Made>>,
+}
+
+/// What a socket that creates sessions keeps: its budget of new ones and its latest one.
+struct Made {
+    budget: crate::limits::SessionBudget,
+    /// Internal id of the session this socket created last.
+    last: Option<String>,
+}
+
+/// The session (internal id) this socket created last, if any.
+pub fn last_created<A: Adapter>(s: &SocketRef<A>) -> Option<String> {
+    let c = conn(s)?;
+    let made = c.0.made.lock().ok()?;
+    made.as_ref().and_then(|m| m.last.clone())
+}
+
+/// Spends one new session of this socket's budget and of its address's, or says how long
+/// to wait.
+pub fn spend_new_session<A: Adapter>(s: &SocketRef<A>, state: &AppState) -> AppResult<()> {
+    let ip = client(s).ip.unwrap_or_default();
+    let Some(c) = conn(s) else {
+        return state.limits.new_session(&ip, None);
+    };
+    let mut made =
+        c.0.made
+            .lock()
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("socket state poisoned")))?;
+    let made = made.get_or_insert_with(|| Made {
+        budget: state.limits.session_budget(),
+        last: None,
+    });
+    state.limits.new_session(&ip, Some(&made.budget))
+}
+
+/// Remembers the session this socket just created.
+pub fn record_created<A: Adapter>(s: &SocketRef<A>, pk: &str) {
+    if let Some(c) = conn(s) {
+        if let Ok(mut made) = c.0.made.lock() {
+            if let Some(m) = made.as_mut() {
+                m.last = Some(pk.to_string());
+            }
+        }
+    }
 }
 
 fn conn<A: Adapter>(s: &SocketRef<A>) -> Option<Conn> {
@@ -291,6 +336,7 @@ fn setup_common<A: Adapter>(s: &SocketRef<A>, state: &AppState, identity: Option
         identity: identity.map(Box::new),
         joined: Mutex::new(Vec::new()),
         lane: Arc::new(Lane::default()),
+        made: Mutex::new(None),
     })));
 }
 

@@ -103,6 +103,12 @@ async fn init<A: Adapter>(
         }
     }
     let resumed = existing.is_some();
+    if existing.is_none() && wanted_id.is_none() {
+        // A socket asking again for a new conversation gets its own empty one back (still
+        // `resumed: false`: to the client it is a new, empty conversation). Each new session
+        // is announced to every agent; a widget that re-inits costs nothing.
+        existing = own_empty_session(s, state, &caller).await?;
+    }
     let session = match existing {
         Some(sess) => match &owner {
             Some(o @ Owner::Customer(_)) if sess.customer_id.is_none() => {
@@ -128,7 +134,9 @@ async fn init<A: Adapter>(
                 customer_id,
                 visitor_identity,
             };
+            realtime::spend_new_session(s, state)?;
             let sess = state.sessions.create(new).await?;
+            realtime::record_created(s, &sess.id);
             tracing::info!(session = %sess.session_id, "session created");
             let sum = crate::desk::summary(state, &sess).await?;
             state.hub.to_agents("session_created", &sum).await;
@@ -149,11 +157,17 @@ async fn init<A: Adapter>(
 
     let (messages, has_more) = match last_seq {
         Some(after) => {
-            let (rows, more) = crate::messages::service::messages_after(
+            let floor = if caller.is_staff() {
+                0
+            } else {
+                session.visitor_cleared_seq
+            };
+            let (rows, more) = crate::messages::service::messages_after_within(
                 &state.db,
                 &session.id,
-                after,
+                after.max(floor),
                 state.config.history_limit,
+                state.config.response_max_bytes,
             )
             .await?;
             let msgs = rows
@@ -190,6 +204,25 @@ async fn init<A: Adapter>(
         messages,
         has_more,
     })
+}
+
+/// The session this socket created last, while it is still empty, open and reachable.
+async fn own_empty_session<A: Adapter>(
+    s: &SocketRef<A>,
+    state: &AppState,
+    caller: &Caller,
+) -> AppResult<Option<entity::chat_session::Model>> {
+    let Some(pk) = realtime::last_created(s) else {
+        return Ok(None);
+    };
+    Ok(crate::desk::service::load(&state.db, &pk)
+        .await
+        .ok()
+        .filter(|sess| {
+            sess.last_seq == 0
+                && sess.status == crate::desk::service::status::OPEN
+                && caller.can_access(sess)
+        }))
 }
 
 /// Payload of `user_message` / `admin_message`.
@@ -482,8 +515,20 @@ pub(crate) async fn get_history<A: Adapter>(
             .limit
             .unwrap_or(50)
             .clamp(1, state.config.history_limit.max(1));
-        let (rows, has_more) =
-            crate::messages::service::messages_before(&state.db, &pk, p.before_seq, limit).await?;
+        let floor = if caller.is_staff() {
+            0
+        } else {
+            service::visitor_floor(&state.db, &pk).await?
+        };
+        let (rows, has_more) = crate::messages::service::messages_before_within(
+            &state.db,
+            &pk,
+            floor,
+            p.before_seq,
+            limit,
+            state.config.response_max_bytes,
+        )
+        .await?;
         let messages: Vec<MessageDto> = rows
             .into_iter()
             .map(|m| MessageDto::from_model(m, &session_id))
@@ -499,7 +544,9 @@ struct ClearPayload {
     session_id: String,
 }
 
-/// `clear_history {sessionId}`: erases the session's messages (visitor or agent).
+/// `clear_history {sessionId}`. Erasing for everyone is an admin's action (as REST `DELETE`
+/// is); an agent is `forbidden`; a visitor's clear hides the history from the visitor only
+/// (staff keep seeing all of it).
 pub(crate) async fn clear_history<A: Adapter>(
     s: SocketRef<A>,
     TryData(data): TryData<Value>,
@@ -510,12 +557,20 @@ pub(crate) async fn clear_history<A: Adapter>(
         let p: ClearPayload = parse(data)?;
         let caller = Caller::of(&s);
         let (pk, session_id) = reachable_session(&s, &state, &caller, &p.session_id).await?;
-        clear(&state, &pk, &session_id).await
+        match &caller.identity {
+            Some(id) if id.role == crate::auth::Role::Admin && !id.legacy => {
+                clear(&state, &pk, &session_id).await
+            }
+            Some(id) if id.is_staff() => Err(AppError::Forbidden(
+                "erasing a conversation is an admin action".into(),
+            )),
+            _ => clear_for_visitor(&state, &pk, &session_id).await,
+        }
     })
     .await
 }
 
-/// Erases a session's messages and tells its room.
+/// Erases a session's messages for everyone and tells its room.
 pub async fn clear(state: &AppState, pk: &str, session_id: &str) -> AppResult<Value> {
     // Messages still queued for this session are stored first, then erased with the rest.
     state.writer.flush().await;
@@ -527,4 +582,20 @@ pub async fn clear(state: &AppState, pk: &str, session_id: &str) -> AppResult<Va
         .to_session(session_id, "history_cleared", &payload, None)
         .await;
     Ok(serde_json::json!({ "sessionId": session_id, "cleared": n }))
+}
+
+/// A visitor's clear: the visitor's views (resume, `get_history` on "/", their REST read,
+/// the `/ws` history) start after the session's latest `seq`; nothing is deleted and the
+/// staff's views are unchanged. Only the visitor side hears `history_cleared`.
+pub async fn clear_for_visitor(state: &AppState, pk: &str, session_id: &str) -> AppResult<Value> {
+    // Messages the visitor sent before clearing are stored first, then hidden with the rest.
+    state.writer.flush().await;
+    let (upto, n) = service::clear_for_visitor(&state.db, pk).await?;
+    tracing::info!(session = %session_id, hidden = n, upto, "history cleared for the visitor");
+    let payload = serde_json::json!({ "sessionId": session_id, "clearedSeq": upto });
+    state
+        .hub
+        .to_visitors(session_id, "history_cleared", &payload)
+        .await;
+    Ok(serde_json::json!({ "sessionId": session_id, "cleared": n, "clearedSeq": upto }))
 }

@@ -10,14 +10,12 @@ use serde::Deserialize;
 
 use super::service::{self, ListFilter};
 use super::types::{ChatSummary, Cursor};
+use super::Caller;
 use crate::auth::http::QueryParams;
-use crate::auth::{SignedIn, Staff};
-use crate::error::AppResult;
+use crate::auth::{MaybeSignedIn, SignedIn, Staff};
+use crate::error::{AppError, AppResult};
 use crate::messages::types::MessageDto;
 use crate::state::AppState;
-
-/// Most messages `GET /api/chats/:sessionId` returns when the client gives no `limit`.
-pub const UNPAGED_HISTORY_CAP: u64 = 10_000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -88,39 +86,51 @@ pub(crate) async fn my_chats(
     Ok((headers, Json(body)))
 }
 
-/// One page of sessions with their latest messages, and the next-page cursor header.
+/// One page of sessions with their latest messages, and the next-page cursor header. The
+/// page ends early when its messages reach `RESPONSE_MAX_BYTES` of content (the first
+/// session is always there, with as many of its latest messages as fit).
 async fn summaries(
     state: &AppState,
     filter: &ListFilter,
 ) -> AppResult<(HeaderMap, Vec<ChatSummary>)> {
-    let limit = filter.limit;
     let sessions = service::list(&state.db, filter).await?;
-    let mut messages = crate::messages::service::latest_for_sessions(
-        &state.db,
-        &sessions,
-        state.config.history_limit,
-    )
-    .await?;
+    let full_page = sessions.len() as u64 == filter.limit;
+    let mut budget = state.config.response_max_bytes;
+    let mut body: Vec<ChatSummary> = Vec::with_capacity(sessions.len());
+    let mut cut_short = false;
+    let mut last_included = None;
+    for s in sessions {
+        let rows = if s.last_seq > 0 {
+            crate::messages::service::latest_within(
+                &state.db,
+                &s.id,
+                state.config.history_limit,
+                budget,
+            )
+            .await?
+        } else {
+            Vec::new()
+        };
+        let used: usize = rows.iter().map(|m| m.content.len()).sum();
+        // A session whose latest message no longer fits waits for the next page.
+        if !body.is_empty() && rows.is_empty() && s.last_seq > 0 {
+            cut_short = true;
+            break;
+        }
+        budget = budget.saturating_sub(used);
+        let msgs = rows
+            .into_iter()
+            .map(|m| MessageDto::from_model(m, &s.session_id))
+            .collect();
+        last_included = Some(Cursor::encode(&s.created_at, &s.id));
+        body.push(ChatSummary::new(s, msgs));
+    }
     let mut headers = HeaderMap::new();
-    if sessions.len() as u64 == limit {
-        if let Some(last) = sessions.last() {
-            if let Ok(v) = Cursor::encode(&last.created_at, &last.id).parse() {
-                headers.insert("x-next-before", v);
-            }
+    if full_page || cut_short {
+        if let Some(v) = last_included.and_then(|c| c.parse().ok()) {
+            headers.insert("x-next-before", v);
         }
     }
-    let body: Vec<ChatSummary> = sessions
-        .into_iter()
-        .map(|s| {
-            let msgs = messages
-                .remove(&s.id)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|m| MessageDto::from_model(m, &s.session_id))
-                .collect();
-            ChatSummary::new(s, msgs)
-        })
-        .collect();
     Ok((headers, body))
 }
 
@@ -131,32 +141,61 @@ pub struct HistoryQuery {
     pub limit: Option<u64>,
 }
 
-/// `GET /api/chats/:sessionId`: that session's messages in `seq` order (`[]` if unknown).
-/// A session's messages in seq order (`[]` when unknown). Query: afterSeq, limit.
-#[utoipa::path(get, path = "/api/chats/{session_id}", tag = "chats", params(("session_id" = String, Path, description = "public session id")), responses((status = 200, description = "array of messages")))]
+/// `GET /api/chats/:sessionId`: one page of that session's messages in `seq` order (`[]` if
+/// unknown). The seed's unpaged form gets the first page too: at most `HISTORY_LIMIT`
+/// messages and `RESPONSE_MAX_BYTES` of content. When more follow, the `X-Next-After`
+/// header holds the last `seq` returned: ask again with `?afterSeq=` that value.
+///
+/// Who may read: as on the socket ([`Caller::can_access`]): an anonymous session by its id,
+/// a customer's (or verified visitor's) session by that customer or staff; otherwise 403.
+/// A visitor's read starts after the point where the visitor cleared the history.
+/// A session's messages in seq order (`[]` when unknown). Query: afterSeq, limit. `X-Next-After` header: the afterSeq of the next page.
+#[utoipa::path(get, path = "/api/chats/{session_id}", tag = "chats", params(("session_id" = String, Path, description = "public session id")), responses((status = 200, description = "array of messages; `X-Next-After` when more follow"), (status = 403, description = "the session belongs to someone else")))]
 pub(crate) async fn get_chat(
     State(state): State<AppState>,
+    MaybeSignedIn(identity): MaybeSignedIn,
     Path(session_id): Path<String>,
     QueryParams(q): QueryParams<HistoryQuery>,
-) -> AppResult<Json<Vec<MessageDto>>> {
+) -> AppResult<(HeaderMap, Json<Vec<MessageDto>>)> {
     let Some(session) = service::find_by_session_id(&state.db, &session_id).await? else {
-        return Ok(Json(Vec::new()));
+        return Ok((HeaderMap::new(), Json(Vec::new())));
     };
-    // Seed clients ask without a limit and expect the whole conversation (bounded anyway).
-    let limit = match q.limit {
-        Some(l) => l.clamp(1, state.config.history_limit.max(1)),
-        None => UNPAGED_HISTORY_CAP,
+    let caller = Caller {
+        identity,
+        verified: None,
     };
-    let (rows, _) = crate::messages::service::messages_after(
+    // The operator's legacy open mode lets tokenless consoles read, as on the staff endpoints.
+    let legacy_console = caller.identity.is_none() && state.config.insecure_open_admin;
+    if !caller.can_access(&session) && !legacy_console {
+        return Err(AppError::Forbidden(
+            "this session belongs to someone else".into(),
+        ));
+    }
+    let floor = if caller.is_staff() {
+        0
+    } else {
+        session.visitor_cleared_seq
+    };
+    let max = state.config.history_limit.max(1);
+    let limit = q.limit.unwrap_or(max).clamp(1, max);
+    let (rows, more) = crate::messages::service::messages_after_within(
         &state.db,
         &session.id,
-        q.after_seq.unwrap_or(0),
+        q.after_seq.unwrap_or(0).max(floor),
         limit,
+        state.config.response_max_bytes,
     )
     .await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|m| MessageDto::from_model(m, &session.session_id))
-            .collect(),
+    let mut headers = HeaderMap::new();
+    if let (true, Some(last)) = (more, rows.last()) {
+        headers.insert("x-next-after", last.seq.into());
+    }
+    Ok((
+        headers,
+        Json(
+            rows.into_iter()
+                .map(|m| MessageDto::from_model(m, &session.session_id))
+                .collect(),
+        ),
     ))
 }

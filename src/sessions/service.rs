@@ -61,6 +61,7 @@ fn new_row(new: &NewSession, code: String, now: DateTime<Utc>) -> chat_session::
         assigned_at: Set(None),
         first_response_at: Set(None),
         resolved_at: Set(None),
+        visitor_cleared_seq: Set(0),
     }
 }
 
@@ -260,6 +261,40 @@ pub async fn link_owner<C: ConnectionTrait>(
     }
     am.updated_at = Set(now_millis());
     Ok(am.update(db).await?)
+}
+
+/// Hides the session's history up to its latest `seq` from the visitor (a visitor's
+/// `clear_history`). Returns the new watermark and how many stored messages it newly hid.
+pub async fn clear_for_visitor<C: ConnectionTrait>(db: &C, pk: &str) -> AppResult<(i64, u64)> {
+    use sea_orm::sea_query::Expr;
+    let before = chat_session::Entity::find_by_id(pk.to_string())
+        .one(db)
+        .await?
+        .ok_or(AppError::SessionNotFound)?;
+    // `last_seq` only grows, so the watermark never moves back.
+    chat_session::Entity::update_many()
+        .col_expr(
+            chat_session::Column::VisitorClearedSeq,
+            Expr::col(chat_session::Column::LastSeq),
+        )
+        .filter(chat_session::Column::Id.eq(pk))
+        .exec(db)
+        .await?;
+    let upto = chat_session::Entity::find_by_id(pk.to_string())
+        .one(db)
+        .await?
+        .map_or(before.last_seq, |s| s.visitor_cleared_seq);
+    let hidden =
+        crate::messages::service::count_between(db, pk, before.visitor_cleared_seq, upto).await?;
+    Ok((upto, hidden))
+}
+
+/// Where the visitor's view of a session starts (`seq` after which messages show).
+pub async fn visitor_floor<C: ConnectionTrait>(db: &C, pk: &str) -> AppResult<i64> {
+    Ok(chat_session::Entity::find_by_id(pk.to_string())
+        .one(db)
+        .await?
+        .map_or(0, |s| s.visitor_cleared_seq))
 }
 
 #[cfg(test)]

@@ -359,10 +359,44 @@ impl TestApp {
             .to_string()
     }
 
-    /// The stored messages of a session, over REST.
+    /// The stored messages of a session, over REST: every page, following `X-Next-After`.
     pub async fn history(&self, session_id: &str) -> Vec<Value> {
-        self.get_json(&format!("/api/chats/{session_id}"))
+        let mut all = Vec::new();
+        let mut path = format!("/api/chats/{session_id}");
+        for _ in 0..10_000 {
+            let r = self.get(&path).await;
+            assert!(r.status().is_success(), "GET {path} -> {}", r.status());
+            let next = r
+                .headers()
+                .get("x-next-after")
+                .and_then(|v| v.to_str().ok())
+                .map(String::from);
+            let page: Value = r.json().await.expect("json body");
+            all.extend(page.as_array().cloned().unwrap_or_default());
+            match next {
+                Some(after) => path = format!("/api/chats/{session_id}?afterSeq={after}"),
+                None => break,
+            }
+        }
+        all
+    }
+}
+
+impl TestApp {
+    /// The stored messages of a session, over REST as `token` (a customer's session is
+    /// readable by that customer and by staff only).
+    pub async fn history_as(&self, session_id: &str, token: &str) -> Vec<Value> {
+        let r = self
+            .http
+            .get(format!("{}/api/chats/{session_id}", self.url))
+            .bearer_auth(token)
+            .send()
             .await
+            .expect("GET");
+        assert!(r.status().is_success(), "GET history -> {}", r.status());
+        r.json::<Value>()
+            .await
+            .expect("json body")
             .as_array()
             .cloned()
             .unwrap_or_default()
