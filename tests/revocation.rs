@@ -209,3 +209,48 @@ async fn disabling_on_one_node_disconnects_sockets_on_another() {
     assert_disconnected(&admin_ns, "disabled on the other node, /admin").await;
     assert_disconnected(&root, "disabled on the other node, /").await;
 }
+
+/// Session fixation: an anonymous session whose id a customer presents becomes the
+/// customer's; the socket that created it (and handed out the id) loses it at once.
+async fn fixation(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    app.admin_token().await;
+    let attacker = app.socket().await;
+    let sid = app.open_session(&attacker).await;
+    let customer = app
+        .register("victim@example.com", "customer-password")
+        .await;
+    let victim = app.socket_as("/", &customer).await;
+    let ack = victim
+        .ack("init_session", json!({ "sessionId": sid }))
+        .await;
+    assert_eq!(
+        ack["sessionId"],
+        sid.as_str(),
+        "the customer takes the session over"
+    );
+    assert_disconnected(&attacker, "the session's creator").await;
+    // coming back with the id gives the attacker nothing of the customer's
+    let again = app.socket().await;
+    let ack = again.ack("init_session", json!({ "sessionId": sid })).await;
+    assert_ne!(ack["sessionId"], sid.as_str(), "{ack}");
+    let send = again
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "still here?" }),
+        )
+        .await;
+    assert_eq!(send["error"]["code"], "forbidden", "{send}");
+    // the customer goes on
+    let ok = victim
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "hello" }),
+        )
+        .await;
+    assert_eq!(ok["ok"], true, "{ok}");
+}
+both!(
+    a_session_taken_over_by_a_customer_drops_the_other_sockets,
+    fixation
+);

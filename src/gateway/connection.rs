@@ -65,18 +65,16 @@ pub async fn serve(
     // before is in the history; a message in both is sent once (by `seq`).
     let mut sub = state.hub.subscribe(&session_id);
     // Closed when the account is disabled or deleted, or this token is logged out.
-    let revocation = state.hub.revocable(
-        identity
-            .iter()
-            .filter(|i| !i.legacy)
-            .flat_map(|i| {
-                [
-                    crate::realtime::hub::account_room(&i.account_id),
-                    crate::realtime::hub::token_room(&i.jti),
-                ]
-            })
-            .collect(),
-    );
+    // ... and, for an anonymous connection, when the session becomes someone's.
+    let revocation = state
+        .hub
+        .revocable(match identity.as_ref().filter(|i| !i.legacy) {
+            Some(i) => vec![
+                crate::realtime::hub::account_room(&i.account_id),
+                crate::realtime::hub::token_room(&i.jti),
+            ],
+            None => vec![crate::realtime::hub::session_room(&session_id)],
+        });
     let budget = state.limits.socket_budget();
     let mut conn = Conn {
         state: state.clone(),
@@ -133,8 +131,8 @@ pub async fn serve(
                 }
             }
             () = revocation.cancelled.cancelled() => {
-                tracing::info!("signed-in powers revoked: closing");
-                conn.close(close_code::POLICY, "token revoked").await;
+                tracing::info!("access revoked: closing");
+                conn.close(close_code::POLICY, "access revoked").await;
                 break;
             }
             () = &mut idle => {

@@ -214,7 +214,10 @@ async fn session_for(
     let resumed = existing.is_some();
     let session = match (existing, &owner) {
         (Some(s), Some(o @ Owner::Customer(_))) if s.customer_id.is_none() => {
-            service::link_owner(&state.db, s, o).await?
+            let linked = service::link_owner(&state.db, s, o).await?;
+            // Whoever else had the id loses it (see `Hub::evict_visitors`).
+            state.hub.evict_visitors(&linked.session_id, None).await;
+            linked
         }
         (Some(s), _) => s,
         (None, _) => {

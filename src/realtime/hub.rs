@@ -69,7 +69,13 @@ pub trait Broadcaster: Send + Sync + 'static {
     ) -> BoxFuture<'static, ()>;
 
     /// Disconnects every socket of a room (on every node, through the adapter).
-    fn disconnect(&self, ns: &'static str, room: String) -> BoxFuture<'static, ()>;
+    /// ... but `except` (a socket of this node), if given.
+    fn disconnect(
+        &self,
+        ns: &'static str,
+        room: String,
+        except: Option<Sid>,
+    ) -> BoxFuture<'static, ()>;
 
     /// Emits to every socket of a namespace on this node.
     fn emit_local_all(
@@ -96,11 +102,21 @@ impl<A: Adapter> Broadcaster for SocketIo<A> {
         })
     }
 
-    fn disconnect(&self, ns: &'static str, room: String) -> BoxFuture<'static, ()> {
+    fn disconnect(
+        &self,
+        ns: &'static str,
+        room: String,
+        except: Option<Sid>,
+    ) -> BoxFuture<'static, ()> {
         let io = self.clone();
         Box::pin(async move {
             let Some(op) = io.of(ns) else { return };
-            if let Err(e) = op.to(room).disconnect().await {
+            let op = match except.and_then(|sid| op.get_socket(sid)) {
+                // `socket.to(room)` leaves the socket itself out.
+                Some(keep) => keep.to(room),
+                None => op.to(room),
+            };
+            if let Err(e) = op.disconnect().await {
                 tracing::warn!(error = %e, ns, "disconnecting a room's sockets failed");
             }
         })
@@ -222,6 +238,11 @@ type Revocables = Mutex<HashMap<String, Vec<(u64, CancellationToken)>>>;
 /// The room of every socket.io socket signed in as an account.
 pub fn account_room(account_id: &str) -> String {
     format!("account:{account_id}")
+}
+
+/// The revocation key of the anonymous plain WebSockets of a session.
+pub fn session_room(session_id: &str) -> String {
+    format!("session:{session_id}")
 }
 
 /// The room of every socket.io socket signed in with one token (by its id).
@@ -370,7 +391,7 @@ impl Hub {
         }
         if let Some(b) = self.inner.get() {
             for ns in NAMESPACES {
-                b.disconnect(ns, key.clone()).await;
+                b.disconnect(ns, key.clone(), None).await;
             }
         }
     }
@@ -491,6 +512,28 @@ impl Hub {
         };
         if let Some(now) = self.coalescer.offer(event, session_id, raw, emit) {
             b.emit("/admin", AGENTS_ROOM.to_string(), event, now, None)
+                .await;
+        }
+    }
+
+    /// A session became a signed-in customer's (or a verified visitor's): every other
+    /// visitor-side connection that could reach it by its id is closed (socket.io "/" on
+    /// every node but `keep`, and anonymous plain WebSockets), so that whoever handed out the
+    /// id cannot go on reading or writing it. Staff on "/admin" stay.
+    pub async fn evict_visitors(&self, session_id: &str, keep: Option<Except>) {
+        let key = session_room(session_id);
+        let local = self
+            .revocable
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(&key))
+            .unwrap_or_default();
+        for (_, token) in local {
+            token.cancel();
+        }
+        if let Some(b) = self.inner.get() {
+            let keep = Except::in_ns(keep, NAMESPACES[0]);
+            b.disconnect(NAMESPACES[0], session_id.to_string(), keep)
                 .await;
         }
     }

@@ -112,12 +112,22 @@ async fn init<A: Adapter>(
     let session = match existing {
         Some(sess) => match &owner {
             Some(o @ Owner::Customer(_)) if sess.customer_id.is_none() => {
-                service::link_owner(&state.db, sess, o).await?
+                let linked = service::link_owner(&state.db, sess, o).await?;
+                state
+                    .hub
+                    .evict_visitors(&linked.session_id, Some(Except::socket(s)))
+                    .await;
+                linked
             }
             Some(o @ Owner::VerifiedVisitor(_))
                 if sess.visitor_identity.is_none() && sess.customer_id.is_none() =>
             {
-                service::link_owner(&state.db, sess, o).await?
+                let linked = service::link_owner(&state.db, sess, o).await?;
+                state
+                    .hub
+                    .evict_visitors(&linked.session_id, Some(Except::socket(s)))
+                    .await;
+                linked
             }
             _ => sess,
         },
