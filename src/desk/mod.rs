@@ -69,7 +69,7 @@ pub async fn announce(state: &AppState, s: &Session) -> AppResult<SessionSummary
         .await;
     state
         .hub
-        .to_agents_about("session_updated", &s.session_id, &sum)
+        .to_agents_about("session_updated", "summary", &s.session_id, &sum)
         .await;
     Ok(sum)
 }

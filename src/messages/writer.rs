@@ -273,6 +273,7 @@ async fn broadcast(hub: Hub, db: DatabaseConnection, mut rx: mpsc::Receiver<Comm
                     .await;
                     hub.to_agents_about(
                         "session_updated",
+                        "activity",
                         &stored.message.session_id,
                         &activity(stored),
                     )
@@ -365,7 +366,7 @@ async fn announce_reopened(hub: &Hub, db: &DatabaseConnection, r: &Reopened) {
         "assigneeId": r.assignee_id,
         "assignee": assignee,
     });
-    hub.to_agents_about("session_updated", &r.session_id, &update)
+    hub.to_agents_about("session_updated", "status", &r.session_id, &update)
         .await;
 }
 

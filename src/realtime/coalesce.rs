@@ -2,9 +2,9 @@
 //! `session_updated`: at 20,000 messages per second desk-wide that is 20,000 events per second
 //! to every console, most of them stale before they are drawn. Per-session updates for the
 //! agents (`session_updated`, `visitor_presence`) now go through here: the first update of a
-//! session goes out at once; updates that follow within `window` are merged (a shallow JSON
-//! merge, later fields win: every such event is a partial update of one session, which the
-//! console upserts) and sent as one when the window ends. So a console gets at most one
+//! session goes out at once; updates that follow within `window` are merged (the newest of a
+//! kind replaces the older one; different kinds are merged field by field, later fields win:
+//! every such event is a partial update of one session, which the console upserts) and sent as one when the window ends. So a console gets at most one
 //! update per session and event per window, and a quiet session's update is not delayed.
 
 use std::collections::HashMap;
@@ -19,15 +19,16 @@ use super::hub::Payload;
 /// Sends a merged update (event, payload) to the agents.
 pub type Emit = Arc<dyn Fn(&'static str, Payload) + Send + Sync>;
 
-/// What is waiting for one (event, session).
+/// What is waiting for one (event, session): at most one payload per kind, oldest first.
 struct Slot {
     last_sent: Instant,
-    pending: Vec<Payload>,
+    pending: Vec<(&'static str, Payload)>,
 }
 
 #[derive(Default)]
 struct Slots {
-    map: HashMap<(&'static str, String), Slot>,
+    /// By event, then by session (looked up by `&str`: no key is allocated per update).
+    map: HashMap<&'static str, HashMap<String, Slot>>,
     flusher: bool,
 }
 
@@ -49,6 +50,7 @@ impl Coalescer {
     pub fn offer(
         self: &Arc<Self>,
         event: &'static str,
+        kind: &'static str,
         session_id: &str,
         data: Payload,
         emit: &Emit,
@@ -60,18 +62,20 @@ impl Coalescer {
         let Ok(mut slots) = self.slots.lock() else {
             return Some(data);
         };
-        let key = (event, session_id.to_string());
-        match slots.map.get_mut(&key) {
+        let sessions = slots.map.entry(event).or_default();
+        match sessions.get_mut(session_id) {
             Some(slot) if !slot.pending.is_empty() || now < slot.last_sent + self.window => {
-                slot.pending.push(data);
+                // The newest of a kind replaces the older one and goes last (later wins).
+                slot.pending.retain(|(k, _)| *k != kind);
+                slot.pending.push((kind, data));
             }
             Some(slot) => {
                 slot.last_sent = now;
                 return Some(data);
             }
             None => {
-                slots.map.insert(
-                    key,
+                sessions.insert(
+                    session_id.to_string(),
                     Slot {
                         last_sent: now,
                         pending: Vec::new(),
@@ -95,13 +99,16 @@ impl Coalescer {
                 return false;
             };
             let window = self.window;
-            slots.map.retain(|(event, _), slot| {
-                if !slot.pending.is_empty() && now >= slot.last_sent + window {
-                    slot.last_sent = now;
-                    due.push((*event, std::mem::take(&mut slot.pending)));
-                }
-                !slot.pending.is_empty() || now < slot.last_sent + window
-            });
+            for (event, sessions) in slots.map.iter_mut() {
+                sessions.retain(|_, slot| {
+                    if !slot.pending.is_empty() && now >= slot.last_sent + window {
+                        slot.last_sent = now;
+                        due.push((*event, std::mem::take(&mut slot.pending)));
+                    }
+                    !slot.pending.is_empty() || now < slot.last_sent + window
+                });
+            }
+            slots.map.retain(|_, sessions| !sessions.is_empty());
             let busy = !slots.map.is_empty();
             if !busy {
                 slots.flusher = false;
@@ -132,7 +139,8 @@ async fn flush_loop(me: Weak<Coalescer>, emit: Emit) {
 }
 
 /// One payload from several partial updates of the same session (later fields win).
-fn merge(mut updates: Vec<Payload>) -> Option<Payload> {
+fn merge(updates: Vec<(&'static str, Payload)>) -> Option<Payload> {
+    let mut updates: Vec<Payload> = updates.into_iter().map(|(_, p)| p).collect();
     if updates.len() == 1 {
         return updates.pop();
     }
@@ -173,6 +181,7 @@ mod tests {
         let c = Coalescer::new(Duration::from_secs(2));
         let first = c.offer(
             "session_updated",
+            "activity",
             "a",
             raw(serde_json::json!({"sessionId": "a", "unread": 1})),
             &emit,
@@ -181,6 +190,7 @@ mod tests {
         for n in 2..=100 {
             let later = c.offer(
                 "session_updated",
+                "activity",
                 "a",
                 raw(serde_json::json!({"sessionId": "a", "unread": n})),
                 &emit,
@@ -190,6 +200,7 @@ mod tests {
         assert!(c
             .offer(
                 "session_updated",
+                "read",
                 "a",
                 raw(serde_json::json!({"sessionId": "a", "readSeq": 7})),
                 &emit

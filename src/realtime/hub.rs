@@ -498,9 +498,12 @@ impl Hub {
     /// Emits a partial update of one session (`session_updated`, `visitor_presence`) to
     /// every agent socket in "/admin", merged with the session's other updates of the same
     /// event when they come faster than the agent window (see [`super::coalesce`]).
+    /// `kind` names the payload's shape: a newer update of the same kind replaces an older
+    /// one outright; only updates of different kinds are merged field by field.
     pub async fn to_agents_about<T: Serialize + ?Sized>(
         &self,
         event: &'static str,
+        kind: &'static str,
         session_id: &str,
         data: &T,
     ) {
@@ -510,7 +513,7 @@ impl Hub {
         let Some(raw) = serialize(event, data) else {
             return;
         };
-        if let Some(now) = self.coalescer.offer(event, session_id, raw, emit) {
+        if let Some(now) = self.coalescer.offer(event, kind, session_id, raw, emit) {
             b.emit("/admin", AGENTS_ROOM.to_string(), event, now, None)
                 .await;
         }

@@ -412,7 +412,7 @@ async fn announce_visitor(state: &AppState, session_id: &str, online: bool) {
         .await;
     state
         .hub
-        .to_agents_about("visitor_presence", session_id, &payload)
+        .to_agents_about("visitor_presence", "presence", session_id, &payload)
         .await;
 }
 
@@ -494,7 +494,7 @@ pub(crate) async fn read<A: Adapter>(
             if reader == crate::desk::service::Reader::Admin {
                 let s2 = crate::desk::service::load(&state.db, &pk).await?;
                 let unread = (s2.last_seq - s2.admin_read_seq).max(0);
-                state.hub.to_agents_about("session_updated", &session_id, &serde_json::json!({ "sessionId": session_id, "readSeq": { "user": s2.user_read_seq, "admin": s2.admin_read_seq }, "unread": unread })).await;
+                state.hub.to_agents_about("session_updated", "read", &session_id, &serde_json::json!({ "sessionId": session_id, "readSeq": { "user": s2.user_read_seq, "admin": s2.admin_read_seq }, "unread": unread })).await;
             }
         }
         Ok(serde_json::json!({ "reader": reader.as_str(), "seq": stored }))
