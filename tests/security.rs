@@ -273,6 +273,23 @@ async fn a_nul_character_in_content_is_invalid_payload(backend: Backend) {
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["error"]["code"], "invalid_payload");
 
+    // ... and in a clientMsgId, on every path
+    let ack = visitor
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "ok", "clientMsgId": NUL_TEXT }),
+        )
+        .await;
+    assert_eq!(ack["error"]["code"], "invalid_payload", "{ack}");
+    let r = app
+        .post(
+            &format!("/api/chats/{sid}/messages"),
+            Some(&admin),
+            json!({ "content": "ok", "clientMsgId": NUL_TEXT }),
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+
     // Nothing was stored, and the writer still stores what follows.
     let ack = visitor
         .ack(

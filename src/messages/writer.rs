@@ -122,6 +122,17 @@ impl MessageWriter {
     /// commit. Messages submitted one after the other for the same session get their `seq`
     /// in that order: a connection's lane submits in the order the connection sent.
     pub fn submit(&self, message: NewMessage, except: Option<Except>) -> AppResult<Receipt> {
+        // PostgreSQL cannot store a NUL; refused on every path, on SQLite too (content is
+        // checked by `validate_content`, the id here where every path meets).
+        if message
+            .client_msg_id
+            .as_deref()
+            .is_some_and(|id| id.contains('\0'))
+        {
+            return Err(AppError::InvalidPayload(
+                "clientMsgId must not contain a NUL character".into(),
+            ));
+        }
         if self.breaker.is_open() {
             return Err(AppError::Overloaded);
         }
