@@ -377,18 +377,23 @@ impl Hub {
         }
     }
 
-    /// Disconnects every connection under a revocation key: socket.io sockets in both
-    /// namespaces on every node (through the adapter), and this node's plain WebSockets.
-    pub async fn revoke(&self, key: String) {
+    /// Closes this node's plain WebSockets registered under `key`.
+    fn cancel_local(&self, key: &str) {
         let local = self
             .revocable
             .lock()
             .ok()
-            .and_then(|mut m| m.remove(&key))
+            .and_then(|mut m| m.remove(key))
             .unwrap_or_default();
         for (_, token) in local {
             token.cancel();
         }
+    }
+
+    /// Disconnects every connection under a revocation key: socket.io sockets in both
+    /// namespaces on every node (through the adapter), and this node's plain WebSockets.
+    pub async fn revoke(&self, key: String) {
+        self.cancel_local(&key);
         if let Some(b) = self.inner.get() {
             for ns in NAMESPACES {
                 b.disconnect(ns, key.clone(), None).await;
@@ -524,16 +529,7 @@ impl Hub {
     /// every node but `keep`, and anonymous plain WebSockets), so that whoever handed out the
     /// id cannot go on reading or writing it. Staff on "/admin" stay.
     pub async fn evict_visitors(&self, session_id: &str, keep: Option<Except>) {
-        let key = session_room(session_id);
-        let local = self
-            .revocable
-            .lock()
-            .ok()
-            .and_then(|mut m| m.remove(&key))
-            .unwrap_or_default();
-        for (_, token) in local {
-            token.cancel();
-        }
+        self.cancel_local(&session_room(session_id));
         if let Some(b) = self.inner.get() {
             let keep = Except::in_ns(keep, NAMESPACES[0]);
             b.disconnect(NAMESPACES[0], session_id.to_string(), keep)

@@ -110,27 +110,27 @@ async fn init<A: Adapter>(
         existing = own_empty_session(s, state, &caller).await?;
     }
     let session = match existing {
-        Some(sess) => match &owner {
-            Some(o @ Owner::Customer(_)) if sess.customer_id.is_none() => {
-                let linked = service::link_owner(&state.db, sess, o).await?;
-                state
-                    .hub
-                    .evict_visitors(&linked.session_id, Some(Except::socket(s)))
-                    .await;
-                linked
+        Some(sess) => {
+            let unowned = match &owner {
+                Some(Owner::Customer(_)) => sess.customer_id.is_none(),
+                Some(Owner::VerifiedVisitor(_)) => {
+                    sess.visitor_identity.is_none() && sess.customer_id.is_none()
+                }
+                None => false,
+            };
+            match owner.as_ref().filter(|_| unowned) {
+                Some(o) => {
+                    let linked = service::link_owner(&state.db, sess, o).await?;
+                    // Whoever else had the id loses it (session fixation).
+                    state
+                        .hub
+                        .evict_visitors(&linked.session_id, Some(Except::socket(s)))
+                        .await;
+                    linked
+                }
+                None => sess,
             }
-            Some(o @ Owner::VerifiedVisitor(_))
-                if sess.visitor_identity.is_none() && sess.customer_id.is_none() =>
-            {
-                let linked = service::link_owner(&state.db, sess, o).await?;
-                state
-                    .hub
-                    .evict_visitors(&linked.session_id, Some(Except::socket(s)))
-                    .await;
-                linked
-            }
-            _ => sess,
-        },
+        }
         None => {
             let info = realtime::client(s);
             let (customer_id, visitor_identity) = match owner {
