@@ -314,11 +314,12 @@ async fn staff_actions_need_a_staff_token(backend: Backend) {
         )
         .await;
     assert_eq!(ack["error"]["code"], "unauthorized");
+    // (the customer's init_session made the session theirs, and closed the anonymous
+    // visitor's socket: the customer's socket is the room's visitor now)
     assert!(
-        visitor.next_within("message", QUIET).await.is_none(),
+        cust.next_within("message", QUIET).await.is_none(),
         "a refused message was broadcast"
     );
-    // (the customer's init_session made the session theirs: read it as the customer)
     assert!(
         app.history_as(&sid, &customer).await.is_empty(),
         "a refused message was stored"
@@ -394,7 +395,7 @@ async fn staff_actions_need_a_staff_token(backend: Backend) {
         )
         .await;
     assert_eq!(ok["ok"], true, "{ok}");
-    assert_eq!(visitor.next("message").await["sender"], "admin");
+    assert_eq!(cust.next("message").await["sender"], "admin");
     let r = app
         .http
         .get(format!("{}/api/chats", app.url))
