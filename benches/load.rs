@@ -960,6 +960,43 @@ async fn open_socket(url: &str) -> Result<Ws> {
         .map_err(|_| anyhow!("socket.io connect took longer than {STEP_TIMEOUT:?}"))?
 }
 
+/// An agent console on "/admin" (the spawned server runs in legacy open mode, so no token):
+/// it hears what every console hears desk-wide (`session_updated`, `visitor_presence`, ...)
+/// and counts the events, to show what a busy desk costs a console. `None` when the server
+/// refuses it (a server started elsewhere without open mode).
+async fn agent_console(url: &str) -> Option<Arc<std::sync::atomic::AtomicU64>> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.ok()?;
+    let open = recv_packet(&mut ws).await.ok()?;
+    if !open.starts_with('0') {
+        return None;
+    }
+    ws.send(Message::text("40/admin,")).await.ok()?;
+    loop {
+        let p = recv_packet(&mut ws).await.ok()?;
+        if p.starts_with("40/admin,") {
+            break;
+        }
+        if p.starts_with("44/admin,") {
+            return None;
+        }
+    }
+    let events = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = events.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(frame)) = ws.next().await {
+            let Message::Text(t) = frame else { continue };
+            if t.as_str() == "2" {
+                if ws.send(Message::text("3")).await.is_err() {
+                    break;
+                }
+            } else if t.as_str().starts_with("42/admin,") {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    Some(events)
+}
+
 async fn open_socket_inner(url: &str) -> Result<Ws> {
     // TCP_NODELAY on, as browsers do: the client's own Nagle delays stay out of the figures.
     // A 4 KiB read chunk instead of tungstenite's 128 KiB: the default was allocated and zeroed
@@ -2034,6 +2071,10 @@ async fn sweep(args: &Args, server: &Server) -> Result<(u64, Value)> {
         wait_quiet(args).await;
     }
     let mut pairs = open_pairs(args, server, s).await?;
+    let console = agent_console(&server.ws_url).await;
+    if console.is_none() {
+        println!("(no agent console: /admin refused it; console events not counted)");
+    }
     let mut steps = Vec::new();
     let mut failures = 0;
     let mut best: Option<u64> = None;
@@ -2043,6 +2084,7 @@ async fn sweep(args: &Args, server: &Server) -> Result<(u64, Value)> {
         let per_sec = rate as f64 / s as f64;
         let cpu = CpuMeter::start(server.pid);
         let writer = server.writer_stats().await;
+        let console_before = console.as_ref().map(|c| c.load(Ordering::Relaxed));
         let (back, t, secs) = run_phase_all(
             pairs,
             |i| Load::Open {
@@ -2069,6 +2111,11 @@ async fn sweep(args: &Args, server: &Server) -> Result<(u64, Value)> {
         print_timeline(&row.t, args.timeline_ms);
         let mut j = row_json(&row);
         j["targetPerSec"] = json!(rate);
+        if let (Some(c), Some(before)) = (&console, console_before) {
+            let per_sec = (c.load(Ordering::Relaxed) - before) as f64 / secs.as_secs_f64();
+            println!("          agent console: {per_sec:.0} events/s");
+            j["consoleEventsPerSec"] = json!(per_sec.round());
+        }
         steps.push(j);
         let clean = row.t.errors() == 0 && row.t.failures() == 0;
         if clean && row.lat.p99 < 50.0 {
