@@ -30,9 +30,46 @@ enum Job {
         message: NewMessage,
         /// Socket left out of the broadcast (`ECHO_TO_SENDER=false`).
         except: Option<Except>,
-        reply: oneshot::Sender<AppResult<Stored>>,
+        reply: Reply,
     },
     Flush(oneshot::Sender<()>),
+}
+
+/// What the writer calls with a message's outcome, in the broadcast stage, right after the
+/// message was broadcast (senders of one pipeline are answered in `seq` order).
+pub type OnStored = Box<dyn FnOnce(AppResult<Stored>) + Send>;
+
+/// Who hears a message's outcome: a waiting future, or a callback.
+enum Reply {
+    Wait(oneshot::Sender<AppResult<Stored>>),
+    Call(Answer),
+}
+
+impl Reply {
+    fn send(self, result: AppResult<Stored>) {
+        match self {
+            Reply::Wait(tx) => {
+                let _ = tx.send(result);
+            }
+            Reply::Call(mut answer) => {
+                if let Some(f) = answer.0.take() {
+                    f(result);
+                }
+            }
+        }
+    }
+}
+
+/// A callback that is called exactly once: with `unavailable` when the writer drops the
+/// message unanswered (it stopped), so that nobody waits for it for ever.
+struct Answer(Option<OnStored>);
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f(Err(AppError::Unavailable));
+        }
+    }
 }
 
 /// Handle to the writer's pipelines; cheap to clone.
@@ -122,6 +159,59 @@ impl MessageWriter {
     /// commit. Messages submitted one after the other for the same session get their `seq`
     /// in that order: a connection's lane submits in the order the connection sent.
     pub fn submit(&self, message: NewMessage, except: Option<Except>) -> AppResult<Receipt> {
+        let (reply, rx) = oneshot::channel();
+        self.queue(message, except, Reply::Wait(reply))?;
+        Ok(Receipt(rx))
+    }
+
+    /// Like [`submit`](Self::submit), but the writer itself calls `then` with the outcome
+    /// once the message is committed and broadcast (no task waits for it). When the message
+    /// is refused at once, `then` is handed back with the error.
+    pub fn submit_then(
+        &self,
+        message: NewMessage,
+        except: Option<Except>,
+        then: OnStored,
+    ) -> Result<(), (AppError, OnStored)> {
+        // Refusals are decided before the callback is queued, so it is never called twice.
+        if let Err(e) = self.admit(&message) {
+            return Err((e, then));
+        }
+        let job = Job::Store {
+            message,
+            except,
+            reply: Reply::Call(Answer(Some(then))),
+        };
+        match self.shard_for(&job).try_send(job) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let (err, job) = match e {
+                    mpsc::error::TrySendError::Full(j) => (AppError::Overloaded, j),
+                    mpsc::error::TrySendError::Closed(j) => (AppError::Unavailable, j),
+                };
+                match job {
+                    Job::Store {
+                        reply: Reply::Call(mut answer),
+                        ..
+                    } => match answer.0.take() {
+                        Some(then) => Err((err, then)),
+                        None => Ok(()),
+                    },
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
+    fn shard_for(&self, job: &Job) -> &mpsc::Sender<Job> {
+        match job {
+            Job::Store { message, .. } => self.shard(&message.session_pk),
+            Job::Flush(_) => &self.shards[0],
+        }
+    }
+
+    /// Refusals that need no queue: a NUL in the id, the database breaker open.
+    fn admit(&self, message: &NewMessage) -> AppResult<()> {
         // PostgreSQL cannot store a NUL; refused on every path, on SQLite too (content is
         // checked by `validate_content`, the id here where every path meets).
         if message
@@ -136,18 +226,20 @@ impl MessageWriter {
         if self.breaker.is_open() {
             return Err(AppError::Overloaded);
         }
-        let (reply, rx) = oneshot::channel();
-        self.shard(&message.session_pk)
-            .try_send(Job::Store {
-                message,
-                except,
-                reply,
-            })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => AppError::Overloaded,
-                mpsc::error::TrySendError::Closed(_) => AppError::Unavailable,
-            })?;
-        Ok(Receipt(rx))
+        Ok(())
+    }
+
+    fn queue(&self, message: NewMessage, except: Option<Except>, reply: Reply) -> AppResult<()> {
+        self.admit(&message)?;
+        let job = Job::Store {
+            message,
+            except,
+            reply,
+        };
+        self.shard_for(&job).try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => AppError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => AppError::Unavailable,
+        })
     }
 
     /// Resolves once everything queued before this call is stored and broadcast.
@@ -201,7 +293,7 @@ impl std::future::Future for Receipt {
 /// A committed batch on its way to the broadcaster.
 struct Committed {
     outcome: BatchOutcome,
-    waiters: Vec<(Option<Except>, oneshot::Sender<AppResult<Stored>>)>,
+    waiters: Vec<(Option<Except>, Reply)>,
     flushes: Vec<oneshot::Sender<()>>,
 }
 
@@ -292,7 +384,7 @@ async fn broadcast(hub: Hub, db: DatabaseConnection, mut rx: mpsc::Receiver<Comm
                     metrics::message_stored();
                 }
             }
-            let _ = reply.send(result);
+            reply.send(result);
         }
         for r in outcome.reopened {
             announce_reopened(&hub, &db, &r).await;

@@ -1,18 +1,25 @@
-//! One connection's events, applied in the order the connection sent them.
+//! One connection's events, applied in the order the connection sent them, and answered in
+//! that order.
 //!
 //! socketioxide runs every incoming event in a task of its own, and tokio runs the most
 //! recently spawned task first: an unpaced burst of 30 `user_message`s from one socket was
 //! stored as `29, 00, 01, ...` (3 runs out of 3). So chatdesk takes the events itself: the
-//! socket's message handler ([`Ordered`]) is called synchronously by the engine.io reader, in
-//! arrival order (also for several packets in one long-polling POST), and queues each event
-//! on the socket's lane. A lane's queue is drained by one task that exists only while the
-//! queue is not empty (an idle connection costs no task), one event after the other.
+//! socket's message handler is called synchronously by the engine.io reader, in arrival order
+//! (also for several packets in one long-polling POST), and gives each event a [`Ticket`] in
+//! that order. Answers go out in ticket order, whoever produces them ([`Lane::answer`]): an
+//! answer that is ready early waits (parked in the lane) for the ones before it.
 //!
-//! Sends are pipelined: a `user_message` / `admin_message` is validated and handed to the
-//! group-commit writer in order (which gives `seq` in queue order), and the lane goes on to
-//! the next event without waiting for the commit; the answers are sent in the same order as
-//! the events ([`Step::Pending`]). Any other event first waits until the sends before it are
-//! answered, so a `read` or `clear_history` sent after a message sees that message stored.
+//! A send (`user_message`, `admin_message`) whose checks need no database read runs right
+//! there, in the reader ([`Lane::begin`] says when it may): it is validated and handed to the
+//! group-commit writer, which gives `seq` in that order and answers the ticket itself after
+//! the commit. No task is spawned or woken per message.
+//!
+//! Any other event, or a send while earlier events still run, is queued on the lane. A lane's
+//! queue is drained by one task that exists only while the queue is not empty (an idle
+//! connection costs no task), one event after the other. A queued send is handed to the
+//! writer in its turn without waiting for earlier commits; any other event ([`Job::barrier`])
+//! first waits until every earlier event is answered, so a `read` or `clear_history` sent
+//! after a message sees that message stored.
 //!
 //! Different connections never wait for each other: each has its own lane.
 
@@ -20,34 +27,31 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
-use futures::stream::FuturesOrdered;
-use futures::{FutureExt, StreamExt};
 use tokio::sync::Notify;
-
-/// What is left to do once an event's ordered part is done.
-pub enum Step {
-    /// Nothing: the event is answered.
-    Done,
-    /// A result still to come (a commit); its output answers the event. Answers go out in the
-    /// order of their events.
-    Pending(BoxFuture<'static, Finish>),
-}
 
 /// The last, synchronous part of an event: sends its answer.
 pub type Finish = Box<dyn FnOnce() + Send>;
 
-/// An event waiting on its lane.
+/// An event's place in its connection's order of answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ticket(u64);
+
+/// An event waiting on its lane. Its work answers its ticket ([`Lane::answer`]), or leaves
+/// that to whoever it handed the event to (the writer); a barrier whose work returns without
+/// answering is answered with nothing once it is done.
 pub struct Job {
-    /// Waits for the answers of every earlier send before it starts.
+    pub ticket: Ticket,
+    /// Waits until every earlier event is answered before it starts.
     pub barrier: bool,
-    pub work: BoxFuture<'static, Step>,
+    pub work: BoxFuture<'static, ()>,
 }
 
 /// Events of one socket, in arrival order.
 #[derive(Default)]
 pub struct Lane {
     inner: Mutex<Queue>,
-    wake: Notify,
+    /// Signalled when answers went out (a waiting barrier may start).
+    turn: Notify,
 }
 
 #[derive(Default)]
@@ -55,6 +59,21 @@ struct Queue {
     jobs: VecDeque<Job>,
     /// A drain task is running (it alone takes jobs).
     running: bool,
+    /// The ticket the next event gets.
+    next_ticket: u64,
+    /// The ticket whose answer goes out next.
+    next_answer: u64,
+    /// Answers that came before their turn: index 0 is `next_answer`. Usually empty.
+    parked: VecDeque<Option<Finish>>,
+    /// Someone is sending answers (only one at a time, so they go out in order).
+    answering: bool,
+}
+
+/// What the reader may do with a new event.
+pub struct Begin {
+    pub ticket: Ticket,
+    /// Nothing is queued or running: the event may run right now, in the caller.
+    pub inline: bool,
 }
 
 /// Events a lane holds before new ones are refused (`rate_limited`): the socket's event
@@ -62,24 +81,33 @@ struct Queue {
 pub const MAX_QUEUED: usize = 1024;
 
 impl Lane {
-    /// Queues an event. Starts the drain task if none runs; false when the lane is full.
-    pub fn push(self: &Arc<Self>, job: Job, tasks: &tokio_util::task::TaskTracker) -> bool {
+    /// Gives a new event its ticket. Called by the connection's reader only, one event after
+    /// the other.
+    pub fn begin(&self) -> Option<Begin> {
+        let mut q = self.inner.lock().ok()?;
+        if q.jobs.len() >= MAX_QUEUED {
+            return None;
+        }
+        let ticket = Ticket(q.next_ticket);
+        q.next_ticket += 1;
+        Some(Begin {
+            ticket,
+            inline: q.jobs.is_empty() && !q.running,
+        })
+    }
+
+    /// Queues an event. Starts the drain task if none runs.
+    pub fn push(self: &Arc<Self>, job: Job, tasks: &tokio_util::task::TaskTracker) {
         let start = {
             let Ok(mut q) = self.inner.lock() else {
-                return false;
+                return;
             };
-            if q.jobs.len() >= MAX_QUEUED {
-                return false;
-            }
             q.jobs.push_back(job);
             !std::mem::replace(&mut q.running, true)
         };
         if start {
             tasks.spawn(drain(self.clone()));
-        } else {
-            self.wake.notify_one();
         }
-        true
     }
 
     /// Whether the lane refuses new events.
@@ -89,55 +117,92 @@ impl Lane {
             .map_or(true, |q| q.jobs.len() >= MAX_QUEUED)
     }
 
-    /// The next job, or `None`; when there is none and nothing is pending, the drain task
-    /// ends (decided under the lock, so a concurrent `push` starts a new one).
-    fn next(&self, idle: bool) -> Next {
+    /// Answers the event of `ticket`: now if every earlier event is answered, else as soon as
+    /// they are. Any thread may call it; answers leave in ticket order, one caller at a time.
+    pub fn answer(&self, ticket: Ticket, finish: Finish) {
         let Ok(mut q) = self.inner.lock() else {
-            return Next::Stop;
+            return;
         };
-        match q.jobs.pop_front() {
-            Some(job) => Next::Job(job),
-            None if idle => {
-                q.running = false;
-                Next::Stop
-            }
-            None => Next::Wait,
+        let Some(at) = ticket.0.checked_sub(q.next_answer) else {
+            return; // answered already
+        };
+        let at = at as usize;
+        if q.parked.len() <= at {
+            q.parked.resize_with(at + 1, || None);
         }
+        q.parked[at] = Some(finish);
+        if std::mem::replace(&mut q.answering, true) {
+            return; // the caller sending answers now sends this one in its turn
+        }
+        let mut ready = Vec::new();
+        loop {
+            while let Some(Some(_)) = q.parked.front() {
+                if let Some(Some(f)) = q.parked.pop_front() {
+                    ready.push(f);
+                }
+                q.next_answer += 1;
+            }
+            if ready.is_empty() {
+                q.answering = false;
+                break;
+            }
+            // Answers are sent without the lock: one may close the socket, whose clean-up
+            // must not find the lane locked.
+            drop(q);
+            for f in ready.drain(..) {
+                f();
+            }
+            self.turn.notify_one();
+            q = match self.inner.lock() {
+                Ok(q) => q,
+                Err(_) => return,
+            };
+        }
+    }
+
+    /// Resolves once every event before `ticket` is answered.
+    async fn wait_turn(&self, ticket: Ticket) {
+        loop {
+            let notified = self.turn.notified();
+            match self.inner.lock() {
+                Ok(q) if q.next_answer < ticket.0 => {}
+                _ => return,
+            }
+            notified.await;
+        }
+    }
+
+    /// The next job, or `None`, in which case the drain task ends (decided under the lock,
+    /// so a concurrent `push` starts a new one).
+    fn next(&self) -> Option<Job> {
+        let mut q = self.inner.lock().ok()?;
+        let job = q.jobs.pop_front();
+        if job.is_none() {
+            q.running = false;
+        }
+        job
+    }
+
+    /// Whether `ticket` has been answered.
+    fn answered(&self, ticket: Ticket) -> bool {
+        self.inner.lock().map_or(true, |q| {
+            ticket.0 < q.next_answer
+                || q.parked
+                    .get((ticket.0 - q.next_answer) as usize)
+                    .is_some_and(Option::is_some)
+        })
     }
 }
 
-enum Next {
-    Job(Job),
-    Wait,
-    Stop,
-}
-
-/// Runs a lane's jobs in order until the queue is empty and every answer is sent.
+/// Runs a lane's jobs in order until the queue is empty.
 async fn drain(lane: Arc<Lane>) {
-    let mut pending: FuturesOrdered<BoxFuture<'static, Finish>> = FuturesOrdered::new();
-    loop {
-        match lane.next(pending.is_empty()) {
-            Next::Stop => return,
-            Next::Job(job) => {
-                if job.barrier {
-                    while let Some(finish) = pending.next().await {
-                        finish();
-                    }
-                }
-                if let Step::Pending(answer) = job.work.await {
-                    pending.push_back(answer);
-                }
-                // Answers already there go out now, without waiting for the next event.
-                while let Some(Some(finish)) = pending.next().now_or_never() {
-                    finish();
-                }
-            }
-            Next::Wait => {
-                tokio::select! {
-                    Some(finish) = pending.next() => finish(),
-                    () = lane.wake.notified() => {}
-                }
-            }
+    while let Some(job) = lane.next() {
+        if job.barrier {
+            lane.wait_turn(job.ticket).await;
+        }
+        job.work.await;
+        if job.barrier && !lane.answered(job.ticket) {
+            lane.answer(job.ticket, Box::new(|| ()));
         }
     }
 }
@@ -147,44 +212,73 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn record(log: &Arc<Mutex<Vec<u32>>>, n: u32) {
+    fn record(log: &Arc<Mutex<Vec<u64>>>, n: u64) {
         if let Ok(mut l) = log.lock() {
             l.push(n);
         }
     }
 
+    async fn until(log: &Arc<Mutex<Vec<u64>>>, len: usize) {
+        for _ in 0..500 {
+            if log.lock().map(|a| a.len()).unwrap_or(0) >= len {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn jobs_run_and_answer_in_push_order() {
+    async fn answers_leave_in_ticket_order_whoever_sends_them() {
         let lane = Arc::new(Lane::default());
         let tasks = tokio_util::task::TaskTracker::new();
         let started = Arc::new(Mutex::new(Vec::new()));
         let answered = Arc::new(Mutex::new(Vec::new()));
-        for n in 0..200u32 {
-            let (started, answered) = (started.clone(), answered.clone());
-            let work: BoxFuture<'static, Step> = Box::pin(async move {
-                record(&started, n);
-                // Later jobs finish their pending part sooner than earlier ones.
-                let delay = Duration::from_micros(u64::from(200 - n) * 20);
-                Step::Pending(Box::pin(async move {
+        for n in 0..200u64 {
+            let begin = lane.begin().unwrap();
+            assert_eq!(begin.ticket, Ticket(n));
+            let (started, l) = (started.clone(), lane.clone());
+            let (answered, answered_here) = (answered.clone(), answered.clone());
+            // Later events are answered sooner than earlier ones, from other tasks.
+            let delay = Duration::from_micros((200 - n) * 20);
+            let ticket = begin.ticket;
+            let answer_later = move || {
+                tokio::spawn(async move {
                     tokio::time::sleep(delay).await;
-                    Box::new(move || record(&answered, n)) as Finish
-                }))
-            });
-            assert!(lane.push(
-                Job {
-                    barrier: n % 50 == 49,
-                    work
-                },
-                &tasks
-            ));
-        }
-        let want: Vec<u32> = (0..200).collect();
-        for _ in 0..500 {
-            if answered.lock().map(|a| a.len()).unwrap_or(0) == 200 {
-                break;
+                    l.answer(ticket, Box::new(move || record(&answered, n)));
+                });
+            };
+            if begin.inline && n % 3 == 0 {
+                record(&started, n);
+                answer_later();
+            } else if n % 50 == 49 {
+                // a barrier answers itself, in its turn (as the event handlers do)
+                lane.push(
+                    Job {
+                        ticket,
+                        barrier: true,
+                        work: Box::pin(async move {
+                            record(&started, n);
+                            record(&answered_here, n);
+                        }),
+                    },
+                    &tasks,
+                );
+            } else {
+                lane.push(
+                    Job {
+                        ticket,
+                        barrier: false,
+                        work: Box::pin(async move {
+                            record(&started, n);
+                            answer_later();
+                        }),
+                    },
+                    &tasks,
+                );
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        until(&answered, 200).await;
+        let want: Vec<u64> = (0..200).collect();
         assert_eq!(*started.lock().unwrap(), want);
         assert_eq!(*answered.lock().unwrap(), want);
     }
@@ -194,33 +288,43 @@ mod tests {
         let lane = Arc::new(Lane::default());
         let tasks = tokio_util::task::TaskTracker::new();
         let log = Arc::new(Mutex::new(Vec::new()));
-        let l1 = log.clone();
-        lane.push(
-            Job {
-                barrier: false,
-                work: Box::pin(async move {
-                    Step::Pending(Box::pin(async move {
-                        tokio::time::sleep(Duration::from_millis(30)).await;
-                        Box::new(move || record(&l1, 1)) as Finish
-                    }))
-                }),
-            },
-            &tasks,
-        );
+        let first = lane.begin().unwrap();
+        assert!(first.inline);
+        let (l1, lane1) = (log.clone(), lane.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            lane1.answer(first.ticket, Box::new(move || record(&l1, 1)));
+        });
+        let second = lane.begin().unwrap();
+        assert!(second.inline, "nothing queued: a send may still run inline");
         let l2 = log.clone();
-        let (tx, rx) = tokio::sync::oneshot::channel();
         lane.push(
             Job {
+                ticket: second.ticket,
                 barrier: true,
-                work: Box::pin(async move {
-                    record(&l2, 2);
-                    let _ = tx.send(());
-                    Step::Done
-                }),
+                work: Box::pin(async move { record(&l2, 2) }),
             },
             &tasks,
         );
-        rx.await.unwrap();
-        assert_eq!(*log.lock().unwrap(), vec![1, 2]);
+        let third = lane.begin().unwrap();
+        assert!(
+            !third.inline,
+            "a job is queued: later events queue behind it"
+        );
+        let l3 = log.clone();
+        lane.answer(third.ticket, Box::new(move || record(&l3, 3)));
+        until(&log, 3).await;
+        assert_eq!(*log.lock().unwrap(), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn an_answer_sent_twice_goes_out_once() {
+        let lane = Lane::default();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let t = lane.begin().unwrap().ticket;
+        let (a, b) = (log.clone(), log.clone());
+        lane.answer(t, Box::new(move || record(&a, 1)));
+        lane.answer(t, Box::new(move || record(&b, 2)));
+        assert_eq!(*log.lock().unwrap(), vec![1]);
     }
 }

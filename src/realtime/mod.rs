@@ -438,7 +438,8 @@ fn dispatch<A: Adapter>(
 ) {
     use crate::desk::events as desk;
     use crate::sessions::events as sessions;
-    use lane::{Finish, Job, Step};
+    use futures::future::BoxFuture;
+    use lane::Job;
     let Some(Conn(conn)) = conn(&s) else {
         return;
     };
@@ -483,7 +484,7 @@ fn dispatch<A: Adapter>(
     if !known {
         return;
     }
-    if conn.lane.is_full() {
+    let Some(begin) = conn.lane.begin() else {
         ack.fail(
             &s,
             &event,
@@ -492,7 +493,8 @@ fn dispatch<A: Adapter>(
             },
         );
         return;
-    }
+    };
+    let (lane, ticket) = (conn.lane.clone(), begin.ticket);
     // Over budget, or the server is shutting down: answered in its turn (after the answers
     // of earlier events), not run.
     let refused = if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
@@ -501,61 +503,109 @@ fn dispatch<A: Adapter>(
         state.limits.socket_event(s.id)
     };
     if let Err(e) = refused {
-        let answer: Finish = Box::new(move || ack.fail(&s, &event, e));
-        conn.lane.push(
-            Job {
-                barrier: false,
-                work: Box::pin(std::future::ready(Step::Pending(Box::pin(
-                    std::future::ready(answer),
-                )))),
-            },
-            &state.lanes,
-        );
+        lane.answer(ticket, Box::new(move || ack.fail(&s, &event, e)));
         return;
     }
     let lanes = state.lanes.clone();
-    fn done<F: std::future::Future<Output = ()> + Send + 'static>(f: F) -> Job {
-        Job {
-            barrier: true,
-            work: Box::pin(async move {
-                f.await;
-                Step::Done
-            }),
-        }
-    }
+    let barrier = |f: BoxFuture<'static, ()>| Job {
+        ticket,
+        barrier: true,
+        work: f,
+    };
     // Each handler runs in its own box: the lane's task stays small (the largest handler
     // made a task 11 KB), and only the running handler's own state is allocated.
     let job = match event.as_str() {
-        "user_message" => Job {
-            barrier: false,
-            work: Box::pin(sessions::send_message(s, data, ack, state, Sender::User)),
-        },
-        "admin_message" => Job {
-            barrier: false,
-            work: Box::pin(sessions::send_message(s, data, ack, state, Sender::Admin)),
-        },
-        "init_session" => done(sessions::init_session(s, data, ack, state)),
-        "typing" => done(sessions::typing(s, data, ack, state)),
-        "read" => done(sessions::read(s, data, ack, state)),
-        "get_history" => done(sessions::get_history(s, data, ack, state)),
-        "clear_history" => done(sessions::clear_history(s, data, ack, state)),
-        "request_human" => done(desk::request_human(s, data, ack, state, "request_human")),
-        "human-escalation" => done(desk::request_human(s, data, ack, state, "human-escalation")),
-        "call-offer" => done(crate::calls::relay(s, data, ack, state, "call-offer")),
-        "call-answer" => done(crate::calls::relay(s, data, ack, state, "call-answer")),
-        "ice-candidate" => done(crate::calls::relay(s, data, ack, state, "ice-candidate")),
-        "call-end" => done(crate::calls::relay(s, data, ack, state, "call-end")),
-        "list_sessions" if staff_ns => done(desk::list_sessions(s, data, ack, state)),
-        "join_session" if staff_ns => done(desk::join_session(s, data, ack, state)),
-        "leave_session" if staff_ns => done(desk::leave_session(s, data, ack)),
-        "claim_session" if staff_ns => done(desk::claim_session(s, data, ack, state)),
-        "release_session" if staff_ns => done(desk::release_session(s, data, ack, state)),
-        "transfer_session" if staff_ns => done(desk::transfer_session(s, data, ack, state)),
-        "resolve_session" if staff_ns => done(desk::resolve_session(s, data, ack, state)),
-        "reopen_session" if staff_ns => done(desk::reopen_session(s, data, ack, state)),
-        _ => done(desk::staff_event_elsewhere(s, ack, event)),
+        "user_message" | "admin_message" => {
+            let send = sessions::SendEvent {
+                s,
+                data: data.0,
+                ack,
+                state: state.0,
+                sender: if event == "admin_message" {
+                    Sender::Admin
+                } else {
+                    Sender::User
+                },
+                lane: lane.clone(),
+                ticket,
+            };
+            // Nothing before it still runs: checked and handed to the writer right here.
+            let work: BoxFuture<'static, ()> = if begin.inline {
+                match sessions::send_now(send) {
+                    None => return,
+                    Some(checked) => Box::pin(sessions::send_checked(checked)),
+                }
+            } else {
+                Box::pin(sessions::send_message(send))
+            };
+            Job {
+                ticket,
+                barrier: false,
+                work,
+            }
+        }
+        "init_session" => barrier(Box::pin(sessions::init_session(s, data, ack, state))),
+        "typing" => barrier(Box::pin(sessions::typing(s, data, ack, state))),
+        "read" => barrier(Box::pin(sessions::read(s, data, ack, state))),
+        "get_history" => barrier(Box::pin(sessions::get_history(s, data, ack, state))),
+        "clear_history" => barrier(Box::pin(sessions::clear_history(s, data, ack, state))),
+        "request_human" => barrier(Box::pin(desk::request_human(
+            s,
+            data,
+            ack,
+            state,
+            "request_human",
+        ))),
+        "human-escalation" => barrier(Box::pin(desk::request_human(
+            s,
+            data,
+            ack,
+            state,
+            "human-escalation",
+        ))),
+        "call-offer" => barrier(Box::pin(crate::calls::relay(
+            s,
+            data,
+            ack,
+            state,
+            "call-offer",
+        ))),
+        "call-answer" => barrier(Box::pin(crate::calls::relay(
+            s,
+            data,
+            ack,
+            state,
+            "call-answer",
+        ))),
+        "ice-candidate" => barrier(Box::pin(crate::calls::relay(
+            s,
+            data,
+            ack,
+            state,
+            "ice-candidate",
+        ))),
+        "call-end" => barrier(Box::pin(crate::calls::relay(
+            s, data, ack, state, "call-end",
+        ))),
+        "list_sessions" if staff_ns => barrier(Box::pin(desk::list_sessions(s, data, ack, state))),
+        "join_session" if staff_ns => barrier(Box::pin(desk::join_session(s, data, ack, state))),
+        "leave_session" if staff_ns => barrier(Box::pin(desk::leave_session(s, data, ack))),
+        "claim_session" if staff_ns => barrier(Box::pin(desk::claim_session(s, data, ack, state))),
+        "release_session" if staff_ns => {
+            barrier(Box::pin(desk::release_session(s, data, ack, state)))
+        }
+        "transfer_session" if staff_ns => {
+            barrier(Box::pin(desk::transfer_session(s, data, ack, state)))
+        }
+        "resolve_session" if staff_ns => {
+            barrier(Box::pin(desk::resolve_session(s, data, ack, state)))
+        }
+        "reopen_session" if staff_ns => {
+            barrier(Box::pin(desk::reopen_session(s, data, ack, state)))
+        }
+        _ => barrier(Box::pin(desk::staff_event_elsewhere(s, ack, event))),
     };
-    conn.lane.push(job, &lanes);
+    lane.push(job, &lanes);
 }
 
 async fn on_connected<A: Adapter>(s: SocketRef<A>, State(state): State<AppState>) {

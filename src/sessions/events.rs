@@ -1,6 +1,8 @@
 //! Socket.io events of the seed protocol: `init_session`, `user_message`, `admin_message`.
 //! Each handler: spend the socket's event budget, decode, call the service, answer.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
@@ -12,10 +14,11 @@ use super::service::{self, NewSession, Owner};
 use super::types::{InitAck, ReadSeq};
 use super::{Caller, VerifiedVisitor};
 use crate::error::{AppError, AppResult};
+use crate::messages::service::Stored;
 use crate::messages::types::{MessageDto, Sender};
-use crate::messages::writer::Receipt;
+use crate::messages::writer::OnStored;
 use crate::realtime::hub::Except;
-use crate::realtime::lane::{Finish, Step};
+use crate::realtime::lane::{Lane, Ticket};
 use crate::realtime::reply::Ack;
 use crate::realtime::{self, parse};
 use crate::state::AppState;
@@ -258,32 +261,167 @@ fn client_msg_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String
     }
 }
 
-/// `user_message` / `admin_message`, on the socket's lane: validated and handed to the writer
-/// in the order the socket sent them (that gives `seq`), answered once committed.
-pub(crate) async fn send_message<A: Adapter>(
-    s: SocketRef<A>,
-    TryData(data): TryData<Value>,
-    ack: Ack<A>,
-    State(state): State<AppState>,
-    sender: Sender,
-) -> Step {
-    let event = match sender {
-        Sender::Admin => "admin_message",
-        Sender::User => "user_message",
+/// A `user_message` / `admin_message` taken off a socket, with its place in the socket's
+/// order of answers.
+pub(crate) struct SendEvent<A: Adapter> {
+    pub s: SocketRef<A>,
+    pub data: Result<Value, ParserError>,
+    pub ack: Ack<A>,
+    pub state: AppState,
+    pub sender: Sender,
+    pub lane: Arc<Lane>,
+    pub ticket: Ticket,
+}
+
+impl<A: Adapter> SendEvent<A> {
+    fn event(&self) -> &'static str {
+        match self.sender {
+            Sender::Admin => "admin_message",
+            Sender::User => "user_message",
+        }
+    }
+
+    /// Answers the event (in its turn) with a refusal.
+    fn refuse(self, e: AppError) {
+        let event = self.event();
+        let (s, ack) = (self.s, self.ack);
+        self.lane
+            .answer(self.ticket, Box::new(move || ack.fail(&s, event, e)));
+    }
+}
+
+/// Runs a send right away, in the socket's reader, when nothing needs the database before
+/// the writer: the checks pass or fail here, and a valid message is handed to the writer,
+/// which answers it after the commit. Hands the checked event back when its session must be
+/// read first (not joined by this socket): queue [`send_checked`] on the lane.
+pub(crate) fn send_now<A: Adapter>(mut event: SendEvent<A>) -> Option<Checked<A>> {
+    let _span = realtime::span(&event.s).entered();
+    let (caller, p) = match check_send(&mut event) {
+        Ok(ok) => ok,
+        Err(e) => {
+            event.refuse(e);
+            return None;
+        }
     };
-    let span = realtime::span(&s);
-    let submitted = submit(&s, data, &state, sender).instrument(span).await;
-    Step::Pending(Box::pin(async move {
-        let result = match submitted {
-            Ok((receipt, visitor_session)) => receipt.await.inspect(|stored| {
-                if let (Some(pk), false) = (&visitor_session, stored.duplicate) {
-                    crate::assistant::visitor_wrote(&state, pk);
-                }
-            }),
-            Err(e) => Err(e),
-        };
-        Box::new(move || ack.reply(&s, event, result.map(|st| st.message))) as Finish
-    }))
+    let id = p.session_id.to_ascii_lowercase();
+    match realtime::joined(&event.s).get(&id) {
+        Some(pk) => {
+            hand_over(event, caller, p, pk, id);
+            None
+        }
+        None => Some(Checked { event, caller, p }),
+    }
+}
+
+/// A send whose checks passed, waiting for its session to be read.
+pub(crate) struct Checked<A: Adapter> {
+    event: SendEvent<A>,
+    caller: Caller,
+    p: SendPayload,
+}
+
+/// A send queued on the socket's lane: checked, its session read, and handed to the writer
+/// in its turn (which gives `seq` in that order); answered after the commit, by the writer.
+pub(crate) async fn send_message<A: Adapter>(mut event: SendEvent<A>) {
+    match check_send(&mut event) {
+        Ok((caller, p)) => send_checked(Checked { event, caller, p }).await,
+        Err(e) => event.refuse(e),
+    }
+}
+
+/// The rest of a checked send: its session is read (and the caller's right to it), then
+/// the message goes to the writer.
+pub(crate) async fn send_checked<A: Adapter>(Checked { event, caller, p }: Checked<A>) {
+    let span = realtime::span(&event.s);
+    let found = reachable_session(&event.s, &event.state, &caller, &p.session_id)
+        .instrument(span)
+        .await;
+    match found {
+        Ok((pk, id)) => hand_over(event, caller, p, pk, id),
+        Err(e) => event.refuse(e),
+    }
+}
+
+/// The checks of a send that need no database: the sender's rights, the payload, the
+/// content, the session id's form.
+fn check_send<A: Adapter>(event: &mut SendEvent<A>) -> AppResult<(Caller, SendPayload)> {
+    let caller = match event.sender {
+        Sender::Admin => require_staff(&event.s, &event.state, "admin_message")?,
+        Sender::User => Caller::of(&event.s),
+    };
+    let p: SendPayload = parse(std::mem::replace(&mut event.data, Ok(Value::Null)))?;
+    crate::messages::validate_content(&p.content, event.state.config.max_content_length)?;
+    check_session_id(&p.session_id)?;
+    Ok((caller, p))
+}
+
+fn check_session_id(session_id: &str) -> AppResult<()> {
+    if uuid::Uuid::parse_str(session_id).is_err() {
+        return Err(AppError::InvalidPayload(
+            "sessionId must be a UUID string".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Hands a checked message to the writer; the writer answers it (in the socket's order of
+/// answers) once it is committed and broadcast.
+fn hand_over<A: Adapter>(
+    event: SendEvent<A>,
+    caller: Caller,
+    p: SendPayload,
+    session_pk: String,
+    session_id: String,
+) {
+    let state = &event.state;
+    let sender = event.sender;
+    let except = (!state.config.echo_to_sender).then(|| Except::socket(&event.s));
+    let author_id = match sender {
+        Sender::Admin => caller
+            .identity
+            .as_ref()
+            .filter(|i| !i.legacy)
+            .map(|i| i.account_id.clone()),
+        Sender::User => None,
+    };
+    // A visitor wrote: the assistant (when there is one) may answer.
+    let assistant = (sender == Sender::User && !caller.is_staff() && state.assistant.is_some())
+        .then(|| (state.clone(), session_pk.clone()));
+    let mut new = crate::messages::service::NewMessage::new(
+        session_pk.clone(),
+        session_id,
+        sender,
+        p.content,
+    );
+    new.client_msg_id = p.client_msg_id;
+    new.author_id = author_id;
+    if let (Sender::Admin, Some(ai)) = (sender, &state.assistant) {
+        ai.cancel(&session_pk); // a human speaks: the assistant stops and stays quiet
+    }
+    let name = event.event();
+    let SendEvent {
+        s,
+        ack,
+        lane,
+        ticket,
+        state,
+        ..
+    } = event;
+    let then: OnStored = Box::new(move |result: AppResult<Stored>| {
+        if let (Some((state, pk)), Ok(stored)) = (&assistant, &result) {
+            if !stored.duplicate {
+                crate::assistant::visitor_wrote(state, pk);
+            }
+        }
+        let answer_lane = lane.clone();
+        answer_lane.answer(
+            ticket,
+            Box::new(move || ack.reply(&s, name, result.map(|st| st.message))),
+        );
+    });
+    if let Err((e, then)) = state.writer.submit_then(new, except, then) {
+        then(Err(e));
+    }
 }
 
 /// Staff check of `admin_message`: a staff token, or legacy open mode without any token.
@@ -315,11 +453,7 @@ pub async fn reachable_session<A: Adapter>(
     caller: &Caller,
     session_id: &str,
 ) -> AppResult<(String, String)> {
-    if uuid::Uuid::parse_str(session_id).is_err() {
-        return Err(AppError::InvalidPayload(
-            "sessionId must be a UUID string".into(),
-        ));
-    }
+    check_session_id(session_id)?;
     let canonical = session_id.to_ascii_lowercase();
     if let Some(pk) = realtime::joined(s).get(&canonical) {
         return Ok((pk, canonical));
@@ -333,46 +467,6 @@ pub async fn reachable_session<A: Adapter>(
         ));
     }
     Ok((session.id, session.session_id))
-}
-
-/// The ordered part of a send: checks, then queues the message with the writer. Returns the
-/// receipt and, when a visitor wrote it (the assistant may answer), the session's key.
-async fn submit<A: Adapter>(
-    s: &SocketRef<A>,
-    data: Result<Value, ParserError>,
-    state: &AppState,
-    sender: Sender,
-) -> AppResult<(Receipt, Option<String>)> {
-    let caller = match sender {
-        Sender::Admin => require_staff(s, state, "admin_message")?,
-        Sender::User => Caller::of(s),
-    };
-    let p: SendPayload = parse(data)?;
-    crate::messages::validate_content(&p.content, state.config.max_content_length)?;
-    let (session_pk, session_id) = reachable_session(s, state, &caller, &p.session_id).await?;
-    let except = (!state.config.echo_to_sender).then(|| Except::socket(s));
-    let author_id = match sender {
-        Sender::Admin => caller
-            .identity
-            .as_ref()
-            .filter(|i| !i.legacy)
-            .map(|i| i.account_id.clone()),
-        Sender::User => None,
-    };
-    let visitor = sender == Sender::User && !caller.is_staff();
-    let mut new = crate::messages::service::NewMessage::new(
-        session_pk.clone(),
-        session_id,
-        sender,
-        p.content,
-    );
-    new.client_msg_id = p.client_msg_id;
-    new.author_id = author_id;
-    if let (Sender::Admin, Some(ai)) = (sender, &state.assistant) {
-        ai.cancel(&session_pk); // a human speaks: the assistant stops and stays quiet
-    }
-    let receipt = state.writer.submit(new, except)?;
-    Ok((receipt, visitor.then_some(session_pk)))
 }
 
 /// A visitor socket joined a session: when it is the first anywhere on the desk, the
