@@ -1015,7 +1015,27 @@ async fn after_a_redis_outage_a_plain_websocket_customer_hears_an_agent_on_anoth
     assert_eq!(ws.next("message").await["message"], "before");
 
     redis.stop();
+    // written while node A cannot hear node B: stored, not relayed
+    let during = agent
+        .ack(
+            "admin_message",
+            json!({ "sessionId": sid, "content": "during" }),
+        )
+        .await;
+    assert_eq!(during["ok"], true, "{during}");
+    assert!(
+        ws.next_within("message", Duration::from_millis(500))
+            .await
+            .is_none(),
+        "relayed without Redis?"
+    );
     let _redis = common::OwnRedis::start(port);
+    // once A's relay is back, the customer catches up on what it missed, unasked
+    let missed = ws
+        .next_within("message", Duration::from_secs(15))
+        .await
+        .expect("the message written during the outage never reached the customer");
+    assert_eq!(missed["message"], "during", "{missed}");
     // The agent writes until the customer hears it: the relay is back within a few seconds.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     let mut heard = None;

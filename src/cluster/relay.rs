@@ -114,6 +114,7 @@ async fn subscribe(redis: Arc<Redis>, hub: WeakHub, mut rx: mpsc::UnboundedRecei
     let mut channels: HashSet<String> = HashSet::new();
     let prefix = redis.key(&["hub", ""]);
     let mut backoff = Backoff::default();
+    let mut lost = false;
     loop {
         let pubsub =
             match tokio::time::timeout(super::REDIS_TIMEOUT, redis.client().get_async_pubsub())
@@ -145,6 +146,9 @@ async fn subscribe(redis: Arc<Redis>, hub: WeakHub, mut rx: mpsc::UnboundedRecei
             }
         }
         backoff.reset();
+        if std::mem::take(&mut lost) && !hub.resync_local() {
+            return;
+        }
         loop {
             tokio::select! {
                 w = rx.recv() => {
@@ -184,6 +188,7 @@ async fn subscribe(redis: Arc<Redis>, hub: WeakHub, mut rx: mpsc::UnboundedRecei
             }
         }
         tracing::warn!("room relay lost Redis; reconnecting");
+        lost = true;
     }
 }
 

@@ -414,6 +414,7 @@ impl Conn {
     async fn on_room_event(&mut self, ev: &SessionEvent) {
         let out = match ev.event {
             "message" => self.room_message(&ev.data),
+            crate::realtime::hub::RESYNC => return self.catch_up().await,
             "history_cleared" if self.own_clears > 0 => {
                 self.own_clears -= 1;
                 None
@@ -440,6 +441,42 @@ impl Conn {
             return None;
         }
         Some(types::live_message(dto))
+    }
+
+    /// Events of other nodes may have been missed (this node lost Redis for a while): the
+    /// messages stored after the last one the client has are sent now, as live messages
+    /// (or the whole recent history, when more are missing than one page holds).
+    async fn catch_up(&mut self) {
+        let limit = DEFAULT_HISTORY.min(self.state.config.history_limit.max(1));
+        let floor = crate::sessions::service::visitor_floor(&self.state.db, &self.session.pk)
+            .await
+            .unwrap_or(0);
+        let rows = crate::messages::service::messages_between(
+            &self.state.db,
+            &self.session.pk,
+            self.seen_seq.max(floor),
+            None,
+            limit,
+        )
+        .await;
+        match rows {
+            Ok((_, true)) => self.resync(0).await,
+            Ok((rows, false)) => {
+                for m in rows {
+                    let dto =
+                        crate::messages::types::MessageDto::from_model(m, &self.session.session_id);
+                    let Ok(dto) = serde_json::to_value(&dto) else {
+                        continue;
+                    };
+                    if let Some(v) = self.room_message(&dto) {
+                        self.send(&v).await;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "missed messages not read; the client keeps what it has")
+            }
+        }
     }
 
     /// The room's events came faster than this client took them: some were lost, so the

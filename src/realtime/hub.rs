@@ -283,6 +283,26 @@ pub struct WeakHub {
 
 impl WeakHub {
     /// Hands an event to this node's listeners of the session; false once the hub is gone.
+    /// Tells every local listener (plain WebSocket) that events of other nodes may have
+    /// been missed ([`RESYNC`]): they catch up from the database. False once the hub is gone.
+    pub fn resync_local(&self) -> bool {
+        let Some(l) = self.listeners.upgrade() else {
+            return false;
+        };
+        let senders: Vec<_> = l
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        for tx in senders {
+            let _ = tx.send(SessionEvent {
+                event: RESYNC,
+                data: Arc::new(serde_json::Value::Null),
+                except: None,
+            });
+        }
+        true
+    }
+
     pub fn deliver_local(&self, session_id: &str, ev: SessionEvent) -> bool {
         match self.listeners.upgrade() {
             Some(l) => {
@@ -304,6 +324,10 @@ fn deliver(listeners: &Listeners, session_id: &str, ev: SessionEvent) {
 fn listener(listeners: &Listeners, session_id: &str) -> Option<broadcast::Sender<SessionEvent>> {
     listeners.lock().ok()?.get(session_id).cloned()
 }
+
+/// The local event that tells a listener to catch up from the database (its node lost
+/// Redis for a while: other nodes' events of that time never came).
+pub const RESYNC: &str = "resync";
 
 /// One event of a session, as delivered to local listeners.
 #[derive(Debug, Clone)]
