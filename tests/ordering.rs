@@ -234,3 +234,63 @@ both!(
     a_busy_connection_does_not_hold_back_others,
     others_are_not_held_back
 );
+
+/// With several nodes: a visitor's burst on node A reaches an agent on node B (through
+/// Redis) in the sent order, and a second visitor socket on B as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_keeps_its_order_across_two_nodes() {
+    let (a, b) = common::two_nodes(|c| c.socket_events_burst = 2 * BURST as u32).await;
+    let sender = a.socket().await;
+    let session_id = a.open_session(&sender).await;
+    let token = b.admin_token().await;
+    let agent = b.socket_as("/admin", &token).await;
+    let joined = agent
+        .ack("join_session", json!({ "sessionId": session_id }))
+        .await;
+    assert_eq!(joined["ok"], true, "{joined}");
+    let watcher = b.socket().await;
+    watcher
+        .ack("init_session", json!({ "sessionId": session_id }))
+        .await;
+
+    burst(&sender, &session_id, 0, BURST);
+
+    assert_sender_order(&collect(&agent, BURST).await, 1, BURST);
+    assert_sender_order(&collect(&watcher, BURST).await, 1, BURST);
+    let stored = b.history(&session_id).await;
+    let contents: Vec<&str> = stored
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    let want: Vec<String> = (0..BURST).map(|n| line(0, n)).collect();
+    assert_eq!(contents, want, "stored order");
+}
+
+/// An agent's burst of `admin_message` on "/admin" keeps its order too, as the visitor sees
+/// it and as it is stored.
+async fn agent_burst(backend: Backend) {
+    let app = desk(backend, 1).await;
+    let visitor = app.socket().await;
+    let session_id = app.open_session(&visitor).await;
+    let token = app.admin_token().await;
+    let agent = app.socket_as("/admin", &token).await;
+    let joined = agent
+        .ack("join_session", json!({ "sessionId": session_id }))
+        .await;
+    assert_eq!(joined["ok"], true, "{joined}");
+    for n in 0..BURST {
+        agent.emit(
+            "admin_message",
+            json!({ "sessionId": session_id, "content": line(0, n), "clientMsgId": format!("a-{n}") }),
+        );
+    }
+    assert_sender_order(&collect(&visitor, BURST).await, 1, BURST);
+    let stored = app.history(&session_id).await;
+    for (i, m) in stored.iter().enumerate() {
+        assert_eq!(m["content"], line(0, i), "stored #{i}");
+        assert_eq!(m["sender"], "admin");
+    }
+    assert_eq!(stored.len(), BURST);
+    assert!(agent.drain("error").is_empty(), "no send was refused");
+}
+both!(an_agent_burst_keeps_its_order, agent_burst);
