@@ -56,17 +56,56 @@ pub struct Lane {
 
 #[derive(Default)]
 struct Queue {
-    jobs: VecDeque<Job>,
+    /// Queued events and early answers; allocated only while there are any (an idle
+    /// connection keeps none).
+    busy: Option<Box<Busy>>,
     /// A drain task is running (it alone takes jobs).
     running: bool,
+    /// Someone is sending answers (only one at a time, so they go out in order).
+    answering: bool,
     /// The ticket the next event gets.
     next_ticket: u64,
     /// The ticket whose answer goes out next.
     next_answer: u64,
-    /// Answers that came before their turn: index 0 is `next_answer`. Usually empty.
+}
+
+#[derive(Default)]
+struct Busy {
+    jobs: VecDeque<Job>,
+    /// Answers that came before their turn: index 0 is `next_answer`.
     parked: VecDeque<Option<Finish>>,
-    /// Someone is sending answers (only one at a time, so they go out in order).
-    answering: bool,
+}
+
+impl Queue {
+    fn queued(&self) -> usize {
+        self.busy.as_ref().map_or(0, |b| b.jobs.len())
+    }
+
+    fn busy(&mut self) -> &mut Busy {
+        self.busy.get_or_insert_with(Default::default)
+    }
+
+    /// Frees the queues once both are empty.
+    fn tidy(&mut self) {
+        if self
+            .busy
+            .as_ref()
+            .is_some_and(|b| b.jobs.is_empty() && b.parked.is_empty())
+        {
+            self.busy = None;
+        }
+    }
+
+    /// The parked answer of `next_answer`, if it is there; moves past it.
+    fn take_next(&mut self) -> Option<Finish> {
+        let busy = self.busy.as_mut()?;
+        if !matches!(busy.parked.front(), Some(Some(_))) {
+            return None;
+        }
+        let f = busy.parked.pop_front().flatten();
+        self.next_answer += 1;
+        f
+    }
 }
 
 /// What the reader may do with a new event.
@@ -85,14 +124,14 @@ impl Lane {
     /// the other.
     pub fn begin(&self) -> Option<Begin> {
         let mut q = self.inner.lock().ok()?;
-        if q.jobs.len() >= MAX_QUEUED {
+        if q.queued() >= MAX_QUEUED {
             return None;
         }
         let ticket = Ticket(q.next_ticket);
         q.next_ticket += 1;
         Some(Begin {
             ticket,
-            inline: q.jobs.is_empty() && !q.running,
+            inline: q.queued() == 0 && !q.running,
         })
     }
 
@@ -102,7 +141,7 @@ impl Lane {
             let Ok(mut q) = self.inner.lock() else {
                 return;
             };
-            q.jobs.push_back(job);
+            q.busy().jobs.push_back(job);
             !std::mem::replace(&mut q.running, true)
         };
         if start {
@@ -112,9 +151,7 @@ impl Lane {
 
     /// Whether the lane refuses new events.
     pub fn is_full(&self) -> bool {
-        self.inner
-            .lock()
-            .map_or(true, |q| q.jobs.len() >= MAX_QUEUED)
+        self.inner.lock().map_or(true, |q| q.queued() >= MAX_QUEUED)
     }
 
     /// Answers the event of `ticket`: now if every earlier event is answered, else as soon as
@@ -126,37 +163,45 @@ impl Lane {
         let Some(at) = ticket.0.checked_sub(q.next_answer) else {
             return; // answered already
         };
-        let at = at as usize;
-        if q.parked.len() <= at {
-            q.parked.resize_with(at + 1, || None);
+        if at > 0 || q.answering {
+            // Not its turn, or someone else is sending: parked, sent by whoever sends the
+            // answer before it.
+            let at = at as usize;
+            let parked = &mut q.busy().parked;
+            if parked.len() <= at {
+                parked.resize_with(at + 1, || None);
+            }
+            parked[at] = Some(finish);
+            return;
         }
-        q.parked[at] = Some(finish);
-        if std::mem::replace(&mut q.answering, true) {
-            return; // the caller sending answers now sends this one in its turn
+        // Its turn: sent now, then every parked answer that follows it.
+        q.answering = true;
+        if let Some(b) = q.busy.as_mut() {
+            b.parked.pop_front(); // its empty place, when later answers are parked
         }
-        let mut ready = Vec::new();
+        q.next_answer += 1;
+        let mut finish = finish;
         loop {
-            while let Some(Some(_)) = q.parked.front() {
-                if let Some(Some(f)) = q.parked.pop_front() {
-                    ready.push(f);
-                }
-                q.next_answer += 1;
-            }
-            if ready.is_empty() {
-                q.answering = false;
-                break;
-            }
-            // Answers are sent without the lock: one may close the socket, whose clean-up
-            // must not find the lane locked.
+            let wake = q.running;
+            // Sent without the lock: an answer may close the socket, whose clean-up must
+            // not find the lane locked.
             drop(q);
-            for f in ready.drain(..) {
-                f();
+            finish();
+            if wake {
+                self.turn.notify_one();
             }
-            self.turn.notify_one();
             q = match self.inner.lock() {
                 Ok(q) => q,
                 Err(_) => return,
             };
+            match q.take_next() {
+                Some(next) => finish = next,
+                None => {
+                    q.answering = false;
+                    q.tidy();
+                    return;
+                }
+            }
         }
     }
 
@@ -176,9 +221,10 @@ impl Lane {
     /// so a concurrent `push` starts a new one).
     fn next(&self) -> Option<Job> {
         let mut q = self.inner.lock().ok()?;
-        let job = q.jobs.pop_front();
+        let job = q.busy.as_mut().and_then(|b| b.jobs.pop_front());
         if job.is_none() {
             q.running = false;
+            q.tidy();
         }
         job
     }
@@ -187,9 +233,11 @@ impl Lane {
     fn answered(&self, ticket: Ticket) -> bool {
         self.inner.lock().map_or(true, |q| {
             ticket.0 < q.next_answer
-                || q.parked
-                    .get((ticket.0 - q.next_answer) as usize)
-                    .is_some_and(Option::is_some)
+                || q.busy.as_ref().is_some_and(|b| {
+                    b.parked
+                        .get((ticket.0 - q.next_answer) as usize)
+                        .is_some_and(Option::is_some)
+                })
         })
     }
 }
@@ -281,6 +329,22 @@ mod tests {
         let want: Vec<u64> = (0..200).collect();
         assert_eq!(*started.lock().unwrap(), want);
         assert_eq!(*answered.lock().unwrap(), want);
+        tasks.close();
+        tasks.wait().await;
+        let q = lane.inner.lock().unwrap();
+        assert!(q.busy.is_none(), "an idle lane keeps its queues");
+        assert!(!q.running && !q.answering);
+    }
+
+    /// Every connection has a lane: it stays as small as the one without tickets was (80
+    /// bytes), its queues allocated only while in use.
+    #[test]
+    fn a_lane_is_small() {
+        assert!(
+            std::mem::size_of::<Lane>() <= 80,
+            "{}",
+            std::mem::size_of::<Lane>()
+        );
     }
 
     #[tokio::test]
