@@ -1220,3 +1220,60 @@ both!(
     nul_on_ws,
     a_nul_character_in_a_chat_message_is_invalid_payload
 );
+
+/// One rule for `clientMsgId` on every protocol: a string or an integer. `1.5` is refused
+/// everywhere (the gateway refused it while socket.io and REST stored `"1.5"`); an integer is
+/// kept as its decimal text everywhere.
+async fn one_client_msg_id_rule(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    let visitor = app.socket().await;
+    let sid = app.open_session(&visitor).await;
+    let ack = visitor
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "x", "clientMsgId": 1.5 }),
+        )
+        .await;
+    assert_eq!(ack["error"]["code"], "invalid_payload", "{ack}");
+    let ack = visitor
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "x", "clientMsgId": 15 }),
+        )
+        .await;
+    assert_eq!(ack["data"]["clientMsgId"], "15", "{ack}");
+
+    let admin = app.admin_token().await;
+    let r = app
+        .post(
+            &format!("/api/chats/{sid}/messages"),
+            Some(&admin),
+            json!({ "content": "y", "clientMsgId": 1.5 }),
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "invalid_payload", "{body}");
+
+    let token = customer_token(&app, "ids@example.com").await;
+    let mut ws = Ws::connect(&ws_url(&app, &format!("?token={token}"))).await;
+    let ws_sid = ws.next("session").await["sessionId"]
+        .as_str()
+        .expect("sessionId")
+        .to_string();
+    ws.send(json!({ "type": "chat", "content": "z", "clientMsgId": 1.5 }))
+        .await;
+    assert_eq!(ws.next("error").await["code"], "invalid_payload");
+    ws.send(json!({ "type": "chat", "content": "z", "clientMsgId": 16 }))
+        .await;
+    assert_eq!(ws.next("sent").await["seq"], 1);
+
+    assert_eq!(app.history(&sid).await.len(), 1, "only the valid send");
+    let stored = app.history_as(&ws_sid, &token).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["clientMsgId"], "16");
+}
+both!(
+    client_msg_id_follows_one_rule_on_every_protocol,
+    one_client_msg_id_rule
+);

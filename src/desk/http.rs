@@ -82,16 +82,8 @@ pub(crate) async fn post_message(
         .and_then(Value::as_str)
         .ok_or_else(|| AppError::InvalidPayload("content must be a string".into()))?;
     crate::messages::validate_content(content, state.config.max_content_length)?;
-    let client_msg_id = match body.get("clientMsgId") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 128 => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(_) => {
-            return Err(AppError::InvalidPayload(
-                "clientMsgId must be a non-empty string of at most 128 characters".into(),
-            ))
-        }
-    };
+    let client_msg_id = crate::messages::types::ClientMsgId::from_json(body.get("clientMsgId"))?
+        .map(crate::messages::types::ClientMsgId::into_inner);
     let mut new = NewMessage::new(
         session.id,
         session.session_id,

@@ -75,7 +75,9 @@ pub fn parse(text: &str) -> Result<Inbound, Malformed> {
                 None => return Err(invalid(ev, format!("{kind} needs a {first} string"))),
             };
             let client_msg_id =
-                client_msg_id(obj.get("clientMsgId")).map_err(|w| invalid(ev, w))?;
+                crate::messages::types::ClientMsgId::from_json(obj.get("clientMsgId"))
+                    .map_err(|_| invalid(ev, crate::messages::types::ClientMsgId::RULE))?
+                    .map(crate::messages::types::ClientMsgId::into_inner);
             Ok(Inbound::Chat {
                 content,
                 client_msg_id,
@@ -117,16 +119,6 @@ pub fn parse(text: &str) -> Result<Inbound, Malformed> {
             Some(other),
             format!("unknown message type {other:?}"),
         )),
-    }
-}
-
-/// `clientMsgId`: a non-empty string of at most 128 characters, or an integer.
-fn client_msg_id(v: Option<&Value>) -> Result<Option<String>, &'static str> {
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 128 => Ok(Some(s.clone())),
-        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(Some(n.to_string())),
-        Some(_) => Err("clientMsgId must be a non-empty string of at most 128 characters"),
     }
 }
 

@@ -4,6 +4,48 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
+/// A client's own id for a message, which makes a retried send exactly-once: a non-empty
+/// string of at most 128 characters without NUL, or an integer (kept as its decimal text).
+/// The one definition of this rule, for every protocol (socket.io, REST, the plain WebSocket).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientMsgId(String);
+
+impl ClientMsgId {
+    /// What a refused id is told.
+    pub const RULE: &'static str =
+        "clientMsgId must be a non-empty string of at most 128 characters, or an integer";
+
+    /// `clientMsgId` as a JSON value: absent or null is none.
+    pub fn from_json(v: Option<&serde_json::Value>) -> crate::error::AppResult<Option<Self>> {
+        use serde_json::Value;
+        let refused = || crate::error::AppError::InvalidPayload(Self::RULE.into());
+        match v {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Self::parse(s).map(Some).ok_or_else(refused),
+            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(Some(Self(n.to_string()))),
+            Some(_) => Err(refused()),
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        (!s.is_empty() && s.chars().count() <= 128 && !s.contains('\0')).then(|| Self(s.into()))
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for ClientMsgId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        ClientMsgId::from_json(Some(&v))
+            .ok()
+            .flatten()
+            .ok_or_else(|| serde::de::Error::custom(ClientMsgId::RULE))
+    }
+}
+
 /// Who wrote a message, from the conversation's point of view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -104,5 +146,36 @@ mod tests {
                 "sessionId": "550e8400-e29b-41d4-a716-446655440000"
             })
         );
+    }
+}
+
+#[cfg(test)]
+mod client_msg_id_tests {
+    use super::ClientMsgId;
+    use serde_json::json;
+
+    #[test]
+    fn one_rule_for_every_path() {
+        let ok = |v: serde_json::Value| {
+            ClientMsgId::from_json(Some(&v)).map(|o| o.map(ClientMsgId::into_inner))
+        };
+        assert_eq!(ok(json!("abc")).unwrap(), Some("abc".into()));
+        assert_eq!(ok(json!(7)).unwrap(), Some("7".into()));
+        assert_eq!(ok(json!(null)).unwrap(), None);
+        assert_eq!(ok(json!("x".repeat(128))).unwrap(), Some("x".repeat(128)));
+        for bad in [
+            json!(1.5),
+            json!(""),
+            json!("x".repeat(129)),
+            json!("a\u{0}b"),
+            json!({}),
+            json!([1]),
+            json!(true),
+        ] {
+            assert!(ok(bad.clone()).is_err(), "{bad} accepted");
+        }
+        // the same through serde, as socket.io payloads are read
+        assert!(serde_json::from_value::<ClientMsgId>(json!(1.5)).is_err());
+        assert!(serde_json::from_value::<ClientMsgId>(json!(42)).is_ok());
     }
 }

@@ -174,7 +174,7 @@ impl MessageWriter {
         then: OnStored,
     ) -> Result<(), (AppError, OnStored)> {
         // Refusals are decided before the callback is queued, so it is never called twice.
-        if let Err(e) = self.admit(&message) {
+        if let Err(e) = self.admit() {
             return Err((e, then));
         }
         let job = Job::Store {
@@ -210,19 +210,8 @@ impl MessageWriter {
         }
     }
 
-    /// Refusals that need no queue: a NUL in the id, the database breaker open.
-    fn admit(&self, message: &NewMessage) -> AppResult<()> {
-        // PostgreSQL cannot store a NUL; refused on every path, on SQLite too (content is
-        // checked by `validate_content`, the id here where every path meets).
-        if message
-            .client_msg_id
-            .as_deref()
-            .is_some_and(|id| id.contains('\0'))
-        {
-            return Err(AppError::InvalidPayload(
-                "clientMsgId must not contain a NUL character".into(),
-            ));
-        }
+    /// Refusals that need no queue: the database breaker open.
+    fn admit(&self) -> AppResult<()> {
         if self.breaker.is_open() {
             return Err(AppError::Overloaded);
         }
@@ -230,7 +219,7 @@ impl MessageWriter {
     }
 
     fn queue(&self, message: NewMessage, except: Option<Except>, reply: Reply) -> AppResult<()> {
-        self.admit(&message)?;
+        self.admit()?;
         let job = Job::Store {
             message,
             except,

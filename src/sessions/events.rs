@@ -15,7 +15,7 @@ use super::types::{InitAck, ReadSeq};
 use super::{Caller, VerifiedVisitor};
 use crate::error::{AppError, AppResult};
 use crate::messages::service::Stored;
-use crate::messages::types::{MessageDto, Sender};
+use crate::messages::types::{ClientMsgId, MessageDto, Sender};
 use crate::messages::writer::OnStored;
 use crate::realtime::hub::Except;
 use crate::realtime::lane::{Lane, Ticket};
@@ -244,21 +244,8 @@ async fn own_empty_session<A: Adapter>(
 pub struct SendPayload {
     pub session_id: String,
     pub content: String,
-    #[serde(default, deserialize_with = "client_msg_id")]
-    pub client_msg_id: Option<String>,
-}
-
-/// `clientMsgId` may be a string or an integer; at most 128 characters.
-fn client_msg_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    let v = Option::<Value>::deserialize(d)?;
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 128 => Ok(Some(s)),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(_) => Err(serde::de::Error::custom(
-            "clientMsgId must be a non-empty string of at most 128 characters",
-        )),
-    }
+    #[serde(default)]
+    pub client_msg_id: Option<ClientMsgId>,
 }
 
 /// A `user_message` / `admin_message` taken off a socket, with its place in the socket's
@@ -393,7 +380,7 @@ fn hand_over<A: Adapter>(
         sender,
         p.content,
     );
-    new.client_msg_id = p.client_msg_id;
+    new.client_msg_id = p.client_msg_id.map(ClientMsgId::into_inner);
     new.author_id = author_id;
     if let (Sender::Admin, Some(ai)) = (sender, &state.assistant) {
         ai.cancel(&session_pk); // a human speaks: the assistant stops and stays quiet
