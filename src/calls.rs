@@ -47,17 +47,7 @@ async fn forward<A: Adapter>(
 ) -> AppResult<Value> {
     let session_id = sig.session_id.to_ascii_lowercase();
     if !realtime::joined(s).contains(&session_id) {
-        if uuid::Uuid::parse_str(&session_id).is_err() {
-            return Err(AppError::InvalidPayload(
-                "sessionId must be a UUID string".into(),
-            ));
-        }
-        if crate::sessions::service::find_by_session_id(&state.db, &session_id)
-            .await?
-            .is_none()
-        {
-            return Err(AppError::SessionNotFound);
-        }
+        crate::sessions::service::get_by_session_id(&state.db, &session_id).await?;
         return Err(AppError::Forbidden(
             "join the session before signalling in it".into(),
         ));

@@ -42,14 +42,7 @@ async fn target(
 }
 
 async fn target_id(state: &AppState, session_id: &str) -> AppResult<entity::chat_session::Model> {
-    if uuid::Uuid::parse_str(session_id).is_err() {
-        return Err(AppError::InvalidPayload(
-            "sessionId must be a UUID string".into(),
-        ));
-    }
-    sessions::find_by_session_id(&state.db, session_id)
-        .await?
-        .ok_or(AppError::SessionNotFound)
+    sessions::get_by_session_id(&state.db, session_id).await
 }
 
 /// A staff event sent on "/": answered `unauthorized` (not ignored, so an ack never hangs).
@@ -151,7 +144,7 @@ pub(crate) async fn join_session<A: Adapter>(
         agent(&s)?;
         let p: JoinPayload = parse(data)?;
         let session = match (p.session_id.as_deref(), p.code.as_deref()) {
-            (Some(id), _) if uuid::Uuid::parse_str(id).is_ok() => {
+            (Some(id), _) if crate::sessions::types::SessionId::parse(id).is_ok() => {
                 sessions::find_by_session_id(&state.db, id).await?
             }
             // A code read out by the visitor may be typed where the id goes.

@@ -26,14 +26,7 @@ pub fn router() -> Router<AppState> {
 
 /// The session named in the path: a malformed id is `invalid_payload` (as on the sockets).
 async fn find(state: &AppState, session_id: &str) -> AppResult<entity::chat_session::Model> {
-    if uuid::Uuid::parse_str(session_id).is_err() {
-        return Err(AppError::InvalidPayload(
-            "sessionId must be a UUID string".into(),
-        ));
-    }
-    sessions::find_by_session_id(&state.db, session_id)
-        .await?
-        .ok_or(AppError::SessionNotFound)
+    sessions::get_by_session_id(&state.db, session_id).await
 }
 
 /// `PATCH /api/chats/:sessionId {status?, assigneeId?}`.

@@ -343,12 +343,7 @@ fn check_send<A: Adapter>(event: &mut SendEvent<A>) -> AppResult<(Caller, SendPa
 }
 
 fn check_session_id(session_id: &str) -> AppResult<()> {
-    if uuid::Uuid::parse_str(session_id).is_err() {
-        return Err(AppError::InvalidPayload(
-            "sessionId must be a UUID string".into(),
-        ));
-    }
-    Ok(())
+    super::types::SessionId::parse(session_id).map(drop)
 }
 
 /// Hands a checked message to the writer; the writer answers it (in the socket's order of

@@ -138,6 +138,18 @@ pub async fn create<C: ConnectionTrait>(db: &C, new: NewSession) -> AppResult<ch
         .unwrap_or(Err(AppError::Overloaded))
 }
 
+/// The session with this public id: `invalid_payload` when the id is malformed,
+/// `session_not_found` when there is none.
+pub async fn get_by_session_id<C: ConnectionTrait>(
+    db: &C,
+    session_id: &str,
+) -> AppResult<chat_session::Model> {
+    let id = super::types::SessionId::parse(session_id)?;
+    find_by_session_id(db, id.as_str())
+        .await?
+        .ok_or(AppError::SessionNotFound)
+}
+
 /// The session with this public id, if any (malformed ids find nothing).
 pub async fn find_by_session_id<C: ConnectionTrait>(
     db: &C,

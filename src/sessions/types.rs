@@ -6,6 +6,31 @@ use serde::{Deserialize, Serialize};
 use crate::error::{AppError, AppResult};
 use crate::messages::types::{format_ts, MessageDto};
 
+/// A session's public id: a UUID, kept in its canonical lowercase form. The one check of a
+/// `sessionId` for every protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionId(String);
+
+impl SessionId {
+    /// `invalid_payload` unless `raw` is a UUID.
+    pub fn parse(raw: &str) -> AppResult<Self> {
+        match uuid::Uuid::parse_str(raw) {
+            Ok(_) => Ok(SessionId(raw.to_ascii_lowercase())),
+            Err(_) => Err(AppError::InvalidPayload(
+                "sessionId must be a UUID string".into(),
+            )),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
 /// A paging cursor in a list ordered by (instant, id): the last item of the page before.
 /// Written `<RFC 3339>~<id>`, which chatdesk hands out (`X-Next-Before`, `nextBefore`,
 /// `nextAfter`) and which is exact even when several sessions share an instant (sessions
