@@ -17,6 +17,7 @@ use serde_json::json;
 
 use crate::auth::{Identity, Role};
 use crate::error::{AppError, AppResult};
+use crate::realtime::hub::Except;
 use crate::state::AppState;
 use service::{status, Change};
 use types::{SessionStatus, SessionSummary};
@@ -416,25 +417,27 @@ async fn assign_next<C: sea_orm::ConnectionTrait>(state: &AppState, db: &C) -> A
     }
 }
 
-/// Tells every agent who is online.
-pub async fn announce_presence(state: &AppState) {
+/// Tells every agent (but `except`) who is online.
+pub async fn announce_presence(state: &AppState, except: Option<Except>) {
     let agents = state.presence.online_agents().await;
     state
         .hub
-        .to_agents("presence", &json!({ "agents": agents }))
+        .to_agents("presence", &json!({ "agents": agents }), except)
         .await;
 }
 
-/// An agent's socket connected.
-pub async fn agent_connected(state: &AppState, agent: &Identity, socket: &str) {
+/// An agent's socket connected. The other agents hear the new `presence`; the new socket
+/// itself is left out, because it is told who is online on its own when it connects (it is
+/// in the agents' room already, and would otherwise hear the same `presence` twice).
+pub async fn agent_connected(state: &AppState, agent: &Identity, socket: Except) {
     if agent.legacy {
         return;
     }
     if state
         .presence
-        .agent_connected(&agent.account_id, &agent.name, socket)
+        .agent_connected(&agent.account_id, &agent.name, &socket.sid.to_string())
     {
-        announce_presence(state).await;
+        announce_presence(state, Some(socket)).await;
         trigger_auto_assign(state);
     }
 }
@@ -448,7 +451,7 @@ pub async fn agent_disconnected(state: &AppState, agent: &Identity, socket: &str
     let Some(generation) = state.presence.agent_disconnected(&agent.account_id, socket) else {
         return;
     };
-    announce_presence(state).await;
+    announce_presence(state, None).await;
     requeue_if_still_offline(state, agent.account_id.clone(), Some(generation));
 }
 
@@ -456,7 +459,7 @@ pub async fn agent_disconnected(state: &AppState, agent: &Identity, socket: &str
 /// offline, and after the grace period their sessions go back to the queue.
 pub fn agents_lost(state: &AppState, agents: Vec<String>) {
     let state2 = state.clone();
-    tokio::spawn(async move { announce_presence(&state2).await });
+    tokio::spawn(async move { announce_presence(&state2, None).await });
     for id in agents {
         requeue_if_still_offline(state, id, None);
     }
