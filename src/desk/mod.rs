@@ -131,20 +131,41 @@ fn owner_or_admin(actor: &Identity, s: &Session) -> AppResult<()> {
     ))
 }
 
-/// `claim_session`: the actor becomes the assignee.
-pub async fn claim(state: &AppState, actor: &Identity, s: Session) -> AppResult<SessionSummary> {
+/// `claim_session`: the actor becomes the assignee. A session another agent owns is taken
+/// over only by an admin who names its owner (`take_over_from`); when it changed hands
+/// meanwhile the take-over is a `conflict`, so it never takes the session from anyone but
+/// the agent the admin was shown.
+pub async fn claim(
+    state: &AppState,
+    actor: &Identity,
+    s: Session,
+    take_over_from: Option<&str>,
+) -> AppResult<SessionSummary> {
     signed_in(actor, "claiming")?;
+    if take_over_from.is_some() && actor.role != Role::Admin {
+        return Err(AppError::Forbidden(
+            "taking over another agent's session is an admin action".into(),
+        ));
+    }
     if s.status == status::RESOLVED {
         return Err(AppError::Conflict(
             "the session is resolved; reopen it first".into(),
         ));
     }
-    match &s.assignee_id {
-        Some(a) if a == &actor.account_id && s.status == status::ASSIGNED => {
+    match (&s.assignee_id, take_over_from) {
+        (Some(a), _) if a == &actor.account_id && s.status == status::ASSIGNED => {
             return summary(state, &s).await
         }
-        Some(_) => return Err(AppError::Conflict("another agent owns this session".into())),
-        None => {}
+        (Some(a), Some(from)) if a == from => {}
+        (_, Some(_)) => {
+            return Err(AppError::Conflict(
+                "the session is no longer that agent's".into(),
+            ))
+        }
+        (Some(_), None) => {
+            return Err(AppError::Conflict("another agent owns this session".into()))
+        }
+        (None, None) => {}
     }
     let next = service::apply(
         &state.db,
@@ -155,7 +176,12 @@ pub async fn claim(state: &AppState, actor: &Identity, s: Session) -> AppResult<
         },
     )
     .await?;
-    tracing::info!(session = %s.session_id, agent = %actor.account_id, "claimed");
+    match take_over_from {
+        Some(from) => {
+            tracing::info!(session = %s.session_id, agent = %actor.account_id, from, "taken over")
+        }
+        None => tracing::info!(session = %s.session_id, agent = %actor.account_id, "claimed"),
+    }
     after_change(state, &s, &next).await
 }
 
