@@ -324,6 +324,78 @@ describe('chatdesk console and widget', { timeout: 10 * TEST_TIMEOUT_MS }, () =>
   });
 });
 
+describe('state after a reload, and actions that follow ownership', { timeout: 4 * TEST_TIMEOUT_MS }, () => {
+  let server;
+  let browser;
+  let tokens;
+
+  // A server of its own: the queue holds only this suite's visitors.
+  before(async () => {
+    server = await startServer();
+    tokens = await seedStaff(server.url);
+    browser = await startBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  /** The widget's status line, read once, as soon as the widget is ready after a reload. */
+  async function statusRightAfterReload(page) {
+    await page.reload();
+    const w = await openWidget(page);
+    return w.root.locator('.status-text').textContent();
+  }
+
+  test('after a reload the widget shows at once who is helping, or the place in the queue', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const helped = await newPerson(browser);
+    const queued = await newPerson(browser);
+    const ben = await newPerson(browser);
+    try {
+      const sessions = [];
+      for (const [p, text] of [[helped, 'My parcel is stuck in customs.'], [queued, 'How do I change my address?']]) {
+        await p.page.goto(`${server.url}/widget`);
+        const w = await openWidget(p.page);
+        await visitorSays(p.page, text);
+        await w.human.click();
+        await w.root.locator('.status[data-status="waiting"]').waitFor();
+        sessions.push(await widgetSessionId(p.page, server.url));
+      }
+      const hw = widget(helped.page);
+      const qw = widget(queued.page);
+      await qw.root.locator('.status-text', { hasText: '#2 in the queue' }).waitFor();
+
+      await consoleWithToken(ben.page, server.url, tokens.ben);
+      await openConversation(ben.page, sessions[0]);
+      await ben.page.locator('#act-claim').click();
+      await ben.page.locator('#conv-assignee', { hasText: 'Assigned to you' }).waitFor();
+      await hw.root.locator('.status-text', { hasText: `${BEN.name} is here to help` }).waitFor();
+      await hw.root.locator('.msg-me[data-seq] .seen').waitFor();
+      await qw.root.locator('.status-text', { hasText: '#1 in the queue' }).waitFor();
+
+      // Nothing is announced during a reload: all the widget knows comes from init_session.
+      assert.equal(await statusRightAfterReload(helped.page), `${BEN.name} is here to help`);
+      assert.equal(await hw.root.locator('.status').getAttribute('data-status'), 'assigned');
+      assert.equal(await hw.root.locator('.msg-me[data-seq] .seen').count(), 1, 'read receipt kept');
+      assert.match(await hw.code.textContent(), /^Your code: [A-Z0-9]{6}$/);
+      assert.equal(await statusRightAfterReload(queued.page), 'Waiting for an agent · you are #1 in the queue');
+      assert.equal(await qw.root.locator('.status').getAttribute('data-status'), 'waiting');
+
+      // The agent's typing is announced by name too.
+      await ben.page.locator('#reply').pressSequentially('Let me look', { delay: 10 });
+      await hw.typing.filter({ hasText: `${BEN.name} is typing` }).waitFor();
+      helped.assertClean();
+      queued.assertClean();
+      ben.assertClean();
+    } finally {
+      await helped.close();
+      await queued.close();
+      await ben.close();
+    }
+  });
+});
+
 describe('screenshots', { timeout: 4 * TEST_TIMEOUT_MS }, () => {
   let server;
   let browser;
