@@ -394,6 +394,59 @@ describe('state after a reload, and actions that follow ownership', { timeout: 4
       await ben.close();
     }
   });
+
+  test('the console offers only what each one can do: no Claim on a colleague\'s session, an admin takes it over by name', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const visitor = await newPerson(browser);
+    const alice = await newPerson(browser);
+    const ben = await newPerson(browser);
+    const admin = await newPerson(browser);
+    const shown = async (page) => {
+      const ids = ['act-claim', 'act-takeover', 'act-release', 'act-transfer', 'act-resolve', 'act-reopen'];
+      const visible = [];
+      for (const id of ids) if (await page.locator(`#${id}`).isVisible()) visible.push(id);
+      return visible;
+    };
+    try {
+      await visitor.page.goto(`${server.url}/widget`);
+      const w = await openWidget(visitor.page);
+      await visitorSays(visitor.page, 'I was charged twice this month.');
+      await w.human.click();
+      await w.root.locator('.status[data-status="waiting"]').waitFor();
+      const sessionId = await widgetSessionId(visitor.page, server.url);
+
+      // Nobody owns it: an agent can claim it, and nothing else.
+      await consoleWithToken(ben.page, server.url, tokens.ben);
+      await openConversation(ben.page, sessionId);
+      await ben.page.locator('#conv-assignee', { hasText: 'Unassigned' }).waitFor();
+      assert.deepEqual(await shown(ben.page), ['act-claim']);
+
+      await consoleWithToken(alice.page, server.url, tokens.alice);
+      await openConversation(alice.page, sessionId);
+      await alice.page.locator('#act-claim').click();
+      await alice.page.locator('#conv-assignee', { hasText: 'Assigned to you' }).waitFor();
+      assert.deepEqual(await shown(alice.page), ['act-release', 'act-transfer', 'act-resolve']);
+
+      // Ben, who has it open, sees whose it is now, and no action at all.
+      await ben.page.locator('#conv-assignee', { hasText: `Assigned to ${ALICE.name}` }).waitFor();
+      assert.deepEqual(await shown(ben.page), []);
+
+      // An admin sees who owns it and a take-over that names them.
+      await consoleWithToken(admin.page, server.url, tokens.admin);
+      await openConversation(admin.page, sessionId);
+      await admin.page.locator('#conv-assignee', { hasText: `Assigned to ${ALICE.name}` }).waitFor();
+      assert.deepEqual(await shown(admin.page), ['act-takeover']);
+      assert.equal(await admin.page.locator('#act-takeover').textContent(), `Take over from ${ALICE.name}`);
+      await admin.page.locator('#act-takeover').click();
+      await admin.page.locator('#conv-assignee', { hasText: 'Assigned to you' }).waitFor();
+      assert.deepEqual(await shown(admin.page), ['act-release', 'act-transfer', 'act-resolve']);
+      await w.root.locator('.status-text', { hasText: `${ADMIN.name} is here to help` }).waitFor();
+      await alice.page.locator('#conv-assignee', { hasText: `Assigned to ${ADMIN.name}` }).waitFor();
+      assert.deepEqual(await shown(alice.page), []);
+      for (const p of [visitor, alice, ben, admin]) p.assertClean();
+    } finally {
+      for (const p of [visitor, alice, ben, admin]) await p.close();
+    }
+  });
 });
 
 describe('screenshots', { timeout: 4 * TEST_TIMEOUT_MS }, () => {
