@@ -8,8 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import {
   ADMIN, ALICE, BEN, TEST_TIMEOUT_MS,
   api, consoleBubble, consoleLogin, consoleWithToken, newPerson, openConversation, openWidget,
-  screenshot, seedStaff, sendReply, startBrowser, startFakeLlm, startHostSite, startServer,
-  vendoredClient, visitorSays, widget, widgetSessionId,
+  recordSocketEvents, screenshot, seedStaff, sendReply, socketEvents, startBrowser, startFakeLlm,
+  startHostSite, startServer, vendoredClient, visitorSays, widget, widgetSessionId,
 } from '../lib/harness.js';
 
 describe('chatdesk console and widget', { timeout: 10 * TEST_TIMEOUT_MS }, () => {
@@ -445,6 +445,78 @@ describe('state after a reload, and actions that follow ownership', { timeout: 4
       for (const p of [visitor, alice, ben, admin]) p.assertClean();
     } finally {
       for (const p of [visitor, alice, ben, admin]) await p.close();
+    }
+  });
+});
+
+describe('each event reaches a console once', { timeout: 4 * TEST_TIMEOUT_MS }, () => {
+  let server;
+  let browser;
+  let tokens;
+
+  // A server of its own: no other agent comes or goes while the events are counted.
+  before(async () => {
+    server = await startServer();
+    tokens = await seedStaff(server.url);
+    browser = await startBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('a second agent signing in: each console receives one presence; visitor_presence once with the session open', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const alice = await newPerson(browser);
+    const ben = await newPerson(browser);
+    const people = [];
+    const visit = async () => {
+      const p = await newPerson(browser);
+      people.push(p);
+      await p.page.goto(`${server.url}/widget`);
+      await openWidget(p.page);
+      await visitorSays(p.page, 'Hello there');
+      return { person: p, sessionId: await widgetSessionId(p.page, server.url) };
+    };
+    // A later event every console hears (session_created): what came before it has arrived.
+    const inBothLists = (sessionId) => Promise.all([alice, ben].map((c) => c.page
+      .locator(`.session-item[data-session-id="${sessionId}"]`).waitFor()));
+    try {
+      await recordSocketEvents(alice.page);
+      await recordSocketEvents(ben.page);
+      await consoleWithToken(alice.page, server.url, tokens.alice);
+      await alice.page.locator('.online-label', { hasText: '1 online' }).waitFor();
+      await consoleLogin(ben.page, server.url, BEN);
+      for (const c of [alice, ben]) await c.page.locator('.online-label', { hasText: '2 online' }).waitFor();
+      const first = await visit();
+      await inBothLists(first.sessionId);
+
+      const names = (p) => p.agents.map((a) => a.name).sort();
+      const bens = await socketEvents(ben.page, 'presence');
+      assert.equal(bens.length, 1, `Ben's console, signing in: ${JSON.stringify(bens)}`);
+      assert.deepEqual(names(bens[0]), [ALICE.name, BEN.name]);
+      const alices = await socketEvents(alice.page, 'presence');
+      assert.equal(alices.length, 2, `Alice's console: one for her own sign-in, one for Ben's: ${JSON.stringify(alices)}`);
+      assert.deepEqual(alices.map(names), [[ALICE.name], [ALICE.name, BEN.name]]);
+      assert.equal((await socketEvents(alice.page, 'session_created')).length, 1);
+
+      // Alice has the conversation open (she is in its room too) when the visitor leaves.
+      await openConversation(alice.page, first.sessionId);
+      await alice.page.locator('#conv-online.online').waitFor();
+      people.splice(people.indexOf(first.person), 1);
+      await first.person.close();
+      await alice.page.locator('#conv-online:not(.online)').waitFor();
+      await inBothLists((await visit()).sessionId);
+      for (const c of [alice, ben]) {
+        const about = (await socketEvents(c.page, 'visitor_presence')).filter((p) => p.sessionId === first.sessionId);
+        assert.deepEqual(about.map((p) => p.online), [true, false], JSON.stringify(about));
+      }
+      alice.assertClean();
+      ben.assertClean();
+    } finally {
+      await alice.close();
+      await ben.close();
+      for (const p of people) await p.close();
     }
   });
 });
