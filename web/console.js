@@ -703,7 +703,7 @@
     dot.title = s.visitorOnline ? 'Visitor online' : 'Visitor offline';
 
     const assignee = s.assignee && s.assignee.id
-      ? (s.assignee.id === me.id ? 'Assigned to you' : `Assigned to ${s.assignee.name || 'another agent'}`)
+      ? (s.assignee.id === me.id ? 'Assigned to you' : `Assigned to ${ownerName(s)}`)
       : 'Unassigned';
     $('conv-assignee').textContent = assignee;
     let since = '';
@@ -718,17 +718,48 @@
     const started = ts(s.createdAt);
     $('detail-started').textContent = started ? started.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' }) : '';
 
-    const mine = s.assigneeId === me.id;
-    const admin = me.role === 'admin';
+    // Only what this agent can do here: claim a session nobody owns; release, transfer and
+    // resolve their own; on a colleague's, an admin may take it over (naming whom from).
+    const acts = actionsFor(s, me);
+    $('act-claim').hidden = !acts.claim;
+    $('act-takeover').hidden = !acts.takeOver;
+    $('act-takeover').textContent = acts.takeOver ? `Take over from ${ownerName(s)}` : 'Take over';
+    $('act-release').hidden = !acts.release;
+    $('act-transfer').hidden = !acts.transfer;
+    $('act-transfer').textContent = acts.assign ? 'Assign' : 'Transfer';
+    $('act-resolve').hidden = !acts.resolve;
+    $('act-reopen').hidden = !acts.reopen;
     const resolved = s.status === 'resolved';
-    $('act-claim').hidden = resolved || mine;
-    $('act-release').hidden = resolved || s.status !== 'assigned' || !(mine || admin);
-    $('act-transfer').hidden = resolved || !(mine || admin || !s.assigneeId);
-    $('act-resolve').hidden = resolved;
-    $('act-reopen').hidden = !resolved;
     $('reply').placeholder = resolved
       ? 'This conversation is resolved. Reopen it, or reply anyway…'
       : 'Write a reply…  (Enter to send, Shift+Enter for a new line)';
+  }
+
+  /** The owner's name as the header shows it. */
+  function ownerName(s) {
+    return (s.assignee && s.assignee.name) || 'another agent';
+  }
+
+  /**
+   * The actions `me` can take on session `s` (the server's rules: a claim only of a session
+   * nobody owns; release and transfer by the owner or an admin; a take-over by an admin,
+   * naming the owner). `assign`: an admin hands a session nobody owns to an agent.
+   */
+  function actionsFor(s, me) {
+    const resolved = s.status === 'resolved';
+    const owned = !!s.assigneeId;
+    const mine = owned && s.assigneeId === me.id;
+    const admin = me.role === 'admin';
+    const live = !resolved && !!s.status;
+    return {
+      claim: live && !owned,
+      takeOver: live && owned && !mine && admin,
+      release: live && mine,
+      transfer: live && (mine || (admin && !owned)),
+      assign: live && admin && !owned,
+      resolve: live && mine,
+      reopen: resolved,
+    };
   }
 
   function isNearBottom(box) {
@@ -952,7 +983,7 @@
     }
     agents = agents.filter((a) => a.id !== s.assigneeId);
     const frag = document.createDocumentFragment();
-    frag.append(el('div', 'menu-title', 'Transfer to'));
+    frag.append(el('div', 'menu-title', s.assigneeId ? 'Transfer to' : 'Assign to'));
     if (!agents.length) frag.append(el('div', 'menu-empty', 'No other agent is online.'));
     agents.sort((a, b) => Number(online.has(b.id)) - Number(online.has(a.id)));
     for (const a of agents) {
@@ -1014,6 +1045,10 @@
     });
     $('load-older').addEventListener('click', loadOlder);
     $('act-claim').addEventListener('click', () => act('claim_session'));
+    $('act-takeover').addEventListener('click', () => {
+      const s = state.current && state.sessions.get(state.current.id);
+      if (s && s.assigneeId) act('claim_session', { takeOverFrom: s.assigneeId });
+    });
     $('act-release').addEventListener('click', () => act('release_session'));
     $('act-resolve').addEventListener('click', () => act('resolve_session'));
     $('act-reopen').addEventListener('click', () => act('reopen_session'));

@@ -392,12 +392,7 @@
       if (state.sessionId && ack.sessionId !== state.sessionId) resetConversation();
       state.sessionId = ack.sessionId;
       storeSessionId(ack.sessionId);
-      state.code = ack.code || '';
-      state.status = ack.status || 'open';
-      if (ack.readSeq) {
-        state.adminRead = Math.max(state.adminRead, ack.readSeq.admin || 0);
-        state.readSent = Math.max(state.readSent, ack.readSeq.user || 0);
-      }
+      applyAck(ack);
       if (ack.messages) {
         addMessages(ack.messages);
         var more = ack.hasMore;
@@ -417,6 +412,23 @@
       render();
     } catch (e) {
       flash('Could not start the chat: ' + e.message);
+    }
+  }
+
+  /**
+   * The conversation's state as the init_session ack tells it: status, who is helping,
+   * place in the queue, code and both read watermarks. The same on a first load, a reload
+   * and a reconnect, so nothing depends on having heard the events that led there.
+   */
+  function applyAck(ack) {
+    state.code = ack.code || '';
+    state.status = ack.status || 'open';
+    state.assignee = ack.assignee && ack.assignee.id ? ack.assignee : null;
+    state.position = state.status === 'waiting' && ack.queuePosition ? ack.queuePosition : null;
+    if (ack.readSeq) {
+      // Watermarks never move back (a read receipt may have arrived before the ack).
+      state.adminRead = Math.max(state.adminRead, ack.readSeq.admin || 0);
+      state.readSent = Math.max(state.readSent, ack.readSeq.user || 0);
     }
   }
 

@@ -187,6 +187,51 @@ export async function newPerson(browser, { viewport = { width: 1280, height: 800
   };
 }
 
+// ---------------------------------------------------------------- socket events
+
+/**
+ * From the next page load on, records every event packet the page's socket.io connections
+ * receive, as `{nsp, event, data}`, whatever carried it (HTTP long-polling before the upgrade, or
+ * the WebSocket after): the page's `io()` is wrapped as the vendored client defines it, and
+ * each connection's manager reports the packets it decodes ("packet"), one per packet the
+ * server sent. A server event sent twice is recorded twice.
+ */
+export async function recordSocketEvents(page) {
+  await page.addInitScript(() => {
+    const seen = [];
+    const watched = new WeakSet();
+    let wrapped;
+    window.__socketEvents = seen;
+    Object.defineProperty(window, 'io', {
+      configurable: true,
+      enumerable: true,
+      get: () => wrapped,
+      set(io) {
+        if (typeof io !== 'function') {
+          wrapped = io;
+          return;
+        }
+        wrapped = Object.assign(function (...args) {
+          const socket = io(...args);
+          const manager = socket.io;
+          if (!watched.has(manager)) {
+            watched.add(manager);
+            manager.on('packet', (p) => {
+              if (p && p.type === 2 && Array.isArray(p.data)) seen.push({ nsp: p.nsp, event: p.data[0], data: p.data[1] });
+            });
+          }
+          return socket;
+        }, io);
+      },
+    });
+  });
+}
+
+/** The payloads of the `event` packets the page has received on namespace `nsp` so far. */
+export function socketEvents(page, event, nsp = '/admin') {
+  return page.evaluate(([e, n]) => window.__socketEvents.filter((x) => x.event === e && x.nsp === n).map((x) => x.data), [event, nsp]);
+}
+
 // ---------------------------------------------------------------- console
 
 /** Signs in through the login form. */

@@ -8,8 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import {
   ADMIN, ALICE, BEN, TEST_TIMEOUT_MS,
   api, consoleBubble, consoleLogin, consoleWithToken, newPerson, openConversation, openWidget,
-  screenshot, seedStaff, sendReply, startBrowser, startFakeLlm, startHostSite, startServer,
-  vendoredClient, visitorSays, widget, widgetSessionId,
+  recordSocketEvents, screenshot, seedStaff, sendReply, socketEvents, startBrowser, startFakeLlm,
+  startHostSite, startServer, vendoredClient, visitorSays, widget, widgetSessionId,
 } from '../lib/harness.js';
 
 describe('chatdesk console and widget', { timeout: 10 * TEST_TIMEOUT_MS }, () => {
@@ -320,6 +320,203 @@ describe('chatdesk console and widget', { timeout: 10 * TEST_TIMEOUT_MS }, () =>
       if (p === '/static/socket.io.min.js') {
         assert.ok(Buffer.from(await res.arrayBuffer()).equals(vendoredClient()), 'served byte for byte');
       }
+    }
+  });
+});
+
+describe('state after a reload, and actions that follow ownership', { timeout: 4 * TEST_TIMEOUT_MS }, () => {
+  let server;
+  let browser;
+  let tokens;
+
+  // A server of its own: the queue holds only this suite's visitors.
+  before(async () => {
+    server = await startServer();
+    tokens = await seedStaff(server.url);
+    browser = await startBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  /** The widget's status line, read once, as soon as the widget is ready after a reload. */
+  async function statusRightAfterReload(page) {
+    await page.reload();
+    const w = await openWidget(page);
+    return w.root.locator('.status-text').textContent();
+  }
+
+  test('after a reload the widget shows at once who is helping, or the place in the queue', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const helped = await newPerson(browser);
+    const queued = await newPerson(browser);
+    const ben = await newPerson(browser);
+    try {
+      const sessions = [];
+      for (const [p, text] of [[helped, 'My parcel is stuck in customs.'], [queued, 'How do I change my address?']]) {
+        await p.page.goto(`${server.url}/widget`);
+        const w = await openWidget(p.page);
+        await visitorSays(p.page, text);
+        await w.human.click();
+        await w.root.locator('.status[data-status="waiting"]').waitFor();
+        sessions.push(await widgetSessionId(p.page, server.url));
+      }
+      const hw = widget(helped.page);
+      const qw = widget(queued.page);
+      await qw.root.locator('.status-text', { hasText: '#2 in the queue' }).waitFor();
+
+      await consoleWithToken(ben.page, server.url, tokens.ben);
+      await openConversation(ben.page, sessions[0]);
+      await ben.page.locator('#act-claim').click();
+      await ben.page.locator('#conv-assignee', { hasText: 'Assigned to you' }).waitFor();
+      await hw.root.locator('.status-text', { hasText: `${BEN.name} is here to help` }).waitFor();
+      await hw.root.locator('.msg-me[data-seq] .seen').waitFor();
+      await qw.root.locator('.status-text', { hasText: '#1 in the queue' }).waitFor();
+
+      // Nothing is announced during a reload: all the widget knows comes from init_session.
+      assert.equal(await statusRightAfterReload(helped.page), `${BEN.name} is here to help`);
+      assert.equal(await hw.root.locator('.status').getAttribute('data-status'), 'assigned');
+      assert.equal(await hw.root.locator('.msg-me[data-seq] .seen').count(), 1, 'read receipt kept');
+      assert.match(await hw.code.textContent(), /^Your code: [A-Z0-9]{6}$/);
+      assert.equal(await statusRightAfterReload(queued.page), 'Waiting for an agent · you are #1 in the queue');
+      assert.equal(await qw.root.locator('.status').getAttribute('data-status'), 'waiting');
+
+      // The agent's typing is announced by name too.
+      await ben.page.locator('#reply').pressSequentially('Let me look', { delay: 10 });
+      await hw.typing.filter({ hasText: `${BEN.name} is typing` }).waitFor();
+      helped.assertClean();
+      queued.assertClean();
+      ben.assertClean();
+    } finally {
+      await helped.close();
+      await queued.close();
+      await ben.close();
+    }
+  });
+
+  test('the console offers only what each one can do: no Claim on a colleague\'s session, an admin takes it over by name', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const visitor = await newPerson(browser);
+    const alice = await newPerson(browser);
+    const ben = await newPerson(browser);
+    const admin = await newPerson(browser);
+    const shown = async (page) => {
+      const ids = ['act-claim', 'act-takeover', 'act-release', 'act-transfer', 'act-resolve', 'act-reopen'];
+      const visible = [];
+      for (const id of ids) if (await page.locator(`#${id}`).isVisible()) visible.push(id);
+      return visible;
+    };
+    try {
+      await visitor.page.goto(`${server.url}/widget`);
+      const w = await openWidget(visitor.page);
+      await visitorSays(visitor.page, 'I was charged twice this month.');
+      await w.human.click();
+      await w.root.locator('.status[data-status="waiting"]').waitFor();
+      const sessionId = await widgetSessionId(visitor.page, server.url);
+
+      // Nobody owns it: an agent can claim it, and nothing else.
+      await consoleWithToken(ben.page, server.url, tokens.ben);
+      await openConversation(ben.page, sessionId);
+      await ben.page.locator('#conv-assignee', { hasText: 'Unassigned' }).waitFor();
+      assert.deepEqual(await shown(ben.page), ['act-claim']);
+
+      await consoleWithToken(alice.page, server.url, tokens.alice);
+      await openConversation(alice.page, sessionId);
+      await alice.page.locator('#act-claim').click();
+      await alice.page.locator('#conv-assignee', { hasText: 'Assigned to you' }).waitFor();
+      assert.deepEqual(await shown(alice.page), ['act-release', 'act-transfer', 'act-resolve']);
+
+      // Ben, who has it open, sees whose it is now, and no action at all.
+      await ben.page.locator('#conv-assignee', { hasText: `Assigned to ${ALICE.name}` }).waitFor();
+      assert.deepEqual(await shown(ben.page), []);
+
+      // An admin sees who owns it and a take-over that names them.
+      await consoleWithToken(admin.page, server.url, tokens.admin);
+      await openConversation(admin.page, sessionId);
+      await admin.page.locator('#conv-assignee', { hasText: `Assigned to ${ALICE.name}` }).waitFor();
+      assert.deepEqual(await shown(admin.page), ['act-takeover']);
+      assert.equal(await admin.page.locator('#act-takeover').textContent(), `Take over from ${ALICE.name}`);
+      await admin.page.locator('#act-takeover').click();
+      await admin.page.locator('#conv-assignee', { hasText: 'Assigned to you' }).waitFor();
+      assert.deepEqual(await shown(admin.page), ['act-release', 'act-transfer', 'act-resolve']);
+      await w.root.locator('.status-text', { hasText: `${ADMIN.name} is here to help` }).waitFor();
+      await alice.page.locator('#conv-assignee', { hasText: `Assigned to ${ADMIN.name}` }).waitFor();
+      assert.deepEqual(await shown(alice.page), []);
+      for (const p of [visitor, alice, ben, admin]) p.assertClean();
+    } finally {
+      for (const p of [visitor, alice, ben, admin]) await p.close();
+    }
+  });
+});
+
+describe('each event reaches a console once', { timeout: 4 * TEST_TIMEOUT_MS }, () => {
+  let server;
+  let browser;
+  let tokens;
+
+  // A server of its own: no other agent comes or goes while the events are counted.
+  before(async () => {
+    server = await startServer();
+    tokens = await seedStaff(server.url);
+    browser = await startBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('a second agent signing in: each console receives one presence; visitor_presence once with the session open', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const alice = await newPerson(browser);
+    const ben = await newPerson(browser);
+    const people = [];
+    const visit = async () => {
+      const p = await newPerson(browser);
+      people.push(p);
+      await p.page.goto(`${server.url}/widget`);
+      await openWidget(p.page);
+      await visitorSays(p.page, 'Hello there');
+      return { person: p, sessionId: await widgetSessionId(p.page, server.url) };
+    };
+    // A later event every console hears (session_created): what came before it has arrived.
+    const inBothLists = (sessionId) => Promise.all([alice, ben].map((c) => c.page
+      .locator(`.session-item[data-session-id="${sessionId}"]`).waitFor()));
+    try {
+      await recordSocketEvents(alice.page);
+      await recordSocketEvents(ben.page);
+      await consoleWithToken(alice.page, server.url, tokens.alice);
+      await alice.page.locator('.online-label', { hasText: '1 online' }).waitFor();
+      await consoleLogin(ben.page, server.url, BEN);
+      for (const c of [alice, ben]) await c.page.locator('.online-label', { hasText: '2 online' }).waitFor();
+      const first = await visit();
+      await inBothLists(first.sessionId);
+
+      const names = (p) => p.agents.map((a) => a.name).sort();
+      const bens = await socketEvents(ben.page, 'presence');
+      assert.equal(bens.length, 1, `Ben's console, signing in: ${JSON.stringify(bens)}`);
+      assert.deepEqual(names(bens[0]), [ALICE.name, BEN.name]);
+      const alices = await socketEvents(alice.page, 'presence');
+      assert.equal(alices.length, 2, `Alice's console: one for her own sign-in, one for Ben's: ${JSON.stringify(alices)}`);
+      assert.deepEqual(alices.map(names), [[ALICE.name], [ALICE.name, BEN.name]]);
+      assert.equal((await socketEvents(alice.page, 'session_created')).length, 1);
+
+      // Alice has the conversation open (she is in its room too) when the visitor leaves.
+      await openConversation(alice.page, first.sessionId);
+      await alice.page.locator('#conv-online.online').waitFor();
+      people.splice(people.indexOf(first.person), 1);
+      await first.person.close();
+      await alice.page.locator('#conv-online:not(.online)').waitFor();
+      await inBothLists((await visit()).sessionId);
+      for (const c of [alice, ben]) {
+        const about = (await socketEvents(c.page, 'visitor_presence')).filter((p) => p.sessionId === first.sessionId);
+        assert.deepEqual(about.map((p) => p.online), [true, false], JSON.stringify(about));
+      }
+      alice.assertClean();
+      ben.assertClean();
+    } finally {
+      await alice.close();
+      await ben.close();
+      for (const p of people) await p.close();
     }
   });
 });

@@ -204,6 +204,15 @@ pub(crate) async fn leave_session<A: Adapter>(
     .await
 }
 
+/// Payload of `claim_session`: `takeOverFrom` (an admin's) names the agent who owns it now.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClaimPayload {
+    session_id: String,
+    #[serde(default)]
+    take_over_from: Option<String>,
+}
+
 pub(crate) async fn claim_session<A: Adapter>(
     s: SocketRef<A>,
     TryData(data): TryData<Value>,
@@ -212,10 +221,11 @@ pub(crate) async fn claim_session<A: Adapter>(
 ) {
     respond(&s, ack, "claim_session", async {
         let me = agent(&s)?;
-        let session = target(&state, data).await?;
+        let p: ClaimPayload = parse(data)?;
+        let session = target_id(&state, &p.session_id).await?;
         let id = session.session_id.clone();
         let pk = session.id.clone();
-        let sum = super::claim(&state, &me, session).await?;
+        let sum = super::claim(&state, &me, session, p.take_over_from.as_deref()).await?;
         // The owner follows the conversation.
         s.join(id.clone());
         realtime::joined(&s).insert(&id, &pk);

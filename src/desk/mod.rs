@@ -17,6 +17,7 @@ use serde_json::json;
 
 use crate::auth::{Identity, Role};
 use crate::error::{AppError, AppResult};
+use crate::realtime::hub::Except;
 use crate::state::AppState;
 use service::{status, Change};
 use types::{SessionStatus, SessionSummary};
@@ -130,20 +131,41 @@ fn owner_or_admin(actor: &Identity, s: &Session) -> AppResult<()> {
     ))
 }
 
-/// `claim_session`: the actor becomes the assignee.
-pub async fn claim(state: &AppState, actor: &Identity, s: Session) -> AppResult<SessionSummary> {
+/// `claim_session`: the actor becomes the assignee. A session another agent owns is taken
+/// over only by an admin who names its owner (`take_over_from`); when it changed hands
+/// meanwhile the take-over is a `conflict`, so it never takes the session from anyone but
+/// the agent the admin was shown.
+pub async fn claim(
+    state: &AppState,
+    actor: &Identity,
+    s: Session,
+    take_over_from: Option<&str>,
+) -> AppResult<SessionSummary> {
     signed_in(actor, "claiming")?;
+    if take_over_from.is_some() && actor.role != Role::Admin {
+        return Err(AppError::Forbidden(
+            "taking over another agent's session is an admin action".into(),
+        ));
+    }
     if s.status == status::RESOLVED {
         return Err(AppError::Conflict(
             "the session is resolved; reopen it first".into(),
         ));
     }
-    match &s.assignee_id {
-        Some(a) if a == &actor.account_id && s.status == status::ASSIGNED => {
+    match (&s.assignee_id, take_over_from) {
+        (Some(a), _) if a == &actor.account_id && s.status == status::ASSIGNED => {
             return summary(state, &s).await
         }
-        Some(_) => return Err(AppError::Conflict("another agent owns this session".into())),
-        None => {}
+        (Some(a), Some(from)) if a == from => {}
+        (_, Some(_)) => {
+            return Err(AppError::Conflict(
+                "the session is no longer that agent's".into(),
+            ))
+        }
+        (Some(_), None) => {
+            return Err(AppError::Conflict("another agent owns this session".into()))
+        }
+        (None, None) => {}
     }
     let next = service::apply(
         &state.db,
@@ -154,7 +176,12 @@ pub async fn claim(state: &AppState, actor: &Identity, s: Session) -> AppResult<
         },
     )
     .await?;
-    tracing::info!(session = %s.session_id, agent = %actor.account_id, "claimed");
+    match take_over_from {
+        Some(from) => {
+            tracing::info!(session = %s.session_id, agent = %actor.account_id, from, "taken over")
+        }
+        None => tracing::info!(session = %s.session_id, agent = %actor.account_id, "claimed"),
+    }
     after_change(state, &s, &next).await
 }
 
@@ -416,25 +443,27 @@ async fn assign_next<C: sea_orm::ConnectionTrait>(state: &AppState, db: &C) -> A
     }
 }
 
-/// Tells every agent who is online.
-pub async fn announce_presence(state: &AppState) {
+/// Tells every agent (but `except`) who is online.
+pub async fn announce_presence(state: &AppState, except: Option<Except>) {
     let agents = state.presence.online_agents().await;
     state
         .hub
-        .to_agents("presence", &json!({ "agents": agents }))
+        .to_agents("presence", &json!({ "agents": agents }), except)
         .await;
 }
 
-/// An agent's socket connected.
-pub async fn agent_connected(state: &AppState, agent: &Identity, socket: &str) {
+/// An agent's socket connected. The other agents hear the new `presence`; the new socket
+/// itself is left out, because it is told who is online on its own when it connects (it is
+/// in the agents' room already, and would otherwise hear the same `presence` twice).
+pub async fn agent_connected(state: &AppState, agent: &Identity, socket: Except) {
     if agent.legacy {
         return;
     }
     if state
         .presence
-        .agent_connected(&agent.account_id, &agent.name, socket)
+        .agent_connected(&agent.account_id, &agent.name, &socket.sid.to_string())
     {
-        announce_presence(state).await;
+        announce_presence(state, Some(socket)).await;
         trigger_auto_assign(state);
     }
 }
@@ -448,7 +477,7 @@ pub async fn agent_disconnected(state: &AppState, agent: &Identity, socket: &str
     let Some(generation) = state.presence.agent_disconnected(&agent.account_id, socket) else {
         return;
     };
-    announce_presence(state).await;
+    announce_presence(state, None).await;
     requeue_if_still_offline(state, agent.account_id.clone(), Some(generation));
 }
 
@@ -456,7 +485,7 @@ pub async fn agent_disconnected(state: &AppState, agent: &Identity, socket: &str
 /// offline, and after the grace period their sessions go back to the queue.
 pub fn agents_lost(state: &AppState, agents: Vec<String>) {
     let state2 = state.clone();
-    tokio::spawn(async move { announce_presence(&state2).await });
+    tokio::spawn(async move { announce_presence(&state2, None).await });
     for id in agents {
         requeue_if_still_offline(state, id, None);
     }

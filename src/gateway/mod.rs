@@ -237,7 +237,7 @@ async fn session_for(
             let s = state.sessions.create(new).await?;
             tracing::info!(session = %s.session_id, "session created (plain WebSocket)");
             let sum = crate::desk::summary(state, &s).await?;
-            state.hub.to_agents("session_created", &sum).await;
+            state.hub.to_agents("session_created", &sum, None).await;
             s
         }
     };

@@ -572,13 +572,19 @@ impl Hub {
         }
     }
 
-    /// Emits `event` to every agent socket in "/admin".
-    pub async fn to_agents<T: Serialize + ?Sized>(&self, event: &'static str, data: &T) {
+    /// Emits `event` to every agent socket in "/admin" (but `except`, when given).
+    pub async fn to_agents<T: Serialize + ?Sized>(
+        &self,
+        event: &'static str,
+        data: &T,
+        except: Option<Except>,
+    ) {
         let Some(b) = self.inner.get() else { return };
         let Some(raw) = serialize(event, data) else {
             return;
         };
-        b.emit("/admin", AGENTS_ROOM.to_string(), event, raw, None)
+        let skip = Except::in_ns(except, NAMESPACES[1]);
+        b.emit("/admin", AGENTS_ROOM.to_string(), event, raw, skip)
             .await;
     }
 }

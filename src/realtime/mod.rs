@@ -620,9 +620,9 @@ async fn on_connected<A: Adapter>(s: SocketRef<A>, State(state): State<AppState>
     span(&s).in_scope(|| tracing::debug!(transport = ?s.transport_type(), "connected"));
     if admin {
         if let Some(me) = identity(&s) {
-            crate::desk::agent_connected(&state, &me, &s.id.to_string()).await;
+            crate::desk::agent_connected(&state, &me, hub::Except::socket(&s)).await;
         }
-        // The new socket learns who is online (others heard it from agent_connected).
+        // The new socket learns who is online here, once (agent_connected told the others).
         let agents = state.presence.online_agents().await;
         if let Err(e) = s.emit("presence", &serde_json::json!({ "agents": agents })) {
             tracing::debug!(error = %e, "presence not sent");

@@ -152,7 +152,7 @@ async fn init<A: Adapter>(
             realtime::record_created(s, &sess.id);
             tracing::info!(session = %sess.session_id, "session created");
             let sum = crate::desk::summary(state, &sess).await?;
-            state.hub.to_agents("session_created", &sum).await;
+            state.hub.to_agents("session_created", &sum, None).await;
             sess
         }
     };
@@ -480,11 +480,14 @@ pub async fn visitors_lost(state: &AppState, session_ids: &[String]) {
     }
 }
 
+/// `visitor_presence` to the session's room on the visitor side, and to every agent through
+/// the agents' feed. Not to the room in "/admin": every agent socket is in the agents' room
+/// too, so an agent with the session open would hear it twice.
 async fn announce_visitor(state: &AppState, session_id: &str, online: bool) {
     let payload = serde_json::json!({ "sessionId": session_id, "online": online });
     state
         .hub
-        .to_session(session_id, "visitor_presence", &payload, None)
+        .to_visitors(session_id, "visitor_presence", &payload)
         .await;
     state
         .hub
