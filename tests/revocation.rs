@@ -254,3 +254,37 @@ both!(
     a_session_taken_over_by_a_customer_drops_the_other_sockets,
     fixation
 );
+
+/// Two nodes: a token logged out on one node closes its plain WebSocket on the other (the
+/// revocation goes through Redis).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logging_out_on_one_node_closes_the_plain_websocket_on_another() {
+    let (a, b) = common::two_nodes(|_| {}).await;
+    a.admin_token().await;
+    let token = a
+        .register("far-cust@example.com", "customer-password")
+        .await;
+    let url = format!("ws://127.0.0.1:{}/ws?token={token}", b.port);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connects");
+    // the gateway greets the client once it is set up (and registered for revocation)
+    let greeted = tokio::time::timeout(WAIT, ws.next()).await;
+    assert!(
+        matches!(greeted, Ok(Some(Ok(_)))),
+        "no greeting: {greeted:?}"
+    );
+    let r = a.post("/api/auth/logout", Some(&token), json!({})).await;
+    assert_eq!(r.status(), 200);
+    let code = tokio::time::timeout(WAIT, async {
+        while let Some(frame) = ws.next().await {
+            if let Ok(tokio_tungstenite::tungstenite::Message::Close(f)) = frame {
+                return f.map(|f| u16::from(f.code));
+            }
+        }
+        None
+    })
+    .await
+    .expect("the plain WebSocket on the other node was left open");
+    assert_eq!(code, Some(1008));
+}

@@ -3,7 +3,9 @@
 //! Redis adapter, but the gateway listens to the hub, which is local to a node.
 //!
 //! Every room event a node emits is published on `<prefix>:hub:<sessionId>`; a node
-//! subscribes to that channel while it has a gateway client in the session. Publishing
+//! subscribes to that channel while it has a gateway client in the session. Revocations
+//! (an account disabled, a token logged out, a session taken by its owner) go out on
+//! `<prefix>:revoke`, which every node hears: its gateway clients under that key close. Publishing
 //! never waits: a full queue or an unreachable Redis drops the relay (the clients of other
 //! nodes resume from history, as after any gap), never the local delivery.
 
@@ -78,6 +80,20 @@ impl HubRelay for RedisRelay {
             .watch
             .send(Watch::Stop(self.redis.key(&["hub", session_id])));
     }
+
+    fn revoke(&self, key: &str) {
+        let Ok(raw) = serde_json::value::to_raw_value(key) else {
+            return;
+        };
+        let channel = self.redis.key(&["revoke"]);
+        if self
+            .out
+            .try_send((channel, "revoke", Arc::from(raw)))
+            .is_err()
+        {
+            tracing::warn!("relay queue full; revocation not relayed to other nodes");
+        }
+    }
 }
 
 /// What goes over the channel: the publishing node, the event and its payload.
@@ -111,7 +127,9 @@ async fn publish(redis: Arc<Redis>, mut rx: mpsc::Receiver<(String, &'static str
 }
 
 async fn subscribe(redis: Arc<Redis>, hub: WeakHub, mut rx: mpsc::UnboundedReceiver<Watch>) {
-    let mut channels: HashSet<String> = HashSet::new();
+    // Revocations of plain WebSockets, heard all the time (subscribed again on reconnect).
+    let revoke_channel = redis.key(&["revoke"]);
+    let mut channels: HashSet<String> = HashSet::from([revoke_channel.clone()]);
     let prefix = redis.key(&["hub", ""]);
     let mut backoff = Backoff::default();
     let mut lost = false;
@@ -164,15 +182,23 @@ async fn subscribe(redis: Arc<Redis>, hub: WeakHub, mut rx: mpsc::UnboundedRecei
                 }
                 msg = stream.next() => {
                     let Some(msg) = msg else { break };
-                    let Some(session_id) = msg.get_channel_name().strip_prefix(&prefix) else {
-                        continue;
-                    };
                     let Ok(v) = serde_json::from_slice::<Value>(msg.get_payload_bytes()) else {
                         continue;
                     };
                     if v.get("n").and_then(Value::as_str) == Some(redis.node_id.as_str()) {
                         continue; // our own: delivered locally already
                     }
+                    if msg.get_channel_name() == revoke_channel {
+                        if let Some(key) = v.get("d").and_then(Value::as_str) {
+                            if !hub.revoke_local(key) {
+                                return;
+                            }
+                        }
+                        continue;
+                    }
+                    let Some(session_id) = msg.get_channel_name().strip_prefix(&prefix) else {
+                        continue;
+                    };
                     let Some(event) = v
                         .get("e")
                         .and_then(Value::as_str)

@@ -206,6 +206,8 @@ pub trait HubRelay: Send + Sync + 'static {
     fn watch(&self, session_id: &str);
     /// ... and no longer.
     fn unwatch(&self, session_id: &str);
+    /// Plain WebSockets under this revocation key are to be closed on every node.
+    fn revoke(&self, key: &str);
 }
 
 type Listeners = Arc<Mutex<HashMap<String, broadcast::Sender<SessionEvent>>>>;
@@ -234,6 +236,18 @@ pub struct Hub {
 
 /// Plain-WebSocket connections by revocation key: (registration id, its token).
 type Revocables = Mutex<HashMap<String, Vec<(u64, CancellationToken)>>>;
+
+/// Closes this node's plain WebSockets registered under `key`.
+fn cancel(revocable: &Revocables, key: &str) {
+    let local = revocable
+        .lock()
+        .ok()
+        .and_then(|mut m| m.remove(key))
+        .unwrap_or_default();
+    for (_, token) in local {
+        token.cancel();
+    }
+}
 
 /// The room of every socket.io socket signed in as an account.
 pub fn account_room(account_id: &str) -> String {
@@ -279,10 +293,10 @@ impl Drop for Revocation {
 /// A hub handle that does not keep the hub alive (for the relay's own tasks).
 pub struct WeakHub {
     listeners: Weak<Mutex<HashMap<String, broadcast::Sender<SessionEvent>>>>,
+    revocable: Weak<Revocables>,
 }
 
 impl WeakHub {
-    /// Hands an event to this node's listeners of the session; false once the hub is gone.
     /// Tells every local listener (plain WebSocket) that events of other nodes may have
     /// been missed ([`RESYNC`]): they catch up from the database. False once the hub is gone.
     pub fn resync_local(&self) -> bool {
@@ -303,6 +317,19 @@ impl WeakHub {
         true
     }
 
+    /// Closes this node's plain WebSockets under a revocation key (another node revoked
+    /// it); false once the hub is gone.
+    pub fn revoke_local(&self, key: &str) -> bool {
+        match self.revocable.upgrade() {
+            Some(r) => {
+                cancel(&r, key);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Hands an event to this node's listeners of the session; false once the hub is gone.
     pub fn deliver_local(&self, session_id: &str, ev: SessionEvent) -> bool {
         match self.listeners.upgrade() {
             Some(l) => {
@@ -401,23 +428,19 @@ impl Hub {
         }
     }
 
-    /// Closes this node's plain WebSockets registered under `key`.
-    fn cancel_local(&self, key: &str) {
-        let local = self
-            .revocable
-            .lock()
-            .ok()
-            .and_then(|mut m| m.remove(key))
-            .unwrap_or_default();
-        for (_, token) in local {
-            token.cancel();
+    /// Closes the plain WebSockets registered under `key`, on this node and (through the
+    /// relay, when there is one) on the others.
+    fn close_plain(&self, key: &str) {
+        cancel(&self.revocable, key);
+        if let Some(relay) = self.relay.get() {
+            relay.revoke(key);
         }
     }
 
     /// Disconnects every connection under a revocation key: socket.io sockets in both
     /// namespaces on every node (through the adapter), and this node's plain WebSockets.
     pub async fn revoke(&self, key: String) {
-        self.cancel_local(&key);
+        self.close_plain(&key);
         if let Some(b) = self.inner.get() {
             for ns in NAMESPACES {
                 b.disconnect(ns, key.clone(), None).await;
@@ -440,6 +463,7 @@ impl Hub {
     pub fn downgrade(&self) -> WeakHub {
         WeakHub {
             listeners: Arc::downgrade(&self.listeners),
+            revocable: Arc::downgrade(&self.revocable),
         }
     }
 
@@ -553,7 +577,7 @@ impl Hub {
     /// every node but `keep`, and anonymous plain WebSockets), so that whoever handed out the
     /// id cannot go on reading or writing it. Staff on "/admin" stay.
     pub async fn evict_visitors(&self, session_id: &str, keep: Option<Except>) {
-        self.cancel_local(&session_room(session_id));
+        self.close_plain(&session_room(session_id));
         if let Some(b) = self.inner.get() {
             let keep = Except::in_ns(keep, NAMESPACES[0]);
             b.disconnect(NAMESPACES[0], session_id.to_string(), keep)
