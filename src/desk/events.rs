@@ -38,11 +38,7 @@ async fn target(
     data: Result<Value, ParserError>,
 ) -> AppResult<entity::chat_session::Model> {
     let r: SessionRef = parse(data)?;
-    target_id(state, &r.session_id).await
-}
-
-async fn target_id(state: &AppState, session_id: &str) -> AppResult<entity::chat_session::Model> {
-    sessions::get_by_session_id(&state.db, session_id).await
+    sessions::get_by_session_id(&state.db, &r.session_id).await
 }
 
 /// A staff event sent on "/": answered `unauthorized` (not ignored, so an ack never hangs).
@@ -222,7 +218,7 @@ pub(crate) async fn claim_session<A: Adapter>(
     respond(&s, ack, "claim_session", async {
         let me = agent(&s)?;
         let p: ClaimPayload = parse(data)?;
-        let session = target_id(&state, &p.session_id).await?;
+        let session = sessions::get_by_session_id(&state.db, &p.session_id).await?;
         let id = session.session_id.clone();
         let pk = session.id.clone();
         let sum = super::claim(&state, &me, session, p.take_over_from.as_deref()).await?;
@@ -263,7 +259,7 @@ pub(crate) async fn transfer_session<A: Adapter>(
     respond(&s, ack, "transfer_session", async {
         let me = agent(&s)?;
         let p: TransferPayload = parse(data)?;
-        let session = target_id(&state, &p.session_id).await?;
+        let session = sessions::get_by_session_id(&state.db, &p.session_id).await?;
         super::transfer(&state, &me, session, &p.agent_id).await
     })
     .await

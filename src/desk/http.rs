@@ -24,11 +24,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/chats/{session_id}/messages", post(post_message))
 }
 
-/// The session named in the path: a malformed id is `invalid_payload` (as on the sockets).
-async fn find(state: &AppState, session_id: &str) -> AppResult<entity::chat_session::Model> {
-    sessions::get_by_session_id(&state.db, session_id).await
-}
-
 /// `PATCH /api/chats/:sessionId {status?, assigneeId?}`.
 /// Change status and/or assignee (staff): `{status?, assigneeId?}`.
 #[utoipa::path(patch, path = "/api/chats/{session_id}", tag = "chats", params(("session_id" = String, Path, description = "public session id")), security(("bearer" = [])), responses((status = 200, description = "session summary"), (status = 403, description = "not the assignee or an admin"), (status = 400, description = "malformed session id"), (status = 404, description = "unknown session"), (status = 409, description = "changed meanwhile")))]
@@ -38,7 +33,7 @@ pub(crate) async fn patch_chat(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> AppResult<Json<Value>> {
-    let session = find(&state, &id).await?;
+    let session = sessions::get_by_session_id(&state.db, &id).await?;
     let status = match body.get("status") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
@@ -69,7 +64,7 @@ pub(crate) async fn post_message(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> AppResult<(StatusCode, Json<MessageDto>)> {
-    let session = find(&state, &id).await?;
+    let session = sessions::get_by_session_id(&state.db, &id).await?;
     let content = body
         .get("content")
         .and_then(Value::as_str)
@@ -105,7 +100,7 @@ pub(crate) async fn delete_chat(
     AdminOnly(_admin): AdminOnly,
     Path(id): Path<String>,
 ) -> AppResult<Json<Value>> {
-    let session = find(&state, &id).await?;
+    let session = sessions::get_by_session_id(&state.db, &id).await?;
     Ok(Json(
         crate::sessions::events::clear(&state, &session.id, &session.session_id).await?,
     ))

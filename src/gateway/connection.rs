@@ -443,11 +443,16 @@ impl Conn {
         Some(types::live_message(dto))
     }
 
+    /// How many messages one history frame carries.
+    fn page(&self) -> u64 {
+        DEFAULT_HISTORY.min(self.state.config.history_limit.max(1))
+    }
+
     /// Events of other nodes may have been missed (this node lost Redis for a while): the
     /// messages stored after the last one the client has are sent now, as live messages
     /// (or the whole recent history, when more are missing than one page holds).
     async fn catch_up(&mut self) {
-        let limit = DEFAULT_HISTORY.min(self.state.config.history_limit.max(1));
+        let limit = self.page();
         let floor = crate::sessions::service::visitor_floor(&self.state.db, &self.session.pk)
             .await
             .unwrap_or(0);
@@ -495,7 +500,7 @@ impl Conn {
             &self.session.pk,
             floor,
             None,
-            DEFAULT_HISTORY.min(self.state.config.history_limit.max(1)),
+            self.page(),
         )
         .await;
         match rows {

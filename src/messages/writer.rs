@@ -173,41 +173,28 @@ impl MessageWriter {
         except: Option<Except>,
         then: OnStored,
     ) -> Result<(), (AppError, OnStored)> {
-        // Refusals are decided before the callback is queued, so it is never called twice.
-        if let Err(e) = self.admit() {
-            return Err((e, then));
-        }
-        let job = Job::Store {
+        // A place in the queue first: a refusal hands the callback back, never calls it.
+        let permit = match self
+            .admit()
+            .and_then(|()| self.reserve(&message.session_pk))
+        {
+            Ok(permit) => permit,
+            Err(e) => return Err((e, then)),
+        };
+        permit.send(Job::Store {
             message,
             except,
             reply: Reply::Call(Answer(Some(then))),
-        };
-        match self.shard_for(&job).try_send(job) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let (err, job) = match e {
-                    mpsc::error::TrySendError::Full(j) => (AppError::Overloaded, j),
-                    mpsc::error::TrySendError::Closed(j) => (AppError::Unavailable, j),
-                };
-                match job {
-                    Job::Store {
-                        reply: Reply::Call(mut answer),
-                        ..
-                    } => match answer.0.take() {
-                        Some(then) => Err((err, then)),
-                        None => Ok(()),
-                    },
-                    _ => Ok(()),
-                }
-            }
-        }
+        });
+        Ok(())
     }
 
-    fn shard_for(&self, job: &Job) -> &mpsc::Sender<Job> {
-        match job {
-            Job::Store { message, .. } => self.shard(&message.session_pk),
-            Job::Flush(_) => &self.shards[0],
-        }
+    /// A place in the session's pipeline queue, or why not.
+    fn reserve(&self, session_pk: &str) -> AppResult<mpsc::Permit<'_, Job>> {
+        self.shard(session_pk).try_reserve().map_err(|e| match e {
+            mpsc::error::TrySendError::Full(()) => AppError::Overloaded,
+            mpsc::error::TrySendError::Closed(()) => AppError::Unavailable,
+        })
     }
 
     /// Refusals that need no queue: the database breaker open.
@@ -220,15 +207,12 @@ impl MessageWriter {
 
     fn queue(&self, message: NewMessage, except: Option<Except>, reply: Reply) -> AppResult<()> {
         self.admit()?;
-        let job = Job::Store {
+        self.reserve(&message.session_pk)?.send(Job::Store {
             message,
             except,
             reply,
-        };
-        self.shard_for(&job).try_send(job).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => AppError::Overloaded,
-            mpsc::error::TrySendError::Closed(_) => AppError::Unavailable,
-        })
+        });
+        Ok(())
     }
 
     /// Resolves once everything queued before this call is stored and broadcast.

@@ -36,9 +36,9 @@ pub type Finish = Box<dyn FnOnce() + Send>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Ticket(u64);
 
-/// An event waiting on its lane. Its work answers its ticket ([`Lane::answer`]), or leaves
-/// that to whoever it handed the event to (the writer); a barrier whose work returns without
-/// answering is answered with nothing once it is done.
+/// An event waiting on its lane. A send's work has its ticket answered by whoever it hands
+/// the event to (the writer, or [`Lane::answer`] with a refusal); a barrier's work answers the
+/// client itself, in its turn, and its ticket is done once the work is.
 pub struct Job {
     pub ticket: Ticket,
     /// Waits until every earlier event is answered before it starts.
@@ -228,18 +228,6 @@ impl Lane {
         }
         job
     }
-
-    /// Whether `ticket` has been answered.
-    fn answered(&self, ticket: Ticket) -> bool {
-        self.inner.lock().map_or(true, |q| {
-            ticket.0 < q.next_answer
-                || q.busy.as_ref().is_some_and(|b| {
-                    b.parked
-                        .get((ticket.0 - q.next_answer) as usize)
-                        .is_some_and(Option::is_some)
-                })
-        })
-    }
 }
 
 /// Runs a lane's jobs in order until the queue is empty.
@@ -249,7 +237,8 @@ async fn drain(lane: Arc<Lane>) {
             lane.wait_turn(job.ticket).await;
         }
         job.work.await;
-        if job.barrier && !lane.answered(job.ticket) {
+        if job.barrier {
+            // A barrier's handler answered the client itself, in its turn: its ticket is done.
             lane.answer(job.ticket, Box::new(|| ()));
         }
     }

@@ -395,8 +395,7 @@ fn hand_over<A: Adapter>(
                 crate::assistant::visitor_wrote(state, pk);
             }
         }
-        let answer_lane = lane.clone();
-        answer_lane.answer(
+        lane.answer(
             ticket,
             Box::new(move || ack.reply(&s, name, result.map(|st| st.message))),
         );
