@@ -84,6 +84,20 @@ impl Agent {
         }
     }
 
+    /// The `seq`s below `each` this agent has not seen, per session.
+    fn missing(&self, sessions: &[String], each: usize) -> Vec<(String, Vec<i64>)> {
+        sessions
+            .iter()
+            .filter_map(|sid| {
+                let seen = self.seen.get(sid);
+                let gone: Vec<i64> = (1..=each as i64)
+                    .filter(|q| !seen.is_some_and(|s| s.contains(q)))
+                    .collect();
+                (!gone.is_empty()).then(|| (sid[..8].to_string(), gone))
+            })
+            .collect()
+    }
+
     fn total(&self) -> usize {
         self.seen.values().map(BTreeSet::len).sum()
     }
@@ -115,8 +129,10 @@ impl Agent {
         while self.total() < want {
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "the agent has {} of {want} messages and the server never told it it missed any",
-                self.total()
+                "the agent has {} of {want} messages and the server never told it it missed any; \
+                 missing (session, seqs): {:?}",
+                self.total(),
+                self.missing(sessions, want / sessions.len().max(1))
             );
             match self
                 .socket

@@ -122,6 +122,22 @@ async fn logging_out(backend: Backend) {
 }
 both!(logging_out_disconnects_that_tokens_sockets, logging_out);
 
+type PlainWs =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The close code the server sends within `WAIT`; `Err` when the socket stays open.
+async fn close_code(ws: &mut PlainWs) -> Result<Option<u16>, tokio::time::error::Elapsed> {
+    tokio::time::timeout(WAIT, async {
+        while let Some(frame) = ws.next().await {
+            if let Ok(tokio_tungstenite::tungstenite::Message::Close(f)) = frame {
+                return f.map(|f| u16::from(f.code));
+            }
+        }
+        None
+    })
+    .await
+}
+
 /// A customer's plain WebSocket closes with 1008 when its token is logged out.
 async fn plain_websocket_logout(backend: Backend) {
     let app = common::spawn_app(backend).await;
@@ -133,16 +149,9 @@ async fn plain_websocket_logout(backend: Backend) {
         .expect("connects");
     let r = app.post("/api/auth/logout", Some(&token), json!({})).await;
     assert_eq!(r.status(), 200);
-    let code = tokio::time::timeout(WAIT, async {
-        while let Some(frame) = ws.next().await {
-            if let Ok(tokio_tungstenite::tungstenite::Message::Close(f)) = frame {
-                return f.map(|f| u16::from(f.code));
-            }
-        }
-        None
-    })
-    .await
-    .expect("the plain WebSocket was left open");
+    let code = close_code(&mut ws)
+        .await
+        .expect("the plain WebSocket was left open");
     assert_eq!(code, Some(1008));
 }
 both!(
@@ -276,15 +285,8 @@ async fn logging_out_on_one_node_closes_the_plain_websocket_on_another() {
     );
     let r = a.post("/api/auth/logout", Some(&token), json!({})).await;
     assert_eq!(r.status(), 200);
-    let code = tokio::time::timeout(WAIT, async {
-        while let Some(frame) = ws.next().await {
-            if let Ok(tokio_tungstenite::tungstenite::Message::Close(f)) = frame {
-                return f.map(|f| u16::from(f.code));
-            }
-        }
-        None
-    })
-    .await
-    .expect("the plain WebSocket on the other node was left open");
+    let code = close_code(&mut ws)
+        .await
+        .expect("the plain WebSocket on the other node was left open");
     assert_eq!(code, Some(1008));
 }
