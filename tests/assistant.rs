@@ -571,3 +571,92 @@ async fn without_ai_base_url_nothing_answers(backend: Backend) {
     assert_eq!(app.history(&sid).await.len(), 1);
 }
 both!(ai_off, without_ai_base_url_nothing_answers);
+
+/// The assistant switch (`toggle-ai-mode`, the reference dashboard's and the console's):
+/// off, a visitor message in an `open` session gets no reply and the model is not asked; on
+/// again, the next one is answered, also after a human has answered (which stops the
+/// automatic mode). Every staff socket hears the change; a visitor cannot flip it.
+async fn the_ai_switch_is_obeyed(backend: Backend) {
+    let (base, fake) = fake_llm(Behavior::Reply(vec!["Sure", "!"])).await;
+    let app = desk_with_ai(backend, &base, |_| {}).await;
+    let visitor = app.socket().await;
+    let sid = app.open_session(&visitor).await;
+    let token = app.admin_token().await;
+    let agent = app.socket_as("/admin", &token).await;
+    let dashboard = app.socket_as("/", &token).await;
+    dashboard.ack("admin-connect", json!(null)).await;
+
+    // A visitor may not switch it.
+    let refused = visitor
+        .ack("toggle-ai-mode", json!({ "sessionId": sid, "enabled": false }))
+        .await;
+    assert_eq!(refused["error"]["code"], "unauthorized", "{refused}");
+    // Not a boolean: refused.
+    let bad = dashboard
+        .ack("toggle-ai-mode", json!({ "sessionId": sid, "enabled": "no" }))
+        .await;
+    assert_eq!(bad["error"]["code"], "invalid_payload", "{bad}");
+
+    let off = dashboard
+        .ack("toggle-ai-mode", json!({ "sessionId": sid, "enabled": false }))
+        .await;
+    assert_eq!(off["ok"], true, "{off}");
+    for who in [&agent, &dashboard] {
+        let changed = who.next("ai-mode-changed").await;
+        assert_eq!(changed, json!({ "sessionId": sid, "enabled": false, "mode": "off" }));
+    }
+    visitor
+        .ack("user_message", json!({ "sessionId": sid, "content": "anyone?" }))
+        .await;
+    assert!(
+        visitor
+            .next_within("stream-start", Duration::from_millis(1500))
+            .await
+            .is_none(),
+        "the assistant answered while switched off"
+    );
+    assert!(fake.requests().is_empty(), "the model was asked while off");
+    assert_eq!(app.history(&sid).await.len(), 1);
+
+    // A human answers (the automatic mode would now stay quiet), then the switch goes on.
+    agent
+        .ack("join_session", json!({ "sessionId": sid }))
+        .await;
+    agent
+        .ack("admin_message", json!({ "sessionId": sid, "content": "Hello from Anna" }))
+        .await;
+    let on = agent
+        .ack("toggle-ai-mode", json!({ "sessionId": sid, "enabled": true }))
+        .await;
+    assert_eq!(on["ok"], true, "{on}");
+    assert_eq!(
+        dashboard.next("ai-mode-changed").await,
+        json!({ "sessionId": sid, "enabled": true, "mode": "on" })
+    );
+    visitor
+        .ack("user_message", json!({ "sessionId": sid, "content": "and now?" }))
+        .await;
+    let end = visitor.next("stream-end").await;
+    assert_eq!(end["message"]["content"], "Sure!");
+    assert_eq!(end["message"]["isAI"], true);
+    assert_eq!(fake.requests().len(), 1);
+
+    // The switch is stored with the session: the agents' list shows it.
+    let chats: Value = app
+        .http
+        .get(format!("{}/api/chats", app.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    let listed = chats
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["sessionId"] == sid.as_str()).cloned())
+        .expect("session listed");
+    assert_eq!(listed["aiMode"], "on");
+    assert_eq!(listed["aiEnabled"], true);
+}
+both!(ai_switch, the_ai_switch_is_obeyed);

@@ -122,25 +122,16 @@ pub struct ToggleAiMode {
     #[serde(default)]
     pub enabled: Option<bool>,
     #[serde(default)]
-    pub mode: Option<AiModeName>,
-}
-
-/// A switch position as a client names it.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AiModeName {
-    Auto,
-    On,
-    Off,
+    pub mode: Option<AiMode>,
 }
 
 impl ToggleAiMode {
     /// The stored switch (`None`: automatic), or what is wrong with the payload.
     pub fn switch(&self) -> Result<Option<bool>, &'static str> {
         match (self.mode, self.enabled) {
-            (Some(AiModeName::Auto), _) => Ok(None),
-            (Some(AiModeName::On), _) => Ok(Some(true)),
-            (Some(AiModeName::Off), _) => Ok(Some(false)),
+            (Some(AiMode::Auto), _) => Ok(None),
+            (Some(AiMode::On), _) => Ok(Some(true)),
+            (Some(AiMode::Off), _) => Ok(Some(false)),
             (None, Some(on)) => Ok(Some(on)),
             (None, None) => Err("enabled must be true or false"),
         }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::messages::types::format_ts;
+pub use crate::sessions::types::AiMode;
 use crate::sessions::types::ReadSeq;
 
 /// An assignee as clients see it.
@@ -52,24 +53,6 @@ pub struct AiUpdate<'a> {
     pub ai_enabled: bool,
 }
 
-/// A session's assistant switch as clients see it.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum AiMode {
-    Auto,
-    On,
-    Off,
-}
-
-impl AiMode {
-    pub fn of(s: &entity::chat_session::Model) -> Self {
-        match s.ai_enabled {
-            None => AiMode::Auto,
-            Some(true) => AiMode::On,
-            Some(false) => AiMode::Off,
-        }
-    }
-}
 
 impl SessionSummary {
     pub fn new(

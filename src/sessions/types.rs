@@ -94,11 +94,36 @@ pub struct ChatSummary {
     pub last_seq: i64,
     pub updated_at: String,
     pub last_message_at: Option<String>,
+    /// The assistant switch: `auto`, `on` or `off`.
+    pub ai_mode: AiMode,
+    /// False only when the assistant is switched off for this session.
+    pub ai_enabled: bool,
+}
+
+/// A session's assistant switch as clients see it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AiMode {
+    Auto,
+    On,
+    Off,
+}
+
+impl AiMode {
+    pub fn of(s: &entity::chat_session::Model) -> Self {
+        match s.ai_enabled {
+            None => AiMode::Auto,
+            Some(true) => AiMode::On,
+            Some(false) => AiMode::Off,
+        }
+    }
 }
 
 impl ChatSummary {
     pub fn new(s: entity::chat_session::Model, messages: Vec<MessageDto>) -> Self {
         ChatSummary {
+            ai_mode: AiMode::of(&s),
+            ai_enabled: s.ai_enabled != Some(false),
             id: s.id,
             session_id: s.session_id,
             ip: s.ip,
