@@ -294,6 +294,11 @@
       renderList();
       if (state.current && state.current.id === s.sessionId) renderHeader();
     });
+    socket.on('ai-mode-changed', (c) => {
+      if (!c || !c.sessionId) return;
+      upsert({ sessionId: c.sessionId, aiEnabled: !!c.enabled, aiMode: c.mode });
+      if (state.current && state.current.id === c.sessionId) renderHeader();
+    });
     socket.on('visitor_presence', (p) => {
       if (!p || !state.sessions.has(p.sessionId)) return;
       upsert({ sessionId: p.sessionId, visitorOnline: !!p.online });
@@ -729,6 +734,12 @@
     $('act-transfer').textContent = acts.assign ? 'Assign' : 'Transfer';
     $('act-resolve').hidden = !acts.resolve;
     $('act-reopen').hidden = !acts.reopen;
+    // The assistant switch: automatic (answers until a human does), on, or off.
+    const ai = $('act-ai');
+    const mode = s.aiMode || 'auto';
+    ai.textContent = `Assistant: ${mode}`;
+    ai.setAttribute('aria-pressed', String(s.aiEnabled !== false));
+    ai.dataset.mode = mode;
     const resolved = s.status === 'resolved';
     $('reply').placeholder = resolved
       ? 'This conversation is resolved. Reopen it, or reply anyway…'
@@ -958,6 +969,20 @@
     }
   }
 
+  /** Switches the assistant off for this conversation, or (when off) on. */
+  async function toggleAssistant() {
+    const conv = state.current;
+    if (!conv) return;
+    const s = state.sessions.get(conv.id) || {};
+    try {
+      const r = await request('toggle-ai-mode', { sessionId: conv.id, enabled: s.aiEnabled === false });
+      upsert({ sessionId: r.sessionId, aiEnabled: r.enabled, aiMode: r.mode });
+      renderHeader();
+    } catch (e) {
+      toast(e.message, 'error');
+    }
+  }
+
   async function openTransferMenu() {
     const menu = $('transfer-menu');
     const btn = $('act-transfer');
@@ -1053,6 +1078,7 @@
     $('act-resolve').addEventListener('click', () => act('resolve_session'));
     $('act-reopen').addEventListener('click', () => act('reopen_session'));
     $('act-transfer').addEventListener('click', openTransferMenu);
+    $('act-ai').addEventListener('click', toggleAssistant);
     document.addEventListener('click', (ev) => {
       if (!ev.target.closest('.menu-wrap')) closeMenu();
     });

@@ -653,6 +653,54 @@ describe('AI replies', { timeout: 4 * TEST_TIMEOUT_MS }, () => {
       await agent.close();
     }
   });
+
+  test('the console switches the assistant off and on for one conversation', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const visitor = await newPerson(browser);
+    const agent = await newPerson(browser);
+    try {
+      await visitor.page.goto(`${server.url}/widget`);
+      const w = await openWidget(visitor.page);
+      const first = llm.nextRequest();
+      await visitorSays(visitor.page, 'Is anyone there?');
+      const sessionId = await widgetSessionId(visitor.page, server.url);
+      const answer = await first;
+      answer.send('Yes, the assistant is.');
+      answer.end();
+      await w.root.locator('.msg-ai[data-seq] .bubble', { hasText: 'Yes, the assistant is.' }).waitFor();
+
+      await consoleWithToken(agent.page, server.url, tokens.alice);
+      await openConversation(agent.page, sessionId);
+      const sw = agent.page.locator('#act-ai');
+      await sw.filter({ hasText: 'Assistant: auto' }).waitFor();
+      assert.equal(await sw.getAttribute('aria-pressed'), 'true');
+      await sw.click();
+      await sw.filter({ hasText: 'Assistant: off' }).waitFor();
+      assert.equal(await sw.getAttribute('aria-pressed'), 'false');
+
+      // Off: the visitor's next message reaches the agent, and the model is not asked.
+      const asked = llm.nextRequest();
+      await visitorSays(visitor.page, 'Only a human, please.');
+      await consoleBubble(agent.page, 'Only a human, please.', 'them').waitFor();
+      const quiet = await Promise.race([asked.then(() => 'asked'), new Promise((r) => setTimeout(() => r('quiet'), 1500))]);
+      assert.equal(quiet, 'quiet', 'the assistant was asked while switched off');
+
+      // On again: the next message is answered.
+      await sw.click();
+      await sw.filter({ hasText: 'Assistant: on' }).waitFor();
+      await visitorSays(visitor.page, 'Actually, the assistant is fine.');
+      const reply = await asked;
+      assert.equal(reply.body.messages.at(-1).content, 'Actually, the assistant is fine.');
+      reply.send('Happy to help.');
+      reply.end();
+      await w.root.locator('.msg-ai[data-seq] .bubble', { hasText: 'Happy to help.' }).waitFor();
+      await agent.page.locator('#message-list .msg-ai .bubble', { hasText: 'Happy to help.' }).waitFor();
+      visitor.assertClean();
+      agent.assertClean();
+    } finally {
+      await visitor.close();
+      await agent.close();
+    }
+  });
 });
 
 describe('a server restart', { timeout: 4 * TEST_TIMEOUT_MS }, () => {
