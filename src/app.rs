@@ -98,6 +98,7 @@ impl App {
             stats: Default::default(),
             redis: redis.clone(),
             lanes: Default::default(),
+            dashboards: Default::default(),
             draining: Default::default(),
         };
         if let Some(redis) = &redis {
@@ -177,6 +178,7 @@ impl App {
             ))
             .layer(crate::guard::trace_layer());
         spawn_housekeeping(state.clone());
+        crate::dashboard::spawn_feed(state.clone(), shutdown.clone());
 
         let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
         Ok(App {

@@ -28,6 +28,7 @@ pub mod auth;
 pub mod calls;
 pub mod cluster;
 pub mod config;
+pub mod dashboard;
 pub mod db;
 pub mod desk;
 pub mod error;

@@ -233,6 +233,23 @@ impl Presence {
         }
     }
 
+    /// Every session whose visitor is online, anywhere on the desk (this node's alone when
+    /// the other nodes cannot be asked).
+    pub async fn online_sessions(&self) -> HashSet<String> {
+        let mut out: HashSet<String> = self
+            .visitors
+            .lock()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        if let Some(s) = self.shared.get() {
+            match s.all_remote_visitors().await {
+                Ok(remote) => out.extend(remote),
+                Err(e) => tracing::debug!(error = %e, "other nodes' visitors not read"),
+            }
+        }
+        out
+    }
+
     /// Which of the sessions have their visitor online, anywhere on the desk.
     pub async fn visitors_online(&self, session_ids: &[String]) -> HashSet<String> {
         let mut out: HashSet<String> = match self.visitors.lock() {

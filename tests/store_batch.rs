@@ -60,6 +60,7 @@ async fn session(
         first_response_at: Set(None),
         resolved_at: Set(None),
         visitor_cleared_seq: Set(0),
+        ai_enabled: Set(None),
     }
     .insert(db)
     .await

@@ -35,6 +35,10 @@ pub struct Model {
     /// The visitor cleared their history up to this `seq`: their own views start after it
     /// (staff see everything). 0: never cleared.
     pub visitor_cleared_seq: i64,
+    /// The assistant switch: `None` automatic (it answers while the session is `open` and no
+    /// human has answered), `Some(true)` on (while `open`, even after a human), `Some(false)`
+    /// off.
+    pub ai_enabled: Option<bool>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -191,9 +191,15 @@ pub fn visitor_wrote(state: &AppState, session_pk: &str) {
     });
 }
 
-/// Whether the assistant may speak in this session: nobody human has taken it over.
+/// Whether the assistant may speak in this session: the session is `open` (nobody asked
+/// for or took it over), and its switch allows: off never, on always, automatic (the
+/// default) until a human has answered.
 fn may_answer(s: &entity::chat_session::Model) -> bool {
-    s.status == crate::desk::service::status::OPEN && s.first_response_at.is_none()
+    s.status == crate::desk::service::status::OPEN
+        && match s.ai_enabled {
+            Some(on) => on,
+            None => s.first_response_at.is_none(),
+        }
 }
 
 /// How a generation ended.

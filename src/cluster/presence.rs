@@ -116,6 +116,20 @@ impl SharedPresence {
         Ok(nodes.into_iter().zip(maps).collect())
     }
 
+    /// Every session whose visitor is online on another node.
+    pub async fn all_remote_visitors(&self) -> redis::RedisResult<HashSet<String>> {
+        let nodes = self.other_nodes().await?;
+        if nodes.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let mut pipe = redis::pipe();
+        for n in &nodes {
+            pipe.cmd("SMEMBERS").arg(self.visitors_key(n));
+        }
+        let sets: Vec<Vec<String>> = self.redis.query(&pipe).await?;
+        Ok(sets.into_iter().flatten().collect())
+    }
+
     /// Which of `session_ids` have their visitor online on another node.
     pub async fn remote_visitors(
         &self,

@@ -5,7 +5,9 @@
 //! Every room event a node emits is published on `<prefix>:hub:<sessionId>`; a node
 //! subscribes to that channel while it has a gateway client in the session. Revocations
 //! (an account disabled, a token logged out, a session taken by its owner) go out on
-//! `<prefix>:revoke`, which every node hears: its gateway clients under that key close. Publishing
+//! `<prefix>:revoke`, which every node hears: its gateway clients under that key close. That
+//! a node's session list changed goes out on `<prefix>:sessions` (at most once per gathered
+//! batch of changes, see `hub::SessionsPulse`); the nodes with dashboards read the list again. Publishing
 //! never waits: a full queue or an unreachable Redis drops the relay (the clients of other
 //! nodes resume from history, as after any gap), never the local delivery.
 
@@ -94,6 +96,20 @@ impl HubRelay for RedisRelay {
             tracing::warn!("relay queue full; revocation not relayed to other nodes");
         }
     }
+
+    fn sessions_changed(&self) {
+        let channel = self.redis.key(&["sessions"]);
+        let Ok(raw) = serde_json::value::to_raw_value(&Value::Null) else {
+            return;
+        };
+        if self
+            .out
+            .try_send((channel, "sessions", Arc::from(raw)))
+            .is_err()
+        {
+            tracing::debug!("relay queue full; session list change not relayed");
+        }
+    }
 }
 
 /// What goes over the channel: the publishing node, the event and its payload.
@@ -129,7 +145,9 @@ async fn publish(redis: Arc<Redis>, mut rx: mpsc::Receiver<(String, &'static str
 async fn subscribe(redis: Arc<Redis>, hub: WeakHub, mut rx: mpsc::UnboundedReceiver<Watch>) {
     // Revocations of plain WebSockets, heard all the time (subscribed again on reconnect).
     let revoke_channel = redis.key(&["revoke"]);
-    let mut channels: HashSet<String> = HashSet::from([revoke_channel.clone()]);
+    let sessions_channel = redis.key(&["sessions"]);
+    let mut channels: HashSet<String> =
+        HashSet::from([revoke_channel.clone(), sessions_channel.clone()]);
     let prefix = redis.key(&["hub", ""]);
     let mut backoff = Backoff::default();
     let mut lost = false;
@@ -164,7 +182,7 @@ async fn subscribe(redis: Arc<Redis>, hub: WeakHub, mut rx: mpsc::UnboundedRecei
             }
         }
         backoff.reset();
-        if std::mem::take(&mut lost) && !hub.resync_local() {
+        if std::mem::take(&mut lost) && !(hub.resync_local() && hub.sessions_changed_elsewhere()) {
             return;
         }
         loop {
@@ -187,6 +205,12 @@ async fn subscribe(redis: Arc<Redis>, hub: WeakHub, mut rx: mpsc::UnboundedRecei
                     };
                     if v.get("n").and_then(Value::as_str) == Some(redis.node_id.as_str()) {
                         continue; // our own: delivered locally already
+                    }
+                    if msg.get_channel_name() == sessions_channel {
+                        if !hub.sessions_changed_elsewhere() {
+                            return;
+                        }
+                        continue;
                     }
                     if msg.get_channel_name() == revoke_channel {
                         if let Some(key) = v.get("d").and_then(Value::as_str) {

@@ -355,6 +355,44 @@ pub async fn set(
     after_change(state, &s, &next).await
 }
 
+/// Sets a session's assistant switch (`None`: automatic; see `assistant::may_answer`),
+/// stops a reply being written when it is switched off, and tells every staff socket
+/// (`ai-mode-changed` to dashboards and agents) and the agents' session list.
+pub async fn set_ai_mode(
+    state: &AppState,
+    s: &Session,
+    enabled: Option<bool>,
+) -> AppResult<crate::dashboard::types::AiModeChanged> {
+    let next = crate::sessions::service::set_ai_enabled(&state.db, &s.id, enabled).await?;
+    if enabled == Some(false) {
+        if let Some(ai) = &state.assistant {
+            ai.cancel(&next.id);
+        }
+    }
+    let mode = types::AiMode::of(&next);
+    tracing::info!(session = %next.session_id, ?mode, "assistant switch set");
+    let changed = crate::dashboard::types::AiModeChanged {
+        session_id: next.session_id.clone(),
+        enabled: next.ai_enabled != Some(false),
+        mode,
+    };
+    state.hub.to_staff("ai-mode-changed", &changed).await;
+    state
+        .hub
+        .to_agents_about(
+            "session_updated",
+            "ai",
+            &next.session_id,
+            &types::AiUpdate {
+                session_id: &next.session_id,
+                ai_mode: mode,
+                ai_enabled: changed.enabled,
+            },
+        )
+        .await;
+    Ok(changed)
+}
+
 /// Runs auto-assignment in the background (when `AUTO_ASSIGN` is on).
 pub fn trigger_auto_assign(state: &AppState) {
     if !state.config.auto_assign {

@@ -37,6 +37,38 @@ pub struct SessionSummary {
     pub customer_id: Option<String>,
     /// The latest message (content cut to 200 characters), for list previews.
     pub last_message: Option<serde_json::Value>,
+    /// The assistant switch: `auto`, `on` or `off` (see `toggle-ai-mode`).
+    pub ai_mode: AiMode,
+    /// False only when the assistant is switched off for this session.
+    pub ai_enabled: bool,
+}
+
+/// The `session_updated` agents get when a session's assistant switch changes.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AiUpdate<'a> {
+    pub session_id: &'a str,
+    pub ai_mode: AiMode,
+    pub ai_enabled: bool,
+}
+
+/// A session's assistant switch as clients see it.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AiMode {
+    Auto,
+    On,
+    Off,
+}
+
+impl AiMode {
+    pub fn of(s: &entity::chat_session::Model) -> Self {
+        match s.ai_enabled {
+            None => AiMode::Auto,
+            Some(true) => AiMode::On,
+            Some(false) => AiMode::Off,
+        }
+    }
 }
 
 impl SessionSummary {
@@ -72,6 +104,8 @@ impl SessionSummary {
             visitor_online,
             customer_id: s.customer_id.clone(),
             last_message: None,
+            ai_mode: AiMode::of(s),
+            ai_enabled: s.ai_enabled != Some(false),
         }
     }
 }

@@ -100,6 +100,14 @@ impl MessageDto {
     }
 }
 
+/// A stored message with its session's id around it (the dashboards' `new-message`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionMessage<'a> {
+    pub session_id: &'a str,
+    pub message: &'a MessageDto,
+}
+
 /// RFC 3339 UTC with milliseconds: `2026-11-24T10:30:05.000Z`.
 pub fn format_ts(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)

@@ -19,6 +19,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use super::service::{self, BatchOutcome, NewMessage, Reopened, Stored};
+use super::types::SessionMessage;
 use crate::db::Breaker;
 use crate::desk::types::{Assignee, SessionStatus};
 use crate::error::{AppError, AppResult};
@@ -354,6 +355,18 @@ async fn broadcast(hub: Hub, db: DatabaseConnection, mut rx: mpsc::Receiver<Comm
                         &activity(stored),
                     )
                     .await;
+                    if stored.message.sender == "user" {
+                        let m = &stored.message;
+                        hub.to_dashboards(
+                            "new-message",
+                            &SessionMessage {
+                                session_id: &m.session_id,
+                                message: m,
+                            },
+                        )
+                        .await;
+                    }
+                    hub.sessions_changed();
                     metrics::message_stored();
                 }
             }

@@ -26,6 +26,9 @@ use super::coalesce::{Coalescer, Emit};
 pub const NAMESPACES: [&str; 2] = ["/", "/admin"];
 /// Room every agent socket joins in "/admin".
 pub const AGENTS_ROOM: &str = "agents";
+/// Room of the staff sockets in "/" that speak the reference dashboard's protocol
+/// (`admin-connect`).
+pub const DASHBOARDS_ROOM: &str = "dashboards";
 
 /// A broadcast's payload, serialized once.
 pub type Payload = Arc<RawValue>;
@@ -77,6 +80,15 @@ pub trait Broadcaster: Send + Sync + 'static {
         except: Option<Sid>,
     ) -> BoxFuture<'static, ()>;
 
+    /// Emits to the sockets of a room on this node only.
+    fn emit_local(
+        &self,
+        ns: &'static str,
+        room: &'static str,
+        event: &'static str,
+        data: Payload,
+    ) -> BoxFuture<'static, ()>;
+
     /// Emits to every socket of a namespace on this node.
     fn emit_local_all(
         &self,
@@ -87,6 +99,22 @@ pub trait Broadcaster: Send + Sync + 'static {
 }
 
 impl<A: Adapter> Broadcaster for SocketIo<A> {
+    fn emit_local(
+        &self,
+        ns: &'static str,
+        room: &'static str,
+        event: &'static str,
+        data: Payload,
+    ) -> BoxFuture<'static, ()> {
+        let io = self.clone();
+        Box::pin(async move {
+            let Some(op) = io.of(ns) else { return };
+            if let Err(e) = op.local().to(room).emit(event, &*data).await {
+                log_socket_errors(&e, event, ns);
+            }
+        })
+    }
+
     fn emit_local_all(
         &self,
         ns: &'static str,
@@ -208,6 +236,42 @@ pub trait HubRelay: Send + Sync + 'static {
     fn unwatch(&self, session_id: &str);
     /// Plain WebSockets under this revocation key are to be closed on every node.
     fn revoke(&self, key: &str);
+    /// The desk's session list changed on this node (see [`SessionsPulse`]).
+    fn sessions_changed(&self);
+}
+
+/// "The desk's session list changed" (a session started, got a message, lost its visitor),
+/// for the views that show the whole list (the reference dashboard's `sessions-list`).
+/// Changes are only flagged here, never computed: whoever shows the list waits on it, lets
+/// changes gather for a while, then reads the list once. Changes of other nodes arrive
+/// through the relay and are flagged apart, so that they are not relayed back.
+#[derive(Default)]
+pub struct SessionsPulse {
+    local: std::sync::atomic::AtomicBool,
+    remote: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl SessionsPulse {
+    fn flag(&self, flag: &std::sync::atomic::AtomicBool) {
+        if !flag.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            self.notify.notify_one();
+        }
+    }
+
+    /// Waits for the next change; then says whether it (or any since) was this node's and
+    /// whether any was another node's, and clears both.
+    pub async fn changed(&self) -> (bool, bool) {
+        use std::sync::atomic::Ordering;
+        loop {
+            let local = self.local.swap(false, Ordering::AcqRel);
+            let remote = self.remote.swap(false, Ordering::AcqRel);
+            if local || remote {
+                return (local, remote);
+            }
+            self.notify.notified().await;
+        }
+    }
 }
 
 type Listeners = Arc<Mutex<HashMap<String, broadcast::Sender<SessionEvent>>>>;
@@ -232,6 +296,8 @@ pub struct Hub {
     /// Plain-WebSocket connections by revocation key (account, token), to close them when
     /// their powers are revoked.
     revocable: Arc<Revocables>,
+    /// Changes of the desk's session list.
+    pulse: Arc<SessionsPulse>,
 }
 
 /// Plain-WebSocket connections by revocation key: (registration id, its token).
@@ -294,9 +360,21 @@ impl Drop for Revocation {
 pub struct WeakHub {
     listeners: Weak<Mutex<HashMap<String, broadcast::Sender<SessionEvent>>>>,
     revocable: Weak<Revocables>,
+    pulse: Weak<SessionsPulse>,
 }
 
 impl WeakHub {
+    /// Another node's session list changed; false once the hub is gone.
+    pub fn sessions_changed_elsewhere(&self) -> bool {
+        match self.pulse.upgrade() {
+            Some(p) => {
+                p.flag(&p.remote);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Tells every local listener (plain WebSocket) that events of other nodes may have
     /// been missed ([`RESYNC`]): they catch up from the database. False once the hub is gone.
     pub fn resync_local(&self) -> bool {
@@ -404,7 +482,26 @@ impl Hub {
             listeners: Listeners::default(),
             relay: Arc::default(),
             revocable: Arc::default(),
+            pulse: Arc::default(),
         }
+    }
+
+    /// The desk's session list changed on this node.
+    pub fn sessions_changed(&self) {
+        self.pulse.flag(&self.pulse.local);
+    }
+
+    /// Tells the other nodes that this node's session list changed (once per gathered batch
+    /// of changes, by whoever waits on the pulse).
+    pub fn relay_sessions_changed(&self) {
+        if let Some(r) = self.relay.get() {
+            r.sessions_changed();
+        }
+    }
+
+    /// The changes of the desk's session list, to wait on.
+    pub fn pulse(&self) -> Arc<SessionsPulse> {
+        self.pulse.clone()
     }
 
     /// Registers a plain-WebSocket connection under its revocation keys (`account_room`,
@@ -464,6 +561,7 @@ impl Hub {
         WeakHub {
             listeners: Arc::downgrade(&self.listeners),
             revocable: Arc::downgrade(&self.revocable),
+            pulse: Arc::downgrade(&self.pulse),
         }
     }
 
@@ -610,6 +708,35 @@ impl Hub {
         let skip = Except::in_ns(except, NAMESPACES[1]);
         b.emit("/admin", AGENTS_ROOM.to_string(), event, raw, skip)
             .await;
+    }
+}
+
+impl Hub {
+    /// Emits `event` to every dashboard socket (staff in "/" after `admin-connect`), on
+    /// every node.
+    pub async fn to_dashboards<T: Serialize + ?Sized>(&self, event: &'static str, data: &T) {
+        let Some(b) = self.inner.get() else { return };
+        let Some(raw) = serialize(event, data) else {
+            return;
+        };
+        b.emit(NAMESPACES[0], DASHBOARDS_ROOM.to_string(), event, raw, None)
+            .await;
+    }
+
+    /// Emits `event` to this node's dashboard sockets only.
+    pub async fn to_dashboards_here<T: Serialize + ?Sized>(&self, event: &'static str, data: &T) {
+        let Some(b) = self.inner.get() else { return };
+        let Some(raw) = serialize(event, data) else {
+            return;
+        };
+        b.emit_local(NAMESPACES[0], DASHBOARDS_ROOM, event, raw)
+            .await;
+    }
+
+    /// Emits `event` to every staff socket: agents in "/admin" and dashboards in "/".
+    pub async fn to_staff<T: Serialize + ?Sized>(&self, event: &'static str, data: &T) {
+        self.to_agents(event, data, None).await;
+        self.to_dashboards(event, data).await;
     }
 }
 

@@ -355,6 +355,7 @@ async fn setup_visitor<A: Adapter>(
             .visitors
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         span(&s).in_scope(|| tracing::debug!("disconnected"));
+        state.dashboards.remove(s.id);
         if !self::identity(&s).is_some_and(|i| i.is_staff()) {
             for session_id in joined(&s).session_ids() {
                 crate::sessions::events::visitor_left(&state, &session_id, &s.id.to_string()).await;
@@ -436,6 +437,7 @@ fn dispatch<A: Adapter>(
     ack: reply::Ack<A>,
     state: State<AppState>,
 ) {
+    use crate::dashboard;
     use crate::desk::events as desk;
     use crate::sessions::events as sessions;
     use futures::future::BoxFuture;
@@ -480,6 +482,13 @@ fn dispatch<A: Adapter>(
             | "transfer_session"
             | "resolve_session"
             | "reopen_session"
+            | "toggle-ai-mode"
+            | "admin-connect"
+            | "get-sessions"
+            | "get-all-sessions"
+            | "get-messages"
+            | "admin-join-session"
+            | "admin-leave-session"
     );
     if !known {
         return;
@@ -603,6 +612,30 @@ fn dispatch<A: Adapter>(
         "reopen_session" if staff_ns => {
             barrier(Box::pin(desk::reopen_session(s, data, ack, state)))
         }
+        "toggle-ai-mode" => barrier(Box::pin(dashboard::toggle_ai_mode(s, data, ack, state))),
+        // The reference dashboard's protocol lives on "/" (see `dashboard`).
+        "admin-connect" if !staff_ns => barrier(Box::pin(dashboard::connect(s, data, ack, state))),
+        "get-sessions" if !staff_ns => {
+            barrier(Box::pin(dashboard::get_sessions(s, data, ack, state)))
+        }
+        "get-all-sessions" if !staff_ns => {
+            barrier(Box::pin(dashboard::get_all_sessions(s, data, ack, state)))
+        }
+        "get-messages" if !staff_ns => {
+            barrier(Box::pin(dashboard::get_messages(s, data, ack, state)))
+        }
+        "admin-join-session" if !staff_ns => {
+            barrier(Box::pin(dashboard::join(s, data, ack, state)))
+        }
+        "admin-leave-session" if !staff_ns => {
+            barrier(Box::pin(dashboard::leave(s, data, ack, state)))
+        }
+        "admin-connect"
+        | "get-sessions"
+        | "get-all-sessions"
+        | "get-messages"
+        | "admin-join-session"
+        | "admin-leave-session" => barrier(Box::pin(dashboard::elsewhere(s, ack, event))),
         _ => barrier(Box::pin(desk::staff_event_elsewhere(s, ack, event))),
     };
     lane.push(job, &lanes);

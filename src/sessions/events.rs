@@ -483,6 +483,7 @@ pub async fn visitors_lost(state: &AppState, session_ids: &[String]) {
 /// the agents' feed. Not to the room in "/admin": every agent socket is in the agents' room
 /// too, so an agent with the session open would hear it twice.
 async fn announce_visitor(state: &AppState, session_id: &str, online: bool) {
+    state.hub.sessions_changed();
     let payload = serde_json::json!({ "sessionId": session_id, "online": online });
     state
         .hub

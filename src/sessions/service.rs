@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use entity::chat_session;
 use rand::Rng;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
@@ -62,6 +63,7 @@ fn new_row(new: &NewSession, code: String, now: DateTime<Utc>) -> chat_session::
         first_response_at: Set(None),
         resolved_at: Set(None),
         visitor_cleared_seq: Set(0),
+        ai_enabled: Set(None),
     }
 }
 
@@ -162,6 +164,41 @@ pub async fn find_by_session_id<C: ConnectionTrait>(
         .filter(chat_session::Column::SessionId.eq(session_id.to_ascii_lowercase()))
         .one(db)
         .await?)
+}
+
+/// The sessions with these public ids (any order; unknown ids find nothing).
+pub async fn find_by_session_ids<C: ConnectionTrait>(
+    db: &C,
+    session_ids: &[String],
+) -> AppResult<Vec<chat_session::Model>> {
+    let mut out = Vec::with_capacity(session_ids.len());
+    // Bounded IN lists: SQLite limits the parameters of one statement.
+    for chunk in session_ids.chunks(500) {
+        out.extend(
+            chat_session::Entity::find()
+                .filter(chat_session::Column::SessionId.is_in(chunk.iter().cloned()))
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
+/// Sets a session's assistant switch (`None`: automatic) and returns the session.
+pub async fn set_ai_enabled<C: ConnectionTrait>(
+    db: &C,
+    pk: &str,
+    enabled: Option<bool>,
+) -> AppResult<chat_session::Model> {
+    chat_session::Entity::update_many()
+        .col_expr(chat_session::Column::AiEnabled, Expr::value(enabled))
+        .filter(chat_session::Column::Id.eq(pk))
+        .exec(db)
+        .await?;
+    chat_session::Entity::find_by_id(pk.to_string())
+        .one(db)
+        .await?
+        .ok_or(AppError::SessionNotFound)
 }
 
 /// The session with this short code, if any.
@@ -278,7 +315,6 @@ pub async fn link_owner<C: ConnectionTrait>(
 /// Hides the session's history up to its latest `seq` from the visitor (a visitor's
 /// `clear_history`). Returns the new watermark and how many stored messages it newly hid.
 pub async fn clear_for_visitor<C: ConnectionTrait>(db: &C, pk: &str) -> AppResult<(i64, u64)> {
-    use sea_orm::sea_query::Expr;
     let before = chat_session::Entity::find_by_id(pk.to_string())
         .one(db)
         .await?
