@@ -4,7 +4,8 @@
 // `node --test` runs every file under a test/ folder.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, mkdirSync, rmSync, readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -12,6 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { io } from 'socket.io-client';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(HERE, '..', '..');
@@ -334,11 +336,13 @@ export async function startHostSite(html) {
 export async function startFakeLlm() {
   const waiting = [];
   const queued = [];
+  let received = 0;
   const server = http.createServer((req, res) => {
     if (req.method !== 'POST' || !req.url.endsWith('/chat/completions')) {
       res.writeHead(404).end();
       return;
     }
+    received += 1;
     let body = '';
     req.on('data', (c) => { body += c; });
     req.on('end', () => {
@@ -366,6 +370,8 @@ export async function startFakeLlm() {
   return {
     baseUrl: `http://127.0.0.1:${server.address().port}/v1`,
     nextRequest: () => (queued.length ? Promise.resolve(queued.shift()) : new Promise((r) => waiting.push(r))),
+    /** How many chat-completions requests arrived so far (answered or not). */
+    requestCount: () => received,
     stop: () => {
       server.closeAllConnections();
       return new Promise((r) => server.close(r));
@@ -380,4 +386,135 @@ export async function screenshot(page, name) {
 
 export function vendoredClient() {
   return readFileSync(path.join(REPO, 'web', 'vendor', 'socket.io.min.js'));
+}
+
+// ---------------------------------------------------------------- socket.io-client sockets
+
+export const RFC3339_MS_Z = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Content unique to one test step, so that no other message can be taken for it. */
+export function uniq(label) {
+  return `${label} ${randomUUID().slice(0, 8)}`;
+}
+
+export const delay = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A socket.io-client socket (its own manager, no reconnection), resolved once connected.
+ * Every event it receives is recorded, in order, in `socket.received` as `{event, data}`
+ * (from before the connection completes: nothing sent right after connect is missed).
+ * `url` may carry a namespace and a query (`http://host:port/?token=...`).
+ */
+export function connectSocket(url, opts = {}) {
+  const socket = io(url, { forceNew: true, reconnection: false, timeout: WAIT_MS, ...opts });
+  socket.received = [];
+  socket.onAny((event, ...args) => socket.received.push({ event, data: args[0] }));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.close();
+      reject(new Error(`connect to ${url} timed out after ${WAIT_MS} ms`));
+    }, WAIT_MS + 500);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      resolve(socket);
+    });
+    socket.once('connect_error', (e) => {
+      clearTimeout(timer);
+      socket.close();
+      reject(new Error(`connect_error from ${url}: ${e?.message || e}`));
+    });
+  });
+}
+
+/** A position in a socket's record: what arrives after it is what a later step caused. */
+export const mark = (socket) => socket.received.length;
+
+function describeEvents(socket, from, event) {
+  const seen = socket.received.slice(from).filter((x) => x.event === event).map((x) => JSON.stringify(x.data));
+  const names = [...new Set(socket.received.slice(from).map((x) => x.event))];
+  return `${seen.length} '${event}' event(s) since the mark: ${seen.slice(-4).join(' | ').slice(0, 3000) || '(none)'}; ` +
+    `event names since the mark: ${names.join(', ') || '(none)'}`;
+}
+
+/**
+ * The first `event` received at or after position `from` of the socket's record whose
+ * payload satisfies `pred` (already there, or the next to come), bounded by `timeoutMs`.
+ * On timeout, the error shows what did arrive.
+ */
+export function eventAfter(socket, from, event, pred = () => true, { timeoutMs = WAIT_MS, what = '' } = {}) {
+  const ok = (data) => {
+    try {
+      return Boolean(pred(data));
+    } catch {
+      return false;
+    }
+  };
+  const found = socket.received.slice(from).find((x) => x.event === event && ok(x.data));
+  if (found) return Promise.resolve(found.data);
+  return new Promise((resolve, reject) => {
+    const onEvent = (data) => {
+      if (!ok(data)) return;
+      clearTimeout(timer);
+      socket.off(event, onEvent);
+      resolve(data);
+    };
+    const timer = setTimeout(() => {
+      socket.off(event, onEvent);
+      reject(new Error(`no matching '${event}'${what ? ` (${what})` : ''} within ${timeoutMs} ms; ${describeEvents(socket, from, event)}`));
+    }, timeoutMs);
+    socket.on(event, onEvent);
+  });
+}
+
+/**
+ * Waits `ms` (a bounded quiet period), then fails if any `event` received since `from`
+ * satisfies `pred`.
+ */
+export async function assertQuiet(socket, from, event, pred = () => true, ms = 500, what = '') {
+  await delay(ms);
+  const bad = socket.received.slice(from).filter((x) => x.event === event).map((x) => x.data).filter((d) => {
+    try {
+      return pred(d);
+    } catch {
+      return false;
+    }
+  });
+  assert.deepEqual(bad, [], `no '${event}' may arrive${what ? ` (${what})` : ''}`);
+}
+
+/** Emits with an ack, bounded by WAIT_MS. */
+export async function emitAck(socket, event, ...args) {
+  try {
+    return await socket.timeout(WAIT_MS).emitWithAck(event, ...args);
+  } catch (err) {
+    throw new Error(`no ack for '${event}' within ${WAIT_MS} ms (${err?.message || err})`);
+  }
+}
+
+// ---------------------------------------------------------------- PostgreSQL and Redis
+
+export const POSTGRES_BASE = (process.env.TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432').replace(/\/+$/, '');
+export const REDIS_URL = process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379';
+
+function psql(sql) {
+  return new Promise((resolve, reject) => {
+    execFile('psql', [`${POSTGRES_BASE}/postgres`, '-v', 'ON_ERROR_STOP=1', '-qc', sql], { timeout: WAIT_MS }, (err, _out, stderr) => {
+      if (err) reject(new Error(`psql ${sql}: ${stderr || err.message}`));
+      else resolve();
+    });
+  });
+}
+
+/**
+ * A fresh PostgreSQL database (named chatdesk_test_*, so scripts/test.sh drops it if it is
+ * left behind): `{url, drop()}`. Drop it after the servers using it are stopped.
+ */
+export async function createPostgresDatabase(label = 'e2e') {
+  const name = `chatdesk_test_${label}_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
+  await psql(`CREATE DATABASE ${name}`);
+  return {
+    url: `${POSTGRES_BASE}/${name}`,
+    drop: () => psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+  };
 }
