@@ -13,6 +13,12 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
+# --- Patched crates: patches/<crate>/ must be the pinned upstream release + patches/<crate>.diff
+# (offline and well under a second once cargo's cache holds the two upstream .crate files; the
+# first run on a machine has cargo download them).
+log "patches: copies match the diffs against upstream"
+patches/apply.sh --check
+
 # --- PostgreSQL (127.0.0.1:5432, trust auth) ---------------------------------------------
 PG_BASE=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
 export TEST_POSTGRES_URL=$PG_BASE
