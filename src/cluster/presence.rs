@@ -20,7 +20,12 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::Redis;
-use crate::presence::Presence;
+
+/// What this node has to share: its agents (id, name) and its visitors' sessions. The
+/// presence capability implements it; this module only carries it to Redis.
+pub trait LocalPresence: Send + Sync + 'static {
+    fn snapshot(&self) -> (Vec<(String, String)>, Vec<String>);
+}
 
 /// How often a node rewrites its presence.
 pub const HEARTBEAT: Duration = Duration::from_secs(3);
@@ -61,7 +66,7 @@ impl SharedPresence {
     /// expired (reported by one node only).
     pub fn spawn(
         redis: Arc<Redis>,
-        local: Arc<Presence>,
+        local: Arc<dyn LocalPresence>,
         gone: mpsc::UnboundedSender<Gone>,
     ) -> Arc<SharedPresence> {
         let (tx, rx) = mpsc::channel(10_000);
@@ -185,7 +190,7 @@ impl SharedPresence {
     }
 
     /// Rewrites this node's keys whole from `local`, and renews its entry.
-    async fn heartbeat(&self, local: &Presence) -> redis::RedisResult<()> {
+    async fn heartbeat(&self, local: &dyn LocalPresence) -> redis::RedisResult<()> {
         let node = &self.redis.node_id;
         let (agents, visitors) = local.snapshot();
         let (akey, vkey) = (self.agents_key(node), self.visitors_key(node));
@@ -259,7 +264,7 @@ impl SharedPresence {
 async fn run(
     shared: Arc<SharedPresence>,
     mut rx: mpsc::Receiver<Delta>,
-    local: Arc<Presence>,
+    local: Arc<dyn LocalPresence>,
     gone: mpsc::UnboundedSender<Gone>,
 ) {
     let mut tick = tokio::time::interval(HEARTBEAT);
@@ -281,7 +286,7 @@ async fn run(
                 }
             }
             _ = tick.tick() => {
-                match shared.heartbeat(&local).await {
+                match shared.heartbeat(local.as_ref()).await {
                     Ok(()) if !healthy => {
                         healthy = true;
                         tracing::info!("presence shared through Redis again");

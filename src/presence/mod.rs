@@ -162,9 +162,11 @@ impl Presence {
         v.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
         v
     }
+}
 
+impl crate::cluster::presence::LocalPresence for Presence {
     /// This node's agents (id, name) and visitors' sessions, for the shared copy.
-    pub fn snapshot(&self) -> (Vec<(String, String)>, Vec<String>) {
+    fn snapshot(&self) -> (Vec<(String, String)>, Vec<String>) {
         let agents = self
             .local_agents()
             .into_iter()
@@ -177,7 +179,9 @@ impl Presence {
             .unwrap_or_default();
         (agents, visitors)
     }
+}
 
+impl Presence {
     /// A visitor socket joined a session; true when it is the session's first on this node.
     pub fn visitor_joined(&self, session_id: &str, socket: &str) -> bool {
         let Ok(mut m) = self.visitors.lock() else {
