@@ -99,9 +99,9 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
 pub(crate) async fn stats(State(state): State<AppState>) -> AppResult<Json<Value>> {
     use entity::chat_session;
     let mut by_status = serde_json::Map::new();
-    for st in crate::desk::service::status::ALL {
+    for st in crate::sessions::types::SessionStatus::ALL {
         let n = chat_session::Entity::find()
-            .filter(chat_session::Column::Status.eq(st))
+            .filter(chat_session::Column::Status.eq(st.as_str()))
             .count(&state.db)
             .await?;
         by_status.insert(st.to_string(), json!(n));

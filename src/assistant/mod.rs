@@ -195,7 +195,7 @@ pub fn visitor_wrote(state: &AppState, session_pk: &str) {
 /// for or took it over), and its switch allows: off never, on always, automatic (the
 /// default) until a human has answered.
 fn may_answer(s: &entity::chat_session::Model) -> bool {
-    s.status == crate::desk::service::status::OPEN
+    s.status == crate::sessions::types::SessionStatus::Open
         && match s.ai_enabled {
             Some(on) => on,
             None => s.first_response_at.is_none(),

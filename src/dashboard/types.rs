@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::desk::types::{AiMode, Assignee, SessionSummary};
+use crate::desk::types::{AiMode, Assignee, SessionStatus, SessionSummary};
 use crate::messages::types::MessageDto;
 
 /// What the sidebar shows when a session has no message.
@@ -25,7 +25,7 @@ pub struct DashboardSession {
     pub is_active: bool,
     pub created_at: String,
     pub code: String,
-    pub status: String,
+    pub status: SessionStatus,
     pub assignee: Option<Assignee>,
     pub unread: i64,
     pub last_seq: i64,

@@ -16,7 +16,7 @@ use crate::messages::types::{format_ts, now_millis, MessageDto};
 use crate::realtime::reply::Ack;
 use crate::realtime::{self, parse, respond};
 use crate::sessions::service as sessions;
-use crate::sessions::types::Cursor;
+use crate::sessions::types::{Cursor, SessionStatus};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -73,13 +73,11 @@ pub(crate) async fn list_sessions<A: Adapter>(
             Ok(Value::Null) | Err(_) => ListPayload::default(),
             other => parse(other)?,
         };
-        if let Some(st) = &p.status {
-            if !service::status::ALL.contains(&st.as_str()) {
-                return Err(AppError::InvalidPayload(
-                    "status must be open, waiting, assigned or resolved".into(),
-                ));
-            }
-        }
+        let status = p
+            .status
+            .as_deref()
+            .map(str::parse::<SessionStatus>)
+            .transpose()?;
         let assignee = match p.assignee.as_deref() {
             None | Some("") => None,
             Some("none") => Some(None),
@@ -88,13 +86,13 @@ pub(crate) async fn list_sessions<A: Adapter>(
         };
         let before = Cursor::parse(p.before.as_deref(), "before")?;
         let after = Cursor::parse(p.after.as_deref(), "after")?;
-        let queue_order = p.status.as_deref() == Some(service::status::WAITING);
+        let queue_order = status == Some(SessionStatus::Waiting);
         let max = state.config.chats_page_limit.max(1);
         let limit = p.limit.unwrap_or(max).clamp(1, max);
         let mut rows = service::list(
             &state.db,
             &ListSessions {
-                status: p.status,
+                status,
                 assignee,
                 before,
                 after,

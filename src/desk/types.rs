@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::messages::types::format_ts;
 pub use crate::sessions::types::AiMode;
 use crate::sessions::types::ReadSeq;
+pub use crate::sessions::types::SessionStatus;
 
 /// An assignee as clients see it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -19,7 +20,7 @@ pub struct Assignee {
 pub struct SessionSummary {
     pub session_id: String,
     pub code: String,
-    pub status: String,
+    pub status: SessionStatus,
     pub assignee: Option<Assignee>,
     pub assignee_id: Option<String>,
     pub created_at: String,
@@ -53,7 +54,6 @@ pub struct AiUpdate<'a> {
     pub ai_enabled: bool,
 }
 
-
 impl SessionSummary {
     pub fn new(
         s: &entity::chat_session::Model,
@@ -63,7 +63,7 @@ impl SessionSummary {
         SessionSummary {
             session_id: s.session_id.clone(),
             code: s.code.clone(),
-            status: s.status.clone(),
+            status: SessionStatus::of(s),
             assignee: s.assignee_id.as_ref().map(|id| Assignee {
                 id: id.clone(),
                 name: assignee_name.unwrap_or_default(),
@@ -93,11 +93,12 @@ impl SessionSummary {
     }
 }
 
-/// `session_status {sessionId, status, assignee}` for the session's room.
-#[derive(Debug, Clone, Serialize)]
+/// `session_status {sessionId, status, assignee}` for the session's room: its status or
+/// assignee changed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SessionStatus {
+pub struct StatusChanged {
     pub session_id: String,
-    pub status: String,
+    pub status: SessionStatus,
     pub assignee: Option<Assignee>,
 }

@@ -29,7 +29,7 @@ pub struct Session {
     pub pk: String,
     pub session_id: String,
     pub code: String,
-    pub status: String,
+    pub status: crate::sessions::types::SessionStatus,
     pub last_seq: i64,
     pub resumed: bool,
 }

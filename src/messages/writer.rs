@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::service::{self, BatchOutcome, NewMessage, Reopened, Stored};
 use super::types::SessionMessage;
 use crate::db::Breaker;
-use crate::desk::types::{Assignee, SessionStatus};
+use crate::desk::types::{Assignee, StatusChanged};
 use crate::error::{AppError, AppResult};
 use crate::metrics;
 use crate::realtime::hub::{Except, Hub};
@@ -442,9 +442,9 @@ async fn announce_reopened(hub: &Hub, db: &DatabaseConnection, r: &Reopened) {
         }
         None => None,
     };
-    let status = SessionStatus {
+    let status = StatusChanged {
         session_id: r.session_id.clone(),
-        status: r.status.clone(),
+        status: r.status,
         assignee: assignee.clone(),
     };
     hub.to_session(&r.session_id, "session_status", &status, None)

@@ -11,7 +11,7 @@ use socketioxide::ParserError;
 use tracing::Instrument;
 
 use super::service::{self, NewSession, Owner};
-use super::types::{InitAck, ReadSeq};
+use super::types::{InitAck, ReadSeq, SessionStatus};
 use super::{Caller, VerifiedVisitor};
 use crate::error::{AppError, AppResult};
 use crate::messages::service::Stored;
@@ -207,7 +207,7 @@ async fn init<A: Adapter>(
         queue_position,
         session_id: session.session_id,
         resumed,
-        status: session.status,
+        status: SessionStatus::stored(&session.status),
         code: session.code,
         last_seq: session.last_seq,
         read_seq: ReadSeq {
@@ -232,9 +232,7 @@ async fn own_empty_session<A: Adapter>(
         .await
         .ok()
         .filter(|sess| {
-            sess.last_seq == 0
-                && sess.status == crate::desk::service::status::OPEN
-                && caller.can_access(sess)
+            sess.last_seq == 0 && sess.status == SessionStatus::Open && caller.can_access(sess)
         }))
 }
 

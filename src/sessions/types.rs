@@ -31,6 +31,81 @@ impl SessionId {
     }
 }
 
+/// Where a session stands in the desk's workflow: `open` (the visitor and, maybe, the
+/// assistant), `waiting` (in the queue for a human), `assigned` (an agent owns it),
+/// `resolved`. Stored as its lowercase word in `chat_sessions.status`; sent as that word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionStatus {
+    Open,
+    Waiting,
+    Assigned,
+    Resolved,
+}
+
+impl SessionStatus {
+    /// Every status, in workflow order.
+    pub const ALL: [SessionStatus; 4] = [
+        SessionStatus::Open,
+        SessionStatus::Waiting,
+        SessionStatus::Assigned,
+        SessionStatus::Resolved,
+    ];
+
+    /// What a refused status is told.
+    pub const RULE: &'static str = "status must be open, waiting, assigned or resolved";
+
+    /// The word stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Open => "open",
+            SessionStatus::Waiting => "waiting",
+            SessionStatus::Assigned => "assigned",
+            SessionStatus::Resolved => "resolved",
+        }
+    }
+
+    /// A stored session's status. Every writer of the column goes through this enum, so
+    /// another word would be a hand-edited row: it is read as `open` (as `PATCH` always
+    /// treated it) and logged.
+    pub fn of(s: &entity::chat_session::Model) -> Self {
+        Self::stored(&s.status)
+    }
+
+    /// [`SessionStatus::of`] for the column's text alone.
+    pub fn stored(raw: &str) -> Self {
+        raw.parse().unwrap_or_else(|_| {
+            tracing::warn!(status = raw, "unknown session status stored; read as open");
+            SessionStatus::Open
+        })
+    }
+}
+
+impl std::str::FromStr for SessionStatus {
+    type Err = AppError;
+
+    /// `invalid_payload` unless `s` is one of the four words.
+    fn from_str(s: &str) -> AppResult<Self> {
+        SessionStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| AppError::InvalidPayload(Self::RULE.into()))
+    }
+}
+
+impl std::fmt::Display for SessionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A stored status (the column's text) compared with a status.
+impl PartialEq<SessionStatus> for String {
+    fn eq(&self, other: &SessionStatus) -> bool {
+        self == other.as_str()
+    }
+}
+
 /// A paging cursor in a list ordered by (instant, id): the last item of the page before.
 /// Written `<RFC 3339>~<id>`, which chatdesk hands out (`X-Next-Before`, `nextBefore`,
 /// `nextAfter`) and which is exact even when several sessions share an instant (sessions
@@ -88,7 +163,7 @@ pub struct ChatSummary {
     pub user_agent: Option<String>,
     pub created_at: String,
     pub messages: Vec<MessageDto>,
-    pub status: String,
+    pub status: SessionStatus,
     pub code: String,
     pub assignee_id: Option<String>,
     pub last_seq: i64,
@@ -130,7 +205,7 @@ impl ChatSummary {
             user_agent: s.user_agent,
             created_at: format_ts(&s.created_at),
             messages,
-            status: s.status,
+            status: SessionStatus::stored(&s.status),
             code: s.code,
             assignee_id: s.assignee_id,
             last_seq: s.last_seq,
@@ -146,7 +221,7 @@ impl ChatSummary {
 pub struct InitAck {
     pub session_id: String,
     pub resumed: bool,
-    pub status: String,
+    pub status: SessionStatus,
     pub code: String,
     pub last_seq: i64,
     pub read_seq: ReadSeq,
@@ -159,4 +234,34 @@ pub struct InitAck {
     pub messages: Option<Vec<MessageDto>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub has_more: Option<bool>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_their_lowercase_words_on_the_wire_and_in_the_database() {
+        for st in SessionStatus::ALL {
+            let wire = serde_json::to_value(st).unwrap_or_default();
+            assert_eq!(wire, serde_json::Value::String(st.as_str().into()));
+            assert_eq!(st.as_str().parse::<SessionStatus>().ok(), Some(st));
+            assert_eq!(SessionStatus::stored(st.as_str()), st);
+            assert!(st.as_str().to_string() == st);
+        }
+        assert_eq!(SessionStatus::Waiting.as_str(), "waiting");
+    }
+
+    #[test]
+    fn an_unknown_status_is_refused_with_the_rule() {
+        let refused = "closed"
+            .parse::<SessionStatus>()
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            refused.as_deref(),
+            Some("status must be open, waiting, assigned or resolved")
+        );
+        assert!("Open".parse::<SessionStatus>().is_err());
+    }
 }
