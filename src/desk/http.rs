@@ -13,6 +13,7 @@ use crate::error::{AppError, AppResult};
 use crate::messages::service::NewMessage;
 use crate::messages::types::{MessageDto, Sender};
 use crate::sessions::service as sessions;
+use crate::sessions::types::Cleared;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -99,7 +100,7 @@ pub(crate) async fn delete_chat(
     State(state): State<AppState>,
     AdminOnly(_admin): AdminOnly,
     Path(id): Path<String>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<Cleared>> {
     let session = sessions::get_by_session_id(&state.db, &id).await?;
     Ok(Json(
         crate::sessions::events::clear(&state, &session.id, &session.session_id).await?,

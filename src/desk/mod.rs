@@ -13,14 +13,14 @@ pub mod types;
 use std::time::Duration;
 
 use entity::chat_session::Model as Session;
-use serde_json::json;
 
 use crate::auth::{Identity, Role};
 use crate::error::{AppError, AppResult};
+use crate::messages::types::LastMessage;
 use crate::realtime::hub::Except;
 use crate::state::AppState;
 use service::Change;
-use types::{SessionStatus, SessionSummary, StatusChanged};
+use types::{SessionStatus, SessionSummary, SessionUpdated, StatusChanged};
 
 /// The summary of one session, with its assignee's name and the visitor's presence.
 pub async fn summary(state: &AppState, s: &Session) -> AppResult<SessionSummary> {
@@ -42,15 +42,10 @@ pub async fn summaries(state: &AppState, list: &[Session]) -> AppResult<Vec<Sess
         .map(|s| {
             let name = s.assignee_id.as_ref().and_then(|a| names.get(a).cloned());
             let mut sum = SessionSummary::new(s, name, online.contains(&s.session_id));
-            sum.last_message = last.remove(&s.id).and_then(|mut v| v.pop()).map(|m| {
-                json!({
-                    "seq": m.seq,
-                    "sender": m.sender,
-                    "content": m.content.chars().take(200).collect::<String>(),
-                    "isAI": m.is_ai,
-                    "createdAt": crate::messages::types::format_ts(&m.created_at),
-                })
-            });
+            sum.last_message = last
+                .remove(&s.id)
+                .and_then(|mut v| v.pop())
+                .map(LastMessage::of_stored);
             sum
         })
         .collect())
@@ -68,9 +63,10 @@ pub async fn announce(state: &AppState, s: &Session) -> AppResult<SessionSummary
         .hub
         .to_session(&s.session_id, "session_status", &status, None)
         .await;
+    let update = SessionUpdated::Summary(&sum);
     state
         .hub
-        .to_agents_about("session_updated", "summary", &s.session_id, &sum)
+        .to_agents_about(SessionUpdated::EVENT, update.kind(), &s.session_id, &update)
         .await;
     Ok(sum)
 }
@@ -378,17 +374,18 @@ pub async fn set_ai_mode(
         mode,
     };
     state.hub.to_staff("ai-mode-changed", &changed).await;
+    let update = SessionUpdated::Ai {
+        session_id: &next.session_id,
+        ai_mode: mode,
+        ai_enabled: changed.enabled,
+    };
     state
         .hub
         .to_agents_about(
-            "session_updated",
-            "ai",
+            SessionUpdated::EVENT,
+            update.kind(),
             &next.session_id,
-            &types::AiUpdate {
-                session_id: &next.session_id,
-                ai_mode: mode,
-                ai_enabled: changed.enabled,
-            },
+            &update,
         )
         .await;
     Ok(changed)
@@ -487,7 +484,7 @@ pub async fn announce_presence(state: &AppState, except: Option<Except>) {
     let agents = state.presence.online_agents().await;
     state
         .hub
-        .to_agents("presence", &json!({ "agents": agents }), except)
+        .to_agents("presence", &types::Presence { agents: &agents }, except)
         .await;
 }
 

@@ -165,8 +165,9 @@ pub async fn staff_account<C: ConnectionTrait>(
         .filter(|a| !a.disabled && (a.role == "admin" || a.role == "agent")))
 }
 
-/// Which side reads.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Which side reads (`user` or `admin` on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Reader {
     User,
     Admin,

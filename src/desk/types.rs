@@ -1,8 +1,12 @@
-//! Wire types of the desk: the session summary agents see.
+//! Wire types of the desk: the session summary agents see, the updates they get about
+//! sessions (`session_updated`, `presence`), what a session's room hears of the workflow
+//! (`session_status`, `queue_position`, `human-escalation-response`), and the acks of the
+//! staff events.
 
 use serde::{Deserialize, Serialize};
 
-use crate::messages::types::format_ts;
+use crate::messages::types::{format_ts, LastMessage, MessageDto};
+use crate::presence::OnlineAgent;
 pub use crate::sessions::types::AiMode;
 use crate::sessions::types::ReadSeq;
 pub use crate::sessions::types::SessionStatus;
@@ -38,19 +42,10 @@ pub struct SessionSummary {
     pub visitor_online: bool,
     pub customer_id: Option<String>,
     /// The latest message (content cut to 200 characters), for list previews.
-    pub last_message: Option<serde_json::Value>,
+    pub last_message: Option<LastMessage<'static>>,
     /// The assistant switch: `auto`, `on` or `off` (see `toggle-ai-mode`).
     pub ai_mode: AiMode,
     /// False only when the assistant is switched off for this session.
-    pub ai_enabled: bool,
-}
-
-/// The `session_updated` agents get when a session's assistant switch changes.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AiUpdate<'a> {
-    pub session_id: &'a str,
-    pub ai_mode: AiMode,
     pub ai_enabled: bool,
 }
 
@@ -101,4 +96,140 @@ pub struct StatusChanged {
     pub session_id: String,
     pub status: SessionStatus,
     pub assignee: Option<Assignee>,
+}
+
+/// `session_updated` to the agents: a session changed. Each cause sends its own set of
+/// fields (the console upserts what it gets, and the hub merges updates of one session that
+/// come close together, see `realtime::coalesce`); [`SessionUpdated::kind`] names the set.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum SessionUpdated<'a> {
+    /// The whole summary, after a workflow change (kind `summary`).
+    Summary(&'a SessionSummary),
+    /// A message was stored (kind `activity`): `{sessionId, lastSeq, lastMessageAt, unread,
+    /// lastMessage}`, the message without its `createdAt`.
+    #[serde(rename_all = "camelCase")]
+    Activity {
+        session_id: &'a str,
+        last_seq: i64,
+        last_message_at: &'a str,
+        unread: i64,
+        last_message: LastMessage<'a>,
+    },
+    /// A visitor's message reopened a resolved session (kind `status`): `{sessionId,
+    /// status, assigneeId, assignee}`.
+    #[serde(rename_all = "camelCase")]
+    Reopened {
+        session_id: &'a str,
+        status: SessionStatus,
+        assignee_id: Option<&'a str>,
+        assignee: Option<&'a Assignee>,
+    },
+    /// The staff's read watermark moved (kind `read`): `{sessionId, readSeq, unread}`.
+    #[serde(rename_all = "camelCase")]
+    Read {
+        session_id: &'a str,
+        read_seq: ReadSeq,
+        unread: i64,
+    },
+    /// The assistant switch changed (kind `ai`): `{sessionId, aiMode, aiEnabled}`.
+    #[serde(rename_all = "camelCase")]
+    Ai {
+        session_id: &'a str,
+        ai_mode: AiMode,
+        ai_enabled: bool,
+    },
+}
+
+impl SessionUpdated<'_> {
+    /// The event's name.
+    pub const EVENT: &'static str = "session_updated";
+
+    /// Which set of fields this is: a newer update of the same kind replaces an older one
+    /// that has not gone out yet; different kinds are merged.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SessionUpdated::Summary(_) => "summary",
+            SessionUpdated::Activity { .. } => "activity",
+            SessionUpdated::Reopened { .. } => "status",
+            SessionUpdated::Read { .. } => "read",
+            SessionUpdated::Ai { .. } => "ai",
+        }
+    }
+
+    /// The session it is about.
+    pub fn session_id(&self) -> &str {
+        match self {
+            SessionUpdated::Summary(s) => &s.session_id,
+            SessionUpdated::Activity { session_id, .. }
+            | SessionUpdated::Reopened { session_id, .. }
+            | SessionUpdated::Read { session_id, .. }
+            | SessionUpdated::Ai { session_id, .. } => session_id,
+        }
+    }
+}
+
+/// `queue_position {sessionId, position}` to a waiting session's room.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueuePosition<'a> {
+    pub session_id: &'a str,
+    pub position: usize,
+}
+
+/// `human-escalation-response {message, timestamp}`: the visitor is told a human will come.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EscalationResponse {
+    pub message: String,
+    pub timestamp: String,
+}
+
+impl EscalationResponse {
+    /// The text a visitor gets when they ask for a human.
+    pub const TEXT: &'static str = "A human agent will contact you soon.";
+
+    /// [`EscalationResponse::TEXT`], now.
+    pub fn now() -> Self {
+        EscalationResponse {
+            message: Self::TEXT.to_string(),
+            timestamp: format_ts(&crate::messages::types::now_millis()),
+        }
+    }
+}
+
+/// The ack of `request_human`: `{status, position}` (the place in the queue, if waiting).
+#[derive(Debug, Clone, Serialize)]
+pub struct EscalationAck {
+    pub status: SessionStatus,
+    pub position: Option<usize>,
+}
+
+/// `presence {agents}` to the agents: who is online.
+#[derive(Debug, Serialize)]
+pub struct Presence<'a> {
+    pub agents: &'a [OnlineAgent],
+}
+
+/// The ack of `list_sessions`: a page of summaries, and the cursor of the next page when
+/// there may be one (`nextAfter` in the queue's order, `nextBefore` otherwise).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionPage {
+    pub sessions: Vec<SessionSummary>,
+    pub has_more: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
+}
+
+/// The ack of `join_session`: the session, its read watermarks and its latest messages.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Joined {
+    pub session_id: String,
+    pub read_seq: ReadSeq,
+    pub session: SessionSummary,
+    pub messages: Vec<MessageDto>,
+    pub has_more: bool,
 }

@@ -3,10 +3,17 @@
 //! a `type` and a `timestamp` (RFC 3339 UTC with milliseconds). Events of the session's
 //! room (the same ones socket.io clients get) are translated here to the seeds' shapes.
 
-use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::assistant::types::{StreamEnd, StreamStart, StreamToken};
+use crate::desk::service::Reader;
+use crate::desk::types::{Assignee, EscalationResponse, QueuePosition, StatusChanged};
 use crate::error::AppError;
-use crate::messages::types::{format_ts, now_millis};
+use crate::messages::types::{format_ts, now_millis, MessageDto, Sender};
+use crate::sessions::types::{ReadReceipt, SessionStatus, Typing};
 
 /// Messages a history answer holds when the client names no `limit` (the seed's 50).
 pub const DEFAULT_HISTORY: u64 = 50;
@@ -127,35 +134,140 @@ pub fn now() -> String {
     format_ts(&now_millis())
 }
 
-/// A server message: `{type, ...fields, timestamp}` (`timestamp` defaults to now).
-pub fn frame(kind: &str, fields: Value) -> Value {
-    let mut obj = match fields {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
-    obj.insert("type".into(), Value::String(kind.into()));
-    if !obj.get("timestamp").is_some_and(Value::is_string) {
-        obj.insert("timestamp".into(), Value::String(now()));
-    }
-    Value::Object(obj)
+/// A server message: a JSON object with its `type` and a `timestamp` (when it happened: now,
+/// unless the event has its own).
+#[derive(Debug, Serialize)]
+#[serde(tag = "type")]
+pub enum Outbound<'a> {
+    /// `session {sessionId, code, status, resumed, lastSeq, queuePosition}`: where the client
+    /// is; the first message of a connection.
+    #[serde(rename = "session", rename_all = "camelCase")]
+    Session {
+        session_id: &'a str,
+        code: &'a str,
+        status: SessionStatus,
+        resumed: bool,
+        last_seq: i64,
+        queue_position: Option<usize>,
+        timestamp: String,
+    },
+    /// `pong`: the answer to `ping`.
+    #[serde(rename = "pong")]
+    Pong { timestamp: String },
+    /// `error {code, message, error, event?, retryAfterMs?}`; `error` repeats the text for
+    /// seed 000's clients, which read that field.
+    #[serde(rename = "error", rename_all = "camelCase")]
+    Error {
+        code: &'static str,
+        message: String,
+        error: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        event: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
+        timestamp: String,
+    },
+    /// `history {messages, hasMore, sessionId, resync?}`.
+    #[serde(rename = "history")]
+    History(History<'a>),
+    /// `message {...}`: what the staff side (an agent or the assistant) wrote.
+    #[serde(rename = "message")]
+    Message(LiveMessage<'a>),
+    /// `user_message {...}`: what the visitor side wrote elsewhere (another tab, a
+    /// socket.io widget of the same session).
+    #[serde(rename = "user_message")]
+    UserMessage(LiveMessage<'a>),
+    /// `sent {id, seq, content, sessionId, duplicate, clientMsgId?}`: the visitor's own
+    /// message is stored (the answer to `chat` / `message`, in place of socket.io's ack);
+    /// `timestamp` is the message's.
+    #[serde(rename = "sent", rename_all = "camelCase")]
+    Sent {
+        id: &'a str,
+        seq: i64,
+        content: &'a str,
+        session_id: &'a str,
+        duplicate: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_msg_id: Option<&'a str>,
+        timestamp: &'a str,
+    },
+    /// `human-escalation-response {message, status, position}`: the answer to this client's
+    /// `human-escalation`.
+    #[serde(rename = "human-escalation-response")]
+    EscalationAnswer {
+        message: &'static str,
+        status: SessionStatus,
+        position: Option<usize>,
+        timestamp: String,
+    },
+    /// `human-escalation-response {message}`: the assistant handed the session over (the
+    /// room's event, which has no status or position); `timestamp` is the event's.
+    #[serde(rename = "human-escalation-response")]
+    EscalationNotice { message: String, timestamp: String },
+    /// `typing {isTyping, sender}`: the staff side (`agent` or `bot`) types.
+    #[serde(rename = "typing", rename_all = "camelCase")]
+    Typing {
+        is_typing: bool,
+        sender: &'static str,
+        timestamp: String,
+    },
+    /// `stream-start {messageId}`.
+    #[serde(rename = "stream-start", rename_all = "camelCase")]
+    StreamStart {
+        message_id: Cow<'a, str>,
+        timestamp: String,
+    },
+    /// `stream-token {messageId, token, index}`.
+    #[serde(rename = "stream-token", rename_all = "camelCase")]
+    StreamToken {
+        message_id: Cow<'a, str>,
+        token: Cow<'a, str>,
+        index: usize,
+        timestamp: String,
+    },
+    /// `stream-end {messageId, content?, seq?, interrupted?}`: `content` and `seq` of the
+    /// stored reply when one was stored, `interrupted` (true) when it was cut short.
+    #[serde(rename = "stream-end", rename_all = "camelCase")]
+    StreamEnd {
+        message_id: Cow<'a, str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        content: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seq: Option<i64>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        interrupted: bool,
+        timestamp: String,
+    },
+    /// `session_status {status, assignee}`.
+    #[serde(rename = "session_status")]
+    StatusChanged {
+        status: SessionStatus,
+        assignee: Option<Assignee>,
+        timestamp: String,
+    },
+    /// `queue_position {position}`.
+    #[serde(rename = "queue_position")]
+    QueuePosition { position: usize, timestamp: String },
+    /// `read {reader, seq}`: a side read up to `seq`.
+    #[serde(rename = "read")]
+    Read {
+        reader: Reader,
+        seq: i64,
+        timestamp: String,
+    },
 }
 
-/// `error {code, message, error, event?, retryAfterMs?, timestamp}`; `error` repeats the text
-/// for seed 000's clients, which read that field.
-pub fn error(err: &AppError, event: Option<&str>) -> Value {
+/// `error {code, message, error, event?, retryAfterMs?}`.
+pub fn error<'a>(err: &AppError, event: Option<&'a str>) -> Outbound<'a> {
     let body = err.body();
-    let mut fields = json!({
-        "code": body.code,
-        "message": body.message,
-        "error": body.message,
-    });
-    if let Some(ev) = event {
-        fields["event"] = json!(ev);
+    Outbound::Error {
+        code: body.code,
+        error: body.message.clone(),
+        message: body.message,
+        event,
+        retry_after_ms: body.retry_after_ms,
+        timestamp: now(),
     }
-    if let Some(ms) = body.retry_after_ms {
-        fields["retryAfterMs"] = json!(ms);
-    }
-    frame("error", fields)
 }
 
 /// Who wrote a message, as the seeds name it: the visitor is `user`, the assistant `bot`,
@@ -168,141 +280,225 @@ pub fn sender_label(sender: &str, is_ai: bool) -> &'static str {
     }
 }
 
-/// One history item: seed 000's `{id, text, sender, timestamp}` plus `content`, `seq`, `isAI`.
-pub fn history_item(m: &entity::message::Model) -> Value {
-    let mut v = json!({
-        "id": m.id,
-        "text": m.content,
-        "content": m.content,
-        "sender": sender_label(&m.sender, m.is_ai),
-        "isAI": m.is_ai,
-        "seq": m.seq,
-        "timestamp": format_ts(&m.created_at),
-    });
-    if m.interrupted {
-        v["interrupted"] = json!(true);
+/// `history {messages, hasMore, sessionId, resync?}`: messages oldest first; `resync` (true)
+/// when it is sent again because the client fell behind.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct History<'a> {
+    pub messages: Vec<HistoryItem<'a>>,
+    pub has_more: bool,
+    pub session_id: &'a str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub resync: bool,
+    pub timestamp: String,
+}
+
+/// One history item: seed 000's `{id, text, sender, timestamp}` plus `content`, `seq`,
+/// `isAI`, and `interrupted` (true) for an assistant reply that was cut short.
+#[derive(Debug, Serialize)]
+pub struct HistoryItem<'a> {
+    pub id: &'a str,
+    pub text: &'a str,
+    pub content: &'a str,
+    pub sender: &'static str,
+    #[serde(rename = "isAI")]
+    pub is_ai: bool,
+    pub seq: i64,
+    pub timestamp: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
+}
+
+impl<'a> HistoryItem<'a> {
+    pub fn of(m: &'a entity::message::Model) -> Self {
+        HistoryItem {
+            id: &m.id,
+            text: &m.content,
+            content: &m.content,
+            sender: sender_label(&m.sender, m.is_ai),
+            is_ai: m.is_ai,
+            seq: m.seq,
+            timestamp: format_ts(&m.created_at),
+            interrupted: m.interrupted,
+        }
     }
-    v
 }
 
 /// `history {messages, hasMore, sessionId}`.
-pub fn history(session_id: &str, messages: &[entity::message::Model], has_more: bool) -> Value {
-    let items: Vec<Value> = messages.iter().map(history_item).collect();
-    frame(
-        "history",
-        json!({ "messages": items, "hasMore": has_more, "sessionId": session_id }),
-    )
+pub fn history<'a>(
+    session_id: &'a str,
+    messages: &'a [entity::message::Model],
+    has_more: bool,
+) -> History<'a> {
+    History {
+        messages: messages.iter().map(HistoryItem::of).collect(),
+        has_more,
+        session_id,
+        resync: false,
+        timestamp: now(),
+    }
+}
+
+/// A stored message of the room as a plain-WebSocket message: `{id, message, content,
+/// sender, isAI, seq, clientMsgId?, interrupted?}`, `timestamp` the message's.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveMessage<'a> {
+    pub id: &'a str,
+    pub message: &'a str,
+    pub content: &'a str,
+    pub sender: &'static str,
+    #[serde(rename = "isAI")]
+    pub is_ai: bool,
+    pub seq: i64,
+    pub timestamp: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_msg_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 /// A stored message of the room (socket.io `message`, a `MessageDto`) as a plain-WebSocket
-/// message: `message {id, message, content, sender, isAI, seq, timestamp}` for what the staff
-/// side (agent or assistant) wrote, `user_message {...}` for what the visitor side wrote
-/// elsewhere (another tab, a socket.io widget of the same session).
-pub fn live_message(dto: &Value) -> Value {
-    let sender = dto.get("sender").and_then(Value::as_str).unwrap_or("");
-    let is_ai = dto.get("isAI").and_then(Value::as_bool).unwrap_or(false);
-    let label = sender_label(sender, is_ai);
-    let content = dto.get("content").cloned().unwrap_or(Value::Null);
-    let mut fields = json!({
-        "id": dto.get("id"),
-        "message": content,
-        "content": content,
-        "sender": label,
-        "isAI": is_ai,
-        "seq": dto.get("seq"),
-        "timestamp": dto.get("createdAt"),
-    });
-    for key in ["clientMsgId", "interrupted"] {
-        if let Some(v) = dto.get(key) {
-            fields[key] = v.clone();
-        }
+/// message: `message` for what the staff side (agent or assistant) wrote, `user_message`
+/// for what the visitor side wrote elsewhere (another tab, a socket.io widget of the same
+/// session).
+pub fn live_message(dto: &MessageDto) -> Outbound<'_> {
+    let label = sender_label(&dto.sender, dto.is_ai);
+    let m = LiveMessage {
+        id: &dto.id,
+        message: &dto.content,
+        content: &dto.content,
+        sender: label,
+        is_ai: dto.is_ai,
+        seq: dto.seq,
+        timestamp: &dto.created_at,
+        client_msg_id: dto.client_msg_id.as_deref(),
+        interrupted: dto.interrupted,
+    };
+    if label == "user" {
+        Outbound::UserMessage(m)
+    } else {
+        Outbound::Message(m)
     }
-    frame(
-        if label == "user" {
-            "user_message"
-        } else {
-            "message"
-        },
-        fields,
-    )
 }
 
-/// `sent {id, seq, content, clientMsgId?, duplicate, timestamp}`: the visitor's own message
-/// is stored (the answer to `chat` / `message`, in place of socket.io's ack).
-pub fn sent(dto: &crate::messages::types::MessageDto, duplicate: bool) -> Value {
-    let mut fields = json!({
-        "id": dto.id,
-        "seq": dto.seq,
-        "content": dto.content,
-        "sessionId": dto.session_id,
-        "duplicate": duplicate,
-        "timestamp": dto.created_at,
-    });
-    if let Some(c) = &dto.client_msg_id {
-        fields["clientMsgId"] = json!(c);
+/// `sent {id, seq, content, sessionId, duplicate, clientMsgId?, timestamp}`.
+pub fn sent(dto: &MessageDto, duplicate: bool) -> Outbound<'_> {
+    Outbound::Sent {
+        id: &dto.id,
+        seq: dto.seq,
+        content: &dto.content,
+        session_id: &dto.session_id,
+        duplicate,
+        client_msg_id: dto.client_msg_id.as_deref(),
+        timestamp: &dto.created_at,
     }
-    frame("sent", fields)
+}
+
+/// Reads a room event as the type its senders wrote it with.
+fn read<'a, T: Deserialize<'a>>(event: &str, data: &'a Value) -> Option<T> {
+    match T::deserialize(data) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::warn!(error = %e, event, "room event not understood; not relayed");
+            None
+        }
+    }
 }
 
 /// Translates a room event other than `message` and `history_cleared` (handled by the
 /// connection, which knows what it sent itself); `None` for events plain clients do not get
 /// (`visitor_presence`, call signalling, the visitor side's own `typing`).
-pub fn translate(event: &str, data: &Value) -> Option<Value> {
-    let get = |k: &str| data.get(k).cloned().unwrap_or(Value::Null);
-    match event {
+pub fn translate<'a>(event: &str, data: &'a Value) -> Option<Outbound<'a>> {
+    let frame = match event {
         "typing" => {
-            let sender = data.get("sender").and_then(Value::as_str).unwrap_or("");
-            if sender == "user" {
+            let t: Typing = read(event, data)?;
+            if t.sender == Sender::User {
                 return None;
             }
-            let is_ai = data.get("isAI").and_then(Value::as_bool).unwrap_or(false);
-            Some(frame(
-                "typing",
-                json!({ "isTyping": get("isTyping"), "sender": sender_label(sender, is_ai) }),
-            ))
-        }
-        "stream-start" => Some(frame(
-            "stream-start",
-            json!({ "messageId": get("messageId") }),
-        )),
-        "stream-token" => Some(frame(
-            "stream-token",
-            json!({ "messageId": get("messageId"), "token": get("token"), "index": get("index") }),
-        )),
-        "stream-end" => {
-            let mut fields = json!({ "messageId": get("messageId") });
-            if let Some(m) = data.get("message").filter(|m| m.is_object()) {
-                fields["content"] = m.get("content").cloned().unwrap_or(Value::Null);
-                fields["seq"] = m.get("seq").cloned().unwrap_or(Value::Null);
-                if m.get("interrupted").and_then(Value::as_bool) == Some(true) {
-                    fields["interrupted"] = json!(true);
-                }
+            Outbound::Typing {
+                is_typing: t.is_typing,
+                sender: sender_label(t.sender.as_str(), t.is_ai.unwrap_or(false)),
+                timestamp: now(),
             }
-            Some(frame("stream-end", fields))
         }
-        "human-escalation-response" => Some(frame(
-            "human-escalation-response",
-            json!({ "message": get("message"), "timestamp": get("timestamp") }),
-        )),
-        "session_status" => Some(frame(
-            "session_status",
-            json!({ "status": get("status"), "assignee": get("assignee") }),
-        )),
-        "queue_position" => Some(frame(
-            "queue_position",
-            json!({ "position": get("position") }),
-        )),
-        "read" => Some(frame(
-            "read",
-            json!({ "reader": get("reader"), "seq": get("seq") }),
-        )),
-        _ => None,
-    }
+        "stream-start" => {
+            let s: StreamStart = read(event, data)?;
+            Outbound::StreamStart {
+                message_id: s.message_id,
+                timestamp: now(),
+            }
+        }
+        "stream-token" => {
+            let t: StreamToken = read(event, data)?;
+            Outbound::StreamToken {
+                message_id: t.message_id,
+                token: t.token,
+                index: t.index,
+                timestamp: now(),
+            }
+        }
+        "stream-end" => {
+            let e: StreamEnd = read(event, data)?;
+            let stored = e.message.map(Cow::into_owned);
+            Outbound::StreamEnd {
+                message_id: e.message_id,
+                interrupted: stored.as_ref().is_some_and(|m| m.interrupted),
+                seq: stored.as_ref().map(|m| m.seq),
+                content: stored.map(|m| m.content),
+                timestamp: now(),
+            }
+        }
+        "human-escalation-response" => {
+            let r: EscalationResponse = read(event, data)?;
+            Outbound::EscalationNotice {
+                message: r.message,
+                timestamp: r.timestamp,
+            }
+        }
+        "session_status" => {
+            let c: StatusChanged = read(event, data)?;
+            Outbound::StatusChanged {
+                status: c.status,
+                assignee: c.assignee,
+                timestamp: now(),
+            }
+        }
+        "queue_position" => {
+            let q: QueuePosition = read(event, data)?;
+            Outbound::QueuePosition {
+                position: q.position,
+                timestamp: now(),
+            }
+        }
+        "read" => {
+            let r: ReadReceipt = read(event, data)?;
+            Outbound::Read {
+                reader: r.reader,
+                seq: r.seq,
+                timestamp: now(),
+            }
+        }
+        _ => return None,
+    };
+    Some(frame)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    /// A server message as the client reads it.
+    fn sent_as(frame: Option<Outbound>) -> Option<Value> {
+        frame.map(|f| serde_json::to_value(f).unwrap_or_default())
+    }
+
+    /// A room's `message` event as the connection reads it, sent as the client gets it.
+    fn live(dto: &Value) -> Value {
+        let dto = MessageDto::deserialize(dto).unwrap_or_else(|e| panic!("{e}: {dto}"));
+        serde_json::to_value(live_message(&dto)).unwrap_or_default()
+    }
 
     fn code(text: &str) -> (&'static str, Option<String>) {
         match parse(text) {
@@ -397,7 +593,7 @@ mod tests {
             "isAI": true, "chatSessionId": "c1", "seq": 2, "sessionId": "s1"
         });
         assert_eq!(
-            live_message(&dto),
+            live(&dto),
             json!({
                 "type": "message", "id": "m2", "message": "Xin chào!", "content": "Xin chào!",
                 "sender": "bot", "isAI": true, "seq": 2, "timestamp": "2025-09-12T10:30:00.000Z"
@@ -405,43 +601,34 @@ mod tests {
         );
         let mut agent = dto.clone();
         agent["isAI"] = json!(false);
-        assert_eq!(live_message(&agent)["sender"], "agent");
+        assert_eq!(live(&agent)["sender"], "agent");
         let mut visitor = dto;
         visitor["sender"] = json!("user");
-        assert_eq!(live_message(&visitor)["type"], "user_message");
+        assert_eq!(live(&visitor)["type"], "user_message");
     }
 
     #[test]
     fn stream_events_take_seed_001_shapes() {
-        let start = translate(
-            "stream-start",
-            &json!({ "messageId": "m1", "sessionId": "s" }),
-        );
-        let start = start.unwrap_or_default();
+        let start = json!({ "messageId": "m1", "sessionId": "s" });
+        let start = sent_as(translate("stream-start", &start)).unwrap_or_default();
         assert_eq!(start["type"], "stream-start");
         assert_eq!(start["messageId"], "m1");
         assert!(start.get("sessionId").is_none());
         let ts = start["timestamp"].as_str().unwrap_or("");
         assert!(ts.ends_with('Z') && ts.len() == 24, "{ts}");
-        let token = translate(
-            "stream-token",
-            &json!({ "messageId": "m1", "sessionId": "s", "index": 0, "token": "Hello" }),
-        )
-        .unwrap_or_default();
+        let token = json!({ "messageId": "m1", "sessionId": "s", "index": 0, "token": "Hello" });
+        let token = sent_as(translate("stream-token", &token)).unwrap_or_default();
         assert_eq!(token["token"], "Hello");
+        // (room events carry their sessionId, as every sender writes them)
+        let user = json!({ "sessionId": "s", "sender": "user", "isTyping": true });
+        assert_eq!(sent_as(translate("typing", &user)), None);
+        let bot = json!({ "sessionId": "s", "sender": "admin", "isTyping": true, "isAI": true });
         assert_eq!(
-            translate("typing", &json!({ "sender": "user", "isTyping": true })),
-            None
-        );
-        assert_eq!(
-            translate(
-                "typing",
-                &json!({ "sender": "admin", "isTyping": true, "isAI": true })
-            )
-            .map(|t| (t["isTyping"].clone(), t["sender"].clone())),
+            sent_as(translate("typing", &bot))
+                .map(|t| (t["isTyping"].clone(), t["sender"].clone())),
             Some((json!(true), json!("bot")))
         );
-        assert_eq!(translate("visitor_presence", &json!({})), None);
+        assert_eq!(sent_as(translate("visitor_presence", &json!({}))), None);
     }
 
     #[test]
@@ -452,6 +639,7 @@ mod tests {
             },
             Some("chat"),
         );
+        let e = serde_json::to_value(e).unwrap_or_default();
         assert_eq!(e["type"], "error");
         assert_eq!(e["code"], "rate_limited");
         assert_eq!(e["retryAfterMs"], 250);

@@ -1,10 +1,13 @@
-//! Wire types of sessions: the seed's `GET /api/chats` item and the `init_session` ack.
+//! Wire types of sessions: the seed's `GET /api/chats` item, the `init_session` ack, and the
+//! events of a session's room (`typing`, `read`, `visitor_presence`, `history_cleared`) with
+//! the acks of the events that cause them.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::desk::service::Reader;
 use crate::error::{AppError, AppResult};
-use crate::messages::types::{format_ts, MessageDto};
+use crate::messages::types::{format_ts, MessageDto, Sender};
 
 /// A session's public id: a UUID, kept in its canonical lowercase form. The one check of a
 /// `sessionId` for every protocol.
@@ -234,6 +237,98 @@ pub struct InitAck {
     pub messages: Option<Vec<MessageDto>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub has_more: Option<bool>,
+}
+
+/// `typing {sessionId, sender, isTyping, isAI?}` to the session's room: someone types, or
+/// stopped. `isAI` (true) only when the assistant is the one writing.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Typing {
+    pub session_id: String,
+    pub sender: Sender,
+    pub is_typing: bool,
+    #[serde(rename = "isAI", default, skip_serializing_if = "Option::is_none")]
+    pub is_ai: Option<bool>,
+}
+
+impl Typing {
+    /// A person of one side types (or stopped).
+    pub fn by(session_id: &str, sender: Sender, is_typing: bool) -> Self {
+        Typing {
+            session_id: session_id.to_string(),
+            sender,
+            is_typing,
+            is_ai: None,
+        }
+    }
+}
+
+/// The ack of `typing`: `{sessionId, isTyping}`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TypingAck {
+    pub session_id: String,
+    pub is_typing: bool,
+}
+
+/// `read {sessionId, reader, seq}` to the session's room: a side's read watermark moved.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadReceipt {
+    pub session_id: String,
+    pub reader: Reader,
+    pub seq: i64,
+}
+
+/// The ack of `read`: `{reader, seq}`, the watermark stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadAck {
+    pub reader: Reader,
+    pub seq: i64,
+}
+
+/// `visitor_presence {sessionId, online}`: the session's visitor came or went (on any node).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitorPresence {
+    pub session_id: String,
+    pub online: bool,
+}
+
+/// The ack of `get_history`: a page of messages, oldest first.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryPage {
+    pub messages: Vec<MessageDto>,
+    pub has_more: bool,
+}
+
+/// `history_cleared {sessionId, clearedSeq?}`: the session's history was erased (for
+/// everyone), or hidden from its visitor up to `clearedSeq` (sent to the visitor side only).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryCleared {
+    pub session_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleared_seq: Option<i64>,
+}
+
+/// The answer to a clear (`clear_history` ack, `DELETE /api/chats/:id`): `{sessionId,
+/// cleared, clearedSeq?}`, how many messages were erased (or hidden, up to `clearedSeq`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cleared {
+    pub session_id: String,
+    pub cleared: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleared_seq: Option<i64>,
+}
+
+/// `{sessionId}`: the ack of joining or leaving a session's room.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionAck {
+    pub session_id: String,
 }
 
 #[cfg(test)]
