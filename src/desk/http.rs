@@ -132,3 +132,62 @@ pub(crate) async fn delete_chat(
         crate::sessions::events::clear(&state, &session.id, &session.session_id).await?,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn refusal<T: serde::de::DeserializeOwned + std::fmt::Debug>(
+        body: serde_json::Value,
+    ) -> String {
+        match JsonBody(body).read::<T>() {
+            Ok(b) => panic!("accepted: {b:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn patch_bodies_tell_absent_from_null() {
+        let read = |v| JsonBody(v).read::<PatchChat>().ok();
+        let empty = read(json!({})).map(|b| (b.status, b.assignee_id));
+        assert_eq!(empty, Some((None, None)));
+        let unassign = read(json!({ "status": null, "assigneeId": null }));
+        assert_eq!(
+            unassign.map(|b| (b.status, b.assignee_id)),
+            Some((None, Some(None)))
+        );
+        let assign = read(json!({ "status": "assigned", "assigneeId": "a1" }));
+        assert_eq!(
+            assign.map(|b| (b.status, b.assignee_id)),
+            Some((Some("assigned".into()), Some(Some("a1".into()))))
+        );
+        assert_eq!(
+            refusal::<PatchChat>(json!({ "status": 5 })),
+            "status must be a string"
+        );
+        assert_eq!(
+            refusal::<PatchChat>(json!({ "assigneeId": [] })),
+            "assigneeId must be a string or null"
+        );
+    }
+
+    #[test]
+    fn message_bodies_keep_their_refusals() {
+        assert_eq!(
+            refusal::<PostMessage>(json!({ "content": 5 })),
+            "content must be a string"
+        );
+        assert_eq!(
+            refusal::<PostMessage>(json!({ "content": "x", "clientMsgId": 1.5 })),
+            ClientMsgId::RULE
+        );
+        let ok = JsonBody(json!({ "content": "x", "clientMsgId": 7 }))
+            .read::<PostMessage>()
+            .ok()
+            .map(|b| (b.content, b.client_msg_id.map(ClientMsgId::into_inner)));
+        assert_eq!(ok, Some((Some("x".into()), Some("7".into()))));
+        let missing = JsonBody(json!({})).read::<PostMessage>().ok();
+        assert_eq!(missing.map(|b| b.content), Some(None));
+    }
+}

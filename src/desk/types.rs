@@ -233,3 +233,125 @@ pub struct Joined {
     pub messages: Vec<MessageDto>,
     pub has_more: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::types::LastMessage;
+    use serde_json::{json, Value};
+
+    fn wire<T: Serialize>(v: &T) -> Value {
+        serde_json::to_value(v).unwrap_or_default()
+    }
+
+    #[test]
+    fn each_session_updated_keeps_the_fields_of_its_cause() {
+        let dto = MessageDto {
+            id: "m1".into(),
+            sender: "user".into(),
+            content: "é".repeat(250),
+            created_at: "2025-01-02T03:04:05.006Z".into(),
+            is_ai: false,
+            chat_session_id: "c1".into(),
+            seq: 7,
+            session_id: "s1".into(),
+            client_msg_id: None,
+            interrupted: false,
+        };
+        let activity = SessionUpdated::Activity {
+            session_id: "s1",
+            last_seq: 7,
+            last_message_at: &dto.created_at,
+            unread: 3,
+            last_message: LastMessage::of_new(&dto),
+        };
+        assert_eq!(activity.kind(), "activity");
+        assert_eq!(
+            wire(&activity),
+            json!({
+                "sessionId": "s1", "lastSeq": 7, "lastMessageAt": "2025-01-02T03:04:05.006Z",
+                "unread": 3,
+                "lastMessage": { "seq": 7, "sender": "user", "content": "é".repeat(200), "isAI": false }
+            })
+        );
+        let reopened = SessionUpdated::Reopened {
+            session_id: "s1",
+            status: SessionStatus::Open,
+            assignee_id: None,
+            assignee: None,
+        };
+        assert_eq!(reopened.kind(), "status");
+        assert_eq!(
+            wire(&reopened),
+            json!({ "sessionId": "s1", "status": "open", "assigneeId": null, "assignee": null })
+        );
+        let read = SessionUpdated::Read {
+            session_id: "s1",
+            read_seq: ReadSeq { user: 2, admin: 5 },
+            unread: 0,
+        };
+        assert_eq!(read.kind(), "read");
+        assert_eq!(
+            wire(&read),
+            json!({ "sessionId": "s1", "readSeq": { "user": 2, "admin": 5 }, "unread": 0 })
+        );
+        let ai = SessionUpdated::Ai {
+            session_id: "s1",
+            ai_mode: AiMode::Off,
+            ai_enabled: false,
+        };
+        assert_eq!((ai.kind(), ai.session_id()), ("ai", "s1"));
+        assert_eq!(
+            wire(&ai),
+            json!({ "sessionId": "s1", "aiMode": "off", "aiEnabled": false })
+        );
+    }
+
+    #[test]
+    fn room_and_ack_shapes() {
+        let changed = StatusChanged {
+            session_id: "s1".into(),
+            status: SessionStatus::Assigned,
+            assignee: Some(Assignee {
+                id: "a1".into(),
+                name: "Ann".into(),
+            }),
+        };
+        assert_eq!(
+            wire(&changed),
+            json!({ "sessionId": "s1", "status": "assigned", "assignee": { "id": "a1", "name": "Ann" } })
+        );
+        let position = QueuePosition {
+            session_id: "s1",
+            position: 2,
+        };
+        assert_eq!(wire(&position), json!({ "sessionId": "s1", "position": 2 }));
+        let reply = EscalationResponse::now();
+        assert_eq!(reply.message, "A human agent will contact you soon.");
+        assert_eq!(wire(&reply)["timestamp"].as_str().map(str::len), Some(24));
+        let ack = EscalationAck {
+            status: SessionStatus::Assigned,
+            position: None,
+        };
+        assert_eq!(
+            wire(&ack),
+            json!({ "status": "assigned", "position": null })
+        );
+        let page = SessionPage {
+            sessions: Vec::new(),
+            has_more: true,
+            next_before: None,
+            next_after: Some("2025-01-02T03:04:05Z~x".into()),
+        };
+        assert_eq!(
+            wire(&page),
+            json!({ "sessions": [], "hasMore": true, "nextAfter": "2025-01-02T03:04:05Z~x" })
+        );
+        let last = SessionPage {
+            next_after: None,
+            has_more: false,
+            ..page
+        };
+        assert_eq!(wire(&last), json!({ "sessions": [], "hasMore": false }));
+    }
+}

@@ -647,4 +647,166 @@ mod tests {
         assert_eq!(e["message"], e["error"]);
         assert!(e["timestamp"].is_string());
     }
+
+    /// A frame as the client reads it, without its `timestamp` (now, when it was sent).
+    fn fields(frame: &Outbound) -> Value {
+        let mut v = serde_json::to_value(frame).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            let ts = o.remove("timestamp");
+            assert!(ts.as_ref().is_some_and(Value::is_string), "{ts:?}");
+        }
+        v
+    }
+
+    #[test]
+    fn own_frames_keep_their_fields() {
+        let hello = Outbound::Session {
+            session_id: "s1",
+            code: "ABC123",
+            status: SessionStatus::Open,
+            resumed: false,
+            last_seq: 0,
+            queue_position: None,
+            timestamp: now(),
+        };
+        assert_eq!(
+            fields(&hello),
+            json!({ "type": "session", "sessionId": "s1", "code": "ABC123", "status": "open",
+                    "resumed": false, "lastSeq": 0, "queuePosition": null })
+        );
+        assert_eq!(
+            fields(&Outbound::Pong { timestamp: now() }),
+            json!({ "type": "pong" })
+        );
+        let answer = Outbound::EscalationAnswer {
+            message: EscalationResponse::TEXT,
+            status: SessionStatus::Waiting,
+            position: Some(3),
+            timestamp: now(),
+        };
+        assert_eq!(
+            fields(&answer),
+            json!({ "type": "human-escalation-response", "message": EscalationResponse::TEXT,
+                    "status": "waiting", "position": 3 })
+        );
+        let e = error(&AppError::SessionNotFound, None);
+        assert_eq!(
+            fields(&e),
+            json!({ "type": "error", "code": "session_not_found",
+                    "message": "session not found", "error": "session not found" })
+        );
+    }
+
+    #[test]
+    fn history_and_sent_carry_what_the_seeds_read() {
+        let t = now_millis();
+        let row = |seq: i64, interrupted: bool| entity::message::Model {
+            id: format!("m{seq}"),
+            chat_session_id: "c1".into(),
+            seq,
+            sender: "admin".into(),
+            content: "hi".into(),
+            is_ai: true,
+            client_msg_id: None,
+            author_id: None,
+            interrupted,
+            created_at: t,
+        };
+        let rows = [row(1, false), row(2, true)];
+        let mut h = history("s1", &rows, true);
+        h.resync = true;
+        let item = |seq: i64| {
+            json!({ "id": format!("m{seq}"), "text": "hi", "content": "hi", "sender": "bot",
+                    "isAI": true, "seq": seq, "timestamp": format_ts(&t) })
+        };
+        let mut cut = item(2);
+        cut["interrupted"] = json!(true);
+        assert_eq!(
+            fields(&Outbound::History(h)),
+            json!({ "type": "history", "messages": [item(1), cut], "hasMore": true,
+                    "sessionId": "s1", "resync": true })
+        );
+        assert!(fields(&Outbound::History(history("s1", &[], false)))
+            .get("resync")
+            .is_none());
+        let dto = MessageDto {
+            id: "m3".into(),
+            sender: "user".into(),
+            content: "yo".into(),
+            created_at: "2025-01-02T03:04:05.006Z".into(),
+            is_ai: false,
+            chat_session_id: "c1".into(),
+            seq: 3,
+            session_id: "s1".into(),
+            client_msg_id: Some("k1".into()),
+            interrupted: false,
+        };
+        assert_eq!(
+            serde_json::to_value(sent(&dto, false)).unwrap_or_default(),
+            json!({ "type": "sent", "id": "m3", "seq": 3, "content": "yo", "sessionId": "s1",
+                    "duplicate": false, "clientMsgId": "k1",
+                    "timestamp": "2025-01-02T03:04:05.006Z" })
+        );
+    }
+
+    #[test]
+    fn room_events_become_seed_frames() {
+        let translated = |event: &str, data: Value| translate(event, &data).map(|f| fields(&f));
+        let stored = json!({
+            "id": "m2", "sender": "admin", "content": "Hel", "createdAt": "2025-09-12T10:30:00.000Z",
+            "isAI": true, "chatSessionId": "c1", "seq": 2, "sessionId": "s1", "interrupted": true
+        });
+        assert_eq!(
+            translated(
+                "stream-end",
+                json!({ "messageId": "m2", "sessionId": "s1", "message": stored })
+            ),
+            Some(
+                json!({ "type": "stream-end", "messageId": "m2", "content": "Hel", "seq": 2,
+                         "interrupted": true })
+            )
+        );
+        assert_eq!(
+            translated(
+                "stream-end",
+                json!({ "messageId": "m2", "sessionId": "s1", "message": null })
+            ),
+            Some(json!({ "type": "stream-end", "messageId": "m2" }))
+        );
+        let notice = json!({ "message": "A human agent will contact you soon.",
+                             "timestamp": "2025-09-12T10:30:00.000Z" });
+        assert_eq!(
+            translate("human-escalation-response", &notice)
+                .map(|f| serde_json::to_value(f).unwrap_or_default()),
+            Some(json!({ "type": "human-escalation-response",
+                         "message": "A human agent will contact you soon.",
+                         "timestamp": "2025-09-12T10:30:00.000Z" }))
+        );
+        assert_eq!(
+            translated(
+                "session_status",
+                json!({ "sessionId": "s1", "status": "waiting", "assignee": null })
+            ),
+            Some(json!({ "type": "session_status", "status": "waiting", "assignee": null }))
+        );
+        assert_eq!(
+            translated(
+                "queue_position",
+                json!({ "sessionId": "s1", "position": 1 })
+            ),
+            Some(json!({ "type": "queue_position", "position": 1 }))
+        );
+        assert_eq!(
+            translated(
+                "read",
+                json!({ "sessionId": "s1", "reader": "admin", "seq": 5 })
+            ),
+            Some(json!({ "type": "read", "reader": "admin", "seq": 5 }))
+        );
+        let person = json!({ "sessionId": "s1", "sender": "admin", "isTyping": false });
+        assert_eq!(
+            translated("typing", person),
+            Some(json!({ "type": "typing", "isTyping": false, "sender": "agent" }))
+        );
+    }
 }

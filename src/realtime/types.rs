@@ -49,3 +49,38 @@ impl<'a> ErrorEvent<'a> {
 pub struct ServerShutdown {
     pub reconnect_after_ms: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::AppError;
+    use serde_json::json;
+
+    #[test]
+    fn failures_and_error_events_carry_the_error_body() {
+        let limited = AppError::RateLimited {
+            retry_after_ms: 250,
+        };
+        let ack = Failure {
+            ok: false,
+            error: limited.body(),
+        };
+        assert_eq!(
+            serde_json::to_value(&ack).unwrap_or_default(),
+            json!({ "ok": false, "error": { "code": "rate_limited",
+                    "message": "too many requests; retry in 250 ms", "retryAfterMs": 250 } })
+        );
+        let event = ErrorEvent::new(AppError::SessionNotFound.body(), "read");
+        assert_eq!(
+            serde_json::to_value(&event).unwrap_or_default(),
+            json!({ "code": "session_not_found", "message": "session not found", "event": "read" })
+        );
+        let shutdown = ServerShutdown {
+            reconnect_after_ms: 1000,
+        };
+        assert_eq!(
+            serde_json::to_value(&shutdown).unwrap_or_default(),
+            json!({ "reconnectAfterMs": 1000 })
+        );
+    }
+}

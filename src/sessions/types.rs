@@ -360,3 +360,98 @@ mod tests {
         assert!("Open".parse::<SessionStatus>().is_err());
     }
 }
+
+#[cfg(test)]
+mod event_tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn wire<T: Serialize>(v: &T) -> Value {
+        serde_json::to_value(v).unwrap_or_default()
+    }
+
+    #[test]
+    fn typing_names_the_assistant_only_when_it_types() {
+        let person = Typing::by("s1", Sender::User, true);
+        assert_eq!(
+            wire(&person),
+            json!({ "sessionId": "s1", "sender": "user", "isTyping": true })
+        );
+        let bot = Typing {
+            is_ai: Some(true),
+            ..Typing::by("s1", Sender::Admin, false)
+        };
+        assert_eq!(
+            wire(&bot),
+            json!({ "sessionId": "s1", "sender": "admin", "isTyping": false, "isAI": true })
+        );
+        let ack = TypingAck {
+            session_id: "s1".into(),
+            is_typing: true,
+        };
+        assert_eq!(wire(&ack), json!({ "sessionId": "s1", "isTyping": true }));
+    }
+
+    #[test]
+    fn read_presence_and_clear_shapes() {
+        let receipt = ReadReceipt {
+            session_id: "s1".into(),
+            reader: Reader::Admin,
+            seq: 4,
+        };
+        assert_eq!(
+            wire(&receipt),
+            json!({ "sessionId": "s1", "reader": "admin", "seq": 4 })
+        );
+        let ack = ReadAck {
+            reader: Reader::User,
+            seq: 4,
+        };
+        assert_eq!(wire(&ack), json!({ "reader": "user", "seq": 4 }));
+        let presence = VisitorPresence {
+            session_id: "s1".into(),
+            online: false,
+        };
+        assert_eq!(
+            wire(&presence),
+            json!({ "sessionId": "s1", "online": false })
+        );
+        let for_all = HistoryCleared {
+            session_id: "s1".into(),
+            cleared_seq: None,
+        };
+        assert_eq!(wire(&for_all), json!({ "sessionId": "s1" }));
+        let for_visitor = HistoryCleared {
+            cleared_seq: Some(9),
+            ..for_all
+        };
+        assert_eq!(
+            wire(&for_visitor),
+            json!({ "sessionId": "s1", "clearedSeq": 9 })
+        );
+        let erased = Cleared {
+            session_id: "s1".into(),
+            cleared: 3,
+            cleared_seq: None,
+        };
+        assert_eq!(wire(&erased), json!({ "sessionId": "s1", "cleared": 3 }));
+        let hidden = Cleared {
+            cleared_seq: Some(9),
+            ..erased
+        };
+        assert_eq!(
+            wire(&hidden),
+            json!({ "sessionId": "s1", "cleared": 3, "clearedSeq": 9 })
+        );
+    }
+
+    #[test]
+    fn counts_by_status_are_keyed_by_the_status_words() {
+        let counts: std::collections::BTreeMap<SessionStatus, u64> =
+            SessionStatus::ALL.into_iter().zip(1..).collect();
+        assert_eq!(
+            wire(&counts),
+            json!({ "open": 1, "waiting": 2, "assigned": 3, "resolved": 4 })
+        );
+    }
+}
