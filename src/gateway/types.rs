@@ -1,7 +1,15 @@
 //! Wire types of the plain-WebSocket gateway: what a client may send (`Inbound`, decoded
-//! from one JSON text message with a `type`), and the JSON objects it receives, each with
-//! a `type` and a `timestamp` (RFC 3339 UTC with milliseconds). Events of the session's
-//! room (the same ones socket.io clients get) are translated here to the seeds' shapes.
+//! from one JSON text message with a `type`), and what it receives (`Outbound`, one JSON
+//! object with a `type` and a `timestamp`, RFC 3339 UTC with milliseconds). Events of the
+//! session's room (the same ones socket.io clients get) are read with the types their
+//! senders wrote them with and translated here to the seeds' shapes.
+//!
+//! `Inbound` is decoded by hand rather than by a serde-tagged enum: the seeds name a
+//! message's text differently (`chat` reads `content`, else `message`; `message` the
+//! reverse; the first name present wins, even when the other one is malformed), and each
+//! refusal names the field and the `type` as these clients have always been told. A derived
+//! decoder would refuse some messages accepted today (a malformed second name) and report
+//! another field first when two are wrong.
 
 use std::borrow::Cow;
 
