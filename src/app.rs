@@ -243,7 +243,9 @@ impl App {
             .hub
             .to_everyone(
                 "server_shutdown",
-                &serde_json::json!({ "reconnectAfterMs": 1000 }),
+                &crate::realtime::types::ServerShutdown {
+                    reconnect_after_ms: 1000,
+                },
             )
             .await;
         state.lanes.close();

@@ -3,12 +3,13 @@
 //! session, in both namespaces. Never stored; size-limited; a socket that has not joined
 //! the session gets `forbidden`.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
 
 use crate::error::{AppError, AppResult};
+use crate::messages::types::Sender;
 use crate::realtime::hub::Except;
 use crate::realtime::reply::Ack;
 use crate::realtime::{self, parse, respond};
@@ -23,6 +24,30 @@ struct Signal {
     session_id: String,
     #[serde(default)]
     payload: Value,
+}
+
+/// A signal as the other sockets of the session get it: `{sessionId, payload, from: {sid,
+/// sender}}` (`payload` is the sender's, untouched).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RelayedSignal<'a> {
+    pub session_id: &'a str,
+    pub payload: &'a Value,
+    pub from: SignalFrom,
+}
+
+/// Who sent a signal: their socket and side.
+#[derive(Debug, Serialize)]
+pub struct SignalFrom {
+    pub sid: String,
+    pub sender: Sender,
+}
+
+/// The ack of a signal: `{delivered: true}` (handed to the room; whether anyone is there is
+/// not known).
+#[derive(Debug, Serialize)]
+pub struct Delivered {
+    pub delivered: bool,
 }
 
 pub(crate) async fn relay<A: Adapter>(
@@ -44,7 +69,7 @@ async fn forward<A: Adapter>(
     state: &AppState,
     event: &'static str,
     sig: Signal,
-) -> AppResult<Value> {
+) -> AppResult<Delivered> {
     let session_id = sig.session_id.to_ascii_lowercase();
     if !realtime::joined(s).contains(&session_id) {
         crate::sessions::service::get_by_session_id(&state.db, &session_id).await?;
@@ -61,14 +86,21 @@ async fn forward<A: Adapter>(
         )));
     }
     let sender = if realtime::identity(s).is_some_and(|i| i.is_staff()) {
-        "admin"
+        Sender::Admin
     } else {
-        "user"
+        Sender::User
     };
-    let out = json!({ "sessionId": session_id, "payload": sig.payload, "from": { "sid": s.id.to_string(), "sender": sender } });
+    let out = RelayedSignal {
+        session_id: &session_id,
+        payload: &sig.payload,
+        from: SignalFrom {
+            sid: s.id.to_string(),
+            sender,
+        },
+    };
     state
         .hub
         .to_session(&session_id, event, &out, Some(Except::socket(s)))
         .await;
-    Ok(json!({ "delivered": true }))
+    Ok(Delivered { delivered: true })
 }

@@ -44,6 +44,12 @@ pub struct ErrorBody {
     pub retry_after_ms: Option<u64>,
 }
 
+/// A REST error: `{error: {code, message, retryAfterMs?}}`.
+#[derive(Debug, Serialize)]
+pub struct ErrorResponse<'a> {
+    pub error: &'a ErrorBody,
+}
+
 impl AppError {
     /// The stable wire code.
     pub fn code(&self) -> &'static str {
@@ -110,7 +116,7 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
         let body = self.body();
-        let mut resp = (status, axum::Json(serde_json::json!({ "error": body }))).into_response();
+        let mut resp = (status, axum::Json(ErrorResponse { error: &body })).into_response();
         if let Some(ms) = body.retry_after_ms {
             let secs = ms.div_ceil(1000).max(1);
             if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {

@@ -3,6 +3,7 @@
 //! `GET /api/websocket/info` (as the seed chatbot server has them), and
 //! `GET /api/openapi.json`, generated from the handlers' annotations (utoipa).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
 
@@ -12,10 +13,11 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use serde_json::{json, Value};
+use serde::Serialize;
 use utoipa::OpenApi;
 
 use crate::error::AppResult;
+use crate::sessions::types::SessionStatus;
 use crate::state::AppState;
 
 /// Live counters of this node.
@@ -49,8 +51,8 @@ pub fn router() -> Router<AppState> {
 
 /// Alive.
 #[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "`{\"status\":\"ok\"}`")))]
-pub(crate) async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+pub(crate) async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 /// Ready to serve: the database (and Redis, when configured) answer.
@@ -62,13 +64,17 @@ pub(crate) async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         None => None,
     };
     let ok = db_ok && redis.unwrap_or(true);
-    let body = json!({
-        "status": if ok { "ready" } else { "not_ready" },
-        "checks": {
-            "database": if db_ok { "ok" } else { "unreachable" },
-            "redis": match redis { Some(true) => "ok", Some(false) => "unreachable", None => "not_configured" },
+    let body = Readiness {
+        status: if ok { "ready" } else { "not_ready" },
+        checks: Checks {
+            database: if db_ok { "ok" } else { "unreachable" },
+            redis: match redis {
+                Some(true) => "ok",
+                Some(false) => "unreachable",
+                None => "not_configured",
+            },
         },
-    });
+    };
     (
         if ok {
             StatusCode::OK
@@ -96,50 +102,125 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
 
 /// Counts of this desk.
 #[utoipa::path(get, path = "/api/stats", tag = "operations", responses((status = 200, description = "uptime, connections, sessions by status")))]
-pub(crate) async fn stats(State(state): State<AppState>) -> AppResult<Json<Value>> {
+pub(crate) async fn stats(State(state): State<AppState>) -> AppResult<Json<DeskStats>> {
     use entity::chat_session;
-    let mut by_status = serde_json::Map::new();
-    for st in crate::desk::service::status::ALL {
+    let mut sessions = BTreeMap::new();
+    for st in SessionStatus::ALL {
         let n = chat_session::Entity::find()
-            .filter(chat_session::Column::Status.eq(st))
+            .filter(chat_session::Column::Status.eq(st.as_str()))
             .count(&state.db)
             .await?;
-        by_status.insert(st.to_string(), json!(n));
+        sessions.insert(st, n);
     }
     let s = &state.stats;
-    Ok(Json(json!({
-        "uptimeSeconds": s.started.elapsed().as_secs(),
-        "connections": {
-            "visitors": s.visitors.load(Ordering::Relaxed),
-            "agents": s.agents.load(Ordering::Relaxed),
-            "websockets": s.websockets.load(Ordering::Relaxed),
-        },
-        "agentsOnline": state.presence.online_agents().await.len(),
-        "sessions": by_status,
-        "writeQueue": state.writer.queued(),
-        "assistant": state.assistant.is_some(),
-    })))
+    Ok(Json(DeskStats {
+        uptime_seconds: s.started.elapsed().as_secs(),
+        connections: Connections::of(s),
+        agents_online: state.presence.online_agents().await.len(),
+        sessions,
+        write_queue: state.writer.queued(),
+        assistant: state.assistant.is_some(),
+    }))
 }
 
 /// How to connect.
 #[utoipa::path(get, path = "/api/websocket/info", tag = "operations", responses((status = 200, description = "endpoints and transports")))]
-pub(crate) async fn websocket_info(State(state): State<AppState>) -> Json<Value> {
-    let s = &state.stats;
-    Json(json!({
-        "socketio": {
-            "path": "/socket.io/",
-            "namespaces": ["/", "/admin"],
-            "transports": state.config.transport_names(),
-            "auth": "handshake auth {token}, ?token= or Authorization: Bearer",
+pub(crate) async fn websocket_info(State(state): State<AppState>) -> Json<WebsocketInfo> {
+    Json(WebsocketInfo {
+        socketio: SocketIoInfo {
+            path: "/socket.io/",
+            namespaces: crate::realtime::hub::NAMESPACES,
+            transports: state.config.transport_names(),
+            auth: "handshake auth {token}, ?token= or Authorization: Bearer",
         },
-        "websocket": { "path": "/ws", "aliases": ["/ws/chat", "/"], "auth": "?token= or Authorization: Bearer", "anonymous": state.config.ws_allow_anonymous },
-        "connections": {
-            "visitors": s.visitors.load(Ordering::Relaxed),
-            "agents": s.agents.load(Ordering::Relaxed),
-            "websockets": s.websockets.load(Ordering::Relaxed),
+        websocket: PlainWebSocketInfo {
+            path: "/ws",
+            aliases: ["/ws/chat", "/"],
+            auth: "?token= or Authorization: Bearer",
+            anonymous: state.config.ws_allow_anonymous,
         },
-        "maxPayloadBytes": state.config.max_payload_bytes,
-    }))
+        connections: Connections::of(&state.stats),
+        max_payload_bytes: state.config.max_payload_bytes,
+    })
+}
+
+/// `GET /health`: `{status: "ok"}`.
+#[derive(Debug, Serialize)]
+pub struct Health {
+    pub status: &'static str,
+}
+
+/// `GET /ready`: `{status: ready | not_ready, checks: {database, redis}}`.
+#[derive(Debug, Serialize)]
+pub struct Readiness {
+    pub status: &'static str,
+    pub checks: Checks,
+}
+
+/// Each dependency: `ok`, `unreachable`, or (Redis) `not_configured`.
+#[derive(Debug, Serialize)]
+pub struct Checks {
+    pub database: &'static str,
+    pub redis: &'static str,
+}
+
+/// `GET /api/stats`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeskStats {
+    pub uptime_seconds: u64,
+    pub connections: Connections,
+    pub agents_online: usize,
+    /// How many sessions have each status (every status named, zero included).
+    pub sessions: BTreeMap<SessionStatus, u64>,
+    pub write_queue: usize,
+    pub assistant: bool,
+}
+
+/// This node's open connections.
+#[derive(Debug, Serialize)]
+pub struct Connections {
+    pub visitors: i64,
+    pub agents: i64,
+    pub websockets: i64,
+}
+
+impl Connections {
+    fn of(s: &Stats) -> Self {
+        Connections {
+            visitors: s.visitors.load(Ordering::Relaxed),
+            agents: s.agents.load(Ordering::Relaxed),
+            websockets: s.websockets.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// `GET /api/websocket/info`: how to connect.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebsocketInfo {
+    pub socketio: SocketIoInfo,
+    pub websocket: PlainWebSocketInfo,
+    pub connections: Connections,
+    pub max_payload_bytes: usize,
+}
+
+/// The socket.io endpoint.
+#[derive(Debug, Serialize)]
+pub struct SocketIoInfo {
+    pub path: &'static str,
+    pub namespaces: [&'static str; 2],
+    pub transports: Vec<&'static str>,
+    pub auth: &'static str,
+}
+
+/// The plain WebSocket endpoint.
+#[derive(Debug, Serialize)]
+pub struct PlainWebSocketInfo {
+    pub path: &'static str,
+    pub aliases: [&'static str; 2],
+    pub auth: &'static str,
+    pub anonymous: bool,
 }
 
 #[derive(OpenApi)]

@@ -197,7 +197,7 @@ async fn mixed_batch(backend: Backend) {
         .map(|r| {
             (
                 r.session_id.clone(),
-                r.status.clone(),
+                r.status.to_string(),
                 r.assignee_id.clone(),
             )
         })
@@ -484,7 +484,7 @@ async fn waiting_batch_sees_the_latest_session_rows() {
     let reopened: Vec<(String, String)> = out
         .reopened
         .iter()
-        .map(|r| (r.session_id.clone(), r.status.clone()))
+        .map(|r| (r.session_id.clone(), r.status.to_string()))
         .collect();
     assert_eq!(reopened, vec![("pub-a".to_string(), "open".to_string())]);
     let sa = session_row(&db, &a).await;

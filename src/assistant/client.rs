@@ -6,13 +6,21 @@ use std::time::Duration;
 
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// One chat message of the request.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ChatTurn {
     pub role: &'static str,
     pub content: String,
+}
+
+/// The body of a chat-completions request (streamed).
+#[derive(Debug, serde::Serialize)]
+struct CompletionRequest<'a> {
+    model: &'a str,
+    messages: &'a [ChatTurn],
+    stream: bool,
 }
 
 /// Why a completion failed.
@@ -64,7 +72,11 @@ pub async fn stream_completion(
     messages: &[ChatTurn],
     mut on_token: impl FnMut(&str) -> bool,
 ) -> Result<(), CompletionError> {
-    let body = json!({ "model": ep.model, "messages": messages, "stream": true });
+    let body = CompletionRequest {
+        model: &ep.model,
+        messages,
+        stream: true,
+    };
     let mut req = ep.http.post(&ep.url).json(&body);
     if let Some(key) = &ep.api_key {
         req = req.bearer_auth(key);

@@ -11,22 +11,26 @@
 //! message, and the assistant stays quiet in that session from then on.
 
 pub mod client;
+pub mod types;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::json;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::desk::types::EscalationResponse;
 use crate::messages::service::NewMessage;
 use crate::messages::types::{MessageDto, Sender};
+use crate::sessions::types::Typing;
 use crate::state::AppState;
 use client::{ChatTurn, CompletionError, Endpoint};
+use types::{StreamEnd, StreamStart, StreamToken};
 
 /// One reply being generated.
 struct Generation {
@@ -138,12 +142,19 @@ impl Assistant {
         if tokens.is_empty() {
             return;
         }
-        let _ = s.emit(
-            "stream-start",
-            &json!({ "messageId": g.message_id, "sessionId": session_id }),
-        );
+        let start = StreamStart {
+            message_id: Cow::Borrowed(&g.message_id),
+            session_id: Cow::Borrowed(session_id),
+        };
+        let _ = s.emit("stream-start", &start);
         for (index, token) in tokens.iter().enumerate() {
-            let _ = s.emit("stream-token", &json!({ "messageId": g.message_id, "sessionId": session_id, "index": index, "token": token }));
+            let token = StreamToken {
+                message_id: Cow::Borrowed(&g.message_id),
+                session_id: Cow::Borrowed(session_id),
+                index,
+                token: Cow::Borrowed(token),
+            };
+            let _ = s.emit("stream-token", &token);
         }
     }
 }
@@ -195,7 +206,7 @@ pub fn visitor_wrote(state: &AppState, session_pk: &str) {
 /// for or took it over), and its switch allows: off never, on always, automatic (the
 /// default) until a human has answered.
 fn may_answer(s: &entity::chat_session::Model) -> bool {
-    s.status == crate::desk::service::status::OPEN
+    s.status == crate::sessions::types::SessionStatus::Open
         && match s.ai_enabled {
             Some(on) => on,
             None => s.first_response_at.is_none(),
@@ -305,8 +316,10 @@ async fn context(
 }
 
 async fn typing(state: &AppState, session_id: &str, on: bool) {
-    let payload =
-        json!({ "sessionId": session_id, "sender": "admin", "isTyping": on, "isAI": true });
+    let payload = Typing {
+        is_ai: Some(true),
+        ..Typing::by(session_id, Sender::Admin, on)
+    };
     state
         .hub
         .to_session(session_id, "typing", &payload, None)
@@ -353,12 +366,20 @@ async fn stream_once(
                     .to_session(
                         sid,
                         "stream-start",
-                        &json!({ "messageId": g.message_id, "sessionId": sid }),
+                        &StreamStart {
+                            message_id: Cow::Borrowed(&g.message_id),
+                            session_id: Cow::Borrowed(sid),
+                        },
                         None,
                     )
                     .await;
             }
-            let payload = json!({ "messageId": g.message_id, "sessionId": sid, "index": index, "token": token });
+            let payload = StreamToken {
+                message_id: Cow::Borrowed(&g.message_id),
+                session_id: Cow::Borrowed(sid),
+                index,
+                token: Cow::Owned(token),
+            };
             state
                 .hub
                 .to_session(sid, "stream-token", &payload, None)
@@ -440,7 +461,11 @@ async fn finish(
 }
 
 async fn end_stream(state: &AppState, sid: &str, message_id: &str, message: Option<&MessageDto>) {
-    let payload = json!({ "messageId": message_id, "sessionId": sid, "message": message });
+    let payload = StreamEnd {
+        message_id: Cow::Borrowed(message_id),
+        session_id: Cow::Borrowed(sid),
+        message: message.map(Cow::Borrowed),
+    };
     state
         .hub
         .to_session(sid, "stream-end", &payload, None)
@@ -457,12 +482,13 @@ async fn hand_over(state: &AppState, pk: &str) {
         tracing::warn!(error = %e, "assistant could not hand over");
         return;
     }
-    let reply = json!({
-        "message": crate::desk::events::ESCALATION_REPLY,
-        "timestamp": crate::messages::types::format_ts(&crate::messages::types::now_millis()),
-    });
     state
         .hub
-        .to_session(&sid, "human-escalation-response", &reply, None)
+        .to_session(
+            &sid,
+            "human-escalation-response",
+            &EscalationResponse::now(),
+            None,
+        )
         .await;
 }

@@ -5,12 +5,12 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::service::{self, AccountPatch, NewAccount};
+use super::types::{Done, Me, StaffAccount, TokenResponse, Verification};
 use super::{password, AdminOnly, Role, SignedIn, UserDto};
 use crate::error::{AppError, AppResult};
-use crate::messages::types::format_ts;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -60,6 +60,16 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBody {
     }
 }
 
+impl JsonBody {
+    /// The body as a typed request; `invalid_payload` with serde's reason (or the field's
+    /// own message) when it does not fit. Read where the handler is ready for it, so that
+    /// what the handler checks first (the session named in the path) is still reported
+    /// first.
+    pub fn read<T: serde::de::DeserializeOwned>(self) -> AppResult<T> {
+        serde_json::from_value(self.0).map_err(|e| AppError::InvalidPayload(e.to_string()))
+    }
+}
+
 /// Reads query parameters into `T`, with `invalid_payload` for a value that does not fit.
 /// A parameter with an empty value (`?status=&limit=`, as a URL template filled with nothing
 /// gives) counts as not given.
@@ -98,9 +108,12 @@ fn field<'a>(v: &'a Value, names: &[&str]) -> AppResult<Option<&'a str>> {
     Ok(None)
 }
 
-fn token_response(state: &AppState, account: &entity::account::Model) -> AppResult<Value> {
+fn token_response(state: &AppState, account: &entity::account::Model) -> AppResult<TokenResponse> {
     let token = super::issue(state, account)?;
-    Ok(json!({ "token": token, "user": UserDto::from(account) }))
+    Ok(TokenResponse {
+        token,
+        user: UserDto::from(account),
+    })
 }
 
 /// `POST /api/auth/login {email or username, password}` -> `{token, user}`.
@@ -110,7 +123,7 @@ pub(crate) async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     JsonBody(body): JsonBody,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<TokenResponse>> {
     let login = field(&body, &["email", "username", "login", "user_email"])?
         .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| AppError::InvalidPayload("email or username is required".into()))?
@@ -153,7 +166,7 @@ pub(crate) async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     JsonBody(body): JsonBody,
-) -> AppResult<(StatusCode, Json<Value>)> {
+) -> AppResult<(StatusCode, Json<TokenResponse>)> {
     state.limits.registration(&ip)?;
     let email = field(&body, &["email", "user_email"])?
         .map(str::trim)
@@ -218,7 +231,7 @@ pub(crate) async fn setup(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     JsonBody(body): JsonBody,
-) -> AppResult<(StatusCode, Json<Value>)> {
+) -> AppResult<(StatusCode, Json<TokenResponse>)> {
     state.limits.setup(&ip)?;
     let token = field(&body, &["token"])?
         .ok_or_else(|| AppError::InvalidPayload("token is required".into()))?;
@@ -298,7 +311,7 @@ pub(crate) async fn verify(
     State(state): State<AppState>,
     headers: http::HeaderMap,
     body: Option<Json<Value>>,
-) -> Json<Value> {
+) -> Json<Verification> {
     let token = body
         .as_ref()
         .and_then(|Json(b)| b.get("token"))
@@ -306,21 +319,20 @@ pub(crate) async fn verify(
         .map(String::from)
         .or_else(|| super::bearer(&headers));
     let Some(token) = token else {
-        return Json(
-            json!({ "valid": false, "error": { "code": "unauthorized", "message": "no token given" } }),
-        );
+        let none = AppError::Unauthorized("no token given".into());
+        return Json(Verification::invalid(none.body()));
     };
     match super::authenticate(&state, &token).await {
-        Ok(id) => Json(json!({ "valid": true, "user": id.user() })),
-        Err(e) => Json(json!({ "valid": false, "error": e.body() })),
+        Ok(id) => Json(Verification::valid(id.user())),
+        Err(e) => Json(Verification::invalid(e.body())),
     }
 }
 
 /// `GET /api/auth/me` -> `{user}`.
 /// The signed-in account.
 #[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = [])), responses((status = 200, description = "`{user}`"), (status = 401, description = "not signed in")))]
-pub(crate) async fn me(SignedIn(id): SignedIn) -> Json<Value> {
-    Json(json!({ "user": id.user() }))
+pub(crate) async fn me(SignedIn(id): SignedIn) -> Json<Me> {
+    Json(Me { user: id.user() })
 }
 
 /// `POST /api/auth/logout`: revokes the presented token.
@@ -329,7 +341,7 @@ pub(crate) async fn me(SignedIn(id): SignedIn) -> Json<Value> {
 pub(crate) async fn logout(
     State(state): State<AppState>,
     SignedIn(id): SignedIn,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<Done>> {
     service::revoke(&state.db, &id.jti, &id.account_id, id.expires_at).await?;
     // The token's open sockets go with it (on every node).
     state
@@ -337,15 +349,7 @@ pub(crate) async fn logout(
         .revoke(crate::realtime::hub::token_room(&id.jti))
         .await;
     tracing::info!(account = %id.account_id, "logout");
-    Ok(Json(json!({ "ok": true })))
-}
-
-fn agent_json(a: &entity::account::Model) -> Value {
-    json!({
-        "id": a.id, "email": a.email, "username": a.username, "name": a.name, "role": a.role,
-        "disabled": a.disabled, "createdAt": format_ts(&a.created_at),
-        "lastLoginAt": a.last_login_at.as_ref().map(format_ts),
-    })
+    Ok(Json(Done { ok: true }))
 }
 
 /// Staff accounts (admin).
@@ -353,9 +357,9 @@ fn agent_json(a: &entity::account::Model) -> Value {
 pub(crate) async fn list_agents(
     State(state): State<AppState>,
     AdminOnly(_admin): AdminOnly,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<Vec<StaffAccount>>> {
     let list = service::list_staff(&state.db).await?;
-    Ok(Json(Value::Array(list.iter().map(agent_json).collect())))
+    Ok(Json(list.iter().map(StaffAccount::from).collect()))
 }
 
 fn staff_role(v: Option<&str>) -> AppResult<Option<Role>> {
@@ -376,7 +380,7 @@ pub(crate) async fn create_agent(
     State(state): State<AppState>,
     AdminOnly(admin): AdminOnly,
     JsonBody(body): JsonBody,
-) -> AppResult<(StatusCode, Json<Value>)> {
+) -> AppResult<(StatusCode, Json<StaffAccount>)> {
     let email = field(&body, &["email"])?
         .map(str::trim)
         .filter(|s| !s.is_empty());
@@ -412,7 +416,7 @@ pub(crate) async fn create_agent(
     )
     .await?;
     tracing::info!(by = %admin.account_id, account = %account.id, role = %account.role, "staff account created");
-    Ok((StatusCode::CREATED, Json(agent_json(&account))))
+    Ok((StatusCode::CREATED, Json(StaffAccount::from(&account))))
 }
 
 /// Change a staff account (admin): `{name?, role?, disabled?, password?}`.
@@ -422,7 +426,7 @@ pub(crate) async fn update_agent(
     AdminOnly(admin): AdminOnly,
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<StaffAccount>> {
     let current = service::find(&state.db, &id)
         .await?
         .ok_or_else(|| AppError::NotFound("no such account".into()))?;
@@ -469,7 +473,7 @@ pub(crate) async fn update_agent(
             .await;
     }
     tracing::info!(by = %admin.account_id, account = %updated.id, "staff account updated");
-    Ok(Json(agent_json(&updated)))
+    Ok(Json(StaffAccount::from(&updated)))
 }
 
 /// Delete an account (admin).

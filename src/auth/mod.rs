@@ -14,6 +14,7 @@ pub mod http;
 pub mod password;
 pub mod service;
 pub mod tokens;
+pub mod types;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

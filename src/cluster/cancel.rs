@@ -5,13 +5,23 @@
 //! that session (and forgets a reply still owed) when it hears it. Publishing never waits:
 //! with Redis away, the other nodes' generations run to their end, as on one node before.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Weak};
 
 use futures::StreamExt;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use super::{Backoff, Redis, REDIS_TIMEOUT};
 use crate::assistant::Assistant;
+
+/// A cancel on `<prefix>:ai:cancel`: `{n: node id, s: session pk}`.
+#[derive(Debug, Serialize, Deserialize)]
+struct CancelNotice<'a> {
+    #[serde(rename = "n", borrow)]
+    node: Cow<'a, str>,
+    #[serde(rename = "s", borrow)]
+    session_pk: Cow<'a, str>,
+}
 
 /// Connects the assistant to the other nodes: its cancels are published, theirs are heard.
 pub fn attach(redis: Arc<Redis>, ai: &Arc<Assistant>) {
@@ -21,7 +31,17 @@ pub fn attach(redis: Arc<Redis>, ai: &Arc<Assistant>) {
     ai.on_cancel(Box::new(move |session_pk: &str| {
         let redis = publisher.clone();
         let channel = out.clone();
-        let payload = json!({ "n": redis.node_id, "s": session_pk }).to_string();
+        let notice = CancelNotice {
+            node: Cow::Borrowed(&redis.node_id),
+            session_pk: Cow::Borrowed(session_pk),
+        };
+        let payload = match serde_json::to_string(&notice) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "assistant cancel not encoded");
+                return;
+            }
+        };
         tokio::spawn(async move {
             let mut pipe = redis::pipe();
             pipe.cmd("PUBLISH").arg(&channel).arg(payload).ignore();
@@ -52,15 +72,14 @@ async fn listen(redis: Arc<Redis>, channel: String, ai: Weak<Assistant>) {
             backoff.reset();
             while let Some(msg) = stream.next().await {
                 let Some(ai) = ai.upgrade() else { return };
-                let Ok(v) = serde_json::from_slice::<Value>(msg.get_payload_bytes()) else {
+                let Ok(notice) = serde_json::from_slice::<CancelNotice>(msg.get_payload_bytes())
+                else {
                     continue;
                 };
-                if v.get("n").and_then(Value::as_str) == Some(redis.node_id.as_str()) {
+                if notice.node == redis.node_id {
                     continue; // our own: cancelled here already
                 }
-                if let Some(session_pk) = v.get("s").and_then(Value::as_str) {
-                    ai.cancel_local(session_pk);
-                }
+                ai.cancel_local(&notice.session_pk);
             }
         }
         if ai.strong_count() == 0 {

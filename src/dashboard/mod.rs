@@ -30,6 +30,7 @@ use crate::realtime::hub::DASHBOARDS_ROOM;
 use crate::realtime::reply::Ack;
 use crate::realtime::{self, respond};
 use crate::sessions::events::require_staff;
+use crate::sessions::types::SessionAck;
 use crate::state::AppState;
 use types::{DashboardSession, HistoryItem, SessionRef, ToggleAiMode};
 
@@ -241,7 +242,9 @@ pub(crate) async fn join<A: Adapter>(
         let session = named(&state, data).await?;
         s.join(session.session_id.clone());
         realtime::joined(&s).insert(&session.session_id, &session.id);
-        Ok(serde_json::json!({ "sessionId": session.session_id }))
+        Ok(SessionAck {
+            session_id: session.session_id,
+        })
     })
     .await
 }
@@ -262,7 +265,9 @@ pub(crate) async fn leave<A: Adapter>(
         let id = crate::sessions::types::SessionId::parse(&r.into_id())?;
         s.leave(id.as_str().to_string());
         realtime::joined(&s).remove(id.as_str());
-        Ok(serde_json::json!({ "sessionId": id.as_str() }))
+        Ok(SessionAck {
+            session_id: id.into_inner(),
+        })
     })
     .await
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::desk::types::{AiMode, Assignee, SessionSummary};
+use crate::desk::types::{AiMode, Assignee, SessionStatus, SessionSummary};
 use crate::messages::types::MessageDto;
 
 /// What the sidebar shows when a session has no message.
@@ -25,7 +25,7 @@ pub struct DashboardSession {
     pub is_active: bool,
     pub created_at: String,
     pub code: String,
-    pub status: String,
+    pub status: SessionStatus,
     pub assignee: Option<Assignee>,
     pub unread: i64,
     pub last_seq: i64,
@@ -35,15 +35,13 @@ pub struct DashboardSession {
 
 impl From<SessionSummary> for DashboardSession {
     fn from(s: SessionSummary) -> Self {
-        let field = |name: &str| {
-            s.last_message
-                .as_ref()
-                .and_then(|m| m.get(name))
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        };
-        let last_message = field("content").unwrap_or_else(|| NO_MESSAGES.to_string());
-        let timestamp = field("createdAt").unwrap_or_else(|| s.created_at.clone());
+        let last = s.last_message.as_ref();
+        let last_message = last
+            .map(|m| m.content.to_string())
+            .unwrap_or_else(|| NO_MESSAGES.to_string());
+        let timestamp = last
+            .and_then(|m| m.created_at.clone())
+            .unwrap_or_else(|| s.created_at.clone());
         DashboardSession {
             user: format!("User-{}", s.session_id.chars().take(8).collect::<String>()),
             last_message,

@@ -4,19 +4,20 @@
 //! `request_human` (alias `human-escalation`).
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
 use socketioxide::ParserError;
 
 use super::service::{self, ListSessions};
+use super::types::{EscalationAck, EscalationResponse, Joined, SessionPage};
 use crate::auth::Identity;
 use crate::error::{AppError, AppResult};
-use crate::messages::types::{format_ts, now_millis, MessageDto};
+use crate::messages::types::MessageDto;
 use crate::realtime::reply::Ack;
 use crate::realtime::{self, parse, respond};
 use crate::sessions::service as sessions;
-use crate::sessions::types::Cursor;
+use crate::sessions::types::{Cursor, SessionAck, SessionStatus};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -73,13 +74,11 @@ pub(crate) async fn list_sessions<A: Adapter>(
             Ok(Value::Null) | Err(_) => ListPayload::default(),
             other => parse(other)?,
         };
-        if let Some(st) = &p.status {
-            if !service::status::ALL.contains(&st.as_str()) {
-                return Err(AppError::InvalidPayload(
-                    "status must be open, waiting, assigned or resolved".into(),
-                ));
-            }
-        }
+        let status = p
+            .status
+            .as_deref()
+            .map(str::parse::<SessionStatus>)
+            .transpose()?;
         let assignee = match p.assignee.as_deref() {
             None | Some("") => None,
             Some("none") => Some(None),
@@ -88,13 +87,13 @@ pub(crate) async fn list_sessions<A: Adapter>(
         };
         let before = Cursor::parse(p.before.as_deref(), "before")?;
         let after = Cursor::parse(p.after.as_deref(), "after")?;
-        let queue_order = p.status.as_deref() == Some(service::status::WAITING);
+        let queue_order = status == Some(SessionStatus::Waiting);
         let max = state.config.chats_page_limit.max(1);
         let limit = p.limit.unwrap_or(max).clamp(1, max);
         let mut rows = service::list(
             &state.db,
             &ListSessions {
-                status: p.status,
+                status,
                 assignee,
                 before,
                 after,
@@ -105,20 +104,23 @@ pub(crate) async fn list_sessions<A: Adapter>(
         let has_more = rows.len() as u64 > limit;
         rows.truncate(limit as usize);
         // The cursor of the next page, exact even when sessions share an instant.
-        let next = rows.last().filter(|_| has_more).and_then(|last| {
-            if queue_order {
-                let at = last.waiting_since.as_ref()?;
-                Some(("nextAfter", Cursor::encode(at, &last.id)))
-            } else {
-                Some(("nextBefore", Cursor::encode(&last.created_at, &last.id)))
-            }
-        });
-        let sessions = super::summaries(&state, &rows).await?;
-        let mut body = json!({ "sessions": sessions, "hasMore": has_more });
-        if let (Some((key, cursor)), Some(obj)) = (next, body.as_object_mut()) {
-            obj.insert(key.to_string(), Value::String(cursor));
-        }
-        Ok(body)
+        let last = rows.last().filter(|_| has_more);
+        let (next_before, next_after) = match last {
+            Some(last) if queue_order => (
+                None,
+                last.waiting_since
+                    .as_ref()
+                    .map(|at| Cursor::encode(at, &last.id)),
+            ),
+            Some(last) => (Some(Cursor::encode(&last.created_at, &last.id)), None),
+            None => (None, None),
+        };
+        Ok(SessionPage {
+            sessions: super::summaries(&state, &rows).await?,
+            has_more,
+            next_before,
+            next_after,
+        })
     })
     .await
 }
@@ -174,13 +176,13 @@ pub(crate) async fn join_session<A: Adapter>(
             .map(|m| MessageDto::from_model(m, &session.session_id))
             .collect();
         let summary = super::summary(&state, &session).await?;
-        Ok(json!({
-            "sessionId": session.session_id,
-            "readSeq": summary.read_seq,
-            "session": summary,
-            "messages": messages,
-            "hasMore": has_more,
-        }))
+        Ok(Joined {
+            session_id: session.session_id,
+            read_seq: summary.read_seq.clone(),
+            session: summary,
+            messages,
+            has_more,
+        })
     })
     .await
 }
@@ -195,7 +197,7 @@ pub(crate) async fn leave_session<A: Adapter>(
         let id = r.session_id.to_ascii_lowercase();
         s.leave(id.clone());
         realtime::joined(&s).remove(&id);
-        Ok(json!({ "sessionId": id }))
+        Ok(SessionAck { session_id: id })
     })
     .await
 }
@@ -299,9 +301,6 @@ struct EscalationPayload {
     message: Option<String>,
 }
 
-/// The text a visitor gets when they ask for a human.
-pub const ESCALATION_REPLY: &str = "A human agent will contact you soon.";
-
 /// `request_human` / `human-escalation` (`event` is the name the client sent): the session
 /// waits for an agent.
 pub(crate) async fn request_human<A: Adapter>(
@@ -336,12 +335,14 @@ pub(crate) async fn request_human<A: Adapter>(
             );
             state.writer.store(new, None).await?;
         }
-        let reply = json!({ "message": ESCALATION_REPLY, "timestamp": format_ts(&now_millis()) });
-        if let Err(e) = s.emit("human-escalation-response", &reply) {
+        if let Err(e) = s.emit("human-escalation-response", &EscalationResponse::now()) {
             tracing::debug!(error = %e, "escalation response not sent");
         }
         let position = super::position(&state, &session).await?;
-        Ok(json!({ "status": session.status, "position": position }))
+        Ok(EscalationAck {
+            status: SessionStatus::of(&session),
+            position,
+        })
     })
     .await
 }

@@ -5,14 +5,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use serde_json::Value;
+use serde::{Deserialize, Deserializer};
 
+use super::types::SessionSummary;
 use crate::auth::http::JsonBody;
 use crate::auth::{AdminOnly, Staff};
 use crate::error::{AppError, AppResult};
 use crate::messages::service::NewMessage;
-use crate::messages::types::{MessageDto, Sender};
+use crate::messages::types::{ClientMsgId, MessageDto, Sender};
 use crate::sessions::service as sessions;
+use crate::sessions::types::Cleared;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -24,6 +26,47 @@ pub fn router() -> Router<AppState> {
         .route("/api/chats/{session_id}/messages", post(post_message))
 }
 
+/// The body of `PATCH /api/chats/:sessionId`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PatchChat {
+    /// The new status (checked by the desk, after the assignee); absent or null: unchanged
+    /// unless the assignee change implies one.
+    #[serde(default, deserialize_with = "status")]
+    status: Option<String>,
+    /// Absent: unchanged; null: nobody.
+    #[serde(default, deserialize_with = "assignee_id")]
+    assignee_id: Option<Option<String>>,
+}
+
+fn status<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(d)
+        .map_err(|_| serde::de::Error::custom("status must be a string"))
+}
+
+fn assignee_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d)
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom("assigneeId must be a string or null"))
+}
+
+/// The body of `POST /api/chats/:sessionId/messages`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PostMessage {
+    /// Required: absent or null is refused with [`CONTENT_RULE`].
+    #[serde(default, deserialize_with = "content")]
+    content: Option<String>,
+    #[serde(default)]
+    client_msg_id: Option<ClientMsgId>,
+}
+
+const CONTENT_RULE: &str = "content must be a string";
+
+fn content<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(d).map_err(|_| serde::de::Error::custom(CONTENT_RULE))
+}
+
 /// `PATCH /api/chats/:sessionId {status?, assigneeId?}`.
 /// Change status and/or assignee (staff): `{status?, assigneeId?}`.
 #[utoipa::path(patch, path = "/api/chats/{session_id}", tag = "chats", params(("session_id" = String, Path, description = "public session id")), security(("bearer" = [])), responses((status = 200, description = "session summary"), (status = 403, description = "not the assignee or an admin"), (status = 400, description = "malformed session id"), (status = 404, description = "unknown session"), (status = 409, description = "changed meanwhile")))]
@@ -31,28 +74,19 @@ pub(crate) async fn patch_chat(
     State(state): State<AppState>,
     Staff(me): Staff,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
-) -> AppResult<Json<Value>> {
+    body: JsonBody,
+) -> AppResult<Json<SessionSummary>> {
     let session = sessions::get_by_session_id(&state.db, &id).await?;
-    let status = match body.get("status") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err(AppError::InvalidPayload("status must be a string".into())),
-    };
-    let assignee = match body.get("assigneeId") {
-        None => None,
-        Some(Value::Null) => Some(None),
-        Some(Value::String(s)) => Some(Some(s.clone())),
-        Some(_) => {
-            return Err(AppError::InvalidPayload(
-                "assigneeId must be a string or null".into(),
-            ))
-        }
-    };
-    let sum = super::set(&state, &me, session, status.as_deref(), assignee).await?;
-    Ok(Json(
-        serde_json::to_value(sum).map_err(|e| AppError::Internal(e.into()))?,
-    ))
+    let body: PatchChat = body.read()?;
+    let sum = super::set(
+        &state,
+        &me,
+        session,
+        body.status.as_deref(),
+        body.assignee_id,
+    )
+    .await?;
+    Ok(Json(sum))
 }
 
 /// `POST /api/chats/:sessionId/messages {content, clientMsgId?}`: send as an agent.
@@ -62,23 +96,16 @@ pub(crate) async fn post_message(
     State(state): State<AppState>,
     Staff(me): Staff,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
+    body: JsonBody,
 ) -> AppResult<(StatusCode, Json<MessageDto>)> {
     let session = sessions::get_by_session_id(&state.db, &id).await?;
+    let body: PostMessage = body.read()?;
     let content = body
-        .get("content")
-        .and_then(Value::as_str)
-        .ok_or_else(|| AppError::InvalidPayload("content must be a string".into()))?;
-    crate::messages::validate_content(content, state.config.max_content_length)?;
-    let client_msg_id = crate::messages::types::ClientMsgId::from_json(body.get("clientMsgId"))?
-        .map(crate::messages::types::ClientMsgId::into_inner);
-    let mut new = NewMessage::new(
-        session.id,
-        session.session_id,
-        Sender::Admin,
-        content.to_string(),
-    );
-    new.client_msg_id = client_msg_id;
+        .content
+        .ok_or_else(|| AppError::InvalidPayload(CONTENT_RULE.into()))?;
+    crate::messages::validate_content(&content, state.config.max_content_length)?;
+    let mut new = NewMessage::new(session.id, session.session_id, Sender::Admin, content);
+    new.client_msg_id = body.client_msg_id.map(ClientMsgId::into_inner);
     new.author_id = (!me.legacy).then_some(me.account_id);
     if let Some(ai) = &state.assistant {
         ai.cancel(&new.session_pk);
@@ -99,9 +126,68 @@ pub(crate) async fn delete_chat(
     State(state): State<AppState>,
     AdminOnly(_admin): AdminOnly,
     Path(id): Path<String>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<Cleared>> {
     let session = sessions::get_by_session_id(&state.db, &id).await?;
     Ok(Json(
         crate::sessions::events::clear(&state, &session.id, &session.session_id).await?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn refusal<T: serde::de::DeserializeOwned + std::fmt::Debug>(
+        body: serde_json::Value,
+    ) -> String {
+        match JsonBody(body).read::<T>() {
+            Ok(b) => panic!("accepted: {b:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn patch_bodies_tell_absent_from_null() {
+        let read = |v| JsonBody(v).read::<PatchChat>().ok();
+        let empty = read(json!({})).map(|b| (b.status, b.assignee_id));
+        assert_eq!(empty, Some((None, None)));
+        let unassign = read(json!({ "status": null, "assigneeId": null }));
+        assert_eq!(
+            unassign.map(|b| (b.status, b.assignee_id)),
+            Some((None, Some(None)))
+        );
+        let assign = read(json!({ "status": "assigned", "assigneeId": "a1" }));
+        assert_eq!(
+            assign.map(|b| (b.status, b.assignee_id)),
+            Some((Some("assigned".into()), Some(Some("a1".into()))))
+        );
+        assert_eq!(
+            refusal::<PatchChat>(json!({ "status": 5 })),
+            "status must be a string"
+        );
+        assert_eq!(
+            refusal::<PatchChat>(json!({ "assigneeId": [] })),
+            "assigneeId must be a string or null"
+        );
+    }
+
+    #[test]
+    fn message_bodies_keep_their_refusals() {
+        assert_eq!(
+            refusal::<PostMessage>(json!({ "content": 5 })),
+            "content must be a string"
+        );
+        assert_eq!(
+            refusal::<PostMessage>(json!({ "content": "x", "clientMsgId": 1.5 })),
+            ClientMsgId::RULE
+        );
+        let ok = JsonBody(json!({ "content": "x", "clientMsgId": 7 }))
+            .read::<PostMessage>()
+            .ok()
+            .map(|b| (b.content, b.client_msg_id.map(ClientMsgId::into_inner)));
+        assert_eq!(ok, Some((Some("x".into()), Some("7".into()))));
+        let missing = JsonBody(json!({})).read::<PostMessage>().ok();
+        assert_eq!(missing.map(|b| b.content), Some(None));
+    }
 }

@@ -13,14 +13,14 @@ pub mod types;
 use std::time::Duration;
 
 use entity::chat_session::Model as Session;
-use serde_json::json;
 
 use crate::auth::{Identity, Role};
 use crate::error::{AppError, AppResult};
+use crate::messages::types::LastMessage;
 use crate::realtime::hub::Except;
 use crate::state::AppState;
-use service::{status, Change};
-use types::{SessionStatus, SessionSummary};
+use service::Change;
+use types::{SessionStatus, SessionSummary, SessionUpdated, StatusChanged};
 
 /// The summary of one session, with its assignee's name and the visitor's presence.
 pub async fn summary(state: &AppState, s: &Session) -> AppResult<SessionSummary> {
@@ -42,15 +42,10 @@ pub async fn summaries(state: &AppState, list: &[Session]) -> AppResult<Vec<Sess
         .map(|s| {
             let name = s.assignee_id.as_ref().and_then(|a| names.get(a).cloned());
             let mut sum = SessionSummary::new(s, name, online.contains(&s.session_id));
-            sum.last_message = last.remove(&s.id).and_then(|mut v| v.pop()).map(|m| {
-                json!({
-                    "seq": m.seq,
-                    "sender": m.sender,
-                    "content": m.content.chars().take(200).collect::<String>(),
-                    "isAI": m.is_ai,
-                    "createdAt": crate::messages::types::format_ts(&m.created_at),
-                })
-            });
+            sum.last_message = last
+                .remove(&s.id)
+                .and_then(|mut v| v.pop())
+                .map(LastMessage::of_stored);
             sum
         })
         .collect())
@@ -59,18 +54,19 @@ pub async fn summaries(state: &AppState, list: &[Session]) -> AppResult<Vec<Sess
 /// Announces a session's new state: `session_status` to its room, `session_updated` to agents.
 pub async fn announce(state: &AppState, s: &Session) -> AppResult<SessionSummary> {
     let sum = summary(state, s).await?;
-    let status = SessionStatus {
+    let status = StatusChanged {
         session_id: s.session_id.clone(),
-        status: s.status.clone(),
+        status: sum.status,
         assignee: sum.assignee.clone(),
     };
     state
         .hub
         .to_session(&s.session_id, "session_status", &status, None)
         .await;
+    let update = SessionUpdated::Summary(&sum);
     state
         .hub
-        .to_agents_about("session_updated", "summary", &s.session_id, &sum)
+        .to_agents_about(SessionUpdated::EVENT, update.kind(), &s.session_id, &update)
         .await;
     Ok(sum)
 }
@@ -82,7 +78,7 @@ pub async fn announce_queue(state: &AppState) -> AppResult<()> {
 
 /// The position of a session in the queue (1-based), if it is waiting.
 pub async fn position(state: &AppState, s: &Session) -> AppResult<Option<usize>> {
-    if s.status != status::WAITING {
+    if s.status != SessionStatus::Waiting {
         return Ok(None);
     }
     let queue = service::queue(&state.db, 1000).await?;
@@ -95,18 +91,18 @@ async fn after_change(
     before: &Session,
     after: &Session,
 ) -> AppResult<SessionSummary> {
-    if after.status != status::OPEN {
+    if after.status != SessionStatus::Open {
         if let Some(ai) = &state.assistant {
             ai.cancel(&after.id); // a human takes over (or was asked for)
         }
     }
     let sum = announce(state, after).await?;
-    if before.status == status::WAITING || after.status == status::WAITING {
+    if before.status == SessionStatus::Waiting || after.status == SessionStatus::Waiting {
         announce_queue(state).await?;
     }
-    let load_dropped = before.status == status::ASSIGNED
-        && (after.status != status::ASSIGNED || before.assignee_id != after.assignee_id);
-    if after.status == status::WAITING || load_dropped {
+    let load_dropped = before.status == SessionStatus::Assigned
+        && (after.status != SessionStatus::Assigned || before.assignee_id != after.assignee_id);
+    if after.status == SessionStatus::Waiting || load_dropped {
         trigger_auto_assign(state);
     }
     Ok(sum)
@@ -147,13 +143,13 @@ pub async fn claim(
             "taking over another agent's session is an admin action".into(),
         ));
     }
-    if s.status == status::RESOLVED {
+    if s.status == SessionStatus::Resolved {
         return Err(AppError::Conflict(
             "the session is resolved; reopen it first".into(),
         ));
     }
     match (&s.assignee_id, take_over_from) {
-        (Some(a), _) if a == &actor.account_id && s.status == status::ASSIGNED => {
+        (Some(a), _) if a == &actor.account_id && s.status == SessionStatus::Assigned => {
             return summary(state, &s).await
         }
         (Some(a), Some(from)) if a == from => {}
@@ -171,7 +167,7 @@ pub async fn claim(
         &state.db,
         &s,
         Change {
-            status: status::ASSIGNED,
+            status: SessionStatus::Assigned,
             assignee_id: Some(actor.account_id.clone()),
         },
     )
@@ -188,14 +184,14 @@ pub async fn claim(
 /// `release_session`: back to the queue.
 pub async fn release(state: &AppState, actor: &Identity, s: Session) -> AppResult<SessionSummary> {
     owner_or_admin(actor, &s)?;
-    if s.status == status::RESOLVED {
+    if s.status == SessionStatus::Resolved {
         return Err(AppError::Conflict("the session is resolved".into()));
     }
     let next = service::apply(
         &state.db,
         &s,
         Change {
-            status: status::WAITING,
+            status: SessionStatus::Waiting,
             assignee_id: None,
         },
     )
@@ -211,7 +207,7 @@ pub async fn transfer(
     agent_id: &str,
 ) -> AppResult<SessionSummary> {
     owner_or_admin(actor, &s)?;
-    if s.status == status::RESOLVED {
+    if s.status == SessionStatus::Resolved {
         return Err(AppError::Conflict(
             "the session is resolved; reopen it first".into(),
         ));
@@ -225,7 +221,7 @@ pub async fn transfer(
         &state.db,
         &s,
         Change {
-            status: status::ASSIGNED,
+            status: SessionStatus::Assigned,
             assignee_id: Some(target.id.clone()),
         },
     )
@@ -235,14 +231,14 @@ pub async fn transfer(
 
 /// `resolve_session`.
 pub async fn resolve(state: &AppState, _actor: &Identity, s: Session) -> AppResult<SessionSummary> {
-    if s.status == status::RESOLVED {
+    if s.status == SessionStatus::Resolved {
         return summary(state, &s).await;
     }
     let next = service::apply(
         &state.db,
         &s,
         Change {
-            status: status::RESOLVED,
+            status: SessionStatus::Resolved,
             assignee_id: s.assignee_id.clone(),
         },
     )
@@ -252,15 +248,15 @@ pub async fn resolve(state: &AppState, _actor: &Identity, s: Session) -> AppResu
 
 /// `reopen_session`: from resolved back to assigned (if it has an assignee) or open.
 pub async fn reopen(state: &AppState, _actor: &Identity, s: Session) -> AppResult<SessionSummary> {
-    if s.status != status::RESOLVED {
+    if s.status != SessionStatus::Resolved {
         return Err(AppError::Conflict(
             "only a resolved session can be reopened".into(),
         ));
     }
     let to = if s.assignee_id.is_some() {
-        status::ASSIGNED
+        SessionStatus::Assigned
     } else {
-        status::OPEN
+        SessionStatus::Open
     };
     let next = service::apply(
         &state.db,
@@ -276,14 +272,14 @@ pub async fn reopen(state: &AppState, _actor: &Identity, s: Session) -> AppResul
 
 /// A visitor asks for a human: the session waits in the queue (unless an agent owns it).
 pub async fn escalate(state: &AppState, s: Session) -> AppResult<Session> {
-    if s.status == status::WAITING || s.status == status::ASSIGNED {
+    if s.status == SessionStatus::Waiting || s.status == SessionStatus::Assigned {
         return Ok(s);
     }
     let next = service::apply(
         &state.db,
         &s,
         Change {
-            status: status::WAITING,
+            status: SessionStatus::Waiting,
             assignee_id: None,
         },
     )
@@ -313,33 +309,34 @@ pub async fn set(
         Some(None) => None,
         None => s.assignee_id.clone(),
     };
-    let target: &'static str = match new_status {
-        Some(st) => status::ALL.into_iter().find(|x| *x == st).ok_or_else(|| {
-            AppError::InvalidPayload("status must be open, waiting, assigned or resolved".into())
-        })?,
-        None if assignee_id.is_some() && s.status != status::RESOLVED => status::ASSIGNED,
-        None if assignee_id.is_none() && s.status == status::ASSIGNED => status::WAITING,
-        None => status::ALL
-            .into_iter()
-            .find(|x| *x == s.status)
-            .unwrap_or(status::OPEN),
+    let target = match new_status {
+        Some(st) => st.parse::<SessionStatus>()?,
+        None if assignee_id.is_some() && s.status != SessionStatus::Resolved => {
+            SessionStatus::Assigned
+        }
+        None if assignee_id.is_none() && s.status == SessionStatus::Assigned => {
+            SessionStatus::Waiting
+        }
+        None => SessionStatus::of(&s),
     };
-    if target == status::ASSIGNED && assignee_id.is_none() {
+    if target == SessionStatus::Assigned && assignee_id.is_none() {
         return Err(AppError::InvalidPayload(
             "status assigned needs an assigneeId".into(),
         ));
     }
-    let assignee_id = if target == status::WAITING || target == status::OPEN {
+    let assignee_id = if target == SessionStatus::Waiting || target == SessionStatus::Open {
         None
     } else {
         assignee_id
     };
     let takes_from_owner = s.assignee_id.is_some()
-        && (assignee_id != s.assignee_id || target == status::WAITING || target == status::OPEN);
+        && (assignee_id != s.assignee_id
+            || target == SessionStatus::Waiting
+            || target == SessionStatus::Open);
     if takes_from_owner {
         owner_or_admin(actor, &s)?;
     }
-    if target == s.status && assignee_id == s.assignee_id {
+    if s.status == target && assignee_id == s.assignee_id {
         return summary(state, &s).await;
     }
 
@@ -377,17 +374,18 @@ pub async fn set_ai_mode(
         mode,
     };
     state.hub.to_staff("ai-mode-changed", &changed).await;
+    let update = SessionUpdated::Ai {
+        session_id: &next.session_id,
+        ai_mode: mode,
+        ai_enabled: changed.enabled,
+    };
     state
         .hub
         .to_agents_about(
-            "session_updated",
-            "ai",
+            SessionUpdated::EVENT,
+            update.kind(),
             &next.session_id,
-            &types::AiUpdate {
-                session_id: &next.session_id,
-                ai_mode: mode,
-                ai_enabled: changed.enabled,
-            },
+            &update,
         )
         .await;
     Ok(changed)
@@ -471,7 +469,7 @@ async fn assign_next<C: sea_orm::ConnectionTrait>(state: &AppState, db: &C) -> A
         return Ok(Step::Done);
     };
     let change = Change {
-        status: status::ASSIGNED,
+        status: SessionStatus::Assigned,
         assignee_id: Some(agent.clone()),
     };
     match service::apply(db, &next, change).await {
@@ -486,7 +484,7 @@ pub async fn announce_presence(state: &AppState, except: Option<Except>) {
     let agents = state.presence.online_agents().await;
     state
         .hub
-        .to_agents("presence", &json!({ "agents": agents }), except)
+        .to_agents("presence", &types::Presence { agents: &agents }, except)
         .await;
 }
 
@@ -545,7 +543,7 @@ fn requeue_if_still_offline(state: &AppState, id: String, generation: Option<u64
                         &state.db,
                         &s,
                         Change {
-                            status: status::WAITING,
+                            status: SessionStatus::Waiting,
                             assignee_id: None,
                         },
                     )

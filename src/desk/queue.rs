@@ -15,16 +15,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::types::QueuePosition;
 use crate::error::AppResult;
 use crate::state::AppState;
-
-/// `queue_position {sessionId, position}`.
-#[derive(Debug, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct QueuePosition<'a> {
-    pub session_id: &'a str,
-    pub position: usize,
-}
 
 /// What this node announced, and when it last looked at the queue.
 #[derive(Default)]

@@ -10,20 +10,12 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 
 use crate::error::{AppError, AppResult};
 use crate::messages::types::now_millis;
-
-/// Session statuses.
-pub mod status {
-    pub const OPEN: &str = "open";
-    pub const WAITING: &str = "waiting";
-    pub const ASSIGNED: &str = "assigned";
-    pub const RESOLVED: &str = "resolved";
-    pub const ALL: [&str; 4] = [OPEN, WAITING, ASSIGNED, RESOLVED];
-}
+use crate::sessions::types::SessionStatus;
 
 /// A change of status and assignee.
 #[derive(Debug, Clone)]
 pub struct Change {
-    pub status: &'static str,
+    pub status: SessionStatus,
     pub assignee_id: Option<String>,
 }
 
@@ -37,7 +29,7 @@ pub async fn apply<C: ConnectionTrait>(
     let now = now_millis();
     let mut q = Query::update();
     q.table(chat_session::Entity)
-        .value(chat_session::Column::Status, change.status)
+        .value(chat_session::Column::Status, change.status.as_str())
         .value(chat_session::Column::AssigneeId, change.assignee_id.clone())
         .value(chat_session::Column::UpdatedAt, now)
         .and_where(chat_session::Column::Id.eq(seen.id.clone()))
@@ -49,8 +41,8 @@ pub async fn apply<C: ConnectionTrait>(
     let mut next = seen.clone();
     // Entering the queue starts `waitingSince`; leaving it keeps the value, so the desk can
     // report how long visitors waited.
-    if change.status == status::WAITING {
-        let since = if seen.status == status::WAITING {
+    if change.status == SessionStatus::Waiting {
+        let since = if seen.status == SessionStatus::Waiting {
             seen.waiting_since.unwrap_or(now)
         } else {
             now
@@ -58,11 +50,11 @@ pub async fn apply<C: ConnectionTrait>(
         q.value(chat_session::Column::WaitingSince, since);
         next.waiting_since = Some(since);
     }
-    if change.status == status::ASSIGNED && seen.assignee_id != change.assignee_id {
+    if change.status == SessionStatus::Assigned && seen.assignee_id != change.assignee_id {
         q.value(chat_session::Column::AssignedAt, now);
         next.assigned_at = Some(now);
     }
-    if change.status == status::RESOLVED {
+    if change.status == SessionStatus::Resolved {
         q.value(chat_session::Column::ResolvedAt, now);
         next.resolved_at = Some(now);
     }
@@ -72,7 +64,7 @@ pub async fn apply<C: ConnectionTrait>(
             "the session changed meanwhile (someone else acted first)".into(),
         ));
     }
-    next.status = change.status.to_string();
+    next.status = change.status.as_str().to_string();
     next.assignee_id = change.assignee_id;
     next.updated_at = now;
     Ok(next)
@@ -103,7 +95,7 @@ pub const ASSIGN_LOCK_KEY: i64 = 4_242_170_001;
 
 pub async fn queue<C: ConnectionTrait>(db: &C, limit: u64) -> AppResult<Vec<chat_session::Model>> {
     Ok(chat_session::Entity::find()
-        .filter(chat_session::Column::Status.eq(status::WAITING))
+        .filter(chat_session::Column::Status.eq(SessionStatus::Waiting.as_str()))
         .order_by_asc(chat_session::Column::WaitingSince)
         .order_by_asc(chat_session::Column::Id)
         .limit(limit)
@@ -123,7 +115,7 @@ pub async fn loads<C: ConnectionTrait>(
         .select_only()
         .column(chat_session::Column::AssigneeId)
         .column_as(chat_session::Column::Id.count(), "n")
-        .filter(chat_session::Column::Status.eq(status::ASSIGNED))
+        .filter(chat_session::Column::Status.eq(SessionStatus::Assigned.as_str()))
         .filter(chat_session::Column::AssigneeId.is_in(agent_ids.to_vec()))
         .group_by(chat_session::Column::AssigneeId)
         .into_tuple()
@@ -141,7 +133,7 @@ pub async fn assigned_to<C: ConnectionTrait>(
     agent_id: &str,
 ) -> AppResult<Vec<chat_session::Model>> {
     Ok(chat_session::Entity::find()
-        .filter(chat_session::Column::Status.eq(status::ASSIGNED))
+        .filter(chat_session::Column::Status.eq(SessionStatus::Assigned.as_str()))
         .filter(chat_session::Column::AssigneeId.eq(agent_id))
         .all(db)
         .await?)
@@ -173,8 +165,9 @@ pub async fn staff_account<C: ConnectionTrait>(
         .filter(|a| !a.disabled && (a.role == "admin" || a.role == "agent")))
 }
 
-/// Which side reads.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Which side reads (`user` or `admin` on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Reader {
     User,
     Admin,
@@ -233,7 +226,7 @@ pub async fn mark_read<C: ConnectionTrait>(
 /// Filters of the agents' session list.
 #[derive(Debug, Clone, Default)]
 pub struct ListSessions {
-    pub status: Option<String>,
+    pub status: Option<SessionStatus>,
     /// `Some(None)`: unassigned only; `Some(Some(id))`: that agent's.
     pub assignee: Option<Option<String>>,
     pub before: Option<crate::sessions::types::Cursor>,
@@ -248,8 +241,8 @@ pub async fn list<C: ConnectionTrait>(
     f: &ListSessions,
 ) -> AppResult<Vec<chat_session::Model>> {
     let mut q = chat_session::Entity::find();
-    if let Some(s) = &f.status {
-        q = q.filter(chat_session::Column::Status.eq(s.clone()));
+    if let Some(s) = f.status {
+        q = q.filter(chat_session::Column::Status.eq(s.as_str()));
     }
     match &f.assignee {
         Some(Some(a)) => q = q.filter(chat_session::Column::AssigneeId.eq(a.clone())),
@@ -262,7 +255,7 @@ pub async fn list<C: ConnectionTrait>(
     if let Some(a) = &f.after {
         q = q.filter(crate::sessions::service::waiting_after(a));
     }
-    q = if f.status.as_deref() == Some(status::WAITING) {
+    q = if f.status == Some(SessionStatus::Waiting) {
         q.order_by_asc(chat_session::Column::WaitingSince)
             .order_by_asc(chat_session::Column::Id)
     } else {

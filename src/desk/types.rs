@@ -1,10 +1,15 @@
-//! Wire types of the desk: the session summary agents see.
+//! Wire types of the desk: the session summary agents see, the updates they get about
+//! sessions (`session_updated`, `presence`), what a session's room hears of the workflow
+//! (`session_status`, `queue_position`, `human-escalation-response`), and the acks of the
+//! staff events.
 
 use serde::{Deserialize, Serialize};
 
-use crate::messages::types::format_ts;
+use crate::messages::types::{format_ts, LastMessage, MessageDto};
+use crate::presence::OnlineAgent;
 pub use crate::sessions::types::AiMode;
 use crate::sessions::types::ReadSeq;
+pub use crate::sessions::types::SessionStatus;
 
 /// An assignee as clients see it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -19,7 +24,7 @@ pub struct Assignee {
 pub struct SessionSummary {
     pub session_id: String,
     pub code: String,
-    pub status: String,
+    pub status: SessionStatus,
     pub assignee: Option<Assignee>,
     pub assignee_id: Option<String>,
     pub created_at: String,
@@ -37,22 +42,12 @@ pub struct SessionSummary {
     pub visitor_online: bool,
     pub customer_id: Option<String>,
     /// The latest message (content cut to 200 characters), for list previews.
-    pub last_message: Option<serde_json::Value>,
+    pub last_message: Option<LastMessage<'static>>,
     /// The assistant switch: `auto`, `on` or `off` (see `toggle-ai-mode`).
     pub ai_mode: AiMode,
     /// False only when the assistant is switched off for this session.
     pub ai_enabled: bool,
 }
-
-/// The `session_updated` agents get when a session's assistant switch changes.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AiUpdate<'a> {
-    pub session_id: &'a str,
-    pub ai_mode: AiMode,
-    pub ai_enabled: bool,
-}
-
 
 impl SessionSummary {
     pub fn new(
@@ -63,7 +58,7 @@ impl SessionSummary {
         SessionSummary {
             session_id: s.session_id.clone(),
             code: s.code.clone(),
-            status: s.status.clone(),
+            status: SessionStatus::of(s),
             assignee: s.assignee_id.as_ref().map(|id| Assignee {
                 id: id.clone(),
                 name: assignee_name.unwrap_or_default(),
@@ -93,11 +88,270 @@ impl SessionSummary {
     }
 }
 
-/// `session_status {sessionId, status, assignee}` for the session's room.
-#[derive(Debug, Clone, Serialize)]
+/// `session_status {sessionId, status, assignee}` for the session's room: its status or
+/// assignee changed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SessionStatus {
+pub struct StatusChanged {
     pub session_id: String,
-    pub status: String,
+    pub status: SessionStatus,
     pub assignee: Option<Assignee>,
+}
+
+/// `session_updated` to the agents: a session changed. Each cause sends its own set of
+/// fields (the console upserts what it gets, and the hub merges updates of one session that
+/// come close together, see `realtime::coalesce`); [`SessionUpdated::kind`] names the set.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum SessionUpdated<'a> {
+    /// The whole summary, after a workflow change (kind `summary`).
+    Summary(&'a SessionSummary),
+    /// A message was stored (kind `activity`): `{sessionId, lastSeq, lastMessageAt, unread,
+    /// lastMessage}`, the message without its `createdAt`.
+    #[serde(rename_all = "camelCase")]
+    Activity {
+        session_id: &'a str,
+        last_seq: i64,
+        last_message_at: &'a str,
+        unread: i64,
+        last_message: LastMessage<'a>,
+    },
+    /// A visitor's message reopened a resolved session (kind `status`): `{sessionId,
+    /// status, assigneeId, assignee}`.
+    #[serde(rename_all = "camelCase")]
+    Reopened {
+        session_id: &'a str,
+        status: SessionStatus,
+        assignee_id: Option<&'a str>,
+        assignee: Option<&'a Assignee>,
+    },
+    /// The staff's read watermark moved (kind `read`): `{sessionId, readSeq, unread}`.
+    #[serde(rename_all = "camelCase")]
+    Read {
+        session_id: &'a str,
+        read_seq: ReadSeq,
+        unread: i64,
+    },
+    /// The assistant switch changed (kind `ai`): `{sessionId, aiMode, aiEnabled}`.
+    #[serde(rename_all = "camelCase")]
+    Ai {
+        session_id: &'a str,
+        ai_mode: AiMode,
+        ai_enabled: bool,
+    },
+}
+
+impl SessionUpdated<'_> {
+    /// The event's name.
+    pub const EVENT: &'static str = "session_updated";
+
+    /// Which set of fields this is: a newer update of the same kind replaces an older one
+    /// that has not gone out yet; different kinds are merged.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SessionUpdated::Summary(_) => "summary",
+            SessionUpdated::Activity { .. } => "activity",
+            SessionUpdated::Reopened { .. } => "status",
+            SessionUpdated::Read { .. } => "read",
+            SessionUpdated::Ai { .. } => "ai",
+        }
+    }
+
+    /// The session it is about.
+    pub fn session_id(&self) -> &str {
+        match self {
+            SessionUpdated::Summary(s) => &s.session_id,
+            SessionUpdated::Activity { session_id, .. }
+            | SessionUpdated::Reopened { session_id, .. }
+            | SessionUpdated::Read { session_id, .. }
+            | SessionUpdated::Ai { session_id, .. } => session_id,
+        }
+    }
+}
+
+/// `queue_position {sessionId, position}` to a waiting session's room.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueuePosition<'a> {
+    pub session_id: &'a str,
+    pub position: usize,
+}
+
+/// `human-escalation-response {message, timestamp}`: the visitor is told a human will come.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EscalationResponse {
+    pub message: String,
+    pub timestamp: String,
+}
+
+impl EscalationResponse {
+    /// The text a visitor gets when they ask for a human.
+    pub const TEXT: &'static str = "A human agent will contact you soon.";
+
+    /// [`EscalationResponse::TEXT`], now.
+    pub fn now() -> Self {
+        EscalationResponse {
+            message: Self::TEXT.to_string(),
+            timestamp: format_ts(&crate::messages::types::now_millis()),
+        }
+    }
+}
+
+/// The ack of `request_human`: `{status, position}` (the place in the queue, if waiting).
+#[derive(Debug, Clone, Serialize)]
+pub struct EscalationAck {
+    pub status: SessionStatus,
+    pub position: Option<usize>,
+}
+
+/// `presence {agents}` to the agents: who is online.
+#[derive(Debug, Serialize)]
+pub struct Presence<'a> {
+    pub agents: &'a [OnlineAgent],
+}
+
+/// The ack of `list_sessions`: a page of summaries, and the cursor of the next page when
+/// there may be one (`nextAfter` in the queue's order, `nextBefore` otherwise).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionPage {
+    pub sessions: Vec<SessionSummary>,
+    pub has_more: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
+}
+
+/// The ack of `join_session`: the session, its read watermarks and its latest messages.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Joined {
+    pub session_id: String,
+    pub read_seq: ReadSeq,
+    pub session: SessionSummary,
+    pub messages: Vec<MessageDto>,
+    pub has_more: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::types::LastMessage;
+    use serde_json::{json, Value};
+
+    fn wire<T: Serialize>(v: &T) -> Value {
+        serde_json::to_value(v).unwrap_or_default()
+    }
+
+    #[test]
+    fn each_session_updated_keeps_the_fields_of_its_cause() {
+        let dto = MessageDto {
+            id: "m1".into(),
+            sender: "user".into(),
+            content: "é".repeat(250),
+            created_at: "2025-01-02T03:04:05.006Z".into(),
+            is_ai: false,
+            chat_session_id: "c1".into(),
+            seq: 7,
+            session_id: "s1".into(),
+            client_msg_id: None,
+            interrupted: false,
+        };
+        let activity = SessionUpdated::Activity {
+            session_id: "s1",
+            last_seq: 7,
+            last_message_at: &dto.created_at,
+            unread: 3,
+            last_message: LastMessage::of_new(&dto),
+        };
+        assert_eq!(activity.kind(), "activity");
+        assert_eq!(
+            wire(&activity),
+            json!({
+                "sessionId": "s1", "lastSeq": 7, "lastMessageAt": "2025-01-02T03:04:05.006Z",
+                "unread": 3,
+                "lastMessage": { "seq": 7, "sender": "user", "content": "é".repeat(200), "isAI": false }
+            })
+        );
+        let reopened = SessionUpdated::Reopened {
+            session_id: "s1",
+            status: SessionStatus::Open,
+            assignee_id: None,
+            assignee: None,
+        };
+        assert_eq!(reopened.kind(), "status");
+        assert_eq!(
+            wire(&reopened),
+            json!({ "sessionId": "s1", "status": "open", "assigneeId": null, "assignee": null })
+        );
+        let read = SessionUpdated::Read {
+            session_id: "s1",
+            read_seq: ReadSeq { user: 2, admin: 5 },
+            unread: 0,
+        };
+        assert_eq!(read.kind(), "read");
+        assert_eq!(
+            wire(&read),
+            json!({ "sessionId": "s1", "readSeq": { "user": 2, "admin": 5 }, "unread": 0 })
+        );
+        let ai = SessionUpdated::Ai {
+            session_id: "s1",
+            ai_mode: AiMode::Off,
+            ai_enabled: false,
+        };
+        assert_eq!((ai.kind(), ai.session_id()), ("ai", "s1"));
+        assert_eq!(
+            wire(&ai),
+            json!({ "sessionId": "s1", "aiMode": "off", "aiEnabled": false })
+        );
+    }
+
+    #[test]
+    fn room_and_ack_shapes() {
+        let changed = StatusChanged {
+            session_id: "s1".into(),
+            status: SessionStatus::Assigned,
+            assignee: Some(Assignee {
+                id: "a1".into(),
+                name: "Ann".into(),
+            }),
+        };
+        assert_eq!(
+            wire(&changed),
+            json!({ "sessionId": "s1", "status": "assigned", "assignee": { "id": "a1", "name": "Ann" } })
+        );
+        let position = QueuePosition {
+            session_id: "s1",
+            position: 2,
+        };
+        assert_eq!(wire(&position), json!({ "sessionId": "s1", "position": 2 }));
+        let reply = EscalationResponse::now();
+        assert_eq!(reply.message, "A human agent will contact you soon.");
+        assert_eq!(wire(&reply)["timestamp"].as_str().map(str::len), Some(24));
+        let ack = EscalationAck {
+            status: SessionStatus::Assigned,
+            position: None,
+        };
+        assert_eq!(
+            wire(&ack),
+            json!({ "status": "assigned", "position": null })
+        );
+        let page = SessionPage {
+            sessions: Vec::new(),
+            has_more: true,
+            next_before: None,
+            next_after: Some("2025-01-02T03:04:05Z~x".into()),
+        };
+        assert_eq!(
+            wire(&page),
+            json!({ "sessions": [], "hasMore": true, "nextAfter": "2025-01-02T03:04:05Z~x" })
+        );
+        let last = SessionPage {
+            next_after: None,
+            has_more: false,
+            ..page
+        };
+        assert_eq!(wire(&last), json!({ "sessions": [], "hasMore": false }));
+    }
 }

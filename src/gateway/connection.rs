@@ -8,17 +8,18 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::types::{self, Inbound, DEFAULT_HISTORY};
+use super::types::{self, Inbound, Outbound, DEFAULT_HISTORY};
 use crate::auth::Identity;
 use crate::error::{AppError, AppResult};
 use crate::limits::SocketBudget;
 use crate::messages::service::NewMessage;
-use crate::messages::types::Sender;
+use crate::messages::types::{MessageDto, Sender};
 use crate::realtime::hub::SessionEvent;
+use crate::sessions::types::{SessionStatus, Typing};
 use crate::state::AppState;
 
 /// How many ids of its own messages a connection remembers (to recognise their echo).
@@ -29,7 +30,7 @@ pub struct Session {
     pub pk: String,
     pub session_id: String,
     pub code: String,
-    pub status: String,
+    pub status: crate::sessions::types::SessionStatus,
     pub last_seq: i64,
     pub resumed: bool,
 }
@@ -149,6 +150,17 @@ pub async fn serve(
     tracing::debug!("disconnected");
 }
 
+/// A server message as JSON text (`None`, logged, if it cannot be: it never should).
+fn encode<T: Serialize>(frame: &T) -> Option<String> {
+    match serde_json::to_string(frame) {
+        Ok(text) => Some(text),
+        Err(e) => {
+            tracing::error!(error = %e, "server message not encoded");
+            None
+        }
+    }
+}
+
 /// Counts an open `/ws` connection in `/api/stats` and `/metrics` for as long as it lives.
 /// Decremented on drop, so that a connection that ends in any way (close, error, a panic in
 /// its task) is not counted forever.
@@ -168,11 +180,18 @@ impl Drop for Counted {
 }
 
 impl Conn {
-    async fn send(&mut self, v: &Value) {
+    /// Sends a server message.
+    async fn send<T: Serialize>(&mut self, frame: &T) {
+        let text = encode(frame);
+        self.send_text(text).await;
+    }
+
+    /// Sends a server message already encoded (one that borrows from the connection).
+    async fn send_text(&mut self, text: Option<String>) {
+        let Some(text) = text else { return };
         if !self.open {
             return;
         }
-        let text = v.to_string();
         if let Err(e) = self.socket.send(Message::Text(text.into())).await {
             tracing::debug!(error = %e, "send failed: peer gone");
             self.open = false;
@@ -212,18 +231,17 @@ impl Conn {
             Ok(s) => crate::desk::position(&self.state, &s).await.ok().flatten(),
             Err(_) => None,
         };
-        let hello = types::frame(
-            "session",
-            json!({
-                "sessionId": self.session.session_id,
-                "code": self.session.code,
-                "status": self.session.status,
-                "resumed": self.session.resumed,
-                "lastSeq": self.session.last_seq,
-                "queuePosition": position,
-            }),
-        );
-        self.send(&hello).await;
+        let hello = Outbound::Session {
+            session_id: &self.session.session_id,
+            code: &self.session.code,
+            status: self.session.status,
+            resumed: self.session.resumed,
+            last_seq: self.session.last_seq,
+            queue_position: position,
+            timestamp: types::now(),
+        };
+        let hello = encode(&hello);
+        self.send_text(hello).await;
         if let Err(e) = self.history(None, None).await {
             self.send_error(&e, Some("history")).await;
         }
@@ -248,7 +266,9 @@ impl Conn {
             } => ("chat", self.chat(content, client_msg_id).await),
             Inbound::Escalate { message } => ("human-escalation", self.escalate(message).await),
             Inbound::Ping => {
-                let pong = types::frame("pong", json!({}));
+                let pong = Outbound::Pong {
+                    timestamp: types::now(),
+                };
                 self.send(&pong).await;
                 ("ping", Ok(()))
             }
@@ -326,14 +346,12 @@ impl Conn {
             self.store_visitor_message(t, None).await?;
         }
         let position = crate::desk::position(&self.state, &session).await?;
-        let reply = types::frame(
-            "human-escalation-response",
-            json!({
-                "message": crate::desk::events::ESCALATION_REPLY,
-                "status": session.status,
-                "position": position,
-            }),
-        );
+        let reply = Outbound::EscalationAnswer {
+            message: crate::desk::types::EscalationResponse::TEXT,
+            status: SessionStatus::of(&session),
+            position,
+            timestamp: types::now(),
+        };
         self.send(&reply).await;
         Ok(())
     }
@@ -358,8 +376,9 @@ impl Conn {
         if let Some(last) = rows.last() {
             self.seen_seq = self.seen_seq.max(last.seq);
         }
-        let v = types::history(&self.session.session_id, &rows, has_more);
-        self.send(&v).await;
+        let v = Outbound::History(types::history(&self.session.session_id, &rows, has_more));
+        let v = encode(&v);
+        self.send_text(v).await;
         Ok(())
     }
 
@@ -373,8 +392,7 @@ impl Conn {
         )
         .await?;
         self.own_clears += 1;
-        let v = types::history(&self.session.session_id, &[], false);
-        self.send(&v).await;
+        self.send_empty_history().await;
         Ok(())
     }
 
@@ -384,7 +402,7 @@ impl Conn {
         let state = &self.state;
         let session_id = self.session.session_id.clone();
         let generation = state.presence.typing(&session_id, "user");
-        let payload = json!({ "sessionId": session_id, "sender": "user", "isTyping": is_typing });
+        let payload = Typing::by(&session_id, Sender::User, is_typing);
         state
             .hub
             .to_session(&session_id, "typing", &payload, None)
@@ -398,8 +416,7 @@ impl Conn {
                     .presence
                     .typing_expired(&session_id, "user", generation)
                 {
-                    let off =
-                        json!({ "sessionId": session_id, "sender": "user", "isTyping": false });
+                    let off = Typing::by(&session_id, Sender::User, false);
                     state
                         .hub
                         .to_session(&session_id, "typing", &off, None)
@@ -412,35 +429,41 @@ impl Conn {
 
     /// An event of the session's room, translated for this client.
     async fn on_room_event(&mut self, ev: &SessionEvent) {
-        let out = match ev.event {
-            "message" => self.room_message(&ev.data),
-            crate::realtime::hub::RESYNC => return self.catch_up().await,
-            "history_cleared" if self.own_clears > 0 => {
-                self.own_clears -= 1;
-                None
+        match ev.event {
+            "message" => match MessageDto::deserialize(&*ev.data) {
+                Ok(dto) => self.room_message(&dto).await,
+                Err(e) => tracing::warn!(error = %e, "room message not understood; not relayed"),
+            },
+            crate::realtime::hub::RESYNC => self.catch_up().await,
+            "history_cleared" if self.own_clears > 0 => self.own_clears -= 1,
+            "history_cleared" => self.send_empty_history().await,
+            other => {
+                if let Some(frame) = types::translate(other, &ev.data) {
+                    self.send(&frame).await;
+                }
             }
-            "history_cleared" => Some(types::history(&self.session.session_id, &[], false)),
-            other => types::translate(other, &ev.data),
-        };
-        if let Some(v) = out {
-            self.send(&v).await;
         }
+    }
+
+    /// `history {messages: []}`: the visitor's history was cleared.
+    async fn send_empty_history(&mut self) {
+        let v = Outbound::History(types::history(&self.session.session_id, &[], false));
+        let v = encode(&v);
+        self.send_text(v).await;
     }
 
     /// A stored message of the room: sent unless the client has it already (its own, or
     /// in the history it was given).
-    fn room_message(&mut self, dto: &Value) -> Option<Value> {
-        let seq = dto.get("seq").and_then(Value::as_i64).unwrap_or(0);
-        if seq != 0 && seq <= self.seen_seq {
-            return None;
+    async fn room_message(&mut self, dto: &MessageDto) {
+        if dto.seq != 0 && dto.seq <= self.seen_seq {
+            return;
         }
-        self.seen_seq = self.seen_seq.max(seq);
-        let id = dto.get("id").and_then(Value::as_str).unwrap_or("");
-        if let Some(i) = self.own.iter().position(|o| o == id) {
+        self.seen_seq = self.seen_seq.max(dto.seq);
+        if let Some(i) = self.own.iter().position(|o| *o == dto.id) {
             self.own.remove(i);
-            return None;
+            return;
         }
-        Some(types::live_message(dto))
+        self.send(&types::live_message(dto)).await;
     }
 
     /// How many messages one history frame carries.
@@ -468,14 +491,8 @@ impl Conn {
             Ok((_, true)) => self.resync(0).await,
             Ok((rows, false)) => {
                 for m in rows {
-                    let dto =
-                        crate::messages::types::MessageDto::from_model(m, &self.session.session_id);
-                    let Ok(dto) = serde_json::to_value(&dto) else {
-                        continue;
-                    };
-                    if let Some(v) = self.room_message(&dto) {
-                        self.send(&v).await;
-                    }
+                    let dto = MessageDto::from_model(m, &self.session.session_id);
+                    self.room_message(&dto).await;
                 }
             }
             Err(e) => {
@@ -508,9 +525,10 @@ impl Conn {
                 if let Some(last) = rows.last() {
                     self.seen_seq = self.seen_seq.max(last.seq);
                 }
-                let mut v = types::history(&self.session.session_id, &rows, has_more);
-                v["resync"] = json!(true);
-                self.send(&v).await;
+                let mut history = types::history(&self.session.session_id, &rows, has_more);
+                history.resync = true;
+                let v = encode(&Outbound::History(history));
+                self.send_text(v).await;
             }
             Err(e) => self.send_error(&e, Some("history")).await,
         }

@@ -245,7 +245,7 @@ async fn session_for(
         pk: session.id,
         session_id: session.session_id,
         code: session.code,
-        status: session.status,
+        status: crate::sessions::types::SessionStatus::stored(&session.status),
         last_seq: session.last_seq,
         resumed,
     })

@@ -1,12 +1,27 @@
 //! Wire types of the plain-WebSocket gateway: what a client may send (`Inbound`, decoded
-//! from one JSON text message with a `type`), and the JSON objects it receives, each with
-//! a `type` and a `timestamp` (RFC 3339 UTC with milliseconds). Events of the session's
-//! room (the same ones socket.io clients get) are translated here to the seeds' shapes.
+//! from one JSON text message with a `type`), and what it receives (`Outbound`, one JSON
+//! object with a `type` and a `timestamp`, RFC 3339 UTC with milliseconds). Events of the
+//! session's room (the same ones socket.io clients get) are read with the types their
+//! senders wrote them with and translated here to the seeds' shapes.
+//!
+//! `Inbound` is decoded by hand rather than by a serde-tagged enum: the seeds name a
+//! message's text differently (`chat` reads `content`, else `message`; `message` the
+//! reverse; the first name present wins, even when the other one is malformed), and each
+//! refusal names the field and the `type` as these clients have always been told. A derived
+//! decoder would refuse some messages accepted today (a malformed second name) and report
+//! another field first when two are wrong.
 
-use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::assistant::types::{StreamEnd, StreamStart, StreamToken};
+use crate::desk::service::Reader;
+use crate::desk::types::{Assignee, EscalationResponse, QueuePosition, StatusChanged};
 use crate::error::AppError;
-use crate::messages::types::{format_ts, now_millis};
+use crate::messages::types::{format_ts, now_millis, MessageDto, Sender};
+use crate::sessions::types::{ReadReceipt, SessionStatus, Typing};
 
 /// Messages a history answer holds when the client names no `limit` (the seed's 50).
 pub const DEFAULT_HISTORY: u64 = 50;
@@ -127,35 +142,140 @@ pub fn now() -> String {
     format_ts(&now_millis())
 }
 
-/// A server message: `{type, ...fields, timestamp}` (`timestamp` defaults to now).
-pub fn frame(kind: &str, fields: Value) -> Value {
-    let mut obj = match fields {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
-    obj.insert("type".into(), Value::String(kind.into()));
-    if !obj.get("timestamp").is_some_and(Value::is_string) {
-        obj.insert("timestamp".into(), Value::String(now()));
-    }
-    Value::Object(obj)
+/// A server message: a JSON object with its `type` and a `timestamp` (when it happened: now,
+/// unless the event has its own).
+#[derive(Debug, Serialize)]
+#[serde(tag = "type")]
+pub enum Outbound<'a> {
+    /// `session {sessionId, code, status, resumed, lastSeq, queuePosition}`: where the client
+    /// is; the first message of a connection.
+    #[serde(rename = "session", rename_all = "camelCase")]
+    Session {
+        session_id: &'a str,
+        code: &'a str,
+        status: SessionStatus,
+        resumed: bool,
+        last_seq: i64,
+        queue_position: Option<usize>,
+        timestamp: String,
+    },
+    /// `pong`: the answer to `ping`.
+    #[serde(rename = "pong")]
+    Pong { timestamp: String },
+    /// `error {code, message, error, event?, retryAfterMs?}`; `error` repeats the text for
+    /// seed 000's clients, which read that field.
+    #[serde(rename = "error", rename_all = "camelCase")]
+    Error {
+        code: &'static str,
+        message: String,
+        error: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        event: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
+        timestamp: String,
+    },
+    /// `history {messages, hasMore, sessionId, resync?}`.
+    #[serde(rename = "history")]
+    History(History<'a>),
+    /// `message {...}`: what the staff side (an agent or the assistant) wrote.
+    #[serde(rename = "message")]
+    Message(LiveMessage<'a>),
+    /// `user_message {...}`: what the visitor side wrote elsewhere (another tab, a
+    /// socket.io widget of the same session).
+    #[serde(rename = "user_message")]
+    UserMessage(LiveMessage<'a>),
+    /// `sent {id, seq, content, sessionId, duplicate, clientMsgId?}`: the visitor's own
+    /// message is stored (the answer to `chat` / `message`, in place of socket.io's ack);
+    /// `timestamp` is the message's.
+    #[serde(rename = "sent", rename_all = "camelCase")]
+    Sent {
+        id: &'a str,
+        seq: i64,
+        content: &'a str,
+        session_id: &'a str,
+        duplicate: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_msg_id: Option<&'a str>,
+        timestamp: &'a str,
+    },
+    /// `human-escalation-response {message, status, position}`: the answer to this client's
+    /// `human-escalation`.
+    #[serde(rename = "human-escalation-response")]
+    EscalationAnswer {
+        message: &'static str,
+        status: SessionStatus,
+        position: Option<usize>,
+        timestamp: String,
+    },
+    /// `human-escalation-response {message}`: the assistant handed the session over (the
+    /// room's event, which has no status or position); `timestamp` is the event's.
+    #[serde(rename = "human-escalation-response")]
+    EscalationNotice { message: String, timestamp: String },
+    /// `typing {isTyping, sender}`: the staff side (`agent` or `bot`) types.
+    #[serde(rename = "typing", rename_all = "camelCase")]
+    Typing {
+        is_typing: bool,
+        sender: &'static str,
+        timestamp: String,
+    },
+    /// `stream-start {messageId}`.
+    #[serde(rename = "stream-start", rename_all = "camelCase")]
+    StreamStart {
+        message_id: Cow<'a, str>,
+        timestamp: String,
+    },
+    /// `stream-token {messageId, token, index}`.
+    #[serde(rename = "stream-token", rename_all = "camelCase")]
+    StreamToken {
+        message_id: Cow<'a, str>,
+        token: Cow<'a, str>,
+        index: usize,
+        timestamp: String,
+    },
+    /// `stream-end {messageId, content?, seq?, interrupted?}`: `content` and `seq` of the
+    /// stored reply when one was stored, `interrupted` (true) when it was cut short.
+    #[serde(rename = "stream-end", rename_all = "camelCase")]
+    StreamEnd {
+        message_id: Cow<'a, str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        content: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seq: Option<i64>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        interrupted: bool,
+        timestamp: String,
+    },
+    /// `session_status {status, assignee}`.
+    #[serde(rename = "session_status")]
+    StatusChanged {
+        status: SessionStatus,
+        assignee: Option<Assignee>,
+        timestamp: String,
+    },
+    /// `queue_position {position}`.
+    #[serde(rename = "queue_position")]
+    QueuePosition { position: usize, timestamp: String },
+    /// `read {reader, seq}`: a side read up to `seq`.
+    #[serde(rename = "read")]
+    Read {
+        reader: Reader,
+        seq: i64,
+        timestamp: String,
+    },
 }
 
-/// `error {code, message, error, event?, retryAfterMs?, timestamp}`; `error` repeats the text
-/// for seed 000's clients, which read that field.
-pub fn error(err: &AppError, event: Option<&str>) -> Value {
+/// `error {code, message, error, event?, retryAfterMs?}`.
+pub fn error<'a>(err: &AppError, event: Option<&'a str>) -> Outbound<'a> {
     let body = err.body();
-    let mut fields = json!({
-        "code": body.code,
-        "message": body.message,
-        "error": body.message,
-    });
-    if let Some(ev) = event {
-        fields["event"] = json!(ev);
+    Outbound::Error {
+        code: body.code,
+        error: body.message.clone(),
+        message: body.message,
+        event,
+        retry_after_ms: body.retry_after_ms,
+        timestamp: now(),
     }
-    if let Some(ms) = body.retry_after_ms {
-        fields["retryAfterMs"] = json!(ms);
-    }
-    frame("error", fields)
 }
 
 /// Who wrote a message, as the seeds name it: the visitor is `user`, the assistant `bot`,
@@ -168,141 +288,225 @@ pub fn sender_label(sender: &str, is_ai: bool) -> &'static str {
     }
 }
 
-/// One history item: seed 000's `{id, text, sender, timestamp}` plus `content`, `seq`, `isAI`.
-pub fn history_item(m: &entity::message::Model) -> Value {
-    let mut v = json!({
-        "id": m.id,
-        "text": m.content,
-        "content": m.content,
-        "sender": sender_label(&m.sender, m.is_ai),
-        "isAI": m.is_ai,
-        "seq": m.seq,
-        "timestamp": format_ts(&m.created_at),
-    });
-    if m.interrupted {
-        v["interrupted"] = json!(true);
+/// `history {messages, hasMore, sessionId, resync?}`: messages oldest first; `resync` (true)
+/// when it is sent again because the client fell behind.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct History<'a> {
+    pub messages: Vec<HistoryItem<'a>>,
+    pub has_more: bool,
+    pub session_id: &'a str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub resync: bool,
+    pub timestamp: String,
+}
+
+/// One history item: seed 000's `{id, text, sender, timestamp}` plus `content`, `seq`,
+/// `isAI`, and `interrupted` (true) for an assistant reply that was cut short.
+#[derive(Debug, Serialize)]
+pub struct HistoryItem<'a> {
+    pub id: &'a str,
+    pub text: &'a str,
+    pub content: &'a str,
+    pub sender: &'static str,
+    #[serde(rename = "isAI")]
+    pub is_ai: bool,
+    pub seq: i64,
+    pub timestamp: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
+}
+
+impl<'a> HistoryItem<'a> {
+    pub fn of(m: &'a entity::message::Model) -> Self {
+        HistoryItem {
+            id: &m.id,
+            text: &m.content,
+            content: &m.content,
+            sender: sender_label(&m.sender, m.is_ai),
+            is_ai: m.is_ai,
+            seq: m.seq,
+            timestamp: format_ts(&m.created_at),
+            interrupted: m.interrupted,
+        }
     }
-    v
 }
 
 /// `history {messages, hasMore, sessionId}`.
-pub fn history(session_id: &str, messages: &[entity::message::Model], has_more: bool) -> Value {
-    let items: Vec<Value> = messages.iter().map(history_item).collect();
-    frame(
-        "history",
-        json!({ "messages": items, "hasMore": has_more, "sessionId": session_id }),
-    )
+pub fn history<'a>(
+    session_id: &'a str,
+    messages: &'a [entity::message::Model],
+    has_more: bool,
+) -> History<'a> {
+    History {
+        messages: messages.iter().map(HistoryItem::of).collect(),
+        has_more,
+        session_id,
+        resync: false,
+        timestamp: now(),
+    }
+}
+
+/// A stored message of the room as a plain-WebSocket message: `{id, message, content,
+/// sender, isAI, seq, clientMsgId?, interrupted?}`, `timestamp` the message's.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveMessage<'a> {
+    pub id: &'a str,
+    pub message: &'a str,
+    pub content: &'a str,
+    pub sender: &'static str,
+    #[serde(rename = "isAI")]
+    pub is_ai: bool,
+    pub seq: i64,
+    pub timestamp: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_msg_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 /// A stored message of the room (socket.io `message`, a `MessageDto`) as a plain-WebSocket
-/// message: `message {id, message, content, sender, isAI, seq, timestamp}` for what the staff
-/// side (agent or assistant) wrote, `user_message {...}` for what the visitor side wrote
-/// elsewhere (another tab, a socket.io widget of the same session).
-pub fn live_message(dto: &Value) -> Value {
-    let sender = dto.get("sender").and_then(Value::as_str).unwrap_or("");
-    let is_ai = dto.get("isAI").and_then(Value::as_bool).unwrap_or(false);
-    let label = sender_label(sender, is_ai);
-    let content = dto.get("content").cloned().unwrap_or(Value::Null);
-    let mut fields = json!({
-        "id": dto.get("id"),
-        "message": content,
-        "content": content,
-        "sender": label,
-        "isAI": is_ai,
-        "seq": dto.get("seq"),
-        "timestamp": dto.get("createdAt"),
-    });
-    for key in ["clientMsgId", "interrupted"] {
-        if let Some(v) = dto.get(key) {
-            fields[key] = v.clone();
-        }
+/// message: `message` for what the staff side (agent or assistant) wrote, `user_message`
+/// for what the visitor side wrote elsewhere (another tab, a socket.io widget of the same
+/// session).
+pub fn live_message(dto: &MessageDto) -> Outbound<'_> {
+    let label = sender_label(&dto.sender, dto.is_ai);
+    let m = LiveMessage {
+        id: &dto.id,
+        message: &dto.content,
+        content: &dto.content,
+        sender: label,
+        is_ai: dto.is_ai,
+        seq: dto.seq,
+        timestamp: &dto.created_at,
+        client_msg_id: dto.client_msg_id.as_deref(),
+        interrupted: dto.interrupted,
+    };
+    if label == "user" {
+        Outbound::UserMessage(m)
+    } else {
+        Outbound::Message(m)
     }
-    frame(
-        if label == "user" {
-            "user_message"
-        } else {
-            "message"
-        },
-        fields,
-    )
 }
 
-/// `sent {id, seq, content, clientMsgId?, duplicate, timestamp}`: the visitor's own message
-/// is stored (the answer to `chat` / `message`, in place of socket.io's ack).
-pub fn sent(dto: &crate::messages::types::MessageDto, duplicate: bool) -> Value {
-    let mut fields = json!({
-        "id": dto.id,
-        "seq": dto.seq,
-        "content": dto.content,
-        "sessionId": dto.session_id,
-        "duplicate": duplicate,
-        "timestamp": dto.created_at,
-    });
-    if let Some(c) = &dto.client_msg_id {
-        fields["clientMsgId"] = json!(c);
+/// `sent {id, seq, content, sessionId, duplicate, clientMsgId?, timestamp}`.
+pub fn sent(dto: &MessageDto, duplicate: bool) -> Outbound<'_> {
+    Outbound::Sent {
+        id: &dto.id,
+        seq: dto.seq,
+        content: &dto.content,
+        session_id: &dto.session_id,
+        duplicate,
+        client_msg_id: dto.client_msg_id.as_deref(),
+        timestamp: &dto.created_at,
     }
-    frame("sent", fields)
+}
+
+/// Reads a room event as the type its senders wrote it with.
+fn read<'a, T: Deserialize<'a>>(event: &str, data: &'a Value) -> Option<T> {
+    match T::deserialize(data) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::warn!(error = %e, event, "room event not understood; not relayed");
+            None
+        }
+    }
 }
 
 /// Translates a room event other than `message` and `history_cleared` (handled by the
 /// connection, which knows what it sent itself); `None` for events plain clients do not get
 /// (`visitor_presence`, call signalling, the visitor side's own `typing`).
-pub fn translate(event: &str, data: &Value) -> Option<Value> {
-    let get = |k: &str| data.get(k).cloned().unwrap_or(Value::Null);
-    match event {
+pub fn translate<'a>(event: &str, data: &'a Value) -> Option<Outbound<'a>> {
+    let frame = match event {
         "typing" => {
-            let sender = data.get("sender").and_then(Value::as_str).unwrap_or("");
-            if sender == "user" {
+            let t: Typing = read(event, data)?;
+            if t.sender == Sender::User {
                 return None;
             }
-            let is_ai = data.get("isAI").and_then(Value::as_bool).unwrap_or(false);
-            Some(frame(
-                "typing",
-                json!({ "isTyping": get("isTyping"), "sender": sender_label(sender, is_ai) }),
-            ))
-        }
-        "stream-start" => Some(frame(
-            "stream-start",
-            json!({ "messageId": get("messageId") }),
-        )),
-        "stream-token" => Some(frame(
-            "stream-token",
-            json!({ "messageId": get("messageId"), "token": get("token"), "index": get("index") }),
-        )),
-        "stream-end" => {
-            let mut fields = json!({ "messageId": get("messageId") });
-            if let Some(m) = data.get("message").filter(|m| m.is_object()) {
-                fields["content"] = m.get("content").cloned().unwrap_or(Value::Null);
-                fields["seq"] = m.get("seq").cloned().unwrap_or(Value::Null);
-                if m.get("interrupted").and_then(Value::as_bool) == Some(true) {
-                    fields["interrupted"] = json!(true);
-                }
+            Outbound::Typing {
+                is_typing: t.is_typing,
+                sender: sender_label(t.sender.as_str(), t.is_ai.unwrap_or(false)),
+                timestamp: now(),
             }
-            Some(frame("stream-end", fields))
         }
-        "human-escalation-response" => Some(frame(
-            "human-escalation-response",
-            json!({ "message": get("message"), "timestamp": get("timestamp") }),
-        )),
-        "session_status" => Some(frame(
-            "session_status",
-            json!({ "status": get("status"), "assignee": get("assignee") }),
-        )),
-        "queue_position" => Some(frame(
-            "queue_position",
-            json!({ "position": get("position") }),
-        )),
-        "read" => Some(frame(
-            "read",
-            json!({ "reader": get("reader"), "seq": get("seq") }),
-        )),
-        _ => None,
-    }
+        "stream-start" => {
+            let s: StreamStart = read(event, data)?;
+            Outbound::StreamStart {
+                message_id: s.message_id,
+                timestamp: now(),
+            }
+        }
+        "stream-token" => {
+            let t: StreamToken = read(event, data)?;
+            Outbound::StreamToken {
+                message_id: t.message_id,
+                token: t.token,
+                index: t.index,
+                timestamp: now(),
+            }
+        }
+        "stream-end" => {
+            let e: StreamEnd = read(event, data)?;
+            let stored = e.message.map(Cow::into_owned);
+            Outbound::StreamEnd {
+                message_id: e.message_id,
+                interrupted: stored.as_ref().is_some_and(|m| m.interrupted),
+                seq: stored.as_ref().map(|m| m.seq),
+                content: stored.map(|m| m.content),
+                timestamp: now(),
+            }
+        }
+        "human-escalation-response" => {
+            let r: EscalationResponse = read(event, data)?;
+            Outbound::EscalationNotice {
+                message: r.message,
+                timestamp: r.timestamp,
+            }
+        }
+        "session_status" => {
+            let c: StatusChanged = read(event, data)?;
+            Outbound::StatusChanged {
+                status: c.status,
+                assignee: c.assignee,
+                timestamp: now(),
+            }
+        }
+        "queue_position" => {
+            let q: QueuePosition = read(event, data)?;
+            Outbound::QueuePosition {
+                position: q.position,
+                timestamp: now(),
+            }
+        }
+        "read" => {
+            let r: ReadReceipt = read(event, data)?;
+            Outbound::Read {
+                reader: r.reader,
+                seq: r.seq,
+                timestamp: now(),
+            }
+        }
+        _ => return None,
+    };
+    Some(frame)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    /// A server message as the client reads it.
+    fn sent_as(frame: Option<Outbound>) -> Option<Value> {
+        frame.map(|f| serde_json::to_value(f).unwrap_or_default())
+    }
+
+    /// A room's `message` event as the connection reads it, sent as the client gets it.
+    fn live(dto: &Value) -> Value {
+        let dto = MessageDto::deserialize(dto).unwrap_or_else(|e| panic!("{e}: {dto}"));
+        serde_json::to_value(live_message(&dto)).unwrap_or_default()
+    }
 
     fn code(text: &str) -> (&'static str, Option<String>) {
         match parse(text) {
@@ -397,7 +601,7 @@ mod tests {
             "isAI": true, "chatSessionId": "c1", "seq": 2, "sessionId": "s1"
         });
         assert_eq!(
-            live_message(&dto),
+            live(&dto),
             json!({
                 "type": "message", "id": "m2", "message": "Xin chào!", "content": "Xin chào!",
                 "sender": "bot", "isAI": true, "seq": 2, "timestamp": "2025-09-12T10:30:00.000Z"
@@ -405,43 +609,34 @@ mod tests {
         );
         let mut agent = dto.clone();
         agent["isAI"] = json!(false);
-        assert_eq!(live_message(&agent)["sender"], "agent");
+        assert_eq!(live(&agent)["sender"], "agent");
         let mut visitor = dto;
         visitor["sender"] = json!("user");
-        assert_eq!(live_message(&visitor)["type"], "user_message");
+        assert_eq!(live(&visitor)["type"], "user_message");
     }
 
     #[test]
     fn stream_events_take_seed_001_shapes() {
-        let start = translate(
-            "stream-start",
-            &json!({ "messageId": "m1", "sessionId": "s" }),
-        );
-        let start = start.unwrap_or_default();
+        let start = json!({ "messageId": "m1", "sessionId": "s" });
+        let start = sent_as(translate("stream-start", &start)).unwrap_or_default();
         assert_eq!(start["type"], "stream-start");
         assert_eq!(start["messageId"], "m1");
         assert!(start.get("sessionId").is_none());
         let ts = start["timestamp"].as_str().unwrap_or("");
         assert!(ts.ends_with('Z') && ts.len() == 24, "{ts}");
-        let token = translate(
-            "stream-token",
-            &json!({ "messageId": "m1", "sessionId": "s", "index": 0, "token": "Hello" }),
-        )
-        .unwrap_or_default();
+        let token = json!({ "messageId": "m1", "sessionId": "s", "index": 0, "token": "Hello" });
+        let token = sent_as(translate("stream-token", &token)).unwrap_or_default();
         assert_eq!(token["token"], "Hello");
+        // (room events carry their sessionId, as every sender writes them)
+        let user = json!({ "sessionId": "s", "sender": "user", "isTyping": true });
+        assert_eq!(sent_as(translate("typing", &user)), None);
+        let bot = json!({ "sessionId": "s", "sender": "admin", "isTyping": true, "isAI": true });
         assert_eq!(
-            translate("typing", &json!({ "sender": "user", "isTyping": true })),
-            None
-        );
-        assert_eq!(
-            translate(
-                "typing",
-                &json!({ "sender": "admin", "isTyping": true, "isAI": true })
-            )
-            .map(|t| (t["isTyping"].clone(), t["sender"].clone())),
+            sent_as(translate("typing", &bot))
+                .map(|t| (t["isTyping"].clone(), t["sender"].clone())),
             Some((json!(true), json!("bot")))
         );
-        assert_eq!(translate("visitor_presence", &json!({})), None);
+        assert_eq!(sent_as(translate("visitor_presence", &json!({}))), None);
     }
 
     #[test]
@@ -452,11 +647,174 @@ mod tests {
             },
             Some("chat"),
         );
+        let e = serde_json::to_value(e).unwrap_or_default();
         assert_eq!(e["type"], "error");
         assert_eq!(e["code"], "rate_limited");
         assert_eq!(e["retryAfterMs"], 250);
         assert_eq!(e["event"], "chat");
         assert_eq!(e["message"], e["error"]);
         assert!(e["timestamp"].is_string());
+    }
+
+    /// A frame as the client reads it, without its `timestamp` (now, when it was sent).
+    fn fields(frame: &Outbound) -> Value {
+        let mut v = serde_json::to_value(frame).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            let ts = o.remove("timestamp");
+            assert!(ts.as_ref().is_some_and(Value::is_string), "{ts:?}");
+        }
+        v
+    }
+
+    #[test]
+    fn own_frames_keep_their_fields() {
+        let hello = Outbound::Session {
+            session_id: "s1",
+            code: "ABC123",
+            status: SessionStatus::Open,
+            resumed: false,
+            last_seq: 0,
+            queue_position: None,
+            timestamp: now(),
+        };
+        assert_eq!(
+            fields(&hello),
+            json!({ "type": "session", "sessionId": "s1", "code": "ABC123", "status": "open",
+                    "resumed": false, "lastSeq": 0, "queuePosition": null })
+        );
+        assert_eq!(
+            fields(&Outbound::Pong { timestamp: now() }),
+            json!({ "type": "pong" })
+        );
+        let answer = Outbound::EscalationAnswer {
+            message: EscalationResponse::TEXT,
+            status: SessionStatus::Waiting,
+            position: Some(3),
+            timestamp: now(),
+        };
+        assert_eq!(
+            fields(&answer),
+            json!({ "type": "human-escalation-response", "message": EscalationResponse::TEXT,
+                    "status": "waiting", "position": 3 })
+        );
+        let e = error(&AppError::SessionNotFound, None);
+        assert_eq!(
+            fields(&e),
+            json!({ "type": "error", "code": "session_not_found",
+                    "message": "session not found", "error": "session not found" })
+        );
+    }
+
+    #[test]
+    fn history_and_sent_carry_what_the_seeds_read() {
+        let t = now_millis();
+        let row = |seq: i64, interrupted: bool| entity::message::Model {
+            id: format!("m{seq}"),
+            chat_session_id: "c1".into(),
+            seq,
+            sender: "admin".into(),
+            content: "hi".into(),
+            is_ai: true,
+            client_msg_id: None,
+            author_id: None,
+            interrupted,
+            created_at: t,
+        };
+        let rows = [row(1, false), row(2, true)];
+        let mut h = history("s1", &rows, true);
+        h.resync = true;
+        let item = |seq: i64| {
+            json!({ "id": format!("m{seq}"), "text": "hi", "content": "hi", "sender": "bot",
+                    "isAI": true, "seq": seq, "timestamp": format_ts(&t) })
+        };
+        let mut cut = item(2);
+        cut["interrupted"] = json!(true);
+        assert_eq!(
+            fields(&Outbound::History(h)),
+            json!({ "type": "history", "messages": [item(1), cut], "hasMore": true,
+                    "sessionId": "s1", "resync": true })
+        );
+        assert!(fields(&Outbound::History(history("s1", &[], false)))
+            .get("resync")
+            .is_none());
+        let dto = MessageDto {
+            id: "m3".into(),
+            sender: "user".into(),
+            content: "yo".into(),
+            created_at: "2025-01-02T03:04:05.006Z".into(),
+            is_ai: false,
+            chat_session_id: "c1".into(),
+            seq: 3,
+            session_id: "s1".into(),
+            client_msg_id: Some("k1".into()),
+            interrupted: false,
+        };
+        assert_eq!(
+            serde_json::to_value(sent(&dto, false)).unwrap_or_default(),
+            json!({ "type": "sent", "id": "m3", "seq": 3, "content": "yo", "sessionId": "s1",
+                    "duplicate": false, "clientMsgId": "k1",
+                    "timestamp": "2025-01-02T03:04:05.006Z" })
+        );
+    }
+
+    #[test]
+    fn room_events_become_seed_frames() {
+        let translated = |event: &str, data: Value| translate(event, &data).map(|f| fields(&f));
+        let stored = json!({
+            "id": "m2", "sender": "admin", "content": "Hel", "createdAt": "2025-09-12T10:30:00.000Z",
+            "isAI": true, "chatSessionId": "c1", "seq": 2, "sessionId": "s1", "interrupted": true
+        });
+        assert_eq!(
+            translated(
+                "stream-end",
+                json!({ "messageId": "m2", "sessionId": "s1", "message": stored })
+            ),
+            Some(
+                json!({ "type": "stream-end", "messageId": "m2", "content": "Hel", "seq": 2,
+                         "interrupted": true })
+            )
+        );
+        assert_eq!(
+            translated(
+                "stream-end",
+                json!({ "messageId": "m2", "sessionId": "s1", "message": null })
+            ),
+            Some(json!({ "type": "stream-end", "messageId": "m2" }))
+        );
+        let notice = json!({ "message": "A human agent will contact you soon.",
+                             "timestamp": "2025-09-12T10:30:00.000Z" });
+        assert_eq!(
+            translate("human-escalation-response", &notice)
+                .map(|f| serde_json::to_value(f).unwrap_or_default()),
+            Some(json!({ "type": "human-escalation-response",
+                         "message": "A human agent will contact you soon.",
+                         "timestamp": "2025-09-12T10:30:00.000Z" }))
+        );
+        assert_eq!(
+            translated(
+                "session_status",
+                json!({ "sessionId": "s1", "status": "waiting", "assignee": null })
+            ),
+            Some(json!({ "type": "session_status", "status": "waiting", "assignee": null }))
+        );
+        assert_eq!(
+            translated(
+                "queue_position",
+                json!({ "sessionId": "s1", "position": 1 })
+            ),
+            Some(json!({ "type": "queue_position", "position": 1 }))
+        );
+        assert_eq!(
+            translated(
+                "read",
+                json!({ "sessionId": "s1", "reader": "admin", "seq": 5 })
+            ),
+            Some(json!({ "type": "read", "reader": "admin", "seq": 5 }))
+        );
+        let person = json!({ "sessionId": "s1", "sender": "admin", "isTyping": false });
+        assert_eq!(
+            translated("typing", person),
+            Some(json!({ "type": "typing", "isTyping": false, "sender": "agent" }))
+        );
     }
 }

@@ -15,6 +15,7 @@ use sea_orm::{
 
 use super::types::{now_millis, MessageDto, Sender};
 use crate::error::{AppError, AppResult};
+use crate::sessions::types::SessionStatus;
 
 /// A message to store.
 #[derive(Debug, Clone)]
@@ -63,7 +64,7 @@ pub struct Stored {
 #[derive(Debug, Clone)]
 pub struct Reopened {
     pub session_id: String,
-    pub status: String,
+    pub status: SessionStatus,
     pub assignee_id: Option<String>,
 }
 
@@ -198,7 +199,11 @@ where
     // when there is something to reopen.
     let visitor_sessions: Vec<String> = by_session
         .iter()
-        .filter(|(pk, _)| advanced.get(**pk).is_some_and(|a| a.status == "resolved"))
+        .filter(|(pk, _)| {
+            advanced
+                .get(**pk)
+                .is_some_and(|a| a.status == SessionStatus::Resolved)
+        })
         .filter(|(_, idxs)| {
             idxs.iter()
                 .any(|&i| batch[i].sender == Sender::User && !batch[i].is_ai)
@@ -213,12 +218,12 @@ where
                 chat_session::Column::Status,
                 Expr::case(
                     Expr::col(chat_session::Column::AssigneeId).is_null(),
-                    "open",
+                    SessionStatus::Open.as_str(),
                 )
-                .finally("assigned"),
+                .finally(SessionStatus::Assigned.as_str()),
             )
             .and_where(chat_session::Column::Id.is_in(visitor_sessions))
-            .and_where(chat_session::Column::Status.eq("resolved"))
+            .and_where(chat_session::Column::Status.eq(SessionStatus::Resolved.as_str()))
             .returning(Query::returning().columns([
                 chat_session::Column::SessionId,
                 chat_session::Column::Status,
@@ -228,7 +233,7 @@ where
         for row in txn.query_all(&reopen).await? {
             reopened.push(Reopened {
                 session_id: row.try_get("", "session_id")?,
-                status: row.try_get("", "status")?,
+                status: SessionStatus::stored(&row.try_get::<String>("", "status")?),
                 assignee_id: row.try_get("", "assignee_id")?,
             });
         }
@@ -483,7 +488,7 @@ async fn store_batch_postgres<C: ConnectionTrait>(
         if kind == "reopened" {
             reopened.push(Reopened {
                 session_id: row.try_get("", "session_id")?,
-                status: row.try_get("", "status")?,
+                status: SessionStatus::stored(&row.try_get::<String>("", "status")?),
                 assignee_id: row.try_get("", "assignee_id")?,
             });
             continue;

@@ -1,6 +1,8 @@
 //! Wire shape of a message: the seed app's six fields, plus `seq`, `sessionId` and
 //! (when the client gave one) `clientMsgId`.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -106,6 +108,60 @@ impl MessageDto {
 pub struct SessionMessage<'a> {
     pub session_id: &'a str,
     pub message: &'a MessageDto,
+}
+
+/// How many characters of a message the session lists show.
+pub const PREVIEW_CHARS: usize = 200;
+
+/// The first [`PREVIEW_CHARS`] characters of a message's content.
+pub fn preview(content: &str) -> &str {
+    match content.char_indices().nth(PREVIEW_CHARS) {
+        Some((end, _)) => &content[..end],
+        None => content,
+    }
+}
+
+/// `lastMessage`: a session's latest message as the session lists show it (content cut to
+/// [`PREVIEW_CHARS`] characters). The summaries (`list_sessions`, `session_updated` after a
+/// change, ...) give its `createdAt`; the `session_updated` of each new message does not
+/// (its `lastMessageAt` says it), and keeps that shape.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LastMessage<'a> {
+    pub seq: i64,
+    pub sender: Cow<'a, str>,
+    pub content: Cow<'a, str>,
+    #[serde(rename = "isAI")]
+    pub is_ai: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+}
+
+impl LastMessage<'static> {
+    /// A stored message, with its `createdAt` (the summaries' shape).
+    pub fn of_stored(m: entity::message::Model) -> Self {
+        LastMessage {
+            seq: m.seq,
+            content: Cow::Owned(preview(&m.content).to_string()),
+            sender: Cow::Owned(m.sender),
+            is_ai: m.is_ai,
+            created_at: Some(format_ts(&m.created_at)),
+        }
+    }
+}
+
+impl<'a> LastMessage<'a> {
+    /// A message just stored, without `createdAt` (the shape of each new message's
+    /// `session_updated`).
+    pub fn of_new(m: &'a MessageDto) -> Self {
+        LastMessage {
+            seq: m.seq,
+            sender: Cow::Borrowed(&m.sender),
+            content: Cow::Borrowed(preview(&m.content)),
+            is_ai: m.is_ai,
+            created_at: None,
+        }
+    }
 }
 
 /// RFC 3339 UTC with milliseconds: `2026-11-24T10:30:05.000Z`.

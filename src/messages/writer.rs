@@ -15,13 +15,12 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
-use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use super::service::{self, BatchOutcome, NewMessage, Reopened, Stored};
-use super::types::SessionMessage;
+use super::types::{LastMessage, SessionMessage};
 use crate::db::Breaker;
-use crate::desk::types::{Assignee, SessionStatus};
+use crate::desk::types::{Assignee, SessionUpdated, StatusChanged};
 use crate::error::{AppError, AppResult};
 use crate::metrics;
 use crate::realtime::hub::{Except, Hub};
@@ -348,11 +347,12 @@ async fn broadcast(hub: Hub, db: DatabaseConnection, mut rx: mpsc::Receiver<Comm
                         except,
                     )
                     .await;
+                    let update = activity(stored);
                     hub.to_agents_about(
-                        "session_updated",
-                        "activity",
+                        SessionUpdated::EVENT,
+                        update.kind(),
                         &stored.message.session_id,
-                        &activity(stored),
+                        &update,
                     )
                     .await;
                     if stored.message.sender == "user" {
@@ -382,44 +382,14 @@ async fn broadcast(hub: Hub, db: DatabaseConnection, mut rx: mpsc::Receiver<Comm
 }
 
 /// The light `session_updated` agents get for every new message.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Activity<'a> {
-    session_id: &'a str,
-    last_seq: i64,
-    last_message_at: &'a str,
-    unread: i64,
-    last_message: LastMessage<'a>,
-}
-
-/// The new message as the session list shows it.
-#[derive(Serialize)]
-struct LastMessage<'a> {
-    seq: i64,
-    sender: &'a str,
-    /// The first 200 characters.
-    content: &'a str,
-    #[serde(rename = "isAI")]
-    is_ai: bool,
-}
-
-fn activity(stored: &Stored) -> Activity<'_> {
+fn activity(stored: &Stored) -> SessionUpdated<'_> {
     let m = &stored.message;
-    let content = match m.content.char_indices().nth(200) {
-        Some((end, _)) => &m.content[..end],
-        None => &m.content,
-    };
-    Activity {
+    SessionUpdated::Activity {
         session_id: &m.session_id,
         last_seq: m.seq,
         last_message_at: &m.created_at,
         unread: stored.unread,
-        last_message: LastMessage {
-            seq: m.seq,
-            sender: &m.sender,
-            content,
-            is_ai: m.is_ai,
-        },
+        last_message: LastMessage::of_new(m),
     }
 }
 
@@ -442,20 +412,20 @@ async fn announce_reopened(hub: &Hub, db: &DatabaseConnection, r: &Reopened) {
         }
         None => None,
     };
-    let status = SessionStatus {
+    let status = StatusChanged {
         session_id: r.session_id.clone(),
-        status: r.status.clone(),
+        status: r.status,
         assignee: assignee.clone(),
     };
     hub.to_session(&r.session_id, "session_status", &status, None)
         .await;
-    let update = serde_json::json!({
-        "sessionId": r.session_id,
-        "status": r.status,
-        "assigneeId": r.assignee_id,
-        "assignee": assignee,
-    });
-    hub.to_agents_about("session_updated", "status", &r.session_id, &update)
+    let update = SessionUpdated::Reopened {
+        session_id: &r.session_id,
+        status: r.status,
+        assignee_id: r.assignee_id.as_deref(),
+        assignee: assignee.as_ref(),
+    };
+    hub.to_agents_about(SessionUpdated::EVENT, update.kind(), &r.session_id, &update)
         .await;
 }
 

@@ -8,6 +8,7 @@ pub mod coalesce;
 pub mod hub;
 pub mod lane;
 pub mod reply;
+pub mod types;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -657,7 +658,8 @@ async fn on_connected<A: Adapter>(s: SocketRef<A>, State(state): State<AppState>
         }
         // The new socket learns who is online here, once (agent_connected told the others).
         let agents = state.presence.online_agents().await;
-        if let Err(e) = s.emit("presence", &serde_json::json!({ "agents": agents })) {
+        let presence = crate::desk::types::Presence { agents: &agents };
+        if let Err(e) = s.emit("presence", &presence) {
             tracing::debug!(error = %e, "presence not sent");
         }
     }

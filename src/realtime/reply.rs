@@ -6,13 +6,13 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use serde::Serialize;
-use serde_json::json;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef};
 use socketioxide::handler::FromMessageParts;
 use socketioxide::socket::Socket;
 use socketioxide_core::Value;
 
+use super::types::{ErrorEvent, Failure, Success};
 use crate::error::{AppError, AppResult};
 
 /// The ack of the current event, and whether the client asked for one.
@@ -63,29 +63,20 @@ impl<A: Adapter> Ack<A> {
 
     /// Answers with a failure.
     pub fn fail(self, socket: &SocketRef<A>, event: &str, err: AppError) {
-        let body = err.body();
         if self.wanted {
-            self.send_raw(&json!({ "ok": false, "error": body }));
+            self.send_raw(&Failure {
+                ok: false,
+                error: err.body(),
+            });
         } else {
             emit_error(socket, event, &err);
         }
     }
 }
 
-/// A success ack, serialized straight from its data (no intermediate JSON tree).
-#[derive(Serialize)]
-struct Success<T> {
-    ok: bool,
-    data: T,
-}
-
 /// Emits `error {code, message, event}` to one socket.
 pub fn emit_error<A: Adapter>(socket: &SocketRef<A>, event: &str, err: &AppError) {
-    let body = err.body();
-    let mut payload = json!({ "code": body.code, "message": body.message, "event": event });
-    if let Some(ms) = body.retry_after_ms {
-        payload["retryAfterMs"] = json!(ms);
-    }
+    let payload = ErrorEvent::new(err.body(), event);
     if let Err(e) = socket.emit("error", &payload) {
         tracing::debug!(error = %e, "error event not sent");
     }

@@ -11,8 +11,12 @@ use socketioxide::ParserError;
 use tracing::Instrument;
 
 use super::service::{self, NewSession, Owner};
-use super::types::{InitAck, ReadSeq};
+use super::types::{
+    Cleared, HistoryCleared, HistoryPage, InitAck, ReadAck, ReadReceipt, ReadSeq, SessionStatus,
+    Typing, TypingAck, VisitorPresence,
+};
 use super::{Caller, VerifiedVisitor};
+use crate::desk::types::SessionUpdated;
 use crate::error::{AppError, AppResult};
 use crate::messages::service::Stored;
 use crate::messages::types::{ClientMsgId, MessageDto, Sender};
@@ -207,7 +211,7 @@ async fn init<A: Adapter>(
         queue_position,
         session_id: session.session_id,
         resumed,
-        status: session.status,
+        status: SessionStatus::stored(&session.status),
         code: session.code,
         last_seq: session.last_seq,
         read_seq: ReadSeq {
@@ -232,9 +236,7 @@ async fn own_empty_session<A: Adapter>(
         .await
         .ok()
         .filter(|sess| {
-            sess.last_seq == 0
-                && sess.status == crate::desk::service::status::OPEN
-                && caller.can_access(sess)
+            sess.last_seq == 0 && sess.status == SessionStatus::Open && caller.can_access(sess)
         }))
 }
 
@@ -484,7 +486,10 @@ pub async fn visitors_lost(state: &AppState, session_ids: &[String]) {
 /// too, so an agent with the session open would hear it twice.
 async fn announce_visitor(state: &AppState, session_id: &str, online: bool) {
     state.hub.sessions_changed();
-    let payload = serde_json::json!({ "sessionId": session_id, "online": online });
+    let payload = VisitorPresence {
+        session_id: session_id.to_string(),
+        online,
+    };
     state
         .hub
         .to_visitors(session_id, "visitor_presence", &payload)
@@ -496,11 +501,11 @@ async fn announce_visitor(state: &AppState, session_id: &str, online: bool) {
 }
 
 /// Which side a socket speaks for: staff write as `admin`, everyone else as `user`.
-fn side<A: Adapter>(s: &SocketRef<A>) -> &'static str {
+fn side<A: Adapter>(s: &SocketRef<A>) -> Sender {
     if Caller::of(s).is_staff() {
-        "admin"
+        Sender::Admin
     } else {
-        "user"
+        Sender::User
     }
 }
 
@@ -524,21 +529,37 @@ pub(crate) async fn typing<A: Adapter>(
         let caller = Caller::of(&s);
         let (_, session_id) = reachable_session(&s, &state, &caller, &p.session_id).await?;
         let sender = side(&s);
-        let generation = state.presence.typing(&session_id, sender);
-        let payload = serde_json::json!({ "sessionId": session_id, "sender": sender, "isTyping": p.is_typing });
+        let generation = state.presence.typing(&session_id, sender.as_str());
+        let payload = Typing::by(&session_id, sender, p.is_typing);
         let except = Except::socket(&s);
-        state.hub.to_session(&session_id, "typing", &payload, Some(except)).await;
+        state
+            .hub
+            .to_session(&session_id, "typing", &payload, Some(except))
+            .await;
         if p.is_typing {
             let state = state.clone();
+            let session_id = session_id.clone();
             tokio::spawn(async move {
-                tokio::time::sleep(std::time::Duration::from_secs(state.config.typing_timeout_secs)).await;
-                if state.presence.typing_expired(&session_id, sender, generation) {
-                    let off = serde_json::json!({ "sessionId": session_id, "sender": sender, "isTyping": false });
-                    state.hub.to_session(&session_id, "typing", &off, Some(except)).await;
+                tokio::time::sleep(std::time::Duration::from_secs(
+                    state.config.typing_timeout_secs,
+                ))
+                .await;
+                if state
+                    .presence
+                    .typing_expired(&session_id, sender.as_str(), generation)
+                {
+                    let off = Typing::by(&session_id, sender, false);
+                    state
+                        .hub
+                        .to_session(&session_id, "typing", &off, Some(except))
+                        .await;
                 }
             });
         }
-        Ok(serde_json::json!({ "sessionId": payload["sessionId"], "isTyping": p.is_typing }))
+        Ok(TypingAck {
+            session_id,
+            is_typing: p.is_typing,
+        })
     })
     .await
 }
@@ -565,18 +586,43 @@ pub(crate) async fn read<A: Adapter>(
         }
         let caller = Caller::of(&s);
         let (pk, session_id) = reachable_session(&s, &state, &caller, &p.session_id).await?;
-        let reader = if caller.is_staff() { crate::desk::service::Reader::Admin } else { crate::desk::service::Reader::User };
-        let (stored, moved) = crate::desk::service::mark_read(&state.db, &pk, reader, p.seq).await?;
+        let reader = if caller.is_staff() {
+            crate::desk::service::Reader::Admin
+        } else {
+            crate::desk::service::Reader::User
+        };
+        let (stored, moved) =
+            crate::desk::service::mark_read(&state.db, &pk, reader, p.seq).await?;
         if moved {
-            let payload = serde_json::json!({ "sessionId": session_id, "reader": reader.as_str(), "seq": stored });
-            state.hub.to_session(&session_id, "read", &payload, None).await;
+            let payload = ReadReceipt {
+                session_id: session_id.clone(),
+                reader,
+                seq: stored,
+            };
+            state
+                .hub
+                .to_session(&session_id, "read", &payload, None)
+                .await;
             if reader == crate::desk::service::Reader::Admin {
                 let s2 = crate::desk::service::load(&state.db, &pk).await?;
-                let unread = (s2.last_seq - s2.admin_read_seq).max(0);
-                state.hub.to_agents_about("session_updated", "read", &session_id, &serde_json::json!({ "sessionId": session_id, "readSeq": { "user": s2.user_read_seq, "admin": s2.admin_read_seq }, "unread": unread })).await;
+                let update = SessionUpdated::Read {
+                    session_id: &session_id,
+                    read_seq: ReadSeq {
+                        user: s2.user_read_seq,
+                        admin: s2.admin_read_seq,
+                    },
+                    unread: (s2.last_seq - s2.admin_read_seq).max(0),
+                };
+                state
+                    .hub
+                    .to_agents_about(SessionUpdated::EVENT, update.kind(), &session_id, &update)
+                    .await;
             }
         }
-        Ok(serde_json::json!({ "reader": reader.as_str(), "seq": stored }))
+        Ok(ReadAck {
+            reader,
+            seq: stored,
+        })
     })
     .await
 }
@@ -622,7 +668,7 @@ pub(crate) async fn get_history<A: Adapter>(
             .into_iter()
             .map(|m| MessageDto::from_model(m, &session_id))
             .collect();
-        Ok(serde_json::json!({ "messages": messages, "hasMore": has_more }))
+        Ok(HistoryPage { messages, has_more })
     })
     .await
 }
@@ -660,31 +706,45 @@ pub(crate) async fn clear_history<A: Adapter>(
 }
 
 /// Erases a session's messages for everyone and tells its room.
-pub async fn clear(state: &AppState, pk: &str, session_id: &str) -> AppResult<Value> {
+pub async fn clear(state: &AppState, pk: &str, session_id: &str) -> AppResult<Cleared> {
     // Messages still queued for this session are stored first, then erased with the rest.
     state.writer.flush().await;
     let n = crate::messages::service::clear(&state.db, pk).await?;
     tracing::info!(session = %session_id, erased = n, "history cleared");
-    let payload = serde_json::json!({ "sessionId": session_id });
+    let payload = HistoryCleared {
+        session_id: session_id.to_string(),
+        cleared_seq: None,
+    };
     state
         .hub
         .to_session(session_id, "history_cleared", &payload, None)
         .await;
-    Ok(serde_json::json!({ "sessionId": session_id, "cleared": n }))
+    Ok(Cleared {
+        session_id: session_id.to_string(),
+        cleared: n,
+        cleared_seq: None,
+    })
 }
 
 /// A visitor's clear: the visitor's views (resume, `get_history` on "/", their REST read,
 /// the `/ws` history) start after the session's latest `seq`; nothing is deleted and the
 /// staff's views are unchanged. Only the visitor side hears `history_cleared`.
-pub async fn clear_for_visitor(state: &AppState, pk: &str, session_id: &str) -> AppResult<Value> {
+pub async fn clear_for_visitor(state: &AppState, pk: &str, session_id: &str) -> AppResult<Cleared> {
     // Messages the visitor sent before clearing are stored first, then hidden with the rest.
     state.writer.flush().await;
     let (upto, n) = service::clear_for_visitor(&state.db, pk).await?;
     tracing::info!(session = %session_id, hidden = n, upto, "history cleared for the visitor");
-    let payload = serde_json::json!({ "sessionId": session_id, "clearedSeq": upto });
+    let payload = HistoryCleared {
+        session_id: session_id.to_string(),
+        cleared_seq: Some(upto),
+    };
     state
         .hub
         .to_visitors(session_id, "history_cleared", &payload)
         .await;
-    Ok(serde_json::json!({ "sessionId": session_id, "cleared": n, "clearedSeq": upto }))
+    Ok(Cleared {
+        session_id: session_id.to_string(),
+        cleared: n,
+        cleared_seq: Some(upto),
+    })
 }

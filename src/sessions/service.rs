@@ -11,6 +11,7 @@ use sea_orm::{
 
 use crate::error::{AppError, AppResult};
 use crate::messages::types::now_millis;
+use crate::sessions::types::SessionStatus;
 
 /// Alphabet of session codes: no 0/O, 1/I/L, so a visitor can read one aloud.
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
@@ -48,7 +49,7 @@ fn new_row(new: &NewSession, code: String, now: DateTime<Utc>) -> chat_session::
         code: Set(code),
         ip: Set(new.ip.clone()),
         user_agent: Set(new.user_agent.clone()),
-        status: Set("open".into()),
+        status: Set(SessionStatus::Open.as_str().into()),
         assignee_id: Set(None),
         customer_id: Set(new.customer_id.clone()),
         visitor_identity: Set(new.visitor_identity.clone()),
@@ -286,7 +287,8 @@ pub async fn latest_unresolved<C: ConnectionTrait>(
     db: &C,
     owner: &Owner,
 ) -> AppResult<Option<chat_session::Model>> {
-    let q = chat_session::Entity::find().filter(chat_session::Column::Status.ne("resolved"));
+    let q = chat_session::Entity::find()
+        .filter(chat_session::Column::Status.ne(SessionStatus::Resolved.as_str()));
     let q = match owner {
         Owner::Customer(id) => q.filter(chat_session::Column::CustomerId.eq(id.clone())),
         Owner::VerifiedVisitor(v) => q.filter(chat_session::Column::VisitorIdentity.eq(v.clone())),

@@ -1,10 +1,13 @@
-//! Wire types of sessions: the seed's `GET /api/chats` item and the `init_session` ack.
+//! Wire types of sessions: the seed's `GET /api/chats` item, the `init_session` ack, and the
+//! events of a session's room (`typing`, `read`, `visitor_presence`, `history_cleared`) with
+//! the acks of the events that cause them.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::desk::service::Reader;
 use crate::error::{AppError, AppResult};
-use crate::messages::types::{format_ts, MessageDto};
+use crate::messages::types::{format_ts, MessageDto, Sender};
 
 /// A session's public id: a UUID, kept in its canonical lowercase form. The one check of a
 /// `sessionId` for every protocol.
@@ -28,6 +31,81 @@ impl SessionId {
 
     pub fn into_inner(self) -> String {
         self.0
+    }
+}
+
+/// Where a session stands in the desk's workflow: `open` (the visitor and, maybe, the
+/// assistant), `waiting` (in the queue for a human), `assigned` (an agent owns it),
+/// `resolved`. Stored as its lowercase word in `chat_sessions.status`; sent as that word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionStatus {
+    Open,
+    Waiting,
+    Assigned,
+    Resolved,
+}
+
+impl SessionStatus {
+    /// Every status, in workflow order.
+    pub const ALL: [SessionStatus; 4] = [
+        SessionStatus::Open,
+        SessionStatus::Waiting,
+        SessionStatus::Assigned,
+        SessionStatus::Resolved,
+    ];
+
+    /// What a refused status is told.
+    pub const RULE: &'static str = "status must be open, waiting, assigned or resolved";
+
+    /// The word stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Open => "open",
+            SessionStatus::Waiting => "waiting",
+            SessionStatus::Assigned => "assigned",
+            SessionStatus::Resolved => "resolved",
+        }
+    }
+
+    /// A stored session's status. Every writer of the column goes through this enum, so
+    /// another word would be a hand-edited row: it is read as `open` (as `PATCH` always
+    /// treated it) and logged.
+    pub fn of(s: &entity::chat_session::Model) -> Self {
+        Self::stored(&s.status)
+    }
+
+    /// [`SessionStatus::of`] for the column's text alone.
+    pub fn stored(raw: &str) -> Self {
+        raw.parse().unwrap_or_else(|_| {
+            tracing::warn!(status = raw, "unknown session status stored; read as open");
+            SessionStatus::Open
+        })
+    }
+}
+
+impl std::str::FromStr for SessionStatus {
+    type Err = AppError;
+
+    /// `invalid_payload` unless `s` is one of the four words.
+    fn from_str(s: &str) -> AppResult<Self> {
+        SessionStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| AppError::InvalidPayload(Self::RULE.into()))
+    }
+}
+
+impl std::fmt::Display for SessionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A stored status (the column's text) compared with a status.
+impl PartialEq<SessionStatus> for String {
+    fn eq(&self, other: &SessionStatus) -> bool {
+        self == other.as_str()
     }
 }
 
@@ -88,7 +166,7 @@ pub struct ChatSummary {
     pub user_agent: Option<String>,
     pub created_at: String,
     pub messages: Vec<MessageDto>,
-    pub status: String,
+    pub status: SessionStatus,
     pub code: String,
     pub assignee_id: Option<String>,
     pub last_seq: i64,
@@ -130,7 +208,7 @@ impl ChatSummary {
             user_agent: s.user_agent,
             created_at: format_ts(&s.created_at),
             messages,
-            status: s.status,
+            status: SessionStatus::stored(&s.status),
             code: s.code,
             assignee_id: s.assignee_id,
             last_seq: s.last_seq,
@@ -146,7 +224,7 @@ impl ChatSummary {
 pub struct InitAck {
     pub session_id: String,
     pub resumed: bool,
-    pub status: String,
+    pub status: SessionStatus,
     pub code: String,
     pub last_seq: i64,
     pub read_seq: ReadSeq,
@@ -159,4 +237,221 @@ pub struct InitAck {
     pub messages: Option<Vec<MessageDto>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub has_more: Option<bool>,
+}
+
+/// `typing {sessionId, sender, isTyping, isAI?}` to the session's room: someone types, or
+/// stopped. `isAI` (true) only when the assistant is the one writing.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Typing {
+    pub session_id: String,
+    pub sender: Sender,
+    pub is_typing: bool,
+    #[serde(rename = "isAI", default, skip_serializing_if = "Option::is_none")]
+    pub is_ai: Option<bool>,
+}
+
+impl Typing {
+    /// A person of one side types (or stopped).
+    pub fn by(session_id: &str, sender: Sender, is_typing: bool) -> Self {
+        Typing {
+            session_id: session_id.to_string(),
+            sender,
+            is_typing,
+            is_ai: None,
+        }
+    }
+}
+
+/// The ack of `typing`: `{sessionId, isTyping}`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TypingAck {
+    pub session_id: String,
+    pub is_typing: bool,
+}
+
+/// `read {sessionId, reader, seq}` to the session's room: a side's read watermark moved.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadReceipt {
+    pub session_id: String,
+    pub reader: Reader,
+    pub seq: i64,
+}
+
+/// The ack of `read`: `{reader, seq}`, the watermark stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadAck {
+    pub reader: Reader,
+    pub seq: i64,
+}
+
+/// `visitor_presence {sessionId, online}`: the session's visitor came or went (on any node).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitorPresence {
+    pub session_id: String,
+    pub online: bool,
+}
+
+/// The ack of `get_history`: a page of messages, oldest first.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryPage {
+    pub messages: Vec<MessageDto>,
+    pub has_more: bool,
+}
+
+/// `history_cleared {sessionId, clearedSeq?}`: the session's history was erased (for
+/// everyone), or hidden from its visitor up to `clearedSeq` (sent to the visitor side only).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryCleared {
+    pub session_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleared_seq: Option<i64>,
+}
+
+/// The answer to a clear (`clear_history` ack, `DELETE /api/chats/:id`): `{sessionId,
+/// cleared, clearedSeq?}`, how many messages were erased (or hidden, up to `clearedSeq`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cleared {
+    pub session_id: String,
+    pub cleared: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleared_seq: Option<i64>,
+}
+
+/// `{sessionId}`: the ack of joining or leaving a session's room.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionAck {
+    pub session_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_their_lowercase_words_on_the_wire_and_in_the_database() {
+        for st in SessionStatus::ALL {
+            let wire = serde_json::to_value(st).unwrap_or_default();
+            assert_eq!(wire, serde_json::Value::String(st.as_str().into()));
+            assert_eq!(st.as_str().parse::<SessionStatus>().ok(), Some(st));
+            assert_eq!(SessionStatus::stored(st.as_str()), st);
+            assert!(st.as_str().to_string() == st);
+        }
+        assert_eq!(SessionStatus::Waiting.as_str(), "waiting");
+    }
+
+    #[test]
+    fn an_unknown_status_is_refused_with_the_rule() {
+        let refused = "closed"
+            .parse::<SessionStatus>()
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            refused.as_deref(),
+            Some("status must be open, waiting, assigned or resolved")
+        );
+        assert!("Open".parse::<SessionStatus>().is_err());
+    }
+}
+
+#[cfg(test)]
+mod event_tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn wire<T: Serialize>(v: &T) -> Value {
+        serde_json::to_value(v).unwrap_or_default()
+    }
+
+    #[test]
+    fn typing_names_the_assistant_only_when_it_types() {
+        let person = Typing::by("s1", Sender::User, true);
+        assert_eq!(
+            wire(&person),
+            json!({ "sessionId": "s1", "sender": "user", "isTyping": true })
+        );
+        let bot = Typing {
+            is_ai: Some(true),
+            ..Typing::by("s1", Sender::Admin, false)
+        };
+        assert_eq!(
+            wire(&bot),
+            json!({ "sessionId": "s1", "sender": "admin", "isTyping": false, "isAI": true })
+        );
+        let ack = TypingAck {
+            session_id: "s1".into(),
+            is_typing: true,
+        };
+        assert_eq!(wire(&ack), json!({ "sessionId": "s1", "isTyping": true }));
+    }
+
+    #[test]
+    fn read_presence_and_clear_shapes() {
+        let receipt = ReadReceipt {
+            session_id: "s1".into(),
+            reader: Reader::Admin,
+            seq: 4,
+        };
+        assert_eq!(
+            wire(&receipt),
+            json!({ "sessionId": "s1", "reader": "admin", "seq": 4 })
+        );
+        let ack = ReadAck {
+            reader: Reader::User,
+            seq: 4,
+        };
+        assert_eq!(wire(&ack), json!({ "reader": "user", "seq": 4 }));
+        let presence = VisitorPresence {
+            session_id: "s1".into(),
+            online: false,
+        };
+        assert_eq!(
+            wire(&presence),
+            json!({ "sessionId": "s1", "online": false })
+        );
+        let for_all = HistoryCleared {
+            session_id: "s1".into(),
+            cleared_seq: None,
+        };
+        assert_eq!(wire(&for_all), json!({ "sessionId": "s1" }));
+        let for_visitor = HistoryCleared {
+            cleared_seq: Some(9),
+            ..for_all
+        };
+        assert_eq!(
+            wire(&for_visitor),
+            json!({ "sessionId": "s1", "clearedSeq": 9 })
+        );
+        let erased = Cleared {
+            session_id: "s1".into(),
+            cleared: 3,
+            cleared_seq: None,
+        };
+        assert_eq!(wire(&erased), json!({ "sessionId": "s1", "cleared": 3 }));
+        let hidden = Cleared {
+            cleared_seq: Some(9),
+            ..erased
+        };
+        assert_eq!(
+            wire(&hidden),
+            json!({ "sessionId": "s1", "cleared": 3, "clearedSeq": 9 })
+        );
+    }
+
+    #[test]
+    fn counts_by_status_are_keyed_by_the_status_words() {
+        let counts: std::collections::BTreeMap<SessionStatus, u64> =
+            SessionStatus::ALL.into_iter().zip(1..).collect();
+        assert_eq!(
+            wire(&counts),
+            json!({ "open": 1, "waiting": 2, "assigned": 3, "resolved": 4 })
+        );
+    }
 }
