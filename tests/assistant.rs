@@ -588,25 +588,40 @@ async fn the_ai_switch_is_obeyed(backend: Backend) {
 
     // A visitor may not switch it.
     let refused = visitor
-        .ack("toggle-ai-mode", json!({ "sessionId": sid, "enabled": false }))
+        .ack(
+            "toggle-ai-mode",
+            json!({ "sessionId": sid, "enabled": false }),
+        )
         .await;
     assert_eq!(refused["error"]["code"], "unauthorized", "{refused}");
     // Not a boolean: refused.
     let bad = dashboard
-        .ack("toggle-ai-mode", json!({ "sessionId": sid, "enabled": "no" }))
+        .ack(
+            "toggle-ai-mode",
+            json!({ "sessionId": sid, "enabled": "no" }),
+        )
         .await;
     assert_eq!(bad["error"]["code"], "invalid_payload", "{bad}");
 
     let off = dashboard
-        .ack("toggle-ai-mode", json!({ "sessionId": sid, "enabled": false }))
+        .ack(
+            "toggle-ai-mode",
+            json!({ "sessionId": sid, "enabled": false }),
+        )
         .await;
     assert_eq!(off["ok"], true, "{off}");
     for who in [&agent, &dashboard] {
         let changed = who.next("ai-mode-changed").await;
-        assert_eq!(changed, json!({ "sessionId": sid, "enabled": false, "mode": "off" }));
+        assert_eq!(
+            changed,
+            json!({ "sessionId": sid, "enabled": false, "mode": "off" })
+        );
     }
     visitor
-        .ack("user_message", json!({ "sessionId": sid, "content": "anyone?" }))
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "anyone?" }),
+        )
         .await;
     assert!(
         visitor
@@ -619,14 +634,18 @@ async fn the_ai_switch_is_obeyed(backend: Backend) {
     assert_eq!(app.history(&sid).await.len(), 1);
 
     // A human answers (the automatic mode would now stay quiet), then the switch goes on.
+    agent.ack("join_session", json!({ "sessionId": sid })).await;
     agent
-        .ack("join_session", json!({ "sessionId": sid }))
-        .await;
-    agent
-        .ack("admin_message", json!({ "sessionId": sid, "content": "Hello from Anna" }))
+        .ack(
+            "admin_message",
+            json!({ "sessionId": sid, "content": "Hello from Anna" }),
+        )
         .await;
     let on = agent
-        .ack("toggle-ai-mode", json!({ "sessionId": sid, "enabled": true }))
+        .ack(
+            "toggle-ai-mode",
+            json!({ "sessionId": sid, "enabled": true }),
+        )
         .await;
     assert_eq!(on["ok"], true, "{on}");
     assert_eq!(
@@ -634,7 +653,10 @@ async fn the_ai_switch_is_obeyed(backend: Backend) {
         json!({ "sessionId": sid, "enabled": true, "mode": "on" })
     );
     visitor
-        .ack("user_message", json!({ "sessionId": sid, "content": "and now?" }))
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "and now?" }),
+        )
         .await;
     let end = visitor.next("stream-end").await;
     assert_eq!(end["message"]["content"], "Sure!");

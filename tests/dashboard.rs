@@ -51,7 +51,10 @@ async fn staff_events_need_a_staff_token(backend: Backend) {
     let visitor = app.socket().await;
     let sid = app.open_session(&visitor).await;
     visitor
-        .ack("user_message", json!({ "sessionId": sid, "content": "private words" }))
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "private words" }),
+        )
         .await;
     let customer = app.register("carol@example.com", "carol-password-1").await;
     let strangers = [app.socket().await, app.socket_as("/", &customer).await];
@@ -63,7 +66,10 @@ async fn staff_events_need_a_staff_token(backend: Backend) {
             ("get-messages", json!({ "sessionId": sid })),
             ("admin-join-session", json!({ "sessionId": sid })),
             ("admin-leave-session", json!({ "sessionId": sid })),
-            ("toggle-ai-mode", json!({ "sessionId": sid, "enabled": false })),
+            (
+                "toggle-ai-mode",
+                json!({ "sessionId": sid, "enabled": false }),
+            ),
         ] {
             let r = s.ack(event, data).await;
             assert_eq!(r["ok"], false, "{event}: {r}");
@@ -76,11 +82,23 @@ async fn staff_events_need_a_staff_token(backend: Backend) {
         assert_eq!(e["event"], "get-all-sessions");
     }
     visitor
-        .ack("user_message", json!({ "sessionId": sid, "content": "more private words" }))
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "more private words" }),
+        )
         .await;
     for s in &strangers {
-        for event in ["sessions-list", "all-sessions-list", "messages-history", "ai-mode-changed", "new-message"] {
-            assert!(s.next_within(event, QUIET).await.is_none(), "{event} leaked");
+        for event in [
+            "sessions-list",
+            "all-sessions-list",
+            "messages-history",
+            "ai-mode-changed",
+            "new-message",
+        ] {
+            assert!(
+                s.next_within(event, QUIET).await.is_none(),
+                "{event} leaked"
+            );
         }
         assert!(
             s.drain("message").is_empty(),
@@ -128,7 +146,10 @@ async fn the_dashboard_sequence_works(backend: Backend) {
     dash.emit("get-messages", json!({ "sessionId": sid }));
     assert_eq!(dash.next("messages-history").await, json!([]));
     visitor
-        .ack("user_message", json!({ "sessionId": sid, "content": "my order is late" }))
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "my order is late" }),
+        )
         .await;
     let live = dash.next("message").await;
     assert_eq!(live["content"], "my order is late");
@@ -140,10 +161,16 @@ async fn the_dashboard_sequence_works(backend: Backend) {
         find(l, &sid).is_some_and(|s| s["lastMessage"] == "my order is late")
     })
     .await;
-    assert_eq!(find(&list, &sid).map(|s| &s["timestamp"]), Some(&live["createdAt"]));
+    assert_eq!(
+        find(&list, &sid).map(|s| &s["timestamp"]),
+        Some(&live["createdAt"])
+    );
 
     // The reply: the dashboard shows it when it comes back through the room.
-    dash.emit("admin_message", json!({ "sessionId": sid, "content": "On its way!" }));
+    dash.emit(
+        "admin_message",
+        json!({ "sessionId": sid, "content": "On its way!" }),
+    );
     let back = dash.next("message").await;
     assert_eq!(back["content"], "On its way!");
     assert_eq!(back["sender"], "admin");
@@ -154,7 +181,10 @@ async fn the_dashboard_sequence_works(backend: Backend) {
     let history = dash.next("messages-history").await;
     let items = history.as_array().cloned().unwrap_or_default();
     assert_eq!(items.len(), 2, "{history}");
-    for (item, (content, admin)) in items.iter().zip([("my order is late", false), ("On its way!", true)]) {
+    for (item, (content, admin)) in items
+        .iter()
+        .zip([("my order is late", false), ("On its way!", true)])
+    {
         assert_eq!(item["message"], content);
         assert_eq!(item["content"], content);
         assert_eq!(item["isAdmin"], admin);
@@ -170,17 +200,29 @@ async fn the_dashboard_sequence_works(backend: Backend) {
     dash.emit("admin-leave-session", json!({ "sessionId": sid }));
     dash.ack("get-sessions", json!(null)).await; // the leave is applied before this answer
     visitor
-        .ack("user_message", json!({ "sessionId": sid, "content": "hello?" }))
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "hello?" }),
+        )
         .await;
-    assert_eq!(dash.next("new-message").await["message"]["content"], "hello?");
-    assert!(dash.next_within("message", QUIET).await.is_none(), "message after leaving");
+    assert_eq!(
+        dash.next("new-message").await["message"]["content"],
+        "hello?"
+    );
+    assert!(
+        dash.next_within("message", QUIET).await.is_none(),
+        "message after leaving"
+    );
 
     // The visitor goes: the push says so, and the full list marks it inactive.
     visitor.drop_connection();
     list_where(&dash, "sessions-list", |l| find(l, &sid).is_none()).await;
     dash.emit("get-all-sessions", json!(null));
     let all = dash.next("all-sessions-list").await;
-    let s = all.as_array().and_then(|l| find(l, &sid).cloned()).expect("listed");
+    let s = all
+        .as_array()
+        .and_then(|l| find(l, &sid).cloned())
+        .expect("listed");
     assert_eq!(s["isActive"], false);
     assert_eq!(s["lastMessage"], "hello?");
 }
@@ -195,9 +237,16 @@ async fn legacy_mode_needs_no_token(backend: Backend) {
     let r = dash.ack("admin-connect", json!(null)).await;
     assert_eq!(r["ok"], true, "{r}");
     let list = dash.next("sessions-list").await;
-    assert!(list.as_array().is_some_and(|l| find(l, &sid).is_some()), "{list}");
-    dash.ack("admin-join-session", json!({ "sessionId": sid })).await;
-    dash.emit("admin_message", json!({ "sessionId": sid, "content": "hi from legacy" }));
+    assert!(
+        list.as_array().is_some_and(|l| find(l, &sid).is_some()),
+        "{list}"
+    );
+    dash.ack("admin-join-session", json!({ "sessionId": sid }))
+        .await;
+    dash.emit(
+        "admin_message",
+        json!({ "sessionId": sid, "content": "hi from legacy" }),
+    );
     assert_eq!(dash.next("message").await["content"], "hi from legacy");
     assert_eq!(visitor.next("message").await["content"], "hi from legacy");
 }
@@ -216,11 +265,18 @@ async fn a_dashboard_sees_visitors_of_another_node() {
     let visitor = b.socket().await;
     let sid = b.open_session(&visitor).await;
     let list = list_where(&dash, "sessions-list", |l| find(l, &sid).is_some()).await;
-    assert_eq!(find(&list, &sid).map(|s| &s["isActive"]), Some(&json!(true)));
+    assert_eq!(
+        find(&list, &sid).map(|s| &s["isActive"]),
+        Some(&json!(true))
+    );
 
-    dash.ack("admin-join-session", json!({ "sessionId": sid })).await;
+    dash.ack("admin-join-session", json!({ "sessionId": sid }))
+        .await;
     visitor
-        .ack("user_message", json!({ "sessionId": sid, "content": "from node B" }))
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "from node B" }),
+        )
         .await;
     assert_eq!(dash.next("message").await["content"], "from node B");
     assert_eq!(dash.next("new-message").await["sessionId"], sid.as_str());
@@ -232,14 +288,20 @@ async fn a_dashboard_sees_visitors_of_another_node() {
     let other = dashboard_with_query_token(&b, &token).await;
     other.ack("admin-connect", json!(null)).await;
     let r = other
-        .ack("toggle-ai-mode", json!({ "sessionId": sid, "enabled": false }))
+        .ack(
+            "toggle-ai-mode",
+            json!({ "sessionId": sid, "enabled": false }),
+        )
         .await;
     assert_eq!(r["ok"], true, "{r}");
     assert_eq!(
         dash.next("ai-mode-changed").await,
         json!({ "sessionId": sid, "enabled": false, "mode": "off" })
     );
-    dash.emit("admin_message", json!({ "sessionId": sid, "content": "from node A" }));
+    dash.emit(
+        "admin_message",
+        json!({ "sessionId": sid, "content": "from node A" }),
+    );
     let mut got = Vec::new();
     while got.len() < 2 {
         got.push(visitor.next("message").await["content"].clone());
