@@ -15,9 +15,9 @@ use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::Config;
-use crate::limits::Limits;
+use crate::edge::limits::Limits;
+use crate::hub::Hub;
 use crate::messages::writer::MessageWriter;
-use crate::realtime::hub::Hub;
 use crate::state::AppState;
 
 pub struct App {
@@ -169,14 +169,14 @@ impl App {
             ))
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
-                crate::guard::guard,
+                crate::edge::guard::guard,
             ))
             .layer(cors_layer(&config))
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
-                crate::guard::origin_guard,
+                crate::edge::guard::origin_guard,
             ))
-            .layer(crate::guard::trace_layer());
+            .layer(crate::edge::guard::trace_layer());
         spawn_housekeeping(state.clone());
         crate::dashboard::spawn_feed(state.clone(), shutdown.clone());
 

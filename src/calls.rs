@@ -9,8 +9,8 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
 
 use crate::error::{AppError, AppResult};
+use crate::hub::Except;
 use crate::messages::types::Sender;
-use crate::realtime::hub::Except;
 use crate::realtime::reply::Ack;
 use crate::realtime::{self, parse, respond};
 use crate::state::AppState;

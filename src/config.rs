@@ -302,7 +302,7 @@ pub struct Config {
 }
 
 /// `TRUST_PROXY_HOPS` when it is not 1, carried in a request's extensions (set by
-/// `guard::guard`) to `realtime::client_info`, which socket.io calls with the request alone.
+/// `edge::guard::guard`) to `edge::client::client_info`, which socket.io calls with the request alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TrustedHops(pub usize);
 

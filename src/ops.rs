@@ -129,7 +129,7 @@ pub(crate) async fn websocket_info(State(state): State<AppState>) -> Json<Websoc
     Json(WebsocketInfo {
         socketio: SocketIoInfo {
             path: "/socket.io/",
-            namespaces: crate::realtime::hub::NAMESPACES,
+            namespaces: crate::hub::NAMESPACES,
             transports: state.config.transport_names(),
             auth: "handshake auth {token}, ?token= or Authorization: Bearer",
         },

@@ -6,10 +6,10 @@ use sea_orm::DatabaseConnection;
 
 use crate::auth::Auth;
 use crate::config::Config;
-use crate::limits::Limits;
+use crate::edge::limits::Limits;
+use crate::hub::Hub;
 use crate::messages::writer::MessageWriter;
 use crate::presence::Presence;
-use crate::realtime::hub::Hub;
 
 #[derive(Clone)]
 pub struct AppState {

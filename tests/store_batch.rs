@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chatdesk::error::AppError;
+use chatdesk::hub::Hub;
 use chatdesk::messages::service::{store_batch, NewMessage, Stored};
 use chatdesk::messages::types::Sender;
 use chatdesk::messages::writer::MessageWriter;
-use chatdesk::realtime::hub::Hub;
 use chatdesk::Config;
 use common::Backend;
 use entity::{chat_session, message};

@@ -34,7 +34,7 @@ impl FromRequestParts<AppState> for ClientIp {
         parts: &mut http::request::Parts,
         state: &AppState,
     ) -> Result<Self, AppError> {
-        let info = crate::realtime::client_info(
+        let info = crate::edge::client::client_info(
             &parts.headers,
             &parts.extensions,
             state.config.trust_proxy,
@@ -344,10 +344,7 @@ pub(crate) async fn logout(
 ) -> AppResult<Json<Done>> {
     service::revoke(&state.db, &id.jti, &id.account_id, id.expires_at).await?;
     // The token's open sockets go with it (on every node).
-    state
-        .hub
-        .revoke(crate::realtime::hub::token_room(&id.jti))
-        .await;
+    state.hub.revoke(crate::hub::token_room(&id.jti)).await;
     tracing::info!(account = %id.account_id, "logout");
     Ok(Json(Done { ok: true }))
 }
@@ -469,7 +466,7 @@ pub(crate) async fn update_agent(
     if updated.disabled || updated.role != role_before || password_changed {
         state
             .hub
-            .revoke(crate::realtime::hub::account_room(&updated.id))
+            .revoke(crate::hub::account_room(&updated.id))
             .await;
     }
     tracing::info!(by = %admin.account_id, account = %updated.id, "staff account updated");
@@ -489,10 +486,7 @@ pub(crate) async fn delete_agent(
     if !service::delete(&state.db, &id).await? {
         return Err(AppError::NotFound("no such account".into()));
     }
-    state
-        .hub
-        .revoke(crate::realtime::hub::account_room(&id))
-        .await;
+    state.hub.revoke(crate::hub::account_room(&id)).await;
     tracing::info!(by = %admin.account_id, account = %id, "account deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -339,7 +339,7 @@ pub async fn resync<A: Adapter>(io: &SocketIo<A>) {
     let event = Resync {
         reason: ResyncReason::Redis,
     };
-    for ns in crate::realtime::hub::NAMESPACES {
+    for ns in crate::hub::NAMESPACES {
         let Some(op) = io.of(ns) else { continue };
         if let Err(e) = op.local().emit("resync", &event).await {
             tracing::debug!(error = %e, ns, "resync not delivered to every socket");

@@ -21,7 +21,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::{Backoff, Redis};
-use crate::realtime::hub::{HubRelay, Payload, SessionEvent, WeakHub};
+use crate::hub::{HubRelay, Payload, SessionEvent, WeakHub};
 
 /// The room events gateway clients use (anything else is not relayed).
 const RELAYED: [&str; 10] = [

@@ -25,8 +25,8 @@ use socketioxide::socket::Sid;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{AppError, AppResult};
+use crate::hub::DASHBOARDS_ROOM;
 use crate::messages::types::MessageDto;
-use crate::realtime::hub::DASHBOARDS_ROOM;
 use crate::realtime::reply::Ack;
 use crate::realtime::{self, respond};
 use crate::sessions::events::require_staff;

@@ -16,8 +16,8 @@ use entity::chat_session::Model as Session;
 
 use crate::auth::{Identity, Role};
 use crate::error::{AppError, AppResult};
+use crate::hub::Except;
 use crate::messages::types::LastMessage;
-use crate::realtime::hub::Except;
 use crate::state::AppState;
 use service::Change;
 use types::{SessionStatus, SessionSummary, SessionUpdated, StatusChanged};

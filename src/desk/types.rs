@@ -100,7 +100,7 @@ pub struct StatusChanged {
 
 /// `session_updated` to the agents: a session changed. Each cause sends its own set of
 /// fields (the console upserts what it gets, and the hub merges updates of one session that
-/// come close together, see `realtime::coalesce`); [`SessionUpdated::kind`] names the set.
+/// come close together, see `hub::coalesce`); [`SessionUpdated::kind`] names the set.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum SessionUpdated<'a> {

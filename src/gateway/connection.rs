@@ -14,11 +14,11 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::types::{self, Inbound, Outbound, DEFAULT_HISTORY};
 use crate::auth::Identity;
+use crate::edge::limits::SocketBudget;
 use crate::error::{AppError, AppResult};
-use crate::limits::SocketBudget;
+use crate::hub::SessionEvent;
 use crate::messages::service::NewMessage;
 use crate::messages::types::{MessageDto, Sender};
-use crate::realtime::hub::SessionEvent;
 use crate::sessions::types::{SessionStatus, Typing};
 use crate::state::AppState;
 
@@ -71,10 +71,10 @@ pub async fn serve(
         .hub
         .revocable(match identity.as_ref().filter(|i| !i.legacy) {
             Some(i) => vec![
-                crate::realtime::hub::account_room(&i.account_id),
-                crate::realtime::hub::token_room(&i.jti),
+                crate::hub::account_room(&i.account_id),
+                crate::hub::token_room(&i.jti),
             ],
-            None => vec![crate::realtime::hub::session_room(&session_id)],
+            None => vec![crate::hub::session_room(&session_id)],
         });
     let budget = state.limits.socket_budget();
     let mut conn = Conn {
@@ -434,7 +434,7 @@ impl Conn {
                 Ok(dto) => self.room_message(&dto).await,
                 Err(e) => tracing::warn!(error = %e, "room message not understood; not relayed"),
             },
-            crate::realtime::hub::RESYNC => self.catch_up().await,
+            crate::hub::RESYNC => self.catch_up().await,
             "history_cleared" if self.own_clears > 0 => self.own_clears -= 1,
             "history_cleared" => self.send_empty_history().await,
             other => {

@@ -80,8 +80,8 @@ use std::collections::HashMap;
 use tracing::Instrument;
 
 use crate::auth::{Identity, Role};
+use crate::edge::client::ClientInfo;
 use crate::error::{AppError, AppResult};
-use crate::realtime::ClientInfo;
 use crate::sessions::service::{self, NewSession, Owner};
 use crate::sessions::Caller;
 use crate::state::AppState;
@@ -135,8 +135,11 @@ async fn upgrade(State(state): State<AppState>, req: Request) -> Response {
         Ok(ws) => ws,
         Err(rejection) => return rejection.into_response(),
     };
-    let info =
-        crate::realtime::client_info(&parts.headers, &parts.extensions, state.config.trust_proxy);
+    let info = crate::edge::client::client_info(
+        &parts.headers,
+        &parts.extensions,
+        state.config.trust_proxy,
+    );
     let wanted = Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
         .ok()
         .and_then(|Query(q)| q.get("sessionId").cloned());

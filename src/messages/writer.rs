@@ -22,8 +22,8 @@ use super::types::{LastMessage, SessionMessage};
 use crate::db::Breaker;
 use crate::desk::types::{Assignee, SessionUpdated, StatusChanged};
 use crate::error::{AppError, AppResult};
+use crate::hub::{Except, Hub};
 use crate::metrics;
-use crate::realtime::hub::{Except, Hub};
 
 enum Job {
     Store {

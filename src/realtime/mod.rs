@@ -4,16 +4,12 @@
 //! sessions it has joined, kept in socket extensions. Capabilities register their event
 //! handlers on the namespace from here.
 
-pub mod coalesce;
-pub mod hub;
 pub mod lane;
 pub mod reply;
 pub mod types;
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::ConnectInfo;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use socketioxide::adapter::{Adapter, LocalAdapter};
@@ -24,71 +20,12 @@ use socketioxide::SocketIo;
 use socketioxide_core::Value as PacketValue;
 
 use crate::auth::Identity;
+use crate::edge::client::ClientInfo;
 use crate::error::{AppError, AppResult};
+use crate::hub;
 use crate::messages::types::Sender;
 use crate::state::AppState;
 use lane::Lane;
-
-/// Who is on the other end of a connection, as far as the network tells.
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-impl ClientInfo {
-    /// From the handshake request: the peer address (or the first `X-Forwarded-For` entry
-    /// when the proxy is trusted) and the `User-Agent` header.
-    pub fn from_parts(parts: &http::request::Parts, trust_proxy: bool) -> Self {
-        client_info(&parts.headers, &parts.extensions, trust_proxy)
-    }
-}
-
-/// Client info from request headers and extensions (shared by REST and sockets).
-///
-/// Behind trusted proxies the client address is the `X-Forwarded-For` entry that the
-/// outermost trusted proxy appended: every proxy appends the address it received the request
-/// from, so whatever stands left of that entry was written by the client and proves nothing
-/// (a client choosing its own address would dodge every per-IP limit). With N trusted hops
-/// (`TRUST_PROXY_HOPS`, put in the request's extensions by `guard.rs`; 1 when absent) that
-/// is the N-th entry from the right; when there are fewer entries, the leftmost one.
-pub fn client_info(
-    headers: &http::HeaderMap,
-    ext: &http::Extensions,
-    trust_proxy: bool,
-) -> ClientInfo {
-    let hops = ext
-        .get::<crate::config::TrustedHops>()
-        .map_or(1, |h| h.0.max(1));
-    let forwarded = trust_proxy
-        .then(|| {
-            // Several header lines are one list, in order (RFC 9110, 5.3).
-            let entries: Vec<&str> = headers
-                .get_all("x-forwarded-for")
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .collect();
-            let chosen = entries
-                .len()
-                .checked_sub(hops)
-                .map_or(entries.first(), |i| entries.get(i));
-            chosen.map(|v| v.to_string())
-        })
-        .flatten();
-    let peer = ext
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_canonical().to_string());
-    ClientInfo {
-        ip: forwarded.or(peer),
-        user_agent: headers
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(512).collect()),
-    }
-}
 
 /// What chatdesk keeps per socket, set up at connect: one socket extension holding one
 /// allocation. Separate extensions (span, client info, joined sessions, event budget,
@@ -112,7 +49,7 @@ struct ConnState {
 
 /// What a socket that creates sessions keeps: its budget of new ones and its latest one.
 struct Made {
-    budget: crate::limits::SessionBudget,
+    budget: crate::edge::limits::SessionBudget,
     /// Internal id of the session this socket created last.
     last: Option<String>,
 }

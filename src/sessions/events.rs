@@ -18,10 +18,10 @@ use super::types::{
 use super::{Caller, VerifiedVisitor};
 use crate::desk::types::SessionUpdated;
 use crate::error::{AppError, AppResult};
+use crate::hub::Except;
 use crate::messages::service::Stored;
 use crate::messages::types::{ClientMsgId, MessageDto, Sender};
 use crate::messages::writer::OnStored;
-use crate::realtime::hub::Except;
 use crate::realtime::lane::{Lane, Ticket};
 use crate::realtime::reply::Ack;
 use crate::realtime::{self, parse};

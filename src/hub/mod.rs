@@ -20,7 +20,9 @@ use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use socketioxide::SocketIo;
 
-use super::coalesce::{Coalescer, Emit};
+pub mod coalesce;
+
+use coalesce::{Coalescer, Emit};
 
 /// Namespaces a session room lives in.
 pub const NAMESPACES: [&str; 2] = ["/", "/admin"];
@@ -278,7 +280,7 @@ type Listeners = Arc<Mutex<HashMap<String, broadcast::Sender<SessionEvent>>>>;
 
 /// How long per-session agent updates are merged for by default (see [`coalesce`]).
 ///
-/// [`coalesce`]: super::coalesce
+/// [`coalesce`]: self::coalesce
 pub const AGENT_UPDATE_WINDOW: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Cheap, cloneable handle; set once the socket.io layer exists.
@@ -648,7 +650,7 @@ impl Hub {
 
     /// Emits a partial update of one session (`session_updated`, `visitor_presence`) to
     /// every agent socket in "/admin", merged with the session's other updates of the same
-    /// event when they come faster than the agent window (see [`super::coalesce`]).
+    /// event when they come faster than the agent window (see [`coalesce`]).
     /// `kind` names the payload's shape: a newer update of the same kind replaces an older
     /// one outright; only updates of different kinds are merged field by field.
     pub async fn to_agents_about<T: Serialize + ?Sized>(

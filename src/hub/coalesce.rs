@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
-use super::hub::Payload;
+use super::Payload;
 
 /// Sends a merged update (event, payload) to the agents.
 pub type Emit = Arc<dyn Fn(&'static str, Payload) + Send + Sync>;

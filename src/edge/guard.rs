@@ -41,8 +41,11 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
             .insert(TrustedHops(state.config.trust_proxy_hops));
     }
     if is_new_connection(&req) {
-        let info =
-            crate::realtime::client_info(req.headers(), req.extensions(), state.config.trust_proxy);
+        let info = crate::edge::client::client_info(
+            req.headers(),
+            req.extensions(),
+            state.config.trust_proxy,
+        );
         if let Err(e) = state
             .limits
             .connection(info.ip.as_deref().unwrap_or("unknown"))
@@ -69,7 +72,7 @@ fn is_socket_path(path: &str) -> bool {
 
 /// The request headers an engine.io socket keeps: what chatdesk reads when a namespace
 /// connects (`Authorization`, `User-Agent`, `X-Forwarded-For`, see `auth::socket_token` and
-/// `realtime::client_info`) and what engineioxide reads at the WebSocket upgrade
+/// `edge::client::client_info`) and what engineioxide reads at the WebSocket upgrade
 /// (`Sec-WebSocket-Key`).
 fn kept_by_socket(name: &http::HeaderName) -> bool {
     use http::header::{AUTHORIZATION, SEC_WEBSOCKET_KEY, USER_AGENT};
