@@ -113,7 +113,7 @@ impl App {
             tokio::spawn(async move {
                 while let Some(gone) = gone_rx.recv().await {
                     crate::desk::agents_lost(&st, gone.agents);
-                    crate::sessions::events::visitors_lost(&st, &gone.visitors).await;
+                    crate::desk::visitors::visitors_lost(&st, &gone.visitors).await;
                 }
             });
             hub.set_relay(crate::cluster::relay::RedisRelay::spawn(

@@ -129,7 +129,7 @@ pub(crate) async fn delete_chat(
 ) -> AppResult<Json<Cleared>> {
     let session = sessions::get_by_session_id(&state.db, &id).await?;
     Ok(Json(
-        crate::sessions::events::clear(&state, &session.id, &session.session_id).await?,
+        crate::sessions::history::clear(&state, &session.id, &session.session_id).await?,
     ))
 }
 

@@ -9,6 +9,7 @@ pub mod http;
 pub mod queue;
 pub mod service;
 pub mod types;
+pub mod visitors;
 
 use std::time::Duration;
 

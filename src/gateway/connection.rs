@@ -89,7 +89,7 @@ pub async fn serve(
     };
     tracing::debug!(customer = identity.is_some(), "connected");
     let presence_id = format!("ws-{}", uuid::Uuid::new_v4().simple());
-    crate::sessions::events::visitor_arrived(&state, &session_id, &presence_id).await;
+    crate::desk::visitors::visitor_arrived(&state, &session_id, &presence_id).await;
     conn.greet().await;
 
     let ping_every = Duration::from_secs(state.config.ws_ping_interval_secs.max(1));
@@ -145,7 +145,7 @@ pub async fn serve(
     }
 
     drop(sub);
-    crate::sessions::events::visitor_left(&state, &session_id, &presence_id).await;
+    crate::desk::visitors::visitor_left(&state, &session_id, &presence_id).await;
     crate::metrics::connection_closed("/ws");
     tracing::debug!("disconnected");
 }
@@ -385,7 +385,7 @@ impl Conn {
     /// `clear_history`: hides the history from the visitor (every device of theirs hears it;
     /// staff keep seeing it, as for a socket.io visitor) and answers `history {messages: []}`.
     async fn clear(&mut self) -> AppResult<()> {
-        crate::sessions::events::clear_for_visitor(
+        crate::sessions::history::clear_for_visitor(
             &self.state,
             &self.session.pk,
             &self.session.session_id,

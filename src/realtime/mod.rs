@@ -296,7 +296,7 @@ async fn setup_visitor<A: Adapter>(
         state.dashboards.remove(s.id);
         if !self::identity(&s).is_some_and(|i| i.is_staff()) {
             for session_id in joined(&s).session_ids() {
-                crate::sessions::events::visitor_left(&state, &session_id, &s.id.to_string()).await;
+                crate::desk::visitors::visitor_left(&state, &session_id, &s.id.to_string()).await;
             }
         }
     });

@@ -12,8 +12,7 @@ use tracing::Instrument;
 
 use super::service::{self, NewSession, Owner};
 use super::types::{
-    Cleared, HistoryCleared, HistoryPage, InitAck, ReadAck, ReadReceipt, ReadSeq, SessionStatus,
-    Typing, TypingAck, VisitorPresence,
+    HistoryPage, InitAck, ReadAck, ReadReceipt, ReadSeq, SessionStatus, Typing, TypingAck,
 };
 use super::{Caller, VerifiedVisitor};
 use crate::desk::types::SessionUpdated;
@@ -166,7 +165,7 @@ async fn init<A: Adapter>(
     let first_join = !realtime::joined(s).contains(&session.session_id);
     realtime::joined(s).insert(&session.session_id, &session.id);
     if first_join && !caller.is_staff() {
-        visitor_arrived(state, &session.session_id, &s.id.to_string()).await;
+        crate::desk::visitors::visitor_arrived(state, &session.session_id, &s.id.to_string()).await;
     }
     if let Some(ai) = &state.assistant {
         ai.replay_to(s, &session.id, &session.session_id);
@@ -452,54 +451,6 @@ pub async fn reachable_session<A: Adapter>(
     Ok((session.id, session.session_id))
 }
 
-/// A visitor socket joined a session: when it is the first anywhere on the desk, the
-/// session's visitor is online.
-pub async fn visitor_arrived(state: &AppState, session_id: &str, socket: &str) {
-    if state.presence.visitor_joined(session_id, socket)
-        && !state.presence.visitor_online_elsewhere(session_id).await
-    {
-        announce_visitor(state, session_id, true).await;
-    }
-}
-
-/// A visitor socket closed: when it was the session's last anywhere on the desk, the
-/// visitor is offline.
-pub async fn visitor_left(state: &AppState, session_id: &str, socket: &str) {
-    if state.presence.visitor_left(session_id, socket)
-        && !state.presence.visitor_online_elsewhere(session_id).await
-    {
-        announce_visitor(state, session_id, false).await;
-    }
-}
-
-/// The visitors of a node that stopped answering: those with no tab left on a live node
-/// are offline.
-pub async fn visitors_lost(state: &AppState, session_ids: &[String]) {
-    let online = state.presence.visitors_online(session_ids).await;
-    for sid in session_ids.iter().filter(|s| !online.contains(*s)) {
-        announce_visitor(state, sid, false).await;
-    }
-}
-
-/// `visitor_presence` to the session's room on the visitor side, and to every agent through
-/// the agents' feed. Not to the room in "/admin": every agent socket is in the agents' room
-/// too, so an agent with the session open would hear it twice.
-async fn announce_visitor(state: &AppState, session_id: &str, online: bool) {
-    state.hub.sessions_changed();
-    let payload = VisitorPresence {
-        session_id: session_id.to_string(),
-        online,
-    };
-    state
-        .hub
-        .to_visitors(session_id, "visitor_presence", &payload)
-        .await;
-    state
-        .hub
-        .to_agents_about("visitor_presence", "presence", session_id, &payload)
-        .await;
-}
-
 /// Which side a socket speaks for: staff write as `admin`, everyone else as `user`.
 fn side<A: Adapter>(s: &SocketRef<A>) -> Sender {
     if Caller::of(s).is_staff() {
@@ -694,57 +645,13 @@ pub(crate) async fn clear_history<A: Adapter>(
         let (pk, session_id) = reachable_session(&s, &state, &caller, &p.session_id).await?;
         match &caller.identity {
             Some(id) if id.role == crate::auth::Role::Admin && !id.legacy => {
-                clear(&state, &pk, &session_id).await
+                crate::sessions::history::clear(&state, &pk, &session_id).await
             }
             Some(id) if id.is_staff() => Err(AppError::Forbidden(
                 "erasing a conversation is an admin action".into(),
             )),
-            _ => clear_for_visitor(&state, &pk, &session_id).await,
+            _ => crate::sessions::history::clear_for_visitor(&state, &pk, &session_id).await,
         }
     })
     .await
-}
-
-/// Erases a session's messages for everyone and tells its room.
-pub async fn clear(state: &AppState, pk: &str, session_id: &str) -> AppResult<Cleared> {
-    // Messages still queued for this session are stored first, then erased with the rest.
-    state.writer.flush().await;
-    let n = crate::messages::service::clear(&state.db, pk).await?;
-    tracing::info!(session = %session_id, erased = n, "history cleared");
-    let payload = HistoryCleared {
-        session_id: session_id.to_string(),
-        cleared_seq: None,
-    };
-    state
-        .hub
-        .to_session(session_id, "history_cleared", &payload, None)
-        .await;
-    Ok(Cleared {
-        session_id: session_id.to_string(),
-        cleared: n,
-        cleared_seq: None,
-    })
-}
-
-/// A visitor's clear: the visitor's views (resume, `get_history` on "/", their REST read,
-/// the `/ws` history) start after the session's latest `seq`; nothing is deleted and the
-/// staff's views are unchanged. Only the visitor side hears `history_cleared`.
-pub async fn clear_for_visitor(state: &AppState, pk: &str, session_id: &str) -> AppResult<Cleared> {
-    // Messages the visitor sent before clearing are stored first, then hidden with the rest.
-    state.writer.flush().await;
-    let (upto, n) = service::clear_for_visitor(&state.db, pk).await?;
-    tracing::info!(session = %session_id, hidden = n, upto, "history cleared for the visitor");
-    let payload = HistoryCleared {
-        session_id: session_id.to_string(),
-        cleared_seq: Some(upto),
-    };
-    state
-        .hub
-        .to_visitors(session_id, "history_cleared", &payload)
-        .await;
-    Ok(Cleared {
-        session_id: session_id.to_string(),
-        cleared: n,
-        cleared_seq: Some(upto),
-    })
 }

@@ -8,6 +8,7 @@
 
 pub mod creator;
 pub mod events;
+pub mod history;
 pub mod http;
 pub mod service;
 pub mod types;
