@@ -25,7 +25,6 @@
 pub mod app;
 pub mod assistant;
 pub mod auth;
-pub mod calls;
 pub mod cluster;
 pub mod config;
 pub mod dashboard;

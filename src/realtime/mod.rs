@@ -4,9 +4,13 @@
 //! sessions it has joined, kept in socket extensions. Capabilities register their event
 //! handlers on the namespace from here.
 
+pub mod agent;
+pub mod calls;
+pub mod dashboard;
 pub mod lane;
 pub mod reply;
 pub mod types;
+pub mod visitor;
 
 use std::sync::{Arc, Mutex};
 
@@ -375,11 +379,10 @@ fn dispatch<A: Adapter>(
     ack: reply::Ack<A>,
     state: State<AppState>,
 ) {
-    use crate::dashboard;
-    use crate::desk::events as desk;
-    use crate::sessions::events as sessions;
+    use agent as desk;
     use futures::future::BoxFuture;
     use lane::Job;
+    use visitor as sessions;
     let Some(Conn(conn)) = conn(&s) else {
         return;
     };
@@ -510,30 +513,10 @@ fn dispatch<A: Adapter>(
             state,
             "human-escalation",
         ))),
-        "call-offer" => barrier(Box::pin(crate::calls::relay(
-            s,
-            data,
-            ack,
-            state,
-            "call-offer",
-        ))),
-        "call-answer" => barrier(Box::pin(crate::calls::relay(
-            s,
-            data,
-            ack,
-            state,
-            "call-answer",
-        ))),
-        "ice-candidate" => barrier(Box::pin(crate::calls::relay(
-            s,
-            data,
-            ack,
-            state,
-            "ice-candidate",
-        ))),
-        "call-end" => barrier(Box::pin(crate::calls::relay(
-            s, data, ack, state, "call-end",
-        ))),
+        "call-offer" => barrier(Box::pin(calls::relay(s, data, ack, state, "call-offer"))),
+        "call-answer" => barrier(Box::pin(calls::relay(s, data, ack, state, "call-answer"))),
+        "ice-candidate" => barrier(Box::pin(calls::relay(s, data, ack, state, "ice-candidate"))),
+        "call-end" => barrier(Box::pin(calls::relay(s, data, ack, state, "call-end"))),
         "list_sessions" if staff_ns => barrier(Box::pin(desk::list_sessions(s, data, ack, state))),
         "join_session" if staff_ns => barrier(Box::pin(desk::join_session(s, data, ack, state))),
         "leave_session" if staff_ns => barrier(Box::pin(desk::leave_session(s, data, ack))),

@@ -7,7 +7,6 @@
 //! no other handle (internal id, short code) is accepted from visitors.
 
 pub mod creator;
-pub mod events;
 pub mod history;
 pub mod http;
 pub mod service;

@@ -10,11 +10,6 @@ use socketioxide::extract::{SocketRef, State, TryData};
 use socketioxide::ParserError;
 use tracing::Instrument;
 
-use super::service::{self, NewSession, Owner};
-use super::types::{
-    HistoryPage, InitAck, ReadAck, ReadReceipt, ReadSeq, SessionStatus, Typing, TypingAck,
-};
-use super::{Caller, VerifiedVisitor};
 use crate::desk::types::SessionUpdated;
 use crate::error::{AppError, AppResult};
 use crate::hub::Except;
@@ -24,6 +19,11 @@ use crate::messages::writer::OnStored;
 use crate::realtime::lane::{Lane, Ticket};
 use crate::realtime::reply::Ack;
 use crate::realtime::{self, parse};
+use crate::sessions::service::{self, NewSession, Owner};
+use crate::sessions::types::{
+    HistoryPage, InitAck, ReadAck, ReadReceipt, ReadSeq, SessionStatus, Typing, TypingAck,
+};
+use crate::sessions::{Caller, VerifiedVisitor};
 use crate::state::AppState;
 
 pub(crate) async fn init_session<A: Adapter>(
@@ -344,7 +344,7 @@ fn check_send<A: Adapter>(event: &mut SendEvent<A>) -> AppResult<(Caller, SendPa
 }
 
 fn check_session_id(session_id: &str) -> AppResult<()> {
-    super::types::SessionId::parse(session_id).map(drop)
+    crate::sessions::types::SessionId::parse(session_id).map(drop)
 }
 
 /// Hands a checked message to the writer; the writer answers it (in the socket's order of

@@ -9,9 +9,9 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
 use socketioxide::ParserError;
 
-use super::service::{self, ListSessions};
-use super::types::{EscalationAck, EscalationResponse, Joined, SessionPage};
 use crate::auth::Identity;
+use crate::desk::service::{self, ListSessions};
+use crate::desk::types::{EscalationAck, EscalationResponse, Joined, SessionPage};
 use crate::error::{AppError, AppResult};
 use crate::messages::types::MessageDto;
 use crate::realtime::reply::Ack;
@@ -116,7 +116,7 @@ pub(crate) async fn list_sessions<A: Adapter>(
             None => (None, None),
         };
         Ok(SessionPage {
-            sessions: super::summaries(&state, &rows).await?,
+            sessions: crate::desk::summaries(&state, &rows).await?,
             has_more,
             next_before,
             next_after,
@@ -175,7 +175,7 @@ pub(crate) async fn join_session<A: Adapter>(
             .into_iter()
             .map(|m| MessageDto::from_model(m, &session.session_id))
             .collect();
-        let summary = super::summary(&state, &session).await?;
+        let summary = crate::desk::summary(&state, &session).await?;
         Ok(Joined {
             session_id: session.session_id,
             read_seq: summary.read_seq.clone(),
@@ -223,7 +223,7 @@ pub(crate) async fn claim_session<A: Adapter>(
         let session = sessions::get_by_session_id(&state.db, &p.session_id).await?;
         let id = session.session_id.clone();
         let pk = session.id.clone();
-        let sum = super::claim(&state, &me, session, p.take_over_from.as_deref()).await?;
+        let sum = crate::desk::claim(&state, &me, session, p.take_over_from.as_deref()).await?;
         // The owner follows the conversation.
         s.join(id.clone());
         realtime::joined(&s).insert(&id, &pk);
@@ -240,7 +240,7 @@ pub(crate) async fn release_session<A: Adapter>(
 ) {
     respond(&s, ack, "release_session", async {
         let me = agent(&s)?;
-        super::release(&state, &me, target(&state, data).await?).await
+        crate::desk::release(&state, &me, target(&state, data).await?).await
     })
     .await
 }
@@ -262,7 +262,7 @@ pub(crate) async fn transfer_session<A: Adapter>(
         let me = agent(&s)?;
         let p: TransferPayload = parse(data)?;
         let session = sessions::get_by_session_id(&state.db, &p.session_id).await?;
-        super::transfer(&state, &me, session, &p.agent_id).await
+        crate::desk::transfer(&state, &me, session, &p.agent_id).await
     })
     .await
 }
@@ -275,7 +275,7 @@ pub(crate) async fn resolve_session<A: Adapter>(
 ) {
     respond(&s, ack, "resolve_session", async {
         let me = agent(&s)?;
-        super::resolve(&state, &me, target(&state, data).await?).await
+        crate::desk::resolve(&state, &me, target(&state, data).await?).await
     })
     .await
 }
@@ -288,7 +288,7 @@ pub(crate) async fn reopen_session<A: Adapter>(
 ) {
     respond(&s, ack, "reopen_session", async {
         let me = agent(&s)?;
-        super::reopen(&state, &me, target(&state, data).await?).await
+        crate::desk::reopen(&state, &me, target(&state, data).await?).await
     })
     .await
 }
@@ -323,9 +323,9 @@ pub(crate) async fn request_human<A: Adapter>(
         }
         let caller = crate::sessions::Caller::of(&s);
         let (pk, _) =
-            crate::sessions::events::reachable_session(&s, &state, &caller, &p.session_id).await?;
+            crate::realtime::visitor::reachable_session(&s, &state, &caller, &p.session_id).await?;
         let session = service::load(&state.db, &pk).await?;
-        let session = super::escalate(&state, session).await?;
+        let session = crate::desk::escalate(&state, session).await?;
         if let Some(text) = text {
             let new = crate::messages::service::NewMessage::new(
                 session.id.clone(),
@@ -338,7 +338,7 @@ pub(crate) async fn request_human<A: Adapter>(
         if let Err(e) = s.emit("human-escalation-response", &EscalationResponse::now()) {
             tracing::debug!(error = %e, "escalation response not sent");
         }
-        let position = super::position(&state, &session).await?;
+        let position = crate::desk::position(&state, &session).await?;
         Ok(EscalationAck {
             status: SessionStatus::of(&session),
             position,
