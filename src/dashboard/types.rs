@@ -83,15 +83,6 @@ impl From<MessageDto> for HistoryItem {
     }
 }
 
-/// `ai-mode-changed {sessionId, enabled}` (and the switch's mode).
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AiModeChanged {
-    pub session_id: String,
-    pub enabled: bool,
-    pub mode: AiMode,
-}
-
 /// The session an event names: `{sessionId}`, or the id alone (some dashboards send that).
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]

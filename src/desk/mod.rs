@@ -359,7 +359,7 @@ pub async fn set_ai_mode(
     state: &AppState,
     s: &Session,
     enabled: Option<bool>,
-) -> AppResult<crate::dashboard::types::AiModeChanged> {
+) -> AppResult<crate::desk::types::AiModeChanged> {
     let next = crate::sessions::service::set_ai_enabled(&state.db, &s.id, enabled).await?;
     if enabled == Some(false) {
         if let Some(ai) = &state.assistant {
@@ -368,7 +368,7 @@ pub async fn set_ai_mode(
     }
     let mode = types::AiMode::of(&next);
     tracing::info!(session = %next.session_id, ?mode, "assistant switch set");
-    let changed = crate::dashboard::types::AiModeChanged {
+    let changed = crate::desk::types::AiModeChanged {
         session_id: next.session_id.clone(),
         enabled: next.ai_enabled != Some(false),
         mode,

@@ -2,6 +2,7 @@
 //! still in the state it was read in, so of two agents claiming at once exactly one wins),
 //! the queue, agent loads, read watermarks. The only place with SQL for the workflow.
 
+pub use crate::sessions::types::Reader;
 use std::collections::HashMap;
 
 use entity::{account, chat_session};
@@ -163,23 +164,6 @@ pub async fn staff_account<C: ConnectionTrait>(
         .one(db)
         .await?
         .filter(|a| !a.disabled && (a.role == "admin" || a.role == "agent")))
-}
-
-/// Which side reads (`user` or `admin` on the wire).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Reader {
-    User,
-    Admin,
-}
-
-impl Reader {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reader::User => "user",
-            Reader::Admin => "admin",
-        }
-    }
 }
 
 /// Moves a read watermark forward to `min(seq, lastSeq)`; returns `(stored, moved)`.

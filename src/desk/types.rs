@@ -3,6 +3,7 @@
 //! (`session_status`, `queue_position`, `human-escalation-response`), and the acks of the
 //! staff events.
 
+pub use crate::sessions::types::Assignee;
 use serde::{Deserialize, Serialize};
 
 use crate::messages::types::{format_ts, LastMessage, MessageDto};
@@ -10,13 +11,6 @@ use crate::presence::OnlineAgent;
 pub use crate::sessions::types::AiMode;
 use crate::sessions::types::ReadSeq;
 pub use crate::sessions::types::SessionStatus;
-
-/// An assignee as clients see it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Assignee {
-    pub id: String,
-    pub name: String,
-}
 
 /// A session as agents see it (list, created, updated, join, PATCH).
 #[derive(Debug, Clone, Serialize)]
@@ -354,4 +348,13 @@ mod tests {
         };
         assert_eq!(wire(&last), json!({ "sessions": [], "hasMore": false }));
     }
+}
+
+/// `ai-mode-changed {sessionId, enabled}` (and the switch's mode).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AiModeChanged {
+    pub session_id: String,
+    pub enabled: bool,
+    pub mode: AiMode,
 }

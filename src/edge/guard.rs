@@ -66,8 +66,13 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
     next.run(req).await
 }
 
+/// The gateway's own paths: `/ws`, and seed 002's `/ws/chat`. Seed 000's clients upgrade at
+/// the server root (its `WebSocket.Server` has no path), which is the gateway only for an
+/// upgrade ([`opens_connection`]).
+pub const WS_PATHS: [&str; 2] = ["/ws", "/ws/chat"];
+
 fn is_socket_path(path: &str) -> bool {
-    path.starts_with("/socket.io") || crate::gateway::PATHS.contains(&path)
+    path.starts_with("/socket.io") || WS_PATHS.contains(&path)
 }
 
 /// The request headers an engine.io socket keeps: what chatdesk reads when a namespace

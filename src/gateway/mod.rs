@@ -86,10 +86,7 @@ use crate::sessions::service::{self, NewSession, Owner};
 use crate::sessions::Caller;
 use crate::state::AppState;
 
-/// The gateway's own paths: `/ws`, and seed 002's `/ws/chat`. Seed 000's clients upgrade at
-/// the server root (its `WebSocket.Server` has no path), which is the gateway only for an
-/// upgrade ([`opens_connection`]).
-pub const PATHS: [&str; 2] = ["/ws", "/ws/chat"];
+pub use crate::edge::guard::WS_PATHS as PATHS;
 
 /// The `/ws` route, and the paths the seeds' clients use for the same protocol.
 pub fn router() -> Router<AppState> {

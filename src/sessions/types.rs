@@ -5,7 +5,6 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::desk::service::Reader;
 use crate::error::{AppError, AppResult};
 use crate::messages::types::{format_ts, MessageDto, Sender};
 
@@ -229,7 +228,7 @@ pub struct InitAck {
     pub last_seq: i64,
     pub read_seq: ReadSeq,
     /// The agent who owns the session (`{id, name}`), if any.
-    pub assignee: Option<crate::desk::types::Assignee>,
+    pub assignee: Option<Assignee>,
     /// Place in the queue while the session waits for an agent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub queue_position: Option<usize>,
@@ -454,4 +453,28 @@ mod event_tests {
             json!({ "open": 1, "waiting": 2, "assigned": 3, "resolved": 4 })
         );
     }
+}
+
+/// Which side reads (`user` or `admin` on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reader {
+    User,
+    Admin,
+}
+
+impl Reader {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reader::User => "user",
+            Reader::Admin => "admin",
+        }
+    }
+}
+
+/// An assignee as clients see it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Assignee {
+    pub id: String,
+    pub name: String,
 }
