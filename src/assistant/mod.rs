@@ -492,3 +492,12 @@ async fn hand_over(state: &AppState, pk: &str) {
         )
         .await;
 }
+
+impl crate::cluster::cancel::Cancellable for Assistant {
+    fn on_cancel(&self, remote: RemoteCancel) {
+        Assistant::on_cancel(self, remote);
+    }
+    fn cancel_local(&self, session_pk: &str) {
+        Assistant::cancel_local(self, session_pk);
+    }
+}

@@ -1,6 +1,6 @@
 //! Stopping the assistant on every node. A reply streams from the node where the visitor
 //! wrote, but a human can take over on any node (a claim, an assignment, a staff message).
-//! [`Assistant::cancel`] stops the generation on its own node and, through the hook set here,
+//! The assistant's cancel stops the generation on its own node and, through the hook set here,
 //! publishes the session on `<prefix>:ai:cancel`; every other node stops its generation of
 //! that session (and forgets a reply still owed) when it hears it. Publishing never waits:
 //! with Redis away, the other nodes' generations run to their end, as on one node before.
@@ -12,7 +12,15 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::{Backoff, Redis, REDIS_TIMEOUT};
-use crate::assistant::Assistant;
+
+/// What can be cancelled across nodes (the assistant implements it): it is told how to
+/// publish its own cancels, and cancels on this node what another node published.
+pub trait Cancellable: Send + Sync + 'static {
+    /// Sets how this node's cancels reach the others (once).
+    fn on_cancel(&self, remote: Box<dyn Fn(&str) + Send + Sync>);
+    /// Another node cancelled this session's work.
+    fn cancel_local(&self, session_pk: &str);
+}
 
 /// A cancel on `<prefix>:ai:cancel`: `{n: node id, s: session pk}`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -24,7 +32,7 @@ struct CancelNotice<'a> {
 }
 
 /// Connects the assistant to the other nodes: its cancels are published, theirs are heard.
-pub fn attach(redis: Arc<Redis>, ai: &Arc<Assistant>) {
+pub fn attach<T: Cancellable>(redis: Arc<Redis>, ai: &Arc<T>) {
     let channel = redis.key(&["ai", "cancel"]);
     let publisher = redis.clone();
     let out = channel.clone();
@@ -56,7 +64,7 @@ pub fn attach(redis: Arc<Redis>, ai: &Arc<Assistant>) {
 
 /// Hears the other nodes' cancels until the assistant is gone; reconnects (with
 /// [`Backoff`]) and subscribes again when Redis returns.
-async fn listen(redis: Arc<Redis>, channel: String, ai: Weak<Assistant>) {
+async fn listen<T: Cancellable>(redis: Arc<Redis>, channel: String, ai: Weak<T>) {
     let mut backoff = Backoff::default();
     loop {
         let pubsub =

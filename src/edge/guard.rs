@@ -71,6 +71,19 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
 /// upgrade ([`opens_connection`]).
 pub const WS_PATHS: [&str; 2] = ["/ws", "/ws/chat"];
 
+/// Whether a request opens a gateway connection: anything on [`WS_PATHS`], or a WebSocket upgrade
+/// at `/`. The connection rate limit (below) counts exactly these, so no alias escapes it.
+pub fn opens_connection(path: &str, headers: &http::HeaderMap) -> bool {
+    WS_PATHS.contains(&path) || (path == "/" && is_upgrade(headers))
+}
+
+pub fn is_upgrade(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
 fn is_socket_path(path: &str) -> bool {
     path.starts_with("/socket.io") || WS_PATHS.contains(&path)
 }
@@ -163,7 +176,7 @@ fn is_new_connection(req: &Request) -> bool {
             .split('&')
             .any(|kv| kv.starts_with("sid="));
     }
-    crate::gateway::opens_connection(path, req.headers())
+    opens_connection(path, req.headers())
 }
 
 /// Request tracing with the path only: query strings can carry `?token=`.

@@ -96,18 +96,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(root))
 }
 
-/// Whether a request opens a gateway connection: anything on [`PATHS`], or a WebSocket upgrade
-/// at `/`. The connection rate limit (`guard.rs`) counts exactly these, so no alias escapes it.
-pub fn opens_connection(path: &str, headers: &http::HeaderMap) -> bool {
-    PATHS.contains(&path) || (path == "/" && is_upgrade(headers))
-}
-
-fn is_upgrade(headers: &http::HeaderMap) -> bool {
-    headers
-        .get(http::header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
-}
+use crate::edge::guard::is_upgrade;
 
 /// `GET /`: a WebSocket upgrade is the gateway; anything else is not found, as before.
 async fn root(state: State<AppState>, req: Request) -> Response {
