@@ -321,7 +321,7 @@ pub(crate) async fn request_human<A: Adapter>(
         if let Some(text) = text {
             crate::messages::validate_content(text, state.config.max_content_length)?;
         }
-        let caller = crate::sessions::Caller::of(&s);
+        let caller = crate::realtime::caller(&s);
         let (pk, _) =
             crate::realtime::visitor::reachable_session(&s, &state, &caller, &p.session_id).await?;
         let session = service::load(&state.db, &pk).await?;

@@ -180,6 +180,18 @@ impl std::fmt::Display for ConnectRefused {
     }
 }
 
+/// Who a socket's events come from: its identity and, for a visitor, the verified
+/// identifier it proved.
+pub fn caller<A: Adapter>(s: &SocketRef<A>) -> crate::sessions::Caller {
+    crate::sessions::Caller {
+        identity: identity(s),
+        verified: s
+            .extensions
+            .get::<crate::sessions::VerifiedVisitor>()
+            .map(|v| v.0),
+    }
+}
+
 /// The identity a socket authenticated with, if any (kept with its state).
 pub fn identity<A: Adapter>(s: &SocketRef<A>) -> Option<Identity> {
     conn(s).and_then(|c| c.0.identity.as_deref().cloned())

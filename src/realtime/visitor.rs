@@ -89,7 +89,7 @@ async fn init<A: Adapter>(
 ) -> AppResult<InitAck> {
     let payload = data.unwrap_or(Value::Null);
     verify_visitor(s, &payload, state)?;
-    let caller = Caller::of(s);
+    let caller = realtime::caller(s);
     let wanted_id = payload.get("sessionId").and_then(Value::as_str);
     let last_seq = payload
         .get("lastSeq")
@@ -335,7 +335,7 @@ pub(crate) async fn send_checked<A: Adapter>(Checked { event, caller, p }: Check
 fn check_send<A: Adapter>(event: &mut SendEvent<A>) -> AppResult<(Caller, SendPayload)> {
     let caller = match event.sender {
         Sender::Admin => require_staff(&event.s, &event.state, "admin_message")?,
-        Sender::User => Caller::of(&event.s),
+        Sender::User => realtime::caller(&event.s),
     };
     let p: SendPayload = parse(std::mem::replace(&mut event.data, Ok(Value::Null)))?;
     crate::messages::validate_content(&p.content, event.state.config.max_content_length)?;
@@ -412,7 +412,7 @@ pub fn require_staff<A: Adapter>(
     state: &AppState,
     action: &str,
 ) -> AppResult<Caller> {
-    let caller = Caller::of(s);
+    let caller = realtime::caller(s);
     if caller.is_staff() {
         return Ok(caller);
     }
@@ -453,7 +453,7 @@ pub async fn reachable_session<A: Adapter>(
 
 /// Which side a socket speaks for: staff write as `admin`, everyone else as `user`.
 fn side<A: Adapter>(s: &SocketRef<A>) -> Sender {
-    if Caller::of(s).is_staff() {
+    if realtime::caller(s).is_staff() {
         Sender::Admin
     } else {
         Sender::User
@@ -477,7 +477,7 @@ pub(crate) async fn typing<A: Adapter>(
 ) {
     realtime::respond(&s, ack, "typing", async {
         let p: TypingPayload = parse(data)?;
-        let caller = Caller::of(&s);
+        let caller = realtime::caller(&s);
         let (_, session_id) = reachable_session(&s, &state, &caller, &p.session_id).await?;
         let sender = side(&s);
         let generation = state.presence.typing(&session_id, sender.as_str());
@@ -535,7 +535,7 @@ pub(crate) async fn read<A: Adapter>(
         if p.seq < 0 {
             return Err(AppError::InvalidPayload("seq must not be negative".into()));
         }
-        let caller = Caller::of(&s);
+        let caller = realtime::caller(&s);
         let (pk, session_id) = reachable_session(&s, &state, &caller, &p.session_id).await?;
         let reader = if caller.is_staff() {
             crate::desk::service::Reader::Admin
@@ -595,7 +595,7 @@ pub(crate) async fn get_history<A: Adapter>(
 ) {
     realtime::respond(&s, ack, "get_history", async {
         let p: HistoryPayload = parse(data)?;
-        let caller = Caller::of(&s);
+        let caller = realtime::caller(&s);
         let (pk, session_id) = reachable_session(&s, &state, &caller, &p.session_id).await?;
         let limit = p
             .limit
@@ -641,7 +641,7 @@ pub(crate) async fn clear_history<A: Adapter>(
 ) {
     realtime::respond(&s, ack, "clear_history", async {
         let p: ClearPayload = parse(data)?;
-        let caller = Caller::of(&s);
+        let caller = realtime::caller(&s);
         let (pk, session_id) = reachable_session(&s, &state, &caller, &p.session_id).await?;
         match &caller.identity {
             Some(id) if id.role == crate::auth::Role::Admin && !id.legacy => {

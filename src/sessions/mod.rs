@@ -12,9 +12,6 @@ pub mod http;
 pub mod service;
 pub mod types;
 
-use socketioxide::adapter::Adapter;
-use socketioxide::extract::SocketRef;
-
 use crate::auth::{Identity, Role};
 use service::Owner;
 
@@ -30,13 +27,6 @@ pub struct Caller {
 }
 
 impl Caller {
-    pub fn of<A: Adapter>(s: &SocketRef<A>) -> Caller {
-        Caller {
-            identity: crate::realtime::identity(s),
-            verified: s.extensions.get::<VerifiedVisitor>().map(|v| v.0),
-        }
-    }
-
     pub fn is_staff(&self) -> bool {
         self.identity.as_ref().is_some_and(Identity::is_staff)
     }
