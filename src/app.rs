@@ -73,6 +73,10 @@ impl App {
             config.write_batch_max,
             config.write_shards,
         );
+        writer.set_announcer(Arc::new(crate::desk::announce::DeskAnnouncer {
+            hub: hub.clone(),
+            db: db.clone(),
+        }));
         let redis_client = match config.redis_url.as_deref().filter(|u| !u.is_empty()) {
             Some(url) => Some(redis::Client::open(crate::cluster::resp3_url(url))?),
             None => None,

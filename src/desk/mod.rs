@@ -4,6 +4,7 @@
 //! so every change is stored and announced the same way: `session_status` to the session's
 //! room, `session_updated` to agents, `queue_position` to waiting visitors.
 
+pub mod announce;
 pub mod http;
 pub mod queue;
 pub mod service;

@@ -18,9 +18,8 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::service::{self, BatchOutcome, NewMessage, Reopened, Stored};
-use super::types::{LastMessage, SessionMessage};
+use super::types::SessionMessage;
 use crate::db::Breaker;
-use crate::desk::types::{Assignee, SessionUpdated, StatusChanged};
 use crate::error::{AppError, AppResult};
 use crate::hub::{Except, Hub};
 use crate::metrics;
@@ -77,6 +76,18 @@ impl Drop for Answer {
 pub struct MessageWriter {
     shards: Arc<[mpsc::Sender<Job>]>,
     breaker: Breaker,
+    announcer: Arc<std::sync::OnceLock<Arc<dyn Announcer>>>,
+}
+
+/// What the desk tells agents about stored messages: the writer broadcasts each message to
+/// its room itself, then lets the announcer (set once, see [`MessageWriter::set_announcer`])
+/// update the agents' view of the session, in the same order. The store does not know the
+/// desk; the desk plugs in here.
+pub trait Announcer: Send + Sync + 'static {
+    /// A new message was stored and broadcast.
+    fn stored<'a>(&'a self, stored: &'a Stored) -> futures::future::BoxFuture<'a, ()>;
+    /// A visitor's message reopened a resolved session.
+    fn reopened<'a>(&'a self, r: &'a Reopened) -> futures::future::BoxFuture<'a, ()>;
 }
 
 impl MessageWriter {
@@ -106,6 +117,7 @@ impl MessageWriter {
         };
         let per_shard = capacity.max(1).div_ceil(shards);
         let breaker = Breaker::default();
+        let announcer: Arc<std::sync::OnceLock<Arc<dyn Announcer>>> = Arc::default();
         let mut senders = Vec::with_capacity(shards);
         let mut tasks = Vec::with_capacity(shards);
         for _ in 0..shards {
@@ -117,6 +129,7 @@ impl MessageWriter {
                 rx,
                 batch_max.max(1),
                 breaker.clone(),
+                announcer.clone(),
             )));
         }
         let task = tokio::spawn(async move {
@@ -130,9 +143,15 @@ impl MessageWriter {
             MessageWriter {
                 shards: senders.into(),
                 breaker,
+                announcer,
             },
             task,
         )
+    }
+
+    /// Sets what the agents are told about stored messages (once; until then, nothing).
+    pub fn set_announcer(&self, a: Arc<dyn Announcer>) {
+        let _ = self.announcer.set(a);
     }
 
     /// The index of a session's pipeline: always the same one for the same session.
@@ -280,11 +299,12 @@ async fn run(
     mut rx: mpsc::Receiver<Job>,
     batch_max: usize,
     breaker: Breaker,
+    announcer: Arc<std::sync::OnceLock<Arc<dyn Announcer>>>,
 ) {
     // One committed batch may wait while the previous one is broadcast: a slow broadcast
     // holds back the commits, and the bounded job queue then answers `overloaded`.
     let (done_tx, done_rx) = mpsc::channel::<Committed>(1);
-    let broadcaster = tokio::spawn(broadcast(hub, db.clone(), done_rx));
+    let broadcaster = tokio::spawn(broadcast(hub, announcer, done_rx));
     let mut jobs = Vec::with_capacity(batch_max);
     while rx.recv_many(&mut jobs, batch_max).await > 0 {
         let mut batch = Vec::with_capacity(jobs.len());
@@ -330,7 +350,11 @@ async fn run(
 
 /// The broadcast stage: sends each committed batch's messages to their sessions and agents,
 /// in commit order, and answers the senders.
-async fn broadcast(hub: Hub, db: DatabaseConnection, mut rx: mpsc::Receiver<Committed>) {
+async fn broadcast(
+    hub: Hub,
+    announcer: Arc<std::sync::OnceLock<Arc<dyn Announcer>>>,
+    mut rx: mpsc::Receiver<Committed>,
+) {
     while let Some(Committed {
         outcome,
         waiters,
@@ -347,14 +371,9 @@ async fn broadcast(hub: Hub, db: DatabaseConnection, mut rx: mpsc::Receiver<Comm
                         except,
                     )
                     .await;
-                    let update = activity(stored);
-                    hub.to_agents_about(
-                        SessionUpdated::EVENT,
-                        update.kind(),
-                        &stored.message.session_id,
-                        &update,
-                    )
-                    .await;
+                    if let Some(a) = announcer.get() {
+                        a.stored(stored).await;
+                    }
                     if stored.message.sender == "user" {
                         let m = &stored.message;
                         hub.to_dashboards(
@@ -372,61 +391,15 @@ async fn broadcast(hub: Hub, db: DatabaseConnection, mut rx: mpsc::Receiver<Comm
             }
             reply.send(result);
         }
-        for r in outcome.reopened {
-            announce_reopened(&hub, &db, &r).await;
+        if let Some(a) = announcer.get() {
+            for r in &outcome.reopened {
+                a.reopened(r).await;
+            }
         }
         for done in flushes {
             let _ = done.send(());
         }
     }
-}
-
-/// The light `session_updated` agents get for every new message.
-fn activity(stored: &Stored) -> SessionUpdated<'_> {
-    let m = &stored.message;
-    SessionUpdated::Activity {
-        session_id: &m.session_id,
-        last_seq: m.seq,
-        last_message_at: &m.created_at,
-        unread: stored.unread,
-        last_message: LastMessage::of_new(m),
-    }
-}
-
-/// A visitor's message reopened a resolved session: the room and the agents hear its new
-/// status, with the assignee as every other status change names them (`{id, name}`).
-async fn announce_reopened(hub: &Hub, db: &DatabaseConnection, r: &Reopened) {
-    let assignee = match &r.assignee_id {
-        Some(id) => {
-            let name = match crate::desk::service::names(db, std::slice::from_ref(id)).await {
-                Ok(mut names) => names.remove(id).unwrap_or_default(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "assignee name not read; announced without it");
-                    String::new()
-                }
-            };
-            Some(Assignee {
-                id: id.clone(),
-                name,
-            })
-        }
-        None => None,
-    };
-    let status = StatusChanged {
-        session_id: r.session_id.clone(),
-        status: r.status,
-        assignee: assignee.clone(),
-    };
-    hub.to_session(&r.session_id, "session_status", &status, None)
-        .await;
-    let update = SessionUpdated::Reopened {
-        session_id: &r.session_id,
-        status: r.status,
-        assignee_id: r.assignee_id.as_deref(),
-        assignee: assignee.as_ref(),
-    };
-    hub.to_agents_about(SessionUpdated::EVENT, update.kind(), &r.session_id, &update)
-        .await;
 }
 
 /// Stores the batch in one transaction; if that fails, stores each message on its own so
