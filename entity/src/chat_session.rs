@@ -1,6 +1,7 @@
 //! A support conversation between one visitor and the desk.
 
 use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "chat_sessions")]
@@ -54,3 +55,91 @@ impl Related<super::message::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Where a session stands in the desk's workflow: `open` (the visitor and, maybe, the
+/// assistant), `waiting` (in the queue for a human), `assigned` (an agent owns it),
+/// `resolved`. Stored as its lowercase word in `chat_sessions.status`; sent as that word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionStatus {
+    Open,
+    Waiting,
+    Assigned,
+    Resolved,
+}
+
+impl SessionStatus {
+    /// Every status, in workflow order.
+    pub const ALL: [SessionStatus; 4] = [
+        SessionStatus::Open,
+        SessionStatus::Waiting,
+        SessionStatus::Assigned,
+        SessionStatus::Resolved,
+    ];
+
+    /// What a refused status is told.
+    pub const RULE: &'static str = "status must be open, waiting, assigned or resolved";
+
+    /// The word stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Open => "open",
+            SessionStatus::Waiting => "waiting",
+            SessionStatus::Assigned => "assigned",
+            SessionStatus::Resolved => "resolved",
+        }
+    }
+
+    /// A stored session's status. Every writer of the column goes through this enum, so
+    /// another word would be a hand-edited row: it is read as `open` (as `PATCH` always
+    /// treated it) and logged.
+    pub fn of(s: &Model) -> Self {
+        Self::stored(&s.status)
+    }
+
+    /// [`SessionStatus::of`] for the column's text alone.
+    pub fn stored(raw: &str) -> Self {
+        raw.parse().unwrap_or_else(|_| {
+            tracing::warn!(status = raw, "unknown session status stored; read as open");
+            SessionStatus::Open
+        })
+    }
+}
+
+/// A word that is not a session status (chatdesk answers it `invalid_payload`, with
+/// [`SessionStatus::RULE`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownStatus;
+
+impl std::fmt::Display for UnknownStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(SessionStatus::RULE)
+    }
+}
+
+impl std::error::Error for UnknownStatus {}
+
+impl std::str::FromStr for SessionStatus {
+    type Err = UnknownStatus;
+
+    /// Refused unless `s` is one of the four words.
+    fn from_str(s: &str) -> Result<Self, UnknownStatus> {
+        SessionStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or(UnknownStatus)
+    }
+}
+
+impl std::fmt::Display for SessionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A stored status (the column's text) compared with a status.
+impl PartialEq<SessionStatus> for String {
+    fn eq(&self, other: &SessionStatus) -> bool {
+        self == other.as_str()
+    }
+}

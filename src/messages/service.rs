@@ -15,7 +15,7 @@ use sea_orm::{
 
 use super::types::{now_millis, MessageDto, Sender};
 use crate::error::{AppError, AppResult};
-use crate::sessions::types::SessionStatus;
+use entity::chat_session::SessionStatus;
 
 /// A message to store.
 #[derive(Debug, Clone)]

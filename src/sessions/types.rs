@@ -33,78 +33,11 @@ impl SessionId {
     }
 }
 
-/// Where a session stands in the desk's workflow: `open` (the visitor and, maybe, the
-/// assistant), `waiting` (in the queue for a human), `assigned` (an agent owns it),
-/// `resolved`. Stored as its lowercase word in `chat_sessions.status`; sent as that word.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SessionStatus {
-    Open,
-    Waiting,
-    Assigned,
-    Resolved,
-}
+pub use entity::chat_session::{SessionStatus, UnknownStatus};
 
-impl SessionStatus {
-    /// Every status, in workflow order.
-    pub const ALL: [SessionStatus; 4] = [
-        SessionStatus::Open,
-        SessionStatus::Waiting,
-        SessionStatus::Assigned,
-        SessionStatus::Resolved,
-    ];
-
-    /// What a refused status is told.
-    pub const RULE: &'static str = "status must be open, waiting, assigned or resolved";
-
-    /// The word stored and sent.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SessionStatus::Open => "open",
-            SessionStatus::Waiting => "waiting",
-            SessionStatus::Assigned => "assigned",
-            SessionStatus::Resolved => "resolved",
-        }
-    }
-
-    /// A stored session's status. Every writer of the column goes through this enum, so
-    /// another word would be a hand-edited row: it is read as `open` (as `PATCH` always
-    /// treated it) and logged.
-    pub fn of(s: &entity::chat_session::Model) -> Self {
-        Self::stored(&s.status)
-    }
-
-    /// [`SessionStatus::of`] for the column's text alone.
-    pub fn stored(raw: &str) -> Self {
-        raw.parse().unwrap_or_else(|_| {
-            tracing::warn!(status = raw, "unknown session status stored; read as open");
-            SessionStatus::Open
-        })
-    }
-}
-
-impl std::str::FromStr for SessionStatus {
-    type Err = AppError;
-
-    /// `invalid_payload` unless `s` is one of the four words.
-    fn from_str(s: &str) -> AppResult<Self> {
-        SessionStatus::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| AppError::InvalidPayload(Self::RULE.into()))
-    }
-}
-
-impl std::fmt::Display for SessionStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A stored status (the column's text) compared with a status.
-impl PartialEq<SessionStatus> for String {
-    fn eq(&self, other: &SessionStatus) -> bool {
-        self == other.as_str()
+impl From<UnknownStatus> for AppError {
+    fn from(_: UnknownStatus) -> Self {
+        AppError::InvalidPayload(SessionStatus::RULE.into())
     }
 }
 
