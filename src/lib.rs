@@ -1,26 +1,31 @@
 //! chatdesk: a support-desk chat server, socket.io-compatible with the reference Node app.
 //!
-//! How a message flows: a socket event is queued on its connection's lane in arrival order
-//! (`realtime::lane`), decoded and validated (`sessions::events`), handed to the group-commit
-//! writer (`messages::writer`) in that order, stored with its `seq`
-//! in one transaction per batch (`messages::service`), then broadcast through the hub
-//! (`realtime::hub`) to the session's room, and acknowledged to its sender.
+//! Dependencies go one way: protocol adapters (`realtime` for socket.io, `gateway` for `/ws`,
+//! the REST handlers in each capability's `http.rs`) call the core (`desk`, `assistant`,
+//! `dashboard`, `sessions`), which calls the stores (`sessions::service`, `messages`), which
+//! broadcast through the `hub`. A lower layer that must tell a higher one does so through a
+//! hook it owns (`messages::writer::Announcer`, `cluster::cancel::Cancellable`,
+//! `cluster::presence::LocalPresence`, `hub::HubRelay`). See docs/architecture.md.
 //!
-//! - `config`: every setting (clap + env).
-//! - `app`: builds and runs the server.
-//! - `db`: connection and migrations (SQLite or PostgreSQL); `files`: owner-only files.
+//! How a message flows: a socket event is queued on its connection's lane in arrival order
+//! (`realtime::lane`), decoded and checked (`realtime::visitor`), handed to the group-commit
+//! writer (`messages::writer`) in that order, stored with its `seq` in one transaction per
+//! batch (`messages::service`), then broadcast through the hub (`hub`) to the session's room,
+//! announced to agents (`desk::announce`), and acknowledged to its sender.
+//!
+//! - `config`: every setting (clap + env). `app`: builds and runs the server.
+//! - `db`: connection, migrations, the database breaker; `files`: owner-only files.
 //! - `error`: the one error type, with stable wire codes.
+//! - `edge`: origin guard, rate limits, client info. `hub`: broadcasting.
 //! - `auth`: accounts, passwords, tokens, the staff/customer extractors.
-//! - `guard`, `limits`: origin allow-list, rate limits.
-//! - `desk`: workflow (queue, claim, assign, resolve), presence, auto-assignment.
-//! - `assistant`: AI replies streamed token by token, with hand-over to humans.
-//! - `gateway`: plain WebSocket `/ws` for the seed chatbot clients, on the same pipeline.
-//! - `web`: the agent console and the visitor widget (static files embedded in the binary).
-//! - `ops`: `/ready`, `/metrics`, stats, OpenAPI; `cluster`: Redis for several nodes.
-//! - `calls`: WebRTC signalling relay.
-//! - `sessions`: sessions, the seed events and the `/api/chats` endpoints.
+//! - `sessions`: sessions, their types and the `/api/chats` endpoints.
 //! - `messages`: validation, storage, history.
-//! - `realtime`: socket.io namespaces, replies, broadcasting.
+//! - `desk`: workflow (queue, claim, assign, resolve), auto-assignment, announcements.
+//! - `presence`: who is online; `cluster`: Redis for several nodes.
+//! - `assistant`: AI replies streamed token by token, with hand-over to humans.
+//! - `dashboard`: the reference dashboard's lists and pushes.
+//! - `realtime`: socket.io namespaces and handlers; `gateway`: plain WebSocket `/ws`.
+//! - `web`: the agent console and the visitor widget; `ops`: `/ready`, `/metrics`, OpenAPI.
 
 pub mod app;
 pub mod assistant;

@@ -1,6 +1,6 @@
 //! The support desk: session workflow (`open -> waiting -> assigned -> resolved`, reopen),
 //! the FIFO queue with optional auto-assignment, agent presence and the offline grace
-//! period. Socket events (`events.rs`) and REST (`http.rs`) call the same operations here,
+//! period. Socket events (`realtime::agent`) and REST (`http.rs`) call the same operations here,
 //! so every change is stored and announced the same way: `session_status` to the session's
 //! room, `session_updated` to agents, `queue_position` to waiting visitors.
 

@@ -26,7 +26,7 @@ impl ClientInfo {
 /// outermost trusted proxy appended: every proxy appends the address it received the request
 /// from, so whatever stands left of that entry was written by the client and proves nothing
 /// (a client choosing its own address would dodge every per-IP limit). With N trusted hops
-/// (`TRUST_PROXY_HOPS`, put in the request's extensions by `guard.rs`; 1 when absent) that
+/// (`TRUST_PROXY_HOPS`, put in the request's extensions by `edge::guard`; 1 when absent) that
 /// is the N-th entry from the right; when there are fewer entries, the leftmost one.
 pub fn client_info(
     headers: &http::HeaderMap,

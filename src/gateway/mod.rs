@@ -24,7 +24,7 @@
 //! - Without a token: 401, unless `WS_ALLOW_ANONYMOUS=true`; then the visitor gets a new
 //!   anonymous session, or resumes the anonymous one named by `?sessionId=` (a session that
 //!   belongs to a customer is never resumed by anyone else: a new one is made instead).
-//! - The `Origin` allow-list and the per-IP connection rate apply (`guard.rs`).
+//! - The `Origin` allow-list and the per-IP connection rate apply (`edge::guard`).
 //! - Messages and frames are limited to `MAX_PAYLOAD_BYTES`; a larger one closes that
 //!   connection with code 1009. The server sends a ping frame every `WS_PING_INTERVAL_SECS`
 //!   (25) and closes (1001) a connection from which nothing, not even a pong, arrived for
