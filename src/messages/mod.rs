@@ -2,6 +2,8 @@
 //! exactly-once by `clientMsgId`) and read back as history.
 
 pub mod service;
+mod store_pg;
+mod store_sqlite;
 pub mod types;
 pub mod writer;
 
