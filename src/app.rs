@@ -102,7 +102,6 @@ impl App {
             stats: Default::default(),
             redis: redis.clone(),
             lanes: Default::default(),
-            dashboards: Default::default(),
             draining: Default::default(),
         };
         if let Some(redis) = &redis {

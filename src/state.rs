@@ -35,8 +35,6 @@ pub struct AppState {
     /// The sockets' event lanes at work (see `realtime::lane`): shutdown waits for them, so
     /// that every event already taken is answered.
     pub lanes: tokio_util::task::TaskTracker,
-    /// This node's reference-dashboard sockets.
-    pub dashboards: Arc<crate::dashboard::Dashboards>,
     /// Set at shutdown: new events are answered `overloaded` (retry elsewhere or later).
     pub draining: Arc<std::sync::atomic::AtomicBool>,
 }

@@ -14,11 +14,8 @@
 
 pub mod types;
 
-use std::collections::HashSet;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use socketioxide::socket::Sid;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::AppResult;
@@ -29,31 +26,6 @@ use types::DashboardSession;
 pub const LIST_WINDOW: Duration = Duration::from_millis(500);
 /// The most sessions one list carries (newest first).
 pub const LIST_LIMIT: usize = 500;
-
-/// This node's dashboard sockets (to read the list only when someone shows it).
-#[derive(Default)]
-pub struct Dashboards {
-    sockets: Mutex<HashSet<Sid>>,
-}
-
-impl Dashboards {
-    pub fn add(&self, sid: Sid) {
-        if let Ok(mut set) = self.sockets.lock() {
-            set.insert(sid);
-        }
-    }
-
-    /// A socket of "/" closed (it may have been a dashboard).
-    pub fn remove(&self, sid: Sid) {
-        if let Ok(mut set) = self.sockets.lock() {
-            set.remove(&sid);
-        }
-    }
-
-    fn any(&self) -> bool {
-        self.sockets.lock().map(|s| !s.is_empty()).unwrap_or(false)
-    }
-}
 
 /// Pushes `sessions-list` to this node's dashboards when the desk's session list changed
 /// (here or on another node), at most once per [`LIST_WINDOW`]; tells the other nodes of
@@ -77,7 +49,7 @@ pub fn spawn_feed(state: AppState, stop: CancellationToken) {
             if local {
                 state.hub.relay_sessions_changed();
             }
-            if state.dashboards.any() {
+            if state.hub.has_local_dashboards() {
                 match active(&state).await {
                     Ok(list) => state.hub.to_dashboards_here("sessions-list", &list).await,
                     Err(e) => tracing::warn!(error = %e, "session list for dashboards not read"),

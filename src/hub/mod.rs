@@ -300,6 +300,8 @@ pub struct Hub {
     revocable: Arc<Revocables>,
     /// Changes of the desk's session list.
     pulse: Arc<SessionsPulse>,
+    /// This node's dashboard sockets (staff in "/" after `admin-connect`).
+    dashboards: Arc<Mutex<std::collections::HashSet<Sid>>>,
 }
 
 /// Plain-WebSocket connections by revocation key: (registration id, its token).
@@ -485,7 +487,30 @@ impl Hub {
             relay: Arc::default(),
             revocable: Arc::default(),
             pulse: Arc::default(),
+            dashboards: Arc::default(),
         }
+    }
+
+    /// A socket of this node became a dashboard.
+    pub fn dashboard_joined(&self, sid: Sid) {
+        if let Ok(mut set) = self.dashboards.lock() {
+            set.insert(sid);
+        }
+    }
+
+    /// A socket of "/" closed (it may have been a dashboard).
+    pub fn dashboard_left(&self, sid: Sid) {
+        if let Ok(mut set) = self.dashboards.lock() {
+            set.remove(&sid);
+        }
+    }
+
+    /// Whether this node has dashboard sockets.
+    pub fn has_local_dashboards(&self) -> bool {
+        self.dashboards
+            .lock()
+            .map(|s| !s.is_empty())
+            .unwrap_or(false)
     }
 
     /// The desk's session list changed on this node.
@@ -716,8 +741,13 @@ impl Hub {
 impl Hub {
     /// Emits `event` to every dashboard socket (staff in "/" after `admin-connect`), on
     /// every node.
+    /// On one node (no relay) nothing is serialized when there is no dashboard: this runs
+    /// for every visitor message.
     pub async fn to_dashboards<T: Serialize + ?Sized>(&self, event: &'static str, data: &T) {
         let Some(b) = self.inner.get() else { return };
+        if self.relay.get().is_none() && !self.has_local_dashboards() {
+            return;
+        }
         let Some(raw) = serialize(event, data) else {
             return;
         };

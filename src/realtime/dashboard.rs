@@ -45,7 +45,7 @@ pub(crate) async fn connect<A: Adapter>(
     respond(&s, ack, "admin-connect", async {
         require_staff(&s, &state, "admin-connect")?;
         s.join(DASHBOARDS_ROOM);
-        state.dashboards.add(s.id);
+        state.hub.dashboard_joined(s.id);
         let list = active(&state).await?;
         tell(&s, "sessions-list", &list);
         Ok(Value::Null)

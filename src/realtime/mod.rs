@@ -309,7 +309,7 @@ async fn setup_visitor<A: Adapter>(
             .visitors
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         span(&s).in_scope(|| tracing::debug!("disconnected"));
-        state.dashboards.remove(s.id);
+        state.hub.dashboard_left(s.id);
         if !self::identity(&s).is_some_and(|i| i.is_staff()) {
             for session_id in joined(&s).session_ids() {
                 crate::desk::visitors::visitor_left(&state, &session_id, &s.id.to_string()).await;
