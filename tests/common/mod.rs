@@ -508,9 +508,13 @@ impl Drop for TestApp {
 }
 
 /// Runs a scenario on both backends: `both!(name, scenario_fn)` makes `name::sqlite` and
-/// `name::postgres` tests.
+/// `name::postgres` tests; `both!(scenario_fn)` names them after the scenario
+/// (`scenario_fn::sqlite`: a module and a function may share a name).
 #[macro_export]
 macro_rules! both {
+    ($scenario:ident) => {
+        $crate::both!($scenario, $scenario);
+    };
     ($name:ident, $scenario:ident) => {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
