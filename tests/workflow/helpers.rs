@@ -1,0 +1,262 @@
+//! What every workflow test uses: a desk server, staff accounts, REST calls, and waits and
+//! checks on socket.io events and acks.
+//!
+//! Timing: nothing here asserts a duration. Absence is proven with a bounded wait (`QUIET`).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::common::{self, Backend, SioClient, TestApp};
+use serde_json::{json, Value};
+
+/// Bounded wait used to prove that something does NOT arrive.
+pub const QUIET: Duration = Duration::from_millis(300);
+/// Longest wait for something that must arrive.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub const SUMMARY_KEYS: [&str; 19] = [
+    "sessionId",
+    "code",
+    "status",
+    "assignee",
+    "assigneeId",
+    "createdAt",
+    "updatedAt",
+    "lastMessageAt",
+    "waitingSince",
+    "assignedAt",
+    "firstResponseAt",
+    "resolvedAt",
+    "ip",
+    "userAgent",
+    "lastSeq",
+    "readSeq",
+    "unread",
+    "visitorOnline",
+    "customerId",
+];
+
+/// A server with rate limits off and auto-assignment off unless `tweak` turns it on.
+pub async fn desk(backend: Backend, tweak: impl FnOnce(&mut chatdesk::Config)) -> TestApp {
+    common::spawn_app_with(backend, |c| {
+        c.rate_limits = "off".into();
+        c.auto_assign = false;
+        tweak(c);
+    })
+    .await
+}
+
+/// A staff member: token, account id, display name.
+pub struct Staff {
+    pub token: String,
+    pub id: String,
+    pub name: String,
+}
+
+pub async fn whoami(app: &TestApp, token: &str) -> (String, String) {
+    let (st, me) = call(app, reqwest::Method::GET, "/api/auth/me", Some(token), None).await;
+    assert_eq!(st, 200, "GET /api/auth/me: {me}");
+    (
+        me["user"]["id"].as_str().expect("user.id").to_string(),
+        me["user"]["name"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+pub async fn staff(app: &TestApp, email: &str, role: &str) -> Staff {
+    let token = app.staff_token(email, role).await;
+    let (id, name) = whoami(app, &token).await;
+    Staff { token, id, name }
+}
+
+pub async fn admin(app: &TestApp) -> Staff {
+    let token = app.admin_token().await;
+    let (id, name) = whoami(app, &token).await;
+    Staff { token, id, name }
+}
+
+/// Any REST call; returns (status, JSON body or null).
+pub async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut rb = app.http.request(method, format!("{}{path}", app.url));
+    if let Some(t) = token {
+        rb = rb.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    let r = rb.send().await.expect("HTTP request");
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// The `data` of a successful wrapped ack.
+#[track_caller]
+pub fn data(ack: &Value, what: &str) -> Value {
+    assert_eq!(ack["ok"], true, "{what}: expected ok:true, got {ack}");
+    ack["data"].clone()
+}
+
+/// Asserts a wrapped failure with `code` and a non-empty message.
+#[track_caller]
+pub fn assert_err(ack: &Value, code: &str, what: &str) {
+    assert_eq!(
+        ack["ok"], false,
+        "{what}: expected ok:false/{code}, got {ack}"
+    );
+    assert_eq!(ack["error"]["code"], code, "{what}: got {ack}");
+    assert!(
+        ack["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{what}: error without message: {ack}"
+    );
+}
+
+/// Asserts that `actual` has at least the fields of `expected` (recursively for objects),
+/// with equal values; extra fields are allowed.
+#[track_caller]
+pub fn assert_has(actual: &Value, expected: &Value, what: &str) {
+    fn sub(a: &Value, e: &Value) -> bool {
+        match (a, e) {
+            (Value::Object(a), Value::Object(e)) => e
+                .iter()
+                .all(|(k, ev)| a.get(k).is_some_and(|av| sub(av, ev))),
+            _ => a == e,
+        }
+    }
+    assert!(
+        sub(actual, expected),
+        "{what}: expected (at least) {expected}, got {actual}"
+    );
+}
+
+/// Waits for the next `event` matching `pred`; non-matching ones are discarded.
+pub async fn next_where(
+    s: &SioClient,
+    event: &str,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut skipped = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match s.next_within(event, left).await {
+            Some(v) if pred(&v) => return v,
+            Some(v) => skipped.push(v),
+            None => panic!("no `{event}` {what} within {WAIT:?} (skipped: {skipped:?})"),
+        }
+    }
+}
+
+/// Proves that no `event` arrives within `QUIET`.
+pub async fn none_of(s: &SioClient, event: &str, what: &str) {
+    if let Some(v) = s.next_within(event, QUIET).await {
+        panic!("{what}: unexpected `{event}` {v}");
+    }
+}
+
+/// Proves that none of `sockets` receives `event` within one `QUIET` wait.
+pub async fn none_on(sockets: &[(&str, &SioClient)], event: &str, what: &str) {
+    tokio::time::sleep(QUIET).await;
+    for (name, s) in sockets {
+        let got = s.drain(event);
+        assert!(got.is_empty(), "{what}: {name} got `{event}` {got:?}");
+    }
+}
+
+/// Proves that no `event` matching `pred` arrives within `wait` (others are discarded).
+pub async fn none_where(
+    s: &SioClient,
+    event: &str,
+    wait: Duration,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match s.next_within(event, left).await {
+            Some(v) if pred(&v) => panic!("{what}: unexpected `{event}` {v}"),
+            Some(_) => continue,
+            None => return,
+        }
+    }
+}
+
+/// The next `session_status` of session `sid` on `s`.
+pub async fn status_of(s: &SioClient, sid: &str) -> Value {
+    next_where(s, "session_status", &format!("for {sid}"), |v| {
+        v["sessionId"] == sid
+    })
+    .await
+}
+
+#[track_caller]
+pub fn assert_summary(v: &Value, what: &str) {
+    for key in SUMMARY_KEYS {
+        assert!(
+            v.get(key).is_some(),
+            "{what}: SessionSummary without `{key}`: {v}"
+        );
+    }
+    assert!(
+        v["readSeq"]["user"].is_i64() && v["readSeq"]["admin"].is_i64(),
+        "{what}: readSeq {v}"
+    );
+    assert_eq!(
+        v["unread"].as_i64(),
+        Some(v["lastSeq"].as_i64().unwrap_or(-1) - v["readSeq"]["admin"].as_i64().unwrap_or(-1)),
+        "{what}: unread must be lastSeq - readSeq.admin: {v}"
+    );
+}
+
+pub fn seqs(list: &Value) -> Vec<i64> {
+    list.as_array()
+        .map(|a| a.iter().map(|m| m["seq"].as_i64().unwrap_or(-1)).collect())
+        .unwrap_or_default()
+}
+
+pub fn session_ids(list_data: &Value) -> Vec<String> {
+    list_data["sessions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("list_sessions without sessions: {list_data}"))
+        .iter()
+        .map(|s| s["sessionId"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+pub fn presence_ids(p: &Value) -> Vec<String> {
+    p["agents"]
+        .as_array()
+        .unwrap_or_else(|| panic!("presence without agents: {p}"))
+        .iter()
+        .map(|a| {
+            assert_eq!(a["online"], true, "presence entry {a}");
+            assert!(a["name"].is_string(), "presence entry without name {a}");
+            a["id"].as_str().unwrap_or_default().to_string()
+        })
+        .collect()
+}
+
+pub fn set(ids: &[&str]) -> BTreeSet<String> {
+    ids.iter().map(|s| s.to_string()).collect()
+}
+
+/// Opens a session and returns the whole `init_session` ack.
+pub async fn open(s: &SioClient) -> Value {
+    let ack = s.ack("init_session", json!({ "sessionId": null })).await;
+    assert!(ack["sessionId"].is_string(), "init_session: {ack}");
+    ack
+}
+
+pub async fn pause() {
+    // distinct creation / waiting instants for ordering checks (not a timing assertion)
+    tokio::time::sleep(Duration::from_millis(15)).await;
+}
