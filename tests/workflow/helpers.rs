@@ -36,14 +36,30 @@ pub const SUMMARY_KEYS: [&str; 19] = [
     "customerId",
 ];
 
-/// A server with rate limits off and auto-assignment off unless `tweak` turns it on.
+/// A server with rate limits off and auto-assignment off unless `tweak` turns it on, whose
+/// database pool closes with it (this crate has over a hundred PostgreSQL tests). Its admin
+/// ([`common::ADMIN_EMAIL`]) and the accounts [`staff`] makes are stored with a cheap password
+/// hash ([`TestApp::store_account`]): with argon2's default cost, the five or so hashes and
+/// logins of a test took more CPU than everything else it does.
 pub async fn desk(backend: Backend, tweak: impl FnOnce(&mut chatdesk::Config)) -> TestApp {
-    common::spawn_app_with(backend, |c| {
+    let app = common::spawn_app_with(backend, |c| {
         c.rate_limits = "off".into();
         c.auto_assign = false;
+        // stored below instead of hashed at start-up with the default cost
+        c.admin_email = None;
+        c.admin_password = None;
         tweak(c);
     })
     .await
+    .closing_its_pool_on_drop();
+    app.store_account(
+        common::ADMIN_EMAIL,
+        "Administrator",
+        "admin",
+        common::ADMIN_PASSWORD,
+    )
+    .await;
+    app
 }
 
 /// A staff member: token, account id, display name.
@@ -63,7 +79,7 @@ pub async fn whoami(app: &TestApp, token: &str) -> (String, String) {
 }
 
 pub async fn staff(app: &TestApp, email: &str, role: &str) -> Staff {
-    let token = app.staff_token(email, role).await;
+    let token = app.quick_staff_token(email, role).await;
     let (id, name) = whoami(app, &token).await;
     Staff { token, id, name }
 }
