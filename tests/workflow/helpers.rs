@@ -62,6 +62,17 @@ pub async fn desk(backend: Backend, tweak: impl FnOnce(&mut chatdesk::Config)) -
     app
 }
 
+/// The desk of the queue-to-resolve story: auto-assignment on, one chat per agent, and a 1 s
+/// typing timeout where a test waits for it.
+pub async fn one_chat_desk(backend: Backend) -> TestApp {
+    desk(backend, |c| {
+        c.auto_assign = true;
+        c.max_chats_per_agent = 1;
+        c.typing_timeout_secs = 1;
+    })
+    .await
+}
+
 /// A staff member: token, account id, display name.
 pub struct Staff {
     pub token: String,
@@ -275,4 +286,64 @@ pub async fn open(s: &SioClient) -> Value {
 pub async fn pause() {
     // distinct creation / waiting instants for ordering checks (not a timing assertion)
     tokio::time::sleep(Duration::from_millis(15)).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// shared starting points
+// ---------------------------------------------------------------------------------------
+
+/// Ann and one visitor on a [`one_chat_desk`]: the visitor asked for a human, Ann came online
+/// and was given the session by auto-assignment, and has joined it. The visitor's two
+/// `session_status` events (`waiting`, then `assigned`) are consumed.
+pub struct Chat {
+    pub app: TestApp,
+    pub v1: SioClient,
+    pub s1: String,
+    pub ad: SioClient,
+}
+
+pub async fn assigned_chat(backend: Backend) -> Chat {
+    let app = one_chat_desk(backend).await;
+    let ann = staff(&app, "ann@desk.test", "agent").await;
+    let v1 = app.socket().await;
+    let s1 = app.open_session(&v1).await;
+    data(
+        &v1.ack("request_human", json!({ "sessionId": s1 })).await,
+        "request_human s1",
+    );
+    v1.next("session_status").await; // waiting
+    let ad = app.socket_as("/admin", &ann.token).await;
+    v1.next("session_status").await; // assigned to Ann
+    data(
+        &ad.ack("join_session", json!({ "sessionId": s1 })).await,
+        "join_session s1",
+    );
+    Chat { app, v1, s1, ad }
+}
+
+/// [`assigned_chat`] after one visitor message and one reply: returns their seqs.
+pub async fn chat_with_two_messages(backend: Backend) -> (Chat, i64, i64) {
+    let chat = assigned_chat(backend).await;
+    let (v1, s1, ad) = (&chat.v1, &chat.s1, &chat.ad);
+    let u = data(
+        &v1.ack(
+            "user_message",
+            json!({ "sessionId": s1, "content": "I need a human" }),
+        )
+        .await,
+        "user_message",
+    );
+    let m = data(
+        &ad.ack(
+            "admin_message",
+            json!({ "sessionId": s1, "content": "Hi, Ann here" }),
+        )
+        .await,
+        "admin_message",
+    );
+    let (u_seq, m_seq) = (
+        u["seq"].as_i64().expect("seq"),
+        m["seq"].as_i64().expect("seq"),
+    );
+    (chat, u_seq, m_seq)
 }
