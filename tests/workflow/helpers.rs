@@ -347,3 +347,68 @@ pub async fn chat_with_two_messages(backend: Backend) -> (Chat, i64, i64) {
     );
     (chat, u_seq, m_seq)
 }
+
+/// A desk with its admin (`boss`) and agents `a` and `b`, each on "/admin" (`xd`, `ad`, `bd`),
+/// and a visitor (`v`) whose session `sid` waits in the queue; its `waiting` status is consumed.
+pub struct DeskSession {
+    pub app: TestApp,
+    pub boss: Staff,
+    pub a: Staff,
+    pub b: Staff,
+    pub ad: SioClient,
+    pub bd: SioClient,
+    pub xd: SioClient,
+    pub v: SioClient,
+    pub sid: String,
+}
+
+pub async fn waiting_session(backend: Backend) -> DeskSession {
+    waiting_session_on(desk(backend, |_| {}).await).await
+}
+
+/// [`waiting_session`] on a desk of the caller's.
+pub async fn waiting_session_on(app: TestApp) -> DeskSession {
+    let boss = admin(&app).await;
+    let a = staff(&app, "a@desk.test", "agent").await;
+    let b = staff(&app, "b@desk.test", "agent").await;
+    let ad = app.socket_as("/admin", &a.token).await;
+    let bd = app.socket_as("/admin", &b.token).await;
+    let xd = app.socket_as("/admin", &boss.token).await;
+    let v = app.socket().await;
+    let sid = app.open_session(&v).await;
+    data(
+        &v.ack("request_human", json!({ "sessionId": sid })).await,
+        "request_human",
+    );
+    assert_eq!(status_of(&v, &sid).await["status"], "waiting");
+    DeskSession {
+        app,
+        boss,
+        a,
+        b,
+        ad,
+        bd,
+        xd,
+        v,
+        sid,
+    }
+}
+
+/// [`waiting_session`], claimed by `a`; the visitor's `assigned` status is consumed.
+pub async fn claimed_by_a(backend: Backend) -> DeskSession {
+    claim_by_a(waiting_session(backend).await).await
+}
+
+/// `a` claims the session of `d`; the visitor's `assigned` status is consumed.
+pub async fn claim_by_a(d: DeskSession) -> DeskSession {
+    data(
+        &d.ad
+            .ack("claim_session", json!({ "sessionId": d.sid }))
+            .await,
+        "a claims",
+    );
+    let st = status_of(&d.v, &d.sid).await;
+    assert_eq!(st["status"], "assigned");
+    assert_eq!(st["assignee"]["id"], d.a.id.as_str());
+    d
+}

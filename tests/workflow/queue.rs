@@ -63,3 +63,15 @@ async fn the_seed_alias_human_escalation_queues_behind_earlier_sessions(backend:
     assert_has(&qp, &json!({ "sessionId": s2, "position": 2 }), "");
 }
 both!(the_seed_alias_human_escalation_queues_behind_earlier_sessions);
+
+async fn request_human_while_assigned_keeps_it_assigned(backend: Backend) {
+    let d = claimed_by_a(backend).await;
+    let DeskSession { v, sid, .. } = &d;
+
+    let d = data(
+        &v.ack("request_human", json!({ "sessionId": sid })).await,
+        "request_human assigned",
+    );
+    assert_eq!(d["status"], "assigned", "{d}");
+}
+both!(request_human_while_assigned_keeps_it_assigned);
