@@ -2,7 +2,7 @@
 //! with the fewest assigned sessions, never beyond `MAX_CHATS_PER_AGENT`; a freed slot takes
 //! the next waiting session.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::both;
 use crate::common::{Backend, SioClient, TestApp};
@@ -152,3 +152,149 @@ async fn resolving_frees_the_agent_for_the_next_waiting_session(backend: Backend
     assert_eq!(st["assignee"]["id"], ann.id.as_str(), "{st}");
 }
 both!(resolving_frees_the_agent_for_the_next_waiting_session);
+
+// ---------------------------------------------------------------------------------------
+// two agents, at most two chats each
+// ---------------------------------------------------------------------------------------
+
+/// Agents `a` and `b` online on a desk with two chats per agent, and four visitors who asked
+/// for a human one after the other, each waiting until it was assigned: (visitor, session,
+/// its `assigned` status) in that order.
+struct FourRouted {
+    app: TestApp,
+    a: Staff,
+    b: Staff,
+    ad: SioClient,
+    bd: SioClient,
+    routed: Vec<(SioClient, String, Value)>,
+}
+
+async fn four_sessions_for_two_agents(backend: Backend) -> FourRouted {
+    let app = desk(backend, |c| {
+        c.auto_assign = true;
+        c.max_chats_per_agent = 2;
+    })
+    .await;
+    let a = staff(&app, "a@desk.test", "agent").await;
+    let b = staff(&app, "b@desk.test", "agent").await;
+    let ad = app.socket_as("/admin", &a.token).await;
+    let bd = app.socket_as("/admin", &b.token).await;
+    // both online (a is told about b)
+    next_where(&ad, "presence", "with b", |p| {
+        p["agents"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|x| x["id"] == b.id.as_str()))
+    })
+    .await;
+
+    let mut routed = Vec::new();
+    for _ in 0..4 {
+        let v = app.socket().await;
+        let sid = app.open_session(&v).await;
+        data(
+            &v.ack("request_human", json!({ "sessionId": sid })).await,
+            "request_human",
+        );
+        let st = next_where(&v, "session_status", "assigned", |s| {
+            s["status"] == "assigned"
+        })
+        .await;
+        routed.push((v, sid, st));
+    }
+    FourRouted {
+        app,
+        a,
+        b,
+        ad,
+        bd,
+        routed,
+    }
+}
+
+/// A fifth visitor asks for a human while both agents are full.
+async fn fifth_visitor_waits(app: &TestApp) -> (SioClient, String, Value) {
+    let v5 = app.socket().await;
+    let s5 = app.open_session(&v5).await;
+    let d = data(
+        &v5.ack("request_human", json!({ "sessionId": s5 })).await,
+        "fifth",
+    );
+    (v5, s5, d)
+}
+
+async fn sessions_go_to_the_agent_with_the_fewest_assigned(backend: Backend) {
+    let f = four_sessions_for_two_agents(backend).await;
+    let FourRouted { a, b, routed, .. } = &f;
+
+    let mut owner: Vec<String> = Vec::new();
+    for (i, (_, _, st)) in routed.iter().enumerate() {
+        let who = st["assignee"]["id"].as_str().expect("assignee").to_string();
+        assert!(who == a.id || who == b.id, "{st}");
+        if i == 1 || i == 3 {
+            // the other agent had fewer assigned sessions
+            assert_ne!(
+                who,
+                owner[i - 1],
+                "session {i} did not go to the least busy agent"
+            );
+        }
+        owner.push(who);
+    }
+    let count = |id: &str| owner.iter().filter(|o| o.as_str() == id).count();
+    assert_eq!((count(&a.id), count(&b.id)), (2, 2));
+}
+both!(sessions_go_to_the_agent_with_the_fewest_assigned);
+
+async fn no_agent_is_given_more_than_max_chats_per_agent(backend: Backend) {
+    let f = four_sessions_for_two_agents(backend).await;
+    let FourRouted {
+        app, a, b, ad, bd, ..
+    } = &f;
+
+    // everyone is full: the fifth waits
+    let (v5, _s5, d) = fifth_visitor_waits(app).await;
+    assert_eq!(d["status"], "waiting");
+    assert_eq!(d["position"], 1);
+    none_where(
+        &v5,
+        "session_status",
+        QUIET,
+        "assigned beyond MAX_CHATS_PER_AGENT",
+        |s| s["status"] == "assigned",
+    )
+    .await;
+    for (sock, who) in [(&ad, &a), (&bd, &b)] {
+        let mine = data(
+            &sock.ack("list_sessions", json!({ "assignee": "me" })).await,
+            "mine",
+        );
+        assert_eq!(session_ids(&mine).len(), 2, "{} has {mine}", who.name);
+    }
+}
+both!(no_agent_is_given_more_than_max_chats_per_agent);
+
+async fn a_freed_slot_takes_the_waiting_session(backend: Backend) {
+    let f = four_sessions_for_two_agents(backend).await;
+    let FourRouted {
+        app, b, bd, routed, ..
+    } = &f;
+    let (v5, _s5, _) = fifth_visitor_waits(app).await;
+
+    // b's load drops: the waiting session goes to b
+    let b_sid = routed
+        .iter()
+        .find(|(_, _, st)| st["assignee"]["id"] == b.id.as_str())
+        .map(|(_, s, _)| s.clone())
+        .expect("a session of b");
+    data(
+        &bd.ack("resolve_session", json!({ "sessionId": b_sid }))
+            .await,
+        "b resolves",
+    );
+    let st = next_where(&v5, "session_status", "assigned", |s| {
+        s["status"] == "assigned"
+    })
+    .await;
+    assert_eq!(st["assignee"]["id"], b.id.as_str(), "{st}");
+}
+both!(a_freed_slot_takes_the_waiting_session);
