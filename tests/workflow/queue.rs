@@ -75,3 +75,52 @@ async fn request_human_while_assigned_keeps_it_assigned(backend: Backend) {
     assert_eq!(d["status"], "assigned", "{d}");
 }
 both!(request_human_while_assigned_keeps_it_assigned);
+
+async fn request_human_with_a_too_long_message_changes_nothing(backend: Backend) {
+    let app = desk(backend, |c| c.max_content_length = 20).await;
+    let a = staff(&app, "a@desk.test", "agent").await;
+    let ad = app.socket_as("/admin", &a.token).await;
+    let v = app.socket().await;
+    let sid = app.open_session(&v).await;
+
+    let ack = v
+        .ack(
+            "request_human",
+            json!({ "sessionId": sid, "message": "x".repeat(21) }),
+        )
+        .await;
+    assert_err(
+        &ack,
+        "content_too_long",
+        "request_human with a long message",
+    );
+    none_of(&v, "human-escalation-response", "a refused escalation").await;
+    let j = data(
+        &ad.ack("join_session", json!({ "sessionId": sid })).await,
+        "join",
+    );
+    assert_eq!(j["session"]["status"], "open", "escalated anyway: {j}");
+    assert!(j["session"]["waitingSince"].is_null(), "{j}");
+    assert!(app.history(&sid).await.is_empty(), "a message was stored");
+}
+both!(request_human_with_a_too_long_message_changes_nothing);
+
+async fn request_human_with_a_message_that_fits_escalates_and_stores_it(backend: Backend) {
+    let app = desk(backend, |c| c.max_content_length = 20).await;
+    let v = app.socket().await;
+    let sid = app.open_session(&v).await;
+
+    let ok = data(
+        &v.ack(
+            "request_human",
+            json!({ "sessionId": sid, "message": "a human please" }),
+        )
+        .await,
+        "request_human",
+    );
+    assert_eq!(ok["status"], "waiting", "{ok}");
+    let stored = app.history(&sid).await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0]["content"], "a human please");
+}
+both!(request_human_with_a_message_that_fits_escalates_and_stores_it);
