@@ -162,3 +162,50 @@ async fn init_and_join_acks_carry_both_watermarks(backend: Backend) {
     assert!(j["session"]["lastMessageAt"].is_string(), "{j}");
 }
 both!(init_and_join_acks_carry_both_watermarks);
+
+async fn join_session_ack_carries_the_session_id_and_read_watermarks(backend: Backend) {
+    let app = desk(backend, |_| {}).await;
+    let a = staff(&app, "a@desk.test", "agent").await;
+    let ad = app.socket_as("/admin", &a.token).await;
+    let v = app.socket().await;
+    let sid = open(&v).await["sessionId"]
+        .as_str()
+        .expect("sid")
+        .to_string();
+    for i in 1..=3 {
+        data(
+            &v.ack(
+                "user_message",
+                json!({ "sessionId": sid, "content": format!("u{i}") }),
+            )
+            .await,
+            "user_message",
+        );
+    }
+    data(
+        &v.ack("read", json!({ "sessionId": sid, "seq": 2 })).await,
+        "visitor read",
+    );
+
+    let j = data(
+        &ad.ack("join_session", json!({ "sessionId": sid })).await,
+        "join",
+    );
+    assert_eq!(j["sessionId"], sid.as_str(), "top-level sessionId: {j}");
+    assert_eq!(j["readSeq"], json!({ "user": 2, "admin": 0 }), "{j}");
+    // additive: the earlier fields are still there
+    assert_summary(&j["session"], "join_session");
+    assert_eq!(seqs(&j["messages"]), vec![1, 2, 3]);
+    assert_eq!(j["hasMore"], false);
+
+    data(
+        &ad.ack("read", json!({ "sessionId": sid, "seq": 3 })).await,
+        "agent read",
+    );
+    let j = data(
+        &ad.ack("join_session", json!({ "sessionId": sid })).await,
+        "join again",
+    );
+    assert_eq!(j["readSeq"], json!({ "user": 2, "admin": 3 }), "{j}");
+}
+both!(join_session_ack_carries_the_session_id_and_read_watermarks);
