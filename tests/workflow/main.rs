@@ -19,6 +19,7 @@ mod chat;
 mod claim;
 mod delivery;
 mod errors;
+mod history_clearing;
 mod join_history;
 mod listing;
 mod offline_grace;
@@ -32,135 +33,6 @@ mod typing;
 use common::Backend;
 use helpers::*;
 use serde_json::{json, Value};
-
-// ---------------------------------------------------------------------------------------
-// clear_history (socket) and DELETE /api/chats/:id (admin)
-// ---------------------------------------------------------------------------------------
-
-async fn clearing_history(backend: Backend) {
-    let app = desk(backend, |_| {}).await;
-    let boss = admin(&app).await;
-    let a = staff(&app, "a@desk.test", "agent").await;
-    let ad = app.socket_as("/admin", &a.token).await;
-    let v = app.socket().await;
-    let sid = app.open_session(&v).await;
-    data(
-        &ad.ack("join_session", json!({ "sessionId": sid })).await,
-        "join",
-    );
-    for i in 1..=3 {
-        data(
-            &v.ack(
-                "user_message",
-                json!({ "sessionId": sid, "content": format!("secret {i}") }),
-            )
-            .await,
-            "msg",
-        );
-    }
-    assert_eq!(app.history(&sid).await.len(), 3);
-
-    // an agent may not erase (issue 22: REST DELETE is admin-only, so is the socket's)
-    let refused = ad.ack("clear_history", json!({ "sessionId": sid })).await;
-    assert_eq!(refused["error"]["code"], "forbidden", "{refused}");
-    assert_eq!(app.history(&sid).await.len(), 3, "an agent's clear erased");
-    // an admin over the socket erases for everyone
-    let bs = app.socket_as("/admin", &boss.token).await;
-    let c = data(
-        &bs.ack("clear_history", json!({ "sessionId": sid })).await,
-        "clear_history",
-    );
-    assert_has(&c, &json!({ "sessionId": sid, "cleared": 3 }), "");
-    for s in [&v, &ad] {
-        assert_has(
-            &s.next("history_cleared").await,
-            &json!({ "sessionId": sid }),
-            "",
-        );
-    }
-    assert!(app.history(&sid).await.is_empty(), "history not erased");
-    let h = data(
-        &v.ack("get_history", json!({ "sessionId": sid })).await,
-        "get_history",
-    );
-    assert_eq!(h["messages"], json!([]));
-    // seq keeps counting
-    let m = data(
-        &v.ack(
-            "user_message",
-            json!({ "sessionId": sid, "content": "after" }),
-        )
-        .await,
-        "after",
-    );
-    assert_eq!(m["seq"], 4);
-
-    // the visitor may clear its own conversation, for the visitor only (staff keep it)
-    let c = data(
-        &v.ack("clear_history", json!({ "sessionId": sid })).await,
-        "visitor clear_history",
-    );
-    assert_has(&c, &json!({ "sessionId": sid, "cleared": 1 }), "");
-    assert_has(
-        &v.next("history_cleared").await,
-        &json!({ "sessionId": sid }),
-        "",
-    );
-    none_of(
-        &ad,
-        "history_cleared",
-        "a visitor's clear reached the agent",
-    )
-    .await;
-
-    // REST: agents get 403, admins clear
-    data(
-        &v.ack(
-            "user_message",
-            json!({ "sessionId": sid, "content": "again" }),
-        )
-        .await,
-        "again",
-    );
-    let path = format!("/api/chats/{sid}");
-    let (st, body) = call(&app, reqwest::Method::DELETE, &path, Some(&a.token), None).await;
-    assert_eq!(st, 403, "agent DELETE: {body}");
-    assert_eq!(body["error"]["code"], "forbidden");
-    let (st, _) = call(&app, reqwest::Method::DELETE, &path, None, None).await;
-    assert_eq!(st, 401, "DELETE without token");
-    none_of(&v, "history_cleared", "a refused DELETE cleared").await;
-    assert_eq!(app.history(&sid).await.len(), 1);
-    let (st, body) = call(
-        &app,
-        reqwest::Method::DELETE,
-        &path,
-        Some(&boss.token),
-        None,
-    )
-    .await;
-    assert_eq!(st, 200, "{body}");
-    // the message the visitor hid is erased too
-    assert_has(&body, &json!({ "sessionId": sid, "cleared": 2 }), "");
-    for s in [&v, &ad] {
-        assert_has(
-            &s.next("history_cleared").await,
-            &json!({ "sessionId": sid }),
-            "",
-        );
-    }
-    assert!(app.history(&sid).await.is_empty());
-    let (st, body) = call(
-        &app,
-        reqwest::Method::DELETE,
-        &format!("/api/chats/{}", uuid::Uuid::new_v4()),
-        Some(&boss.token),
-        None,
-    )
-    .await;
-    assert_eq!(st, 404, "{body}");
-    assert_eq!(body["error"]["code"], "session_not_found");
-}
-both!(clear_history_and_delete, clearing_history);
 
 // ---------------------------------------------------------------------------------------
 // REST: PATCH /api/chats/:id, POST /api/chats/:id/messages
