@@ -252,3 +252,51 @@ async fn rest_lists_chats_filtered_by_status_and_assignee(backend: Backend) {
     assert_eq!(got, vec![s[2].as_str()]);
 }
 both!(rest_lists_chats_filtered_by_status_and_assignee);
+
+async fn rest_lists_chats_of_one_status(backend: Backend) {
+    let app = desk(backend, |_| {}).await;
+    let a = staff(&app, "a@desk.test", "agent").await;
+    let v = app.socket().await;
+    let sid = app.open_session(&v).await;
+
+    // GET /api/chats?status=...
+    let v2 = app.socket().await;
+    let s2 = app.open_session(&v2).await;
+    data(
+        &v2.ack("request_human", json!({ "sessionId": s2 })).await,
+        "wait",
+    );
+    let (st, list) = call(
+        &app,
+        reqwest::Method::GET,
+        "/api/chats?status=waiting",
+        Some(&a.token),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{list}");
+    let ids: Vec<&str> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|c| c["sessionId"].as_str())
+        .collect();
+    assert_eq!(ids, vec![s2.as_str()]);
+    let (st, list) = call(
+        &app,
+        reqwest::Method::GET,
+        "/api/chats?status=open",
+        Some(&a.token),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{list}");
+    let ids: Vec<&str> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|c| c["sessionId"].as_str())
+        .collect();
+    assert_eq!(ids, vec![sid.as_str()]);
+}
+both!(rest_lists_chats_of_one_status);
