@@ -62,6 +62,10 @@ pub struct TestApp {
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
     jwt_secret: Option<String>,
+    /// The server's own connection pool, and whether dropping this handle closes it (see
+    /// [`TestApp::closing_its_pool_on_drop`]).
+    server_db: Option<sea_orm::DatabaseConnection>,
+    close_pool_on_drop: bool,
 }
 
 /// The admin every test server is started with (`ADMIN_EMAIL` / `ADMIN_PASSWORD`): public
@@ -195,6 +199,7 @@ async fn start(
 ) -> TestApp {
     let jwt_secret = config.jwt_secret.clone();
     let app = App::build(config).await.expect("server builds");
+    let server_db = Some(app.state().db.clone());
     let port = app.port();
     let shutdown = app.shutdown_token();
     let handle = tokio::spawn(app.run_until_stopped());
@@ -208,6 +213,8 @@ async fn start(
         handle: Some(handle),
         _dir: dir,
         jwt_secret,
+        server_db,
+        close_pool_on_drop: false,
     }
 }
 
@@ -229,6 +236,8 @@ impl TestApp {
             handle: None,
             _dir: None,
             jwt_secret: None,
+            server_db: None,
+            close_pool_on_drop: false,
         }
     }
 
@@ -403,16 +412,109 @@ impl TestApp {
     }
 }
 
+/// An argon2id hash of `password` with the smallest parameters argon2 allows (8 KiB, one
+/// pass). The server verifies a login against the parameters stored in the hash, so an account
+/// stored with it logs in within a millisecond, where the default parameters cost about 0.35 s
+/// of CPU per hash and per login in a debug build (most of the CPU time of a suite that creates
+/// a few staff accounts per test on two cores).
+pub fn quick_password_hash(password: &str) -> String {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+    let params = argon2::Params::new(argon2::Params::MIN_M_COST, 1, 1, None).expect("params");
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
+        .expect("argon2 hash")
+        .to_string()
+}
+
+impl TestApp {
+    /// Stores an account of `role` (`admin`, `agent` or `customer`) named `name`, with a
+    /// [`quick_password_hash`] of `password`, through the same `auth::service::create` that
+    /// `POST /api/agents` and `ADMIN_EMAIL` use; returns its id. For suites that need staff
+    /// accounts but do not test how they are made (`tests/auth.rs` does).
+    pub async fn store_account(
+        &self,
+        email: &str,
+        name: &str,
+        role: &str,
+        password: &str,
+    ) -> String {
+        use chatdesk::auth::{service, Role};
+        let role = match role {
+            "admin" => Role::Admin,
+            "agent" => Role::Agent,
+            "customer" => Role::Customer,
+            other => panic!("unknown role {other}"),
+        };
+        let db = sea_orm::Database::connect(&self.db_url)
+            .await
+            .expect("connect to the test database");
+        let account = service::create(
+            &db,
+            service::NewAccount {
+                email: Some(email.into()),
+                username: None,
+                name: name.into(),
+                role,
+                password_hash: quick_password_hash(password),
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("store account {email}: {e}"));
+        let _ = db.close().await;
+        account.id
+    }
+
+    /// A staff account of `role` ("agent" or "admin") stored with [`Self::store_account`] (name =
+    /// email, as [`Self::staff_token`] makes it), logged in over REST; returns its token.
+    pub async fn quick_staff_token(&self, email: &str, role: &str) -> String {
+        self.store_account(email, email, role, "staff-password")
+            .await;
+        self.login(email, "staff-password").await
+    }
+}
+
+impl TestApp {
+    /// Makes dropping this handle close the server's database pool too (on a multi-threaded
+    /// test runtime). A stopped server's pool outlives it: the connections it holds stay open
+    /// until the test process exits (about 3 per PostgreSQL test, measured with
+    /// `pg_stat_activity`), which a crate of a hundred PostgreSQL tests would take past
+    /// PostgreSQL's `max_connections` (100).
+    pub fn closing_its_pool_on_drop(mut self) -> TestApp {
+        self.close_pool_on_drop = true;
+        self
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        let Some(db) = self.server_db.take().filter(|_| self.close_pool_on_drop) else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if rt.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return;
+        }
+        // Idle connections close at once; a connection still checked out by a task of the
+        // stopping server closes when that task lets it go, waited for up to a second.
+        tokio::task::block_in_place(|| {
+            rt.block_on(async {
+                let _ = tokio::time::timeout(Duration::from_secs(1), db.close_by_ref()).await;
+            })
+        });
     }
 }
 
 /// Runs a scenario on both backends: `both!(name, scenario_fn)` makes `name::sqlite` and
-/// `name::postgres` tests.
+/// `name::postgres` tests; `both!(scenario_fn)` names them after the scenario
+/// (`scenario_fn::sqlite`: a module and a function may share a name).
 #[macro_export]
 macro_rules! both {
+    ($scenario:ident) => {
+        $crate::both!($scenario, $scenario);
+    };
     ($name:ident, $scenario:ident) => {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
