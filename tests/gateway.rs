@@ -1005,6 +1005,10 @@ async fn after_a_redis_outage_a_plain_websocket_customer_hears_an_agent_on_anoth
         .as_str()
         .expect("sessionId")
         .to_string();
+    // The greeting's history is read after the `session` frame: a message written before
+    // that read is in it (and, by `seq`, not sent again live). Wait for it, so that "before"
+    // can only come live.
+    ws.next("history").await;
     agent.ack("join_session", json!({ "sessionId": sid })).await;
     agent
         .ack(
