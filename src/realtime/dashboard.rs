@@ -14,7 +14,7 @@ use crate::messages::types::MessageDto;
 use crate::realtime::reply::Ack;
 use crate::realtime::visitor::require_staff;
 use crate::realtime::{self, respond};
-use crate::sessions::types::SessionAck;
+use crate::sessions::types::{SessionAck, SessionId};
 use crate::state::AppState;
 
 /// Emits a reply event to the asking socket.
@@ -24,15 +24,21 @@ fn tell<A: Adapter, T: serde::Serialize + ?Sized>(s: &SocketRef<A>, event: &str,
     }
 }
 
-/// A session named by an event's payload (`{sessionId}` or the id alone).
+/// The session id an event's payload names (`{sessionId}` or the id alone).
+fn session_ref(data: Result<Value, socketioxide::ParserError>) -> AppResult<SessionId> {
+    let value = data.map_err(|_| AppError::InvalidPayload("payload is not valid JSON".into()))?;
+    let r: SessionRef = serde_json::from_value(value)
+        .map_err(|_| AppError::InvalidPayload("sessionId is required (a UUID string)".into()))?;
+    SessionId::parse(&r.into_id())
+}
+
+/// The session an event's payload names.
 async fn named(
     state: &AppState,
     data: Result<Value, socketioxide::ParserError>,
 ) -> AppResult<entity::chat_session::Model> {
-    let value = data.map_err(|_| AppError::InvalidPayload("payload is not valid JSON".into()))?;
-    let r: SessionRef = serde_json::from_value(value)
-        .map_err(|_| AppError::InvalidPayload("sessionId is required (a UUID string)".into()))?;
-    crate::sessions::service::get_by_session_id(&state.db, &r.into_id()).await
+    let id = session_ref(data)?;
+    crate::sessions::service::get_by_session_id(&state.db, id.as_str()).await
 }
 
 /// `admin-connect`: the socket becomes a dashboard; it gets `sessions-list`.
@@ -143,11 +149,7 @@ pub(crate) async fn leave<A: Adapter>(
 ) {
     respond(&s, ack, "admin-leave-session", async {
         require_staff(&s, &state, "admin-leave-session")?;
-        let value =
-            data.map_err(|_| AppError::InvalidPayload("payload is not valid JSON".into()))?;
-        let r: SessionRef = serde_json::from_value(value)
-            .map_err(|_| AppError::InvalidPayload("sessionId is required".into()))?;
-        let id = crate::sessions::types::SessionId::parse(&r.into_id())?;
+        let id = session_ref(data)?;
         s.leave(id.as_str().to_string());
         realtime::joined(&s).remove(id.as_str());
         Ok(SessionAck {
