@@ -133,6 +133,7 @@ impl App {
             .merge(crate::sessions::http::router())
             .merge(crate::auth::http::router())
             .merge(crate::desk::http::router())
+            .merge(crate::conversation::http::router())
             .merge(crate::gateway::router())
             .merge(crate::web::router())
             .with_state(state.clone());

@@ -1,15 +1,17 @@
 //! chatdesk: a support-desk chat server, socket.io-compatible with the reference Node app.
 //!
 //! Dependencies go one way: protocol adapters (`realtime` for socket.io, `gateway` for `/ws`,
-//! the REST handlers in each capability's `http.rs`) call the core (`desk`, `assistant`,
-//! `dashboard`, `sessions`), which calls the stores (`sessions::service`, `messages`), which
+//! the REST handlers in each capability's `http.rs`) call the conversation core
+//! (`conversation`: open, send, history, typing, read, escalate, clear), which calls the desk
+//! (`desk`, `assistant`, `dashboard`, `sessions`), which calls the stores (`sessions::service`, `messages`), which
 //! broadcast through the `hub`. A lower layer that must tell a higher one does so through a
 //! hook it owns (`messages::writer::Announcer`, `cluster::cancel::Cancellable`,
 //! `cluster::presence::LocalPresence`, `hub::HubRelay`). See docs/architecture.md.
 //!
 //! How a message flows: a socket event is queued on its connection's lane in arrival order
-//! (`realtime::lane`), decoded and checked (`realtime::visitor`), handed to the group-commit
-//! writer (`messages::writer`) in that order, stored with its `seq` in one transaction per
+//! (`realtime::lane`), decoded and checked (`realtime::visitor`), handed through the
+//! conversation core (`conversation::submit`) to the group-commit writer
+//! (`messages::writer`) in that order, stored with its `seq` in one transaction per
 //! batch (`messages::service`), then broadcast through the hub (`hub`) to the session's room,
 //! announced to agents (`desk::announce`), and acknowledged to its sender.
 //!
@@ -18,7 +20,9 @@
 //! - `error`: the one error type, with stable wire codes.
 //! - `edge`: origin guard, rate limits, client info. `hub`: broadcasting.
 //! - `auth`: accounts, passwords, tokens, the staff/customer extractors.
-//! - `sessions`: sessions, their types and the `/api/chats` endpoints.
+//! - `conversation`: the one API every protocol calls (open or resume, send, history, typing,
+//!   read, escalate, clear) and the REST of one conversation.
+//! - `sessions`: sessions, their types and the `/api/chats` lists.
 //! - `messages`: validation, storage, history.
 //! - `desk`: workflow (queue, claim, assign, resolve), auto-assignment, announcements.
 //! - `presence`: who is online; `cluster`: Redis for several nodes.
@@ -32,6 +36,7 @@ pub mod assistant;
 pub mod auth;
 pub mod cluster;
 pub mod config;
+pub mod conversation;
 pub mod dashboard;
 pub mod db;
 pub mod desk;

@@ -228,8 +228,8 @@ pub struct PlainWebSocketInfo {
     info(title = "chatdesk", description = "Support-desk chat server: REST API. The real-time protocol (socket.io events, plain WebSocket) is described in the README."),
     paths(
         health, ready, metrics, stats, websocket_info, openapi,
-        crate::sessions::http::list_chats, crate::sessions::http::my_chats, crate::sessions::http::get_chat,
-        crate::desk::http::patch_chat, crate::desk::http::post_message, crate::desk::http::delete_chat,
+        crate::sessions::http::list_chats, crate::sessions::http::my_chats, crate::conversation::http::get_chat,
+        crate::desk::http::patch_chat, crate::conversation::http::post_message, crate::desk::http::delete_chat,
         crate::auth::http::login, crate::auth::http::register, crate::auth::http::setup, crate::auth::http::verify, crate::auth::http::me,
         crate::auth::http::logout, crate::auth::http::list_agents, crate::auth::http::create_agent,
         crate::auth::http::update_agent, crate::auth::http::delete_agent,

@@ -1,29 +1,23 @@
-//! Desk REST for staff: `PATCH /api/chats/:sessionId`, `POST /api/chats/:sessionId/messages`,
-//! `DELETE /api/chats/:sessionId` (admin).
+//! Desk REST for staff: `PATCH /api/chats/:sessionId`, `DELETE /api/chats/:sessionId`
+//! (admin). Sending is `conversation::http`'s.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Deserializer};
 
 use super::types::SessionSummary;
 use crate::auth::http::JsonBody;
 use crate::auth::{AdminOnly, Staff};
-use crate::error::{AppError, AppResult};
-use crate::messages::service::NewMessage;
-use crate::messages::types::{ClientMsgId, MessageDto, Sender};
+use crate::error::AppResult;
 use crate::sessions::service as sessions;
 use crate::sessions::types::Cleared;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/chats/{session_id}",
-            axum::routing::patch(patch_chat).delete(delete_chat),
-        )
-        .route("/api/chats/{session_id}/messages", post(post_message))
+    Router::new().route(
+        "/api/chats/{session_id}",
+        axum::routing::patch(patch_chat).delete(delete_chat),
+    )
 }
 
 /// The body of `PATCH /api/chats/:sessionId`.
@@ -50,23 +44,6 @@ fn assignee_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>
         .map_err(|_| serde::de::Error::custom("assigneeId must be a string or null"))
 }
 
-/// The body of `POST /api/chats/:sessionId/messages`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PostMessage {
-    /// Required: absent or null is refused with [`CONTENT_RULE`].
-    #[serde(default, deserialize_with = "content")]
-    content: Option<String>,
-    #[serde(default)]
-    client_msg_id: Option<ClientMsgId>,
-}
-
-const CONTENT_RULE: &str = "content must be a string";
-
-fn content<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Option::<String>::deserialize(d).map_err(|_| serde::de::Error::custom(CONTENT_RULE))
-}
-
 /// `PATCH /api/chats/:sessionId {status?, assigneeId?}`.
 /// Change status and/or assignee (staff): `{status?, assigneeId?}`.
 #[utoipa::path(patch, path = "/api/chats/{session_id}", tag = "chats", params(("session_id" = String, Path, description = "public session id")), security(("bearer" = [])), responses((status = 200, description = "session summary"), (status = 403, description = "not the assignee or an admin"), (status = 400, description = "malformed session id"), (status = 404, description = "unknown session"), (status = 409, description = "changed meanwhile")))]
@@ -87,36 +64,6 @@ pub(crate) async fn patch_chat(
     )
     .await?;
     Ok(Json(sum))
-}
-
-/// `POST /api/chats/:sessionId/messages {content, clientMsgId?}`: send as an agent.
-/// Send as an agent: `{content, clientMsgId?}`.
-#[utoipa::path(post, path = "/api/chats/{session_id}/messages", tag = "chats", params(("session_id" = String, Path, description = "public session id")), security(("bearer" = [])), responses((status = 201, description = "the stored message"), (status = 200, description = "a retry: the message stored earlier with this clientMsgId"), (status = 400, description = "malformed session id or content"), (status = 404, description = "unknown session")))]
-pub(crate) async fn post_message(
-    State(state): State<AppState>,
-    Staff(me): Staff,
-    Path(id): Path<String>,
-    body: JsonBody,
-) -> AppResult<(StatusCode, Json<MessageDto>)> {
-    let session = sessions::get_by_session_id(&state.db, &id).await?;
-    let body: PostMessage = body.read()?;
-    let content = body
-        .content
-        .ok_or_else(|| AppError::InvalidPayload(CONTENT_RULE.into()))?;
-    crate::messages::validate_content(&content, state.config.max_content_length)?;
-    let mut new = NewMessage::new(session.id, session.session_id, Sender::Admin, content);
-    new.client_msg_id = body.client_msg_id.map(ClientMsgId::into_inner);
-    new.author_id = (!me.legacy).then_some(me.account_id);
-    if let Some(ai) = &state.assistant {
-        ai.cancel(&new.session_pk);
-    }
-    let stored = state.writer.store(new, None).await?;
-    let status = if stored.duplicate {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    Ok((status, Json(stored.message)))
 }
 
 /// `DELETE /api/chats/:sessionId` (admin): erases the session's messages.
@@ -170,24 +117,5 @@ mod tests {
             refusal::<PatchChat>(json!({ "assigneeId": [] })),
             "assigneeId must be a string or null"
         );
-    }
-
-    #[test]
-    fn message_bodies_keep_their_refusals() {
-        assert_eq!(
-            refusal::<PostMessage>(json!({ "content": 5 })),
-            "content must be a string"
-        );
-        assert_eq!(
-            refusal::<PostMessage>(json!({ "content": "x", "clientMsgId": 1.5 })),
-            ClientMsgId::RULE
-        );
-        let ok = JsonBody(json!({ "content": "x", "clientMsgId": 7 }))
-            .read::<PostMessage>()
-            .ok()
-            .map(|b| (b.content, b.client_msg_id.map(ClientMsgId::into_inner)));
-        assert_eq!(ok, Some((Some("x".into()), Some("7".into()))));
-        let missing = JsonBody(json!({})).read::<PostMessage>().ok();
-        assert_eq!(missing.map(|b| b.content), Some(None));
     }
 }

@@ -12,14 +12,17 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::types::{self, Inbound, Outbound, DEFAULT_HISTORY};
+use super::types::{self, Inbound, Outbound};
 use crate::auth::Identity;
+use crate::conversation::{self, Outgoing, SessionRef, Viewer};
 use crate::edge::limits::SocketBudget;
 use crate::error::{AppError, AppResult};
 use crate::hub::SessionEvent;
-use crate::messages::service::NewMessage;
-use crate::messages::types::{MessageDto, Sender};
-use crate::sessions::types::{SessionStatus, Typing};
+use crate::messages::service::Stored;
+use crate::messages::types::{ClientMsgId, MessageDto, Sender};
+use crate::messages::Content;
+use crate::sessions::types::SessionStatus;
+use crate::sessions::Caller;
 use crate::state::AppState;
 
 /// How many ids of its own messages a connection remembers (to recognise their echo).
@@ -299,34 +302,28 @@ impl Conn {
         self.own.push_back(id.to_string());
     }
 
-    /// Stores a visitor message through the group-commit writer (the socket.io path's
-    /// storage, `seq`, broadcast and exactly-once), and answers `sent`.
-    async fn store_visitor_message(
-        &mut self,
-        content: String,
-        client_msg_id: Option<String>,
-    ) -> AppResult<bool> {
-        let mut new = NewMessage::new(
-            self.session.pk.clone(),
-            self.session.session_id.clone(),
-            Sender::User,
-            content,
-        );
-        new.client_msg_id = client_msg_id;
-        let stored = self.state.writer.store(new, None).await?;
+    /// The conversation this connection speaks in.
+    fn here(&self) -> SessionRef {
+        SessionRef {
+            pk: self.session.pk.clone(),
+            id: self.session.session_id.clone(),
+        }
+    }
+
+    /// The visitor's message is stored: `sent` answers it.
+    async fn confirm(&mut self, stored: &Stored) {
         self.remember_own(&stored.message.id);
         let sent = types::sent(&stored.message, stored.duplicate);
         self.send(&sent).await;
-        Ok(!stored.duplicate)
     }
 
     /// `chat` / `message`: the visitor writes; the assistant (when on and no human owns the
     /// session) answers through the room.
-    async fn chat(&mut self, content: String, client_msg_id: Option<String>) -> AppResult<()> {
-        crate::messages::validate_content(&content, self.state.config.max_content_length)?;
-        if self.store_visitor_message(content, client_msg_id).await? {
-            crate::assistant::visitor_wrote(&self.state, &self.session.pk);
-        }
+    async fn chat(&mut self, content: String, client_msg_id: Option<ClientMsgId>) -> AppResult<()> {
+        let content = Content::parse(content, self.state.config.max_content_length)?;
+        let out = Outgoing::visitor(self.here(), content).with_client_msg_id(client_msg_id);
+        let stored = conversation::send(&self.state, out, None).await?;
+        self.confirm(&stored).await;
         Ok(())
     }
 
@@ -336,48 +333,34 @@ impl Conn {
     async fn escalate(&mut self, message: Option<String>) -> AppResult<()> {
         let text = message
             .map(|m| m.trim().to_string())
-            .filter(|m| !m.is_empty());
-        if let Some(t) = &text {
-            crate::messages::validate_content(t, self.state.config.max_content_length)?;
+            .filter(|m| !m.is_empty())
+            .map(|t| Content::parse(t, self.state.config.max_content_length))
+            .transpose()?;
+        let done = conversation::escalate(&self.state, &self.session.pk, text).await?;
+        if let Some(stored) = &done.stored {
+            self.confirm(stored).await;
         }
-        let session = crate::desk::service::load(&self.state.db, &self.session.pk).await?;
-        let session = crate::desk::escalate(&self.state, session).await?;
-        if let Some(t) = text {
-            self.store_visitor_message(t, None).await?;
-        }
-        let position = crate::desk::position(&self.state, &session).await?;
         let reply = Outbound::EscalationAnswer {
             message: crate::desk::types::EscalationResponse::TEXT,
-            status: SessionStatus::of(&session),
-            position,
+            status: SessionStatus::of(&done.session),
+            position: done.position,
             timestamp: types::now(),
         };
         self.send(&reply).await;
         Ok(())
     }
 
-    /// `history`: the latest messages (or those before `beforeSeq`), oldest first.
+    /// `history`: the latest messages (or those before `beforeSeq`), oldest first. The
+    /// plain-WebSocket client is the visitor side: its view starts after its clear.
     async fn history(&mut self, before_seq: Option<i64>, limit: Option<u64>) -> AppResult<()> {
-        let limit = limit
-            .unwrap_or(DEFAULT_HISTORY)
-            .clamp(1, self.state.config.history_limit.max(1));
-        // The plain-WebSocket client is the visitor side: its view starts after its clear.
-        let floor =
-            crate::sessions::service::visitor_floor(&self.state.db, &self.session.pk).await?;
-        let (rows, has_more) = crate::messages::service::messages_before_within(
-            &self.state.db,
-            &self.session.pk,
-            floor,
-            before_seq,
-            limit,
-            self.state.config.response_max_bytes,
-        )
-        .await?;
-        if let Some(last) = rows.last() {
+        let here = self.here();
+        let page =
+            conversation::history(&self.state, &here, Viewer::Visitor, before_seq, limit).await?;
+        if let Some(last) = page.messages.last() {
             self.seen_seq = self.seen_seq.max(last.seq);
         }
-        let v = Outbound::History(types::history(&self.session.session_id, &rows, has_more));
-        let v = encode(&v);
+        let history = types::history(&here.id, &page.messages, page.has_more);
+        let v = encode(&Outbound::History(history));
         self.send_text(v).await;
         Ok(())
     }
@@ -385,45 +368,17 @@ impl Conn {
     /// `clear_history`: hides the history from the visitor (every device of theirs hears it;
     /// staff keep seeing it, as for a socket.io visitor) and answers `history {messages: []}`.
     async fn clear(&mut self) -> AppResult<()> {
-        crate::sessions::history::clear_for_visitor(
-            &self.state,
-            &self.session.pk,
-            &self.session.session_id,
-        )
-        .await?;
+        let visitor = Caller::default();
+        conversation::clear(&self.state, &visitor, &self.here()).await?;
         self.own_clears += 1;
         self.send_empty_history().await;
         Ok(())
     }
 
-    /// `typing {isTyping}`: relayed to the room as the visitor side's `typing`; an unrefreshed
-    /// `true` is turned off after `TYPING_TIMEOUT_SECS`, as for socket.io visitors.
+    /// `typing {isTyping}`: relayed to the room as the visitor side's `typing`.
     async fn typing(&mut self, is_typing: bool) -> AppResult<()> {
-        let state = &self.state;
-        let session_id = self.session.session_id.clone();
-        let generation = state.presence.typing(&session_id, "user");
-        let payload = Typing::by(&session_id, Sender::User, is_typing);
-        state
-            .hub
-            .to_session(&session_id, "typing", &payload, None)
-            .await;
-        if is_typing {
-            let state = state.clone();
-            tokio::spawn(async move {
-                let wait = Duration::from_secs(state.config.typing_timeout_secs);
-                tokio::time::sleep(wait).await;
-                if state
-                    .presence
-                    .typing_expired(&session_id, "user", generation)
-                {
-                    let off = Typing::by(&session_id, Sender::User, false);
-                    state
-                        .hub
-                        .to_session(&session_id, "typing", &off, None)
-                        .await;
-                }
-            });
-        }
+        let id = self.session.session_id.clone();
+        conversation::typing(&self.state, &id, Sender::User, is_typing, None).await;
         Ok(())
     }
 
@@ -468,7 +423,7 @@ impl Conn {
 
     /// How many messages one history frame carries.
     fn page(&self) -> u64 {
-        DEFAULT_HISTORY.min(self.state.config.history_limit.max(1))
+        conversation::page_size(&self.state, None, conversation::DEFAULT_PAGE)
     }
 
     /// Events of other nodes may have been missed (this node lost Redis for a while): the

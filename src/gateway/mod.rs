@@ -80,9 +80,9 @@ use std::collections::HashMap;
 use tracing::Instrument;
 
 use crate::auth::{Identity, Role};
+use crate::conversation::{self, OpenRequest};
 use crate::edge::client::ClientInfo;
 use crate::error::{AppError, AppResult};
-use crate::sessions::service::{self, NewSession, Owner};
 use crate::sessions::Caller;
 use crate::state::AppState;
 
@@ -182,54 +182,26 @@ async fn session_for(
         identity: as_visitor,
         verified: None,
     };
-    let owner = caller.owner();
     // Staff see every session id in the console: holding one is no capability for them, so
     // they resume only sessions they own.
     let staff = identity
         .filter(|i| i.is_staff())
         .map(|i| i.account_id.as_str());
-    let mut existing = match wanted {
-        Some(id) => service::find_by_session_id(&state.db, id)
-            .await?
-            .filter(|s| caller.can_access(s))
-            .filter(|s| staff.is_none() || s.customer_id.as_deref() == staff),
-        None => None,
-    };
-    if existing.is_none() {
-        if let Some(o) = &owner {
-            existing = service::latest_unresolved(&state.db, o).await?;
-        }
-    }
-    let resumed = existing.is_some();
-    let session = match (existing, &owner) {
-        (Some(s), Some(o @ Owner::Customer(_))) if s.customer_id.is_none() => {
-            let linked = service::link_owner(&state.db, s, o).await?;
-            // Whoever else had the id loses it (see `Hub::evict_visitors`).
-            state.hub.evict_visitors(&linked.session_id, None).await;
-            linked
-        }
-        (Some(s), _) => s,
-        (None, _) => {
-            let customer_id = match owner {
-                Some(Owner::Customer(c)) => Some(c),
-                _ => None,
-            };
-            let new = NewSession {
-                ip: info.ip.clone(),
-                user_agent: info.user_agent.clone(),
-                customer_id,
-                visitor_identity: None,
-            };
-            state
-                .limits
-                .new_session(info.ip.as_deref().unwrap_or_default(), None)?;
-            let s = state.sessions.create(new).await?;
-            tracing::info!(session = %s.session_id, "session created (plain WebSocket)");
-            let sum = crate::desk::summary(state, &s).await?;
-            state.hub.to_agents("session_created", &sum, None).await;
-            s
-        }
-    };
+    let ip = info.ip.clone().unwrap_or_default();
+    let opened = conversation::open(
+        state,
+        OpenRequest {
+            caller: &caller,
+            wanted,
+            only_owned_by: staff,
+            reuse: None,
+            client: info.clone(),
+            keep: None,
+        },
+        || state.limits.new_session(&ip, None),
+    )
+    .await?;
+    let (session, resumed) = (opened.session, opened.resumed);
     Ok(connection::Session {
         pk: session.id,
         session_id: session.session_id,

@@ -4,12 +4,11 @@
 //! session's room (the same ones socket.io clients get) are read with the types their
 //! senders wrote them with and translated here to the seeds' shapes.
 //!
-//! `Inbound` is decoded by hand rather than by a serde-tagged enum: the seeds name a
-//! message's text differently (`chat` reads `content`, else `message`; `message` the
-//! reverse; the first name present wins, even when the other one is malformed), and each
-//! refusal names the field and the `type` as these clients have always been told. A derived
-//! decoder would refuse some messages accepted today (a malformed second name) and report
-//! another field first when two are wrong.
+//! `Inbound` is decoded through a serde-tagged enum ([`Frame`]). The seeds name a message's
+//! text differently (`chat` reads `content`, else `message`; `message` the reverse; the
+//! first name present wins, even when the other one is malformed), and each refusal names the
+//! field and the `type` as these clients have always been told: so the text fields are taken
+//! as they come ([`Loose`]) and the frame's own rule picks one.
 
 use std::borrow::Cow;
 
@@ -20,11 +19,8 @@ use crate::assistant::types::{StreamEnd, StreamStart, StreamToken};
 use crate::desk::service::Reader;
 use crate::desk::types::{Assignee, EscalationResponse, QueuePosition, StatusChanged};
 use crate::error::AppError;
-use crate::messages::types::{format_ts, now_millis, MessageDto, Sender};
+use crate::messages::types::{format_ts, now_millis, ClientMsgId, MessageDto, Sender};
 use crate::sessions::types::{ReadReceipt, SessionStatus, Typing};
-
-/// Messages a history answer holds when the client names no `limit` (the seed's 50).
-pub const DEFAULT_HISTORY: u64 = 50;
 
 /// A client message, decoded.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,7 +28,7 @@ pub enum Inbound {
     /// `chat {content}` (seed 001) or `message {message}` (seed 000): the visitor writes.
     Chat {
         content: String,
-        client_msg_id: Option<String>,
+        client_msg_id: Option<ClientMsgId>,
     },
     /// `human-escalation {message?}` (alias `request_human`): the visitor asks for a human.
     Escalate { message: Option<String> },
@@ -63,77 +59,148 @@ fn invalid(event: Option<&str>, why: impl Into<String>) -> Malformed {
     }
 }
 
+/// One client message as it arrives, by its `type`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type")]
+enum Frame {
+    #[serde(rename = "chat")]
+    Chat(Text),
+    #[serde(rename = "message")]
+    Message(Text),
+    #[serde(rename = "human-escalation", alias = "request_human")]
+    Escalate {
+        #[serde(default, deserialize_with = "escalation_text")]
+        message: Option<String>,
+    },
+    #[serde(rename = "ping")]
+    Ping,
+    #[serde(rename = "get_history", rename_all = "camelCase")]
+    GetHistory {
+        #[serde(default, deserialize_with = "before_seq")]
+        before_seq: Option<i64>,
+        #[serde(default, deserialize_with = "limit")]
+        limit: Option<u64>,
+    },
+    #[serde(rename = "clear_history")]
+    ClearHistory,
+    #[serde(rename = "typing", rename_all = "camelCase")]
+    Typing {
+        #[serde(default, deserialize_with = "flag")]
+        is_typing: Option<bool>,
+    },
+    #[serde(other)]
+    Unknown,
+}
+
+/// The fields of `chat` and `message`, taken as they come: which one counts, and which
+/// refusal is reported first, is the frame's rule ([`Text::decode`]).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Text {
+    #[serde(default)]
+    content: Loose<String>,
+    #[serde(default)]
+    message: Loose<String>,
+    #[serde(default)]
+    client_msg_id: Loose<Option<ClientMsgId>>,
+}
+
+/// A field that may be absent, well-formed or malformed, without failing the frame.
+#[derive(Debug, Default)]
+enum Loose<T> {
+    #[default]
+    Absent,
+    Valid(T),
+    Malformed,
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Loose<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        Ok(T::deserialize(v).map_or(Loose::Malformed, Loose::Valid))
+    }
+}
+
+impl Text {
+    /// The text under `first` (else `second`), and the client's message id.
+    fn decode(self, kind: &str) -> Result<Inbound, String> {
+        let (first, a, b) = if kind == "chat" {
+            ("content", self.content, self.message)
+        } else {
+            ("message", self.message, self.content)
+        };
+        let content = match (a, b) {
+            (Loose::Valid(s), _) | (Loose::Absent, Loose::Valid(s)) => s,
+            (Loose::Absent, Loose::Absent) => return Err(format!("{kind} needs a {first} string")),
+            // Whichever name was malformed, the client is told the frame's own name.
+            (Loose::Malformed, _) | (Loose::Absent, Loose::Malformed) => {
+                return Err(format!("{first} must be a string"))
+            }
+        };
+        let client_msg_id = match self.client_msg_id {
+            Loose::Absent => None,
+            Loose::Valid(id) => id,
+            Loose::Malformed => return Err(ClientMsgId::RULE.into()),
+        };
+        Ok(Inbound::Chat {
+            content,
+            client_msg_id,
+        })
+    }
+}
+
+fn refuse<E: serde::de::Error>(rule: &'static str) -> impl FnOnce(E) -> E {
+    move |_| E::custom(rule)
+}
+
+fn escalation_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(d).map_err(refuse("message must be a string"))
+}
+
+fn before_seq<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    const RULE: &str = "beforeSeq must be a non-negative integer";
+    match Option::<i64>::deserialize(d).map_err(refuse(RULE))? {
+        Some(n) if n < 0 => Err(serde::de::Error::custom(RULE)),
+        n => Ok(n),
+    }
+}
+
+fn limit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    const RULE: &str = "limit must be a positive integer";
+    match Option::<u64>::deserialize(d).map_err(refuse(RULE))? {
+        Some(0) => Err(serde::de::Error::custom(RULE)),
+        n => Ok(n),
+    }
+}
+
+fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    Option::<bool>::deserialize(d).map_err(refuse(TYPING_RULE))
+}
+
+const TYPING_RULE: &str = "typing needs isTyping: true or false";
+
 /// Decodes one text message.
 pub fn parse(text: &str) -> Result<Inbound, Malformed> {
     let value: Value = serde_json::from_str(text)
         .map_err(|_| invalid(None, "message is not valid JSON (send {\"type\": ...})"))?;
-    let Value::Object(obj) = value else {
-        return Err(invalid(None, "message must be a JSON object"));
+    let kind = match value.as_object().map(|o| o.get("type")) {
+        None => return Err(invalid(None, "message must be a JSON object")),
+        Some(Some(Value::String(t))) => t.clone(),
+        Some(Some(_)) => return Err(invalid(None, "type must be a string")),
+        Some(None) => return Err(invalid(None, "type is required")),
     };
-    let kind = match obj.get("type") {
-        Some(Value::String(t)) => t.as_str(),
-        Some(_) => return Err(invalid(None, "type must be a string")),
-        None => return Err(invalid(None, "type is required")),
-    };
-    let ev = Some(kind);
-    match kind {
-        "chat" | "message" => {
-            // Each seed names the text its own way; either name is accepted by both types.
-            let (first, second) = if kind == "chat" {
-                ("content", "message")
-            } else {
-                ("message", "content")
-            };
-            let content = match obj.get(first).or_else(|| obj.get(second)) {
-                Some(Value::String(s)) => s.clone(),
-                Some(_) => return Err(invalid(ev, format!("{first} must be a string"))),
-                None => return Err(invalid(ev, format!("{kind} needs a {first} string"))),
-            };
-            let client_msg_id =
-                crate::messages::types::ClientMsgId::from_json(obj.get("clientMsgId"))
-                    .map_err(|_| invalid(ev, crate::messages::types::ClientMsgId::RULE))?
-                    .map(crate::messages::types::ClientMsgId::into_inner);
-            Ok(Inbound::Chat {
-                content,
-                client_msg_id,
-            })
-        }
-        "human-escalation" | "request_human" => match obj.get("message") {
-            None | Some(Value::Null) => Ok(Inbound::Escalate { message: None }),
-            Some(Value::String(s)) => Ok(Inbound::Escalate {
-                message: Some(s.clone()),
-            }),
-            Some(_) => Err(invalid(ev, "message must be a string")),
-        },
-        "ping" => Ok(Inbound::Ping),
-        "get_history" => {
-            let before_seq = match obj.get("beforeSeq") {
-                None | Some(Value::Null) => None,
-                Some(v) => Some(
-                    v.as_i64()
-                        .filter(|n| *n >= 0)
-                        .ok_or_else(|| invalid(ev, "beforeSeq must be a non-negative integer"))?,
-                ),
-            };
-            let limit = match obj.get("limit") {
-                None | Some(Value::Null) => None,
-                Some(v) => Some(
-                    v.as_u64()
-                        .filter(|n| *n >= 1)
-                        .ok_or_else(|| invalid(ev, "limit must be a positive integer"))?,
-                ),
-            };
-            Ok(Inbound::GetHistory { before_seq, limit })
-        }
-        "clear_history" => Ok(Inbound::ClearHistory),
-        "typing" => match obj.get("isTyping") {
-            Some(Value::Bool(b)) => Ok(Inbound::Typing { is_typing: *b }),
-            _ => Err(invalid(ev, "typing needs isTyping: true or false")),
-        },
-        other => Err(invalid(
-            Some(other),
-            format!("unknown message type {other:?}"),
-        )),
+    let ev = Some(kind.as_str());
+    let frame = Frame::deserialize(value).map_err(|e| invalid(ev, e.to_string()))?;
+    match frame {
+        Frame::Chat(t) | Frame::Message(t) => t.decode(&kind).map_err(|e| invalid(ev, e)),
+        Frame::Escalate { message } => Ok(Inbound::Escalate { message }),
+        Frame::Ping => Ok(Inbound::Ping),
+        Frame::GetHistory { before_seq, limit } => Ok(Inbound::GetHistory { before_seq, limit }),
+        Frame::ClearHistory => Ok(Inbound::ClearHistory),
+        Frame::Typing { is_typing } => is_typing
+            .map(|is_typing| Inbound::Typing { is_typing })
+            .ok_or_else(|| invalid(ev, TYPING_RULE)),
+        Frame::Unknown => Err(invalid(ev, format!("unknown message type {kind:?}"))),
     }
 }
 
@@ -528,7 +595,7 @@ mod tests {
             parse(r#"{"type": "message", "message": "xin chào", "clientMsgId": 7}"#).ok(),
             Some(Inbound::Chat {
                 content: "xin chào".into(),
-                client_msg_id: Some("7".into())
+                client_msg_id: ClientMsgId::from_json(Some(&json!(7))).ok().flatten()
             })
         );
         assert_eq!(
@@ -591,6 +658,53 @@ mod tests {
         assert_eq!(
             code(r#"{"type": "human-escalation", "message": 1}"#).0,
             "invalid_payload"
+        );
+    }
+
+    fn refusal(text: &str) -> String {
+        match parse(text) {
+            Ok(m) => panic!("accepted {text}: {m:?}"),
+            Err(m) => m.error.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_first_name_present_wins_and_refusals_keep_their_words() {
+        // The first name present counts, even when the other one is malformed.
+        assert_eq!(
+            parse(r#"{"type": "chat", "content": "x", "message": 5}"#).ok(),
+            Some(Inbound::Chat {
+                content: "x".into(),
+                client_msg_id: None
+            })
+        );
+        assert_eq!(
+            parse(r#"{"type": "message", "content": "y"}"#).ok(),
+            Some(Inbound::Chat {
+                content: "y".into(),
+                client_msg_id: None
+            })
+        );
+        // Refusals name the frame's own field.
+        assert!(
+            refusal(r#"{"type": "message", "content": 5}"#).contains("message must be a string")
+        );
+        assert!(
+            refusal(r#"{"type": "chat", "content": null}"#).contains("content must be a string")
+        );
+        assert!(refusal(r#"{"type": "message"}"#).contains("message needs a message string"));
+        assert!(refusal(r#"{"type": "typing"}"#).contains(TYPING_RULE));
+        assert!(refusal(r#"{"type": "get_history", "beforeSeq": -1}"#)
+            .contains("beforeSeq must be a non-negative integer"));
+        assert!(
+            refusal(r#"{"type": "chat", "content": "x", "clientMsgId": 1.5}"#)
+                .contains(ClientMsgId::RULE)
+        );
+        assert!(refusal(r#"{"type": "dance"}"#).contains("unknown message type \"dance\""));
+        // Fields a frame does not use are ignored.
+        assert_eq!(
+            parse(r#"{"type": "ping", "at": 1}"#).ok(),
+            Some(Inbound::Ping)
         );
     }
 

@@ -9,6 +9,26 @@ pub mod writer;
 
 use crate::error::{AppError, AppResult};
 
+/// A message's text, checked by [`validate_content`]: the one way content enters the core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Content(String);
+
+impl Content {
+    /// `content` if it is non-empty, at most `max` characters and without NUL.
+    pub fn parse(content: String, max: usize) -> AppResult<Self> {
+        validate_content(&content, max)?;
+        Ok(Content(content))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
 /// Checks message content: a non-empty string of at most `max` characters, without NUL.
 /// Every path that stores a message calls this (socket.io, REST, the plain WebSocket).
 pub fn validate_content(content: &str, max: usize) -> AppResult<()> {

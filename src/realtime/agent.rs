@@ -312,36 +312,23 @@ pub(crate) async fn request_human<A: Adapter>(
 ) {
     respond(&s, ack, event, async {
         let p: EscalationPayload = parse(data)?;
+        // The whole payload is checked before the session changes.
         let text = p
             .message
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty());
-        // The whole payload is checked before the session changes.
-        if let Some(text) = text {
-            crate::messages::validate_content(text, state.config.max_content_length)?;
-        }
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .map(|t| crate::messages::Content::parse(t, state.config.max_content_length))
+            .transpose()?;
         let caller = crate::realtime::caller(&s);
         let (pk, _) =
             crate::realtime::visitor::reachable_session(&s, &state, &caller, &p.session_id).await?;
-        let session = service::load(&state.db, &pk).await?;
-        let session = crate::desk::escalate(&state, session).await?;
-        if let Some(text) = text {
-            let new = crate::messages::service::NewMessage::new(
-                session.id.clone(),
-                session.session_id.clone(),
-                crate::messages::types::Sender::User,
-                text.to_string(),
-            );
-            state.writer.store(new, None).await?;
-        }
+        let done = crate::conversation::escalate(&state, &pk, text).await?;
         if let Err(e) = s.emit("human-escalation-response", &EscalationResponse::now()) {
             tracing::debug!(error = %e, "escalation response not sent");
         }
-        let position = crate::desk::position(&state, &session).await?;
         Ok(EscalationAck {
-            status: SessionStatus::of(&session),
-            position,
+            status: SessionStatus::of(&done.session),
+            position: done.position,
         })
     })
     .await

@@ -10,7 +10,6 @@ use crate::dashboard::types::{HistoryItem, SessionRef, ToggleAiMode};
 use crate::dashboard::{active, all};
 use crate::error::{AppError, AppResult};
 use crate::hub::DASHBOARDS_ROOM;
-use crate::messages::types::MessageDto;
 use crate::realtime::reply::Ack;
 use crate::realtime::visitor::require_staff;
 use crate::realtime::{self, respond};
@@ -102,18 +101,18 @@ pub(crate) async fn get_messages<A: Adapter>(
     respond(&s, ack, "get-messages", async {
         require_staff(&s, &state, "get-messages")?;
         let session = named(&state, data).await?;
-        let (rows, _) = crate::messages::service::messages_before_within(
-            &state.db,
-            &session.id,
-            0,
+        let page = crate::conversation::history(
+            &state,
+            &(&session).into(),
+            crate::conversation::Viewer::Staff,
             None,
-            state.config.history_limit.max(1),
-            state.config.response_max_bytes,
+            Some(state.config.history_limit),
         )
         .await?;
-        let history: Vec<HistoryItem> = rows
+        let history: Vec<HistoryItem> = page
+            .dtos(&session.session_id)
             .into_iter()
-            .map(|m| HistoryItem::from(MessageDto::from_model(m, &session.session_id)))
+            .map(HistoryItem::from)
             .collect();
         tell(&s, "messages-history", &history);
         Ok(Value::Null)

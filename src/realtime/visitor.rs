@@ -10,19 +10,18 @@ use socketioxide::extract::{SocketRef, State, TryData};
 use socketioxide::ParserError;
 use tracing::Instrument;
 
-use crate::desk::types::SessionUpdated;
+use crate::conversation::{self, OpenRequest, Outgoing, SessionRef, Viewer};
+use crate::desk::service::Reader;
 use crate::error::{AppError, AppResult};
 use crate::hub::Except;
 use crate::messages::service::Stored;
-use crate::messages::types::{ClientMsgId, MessageDto, Sender};
+use crate::messages::types::{ClientMsgId, Sender};
 use crate::messages::writer::OnStored;
+use crate::messages::Content;
 use crate::realtime::lane::{Lane, Ticket};
 use crate::realtime::reply::Ack;
 use crate::realtime::{self, parse};
-use crate::sessions::service::{self, NewSession, Owner};
-use crate::sessions::types::{
-    HistoryPage, InitAck, ReadAck, ReadReceipt, ReadSeq, SessionStatus, Typing, TypingAck,
-};
+use crate::sessions::types::{HistoryPage, InitAck, ReadSeq, SessionId, SessionStatus, TypingAck};
 use crate::sessions::{Caller, VerifiedVisitor};
 use crate::state::AppState;
 
@@ -96,69 +95,27 @@ async fn init<A: Adapter>(
         .and_then(Value::as_i64)
         .filter(|n| *n >= 0);
 
-    let mut existing = match wanted_id {
-        Some(id) => service::find_by_session_id(&state.db, id)
-            .await?
-            .filter(|sess| caller.can_access(sess)),
-        None => None,
+    let reuse = match wanted_id {
+        None => own_empty_session(s, state, &caller).await?,
+        Some(_) => None,
     };
-    let owner = caller.owner();
-    if existing.is_none() {
-        if let Some(owner) = &owner {
-            existing = service::latest_unresolved(&state.db, owner).await?;
-        }
+    let opened = conversation::open(
+        state,
+        OpenRequest {
+            caller: &caller,
+            wanted: wanted_id,
+            only_owned_by: None,
+            reuse,
+            client: realtime::client(s),
+            keep: Some(Except::socket(s)),
+        },
+        || realtime::spend_new_session(s, state),
+    )
+    .await?;
+    let (session, resumed) = (opened.session, opened.resumed);
+    if opened.created {
+        realtime::record_created(s, &session.id);
     }
-    let resumed = existing.is_some();
-    if existing.is_none() && wanted_id.is_none() {
-        // A socket asking again for a new conversation gets its own empty one back (still
-        // `resumed: false`: to the client it is a new, empty conversation). Each new session
-        // is announced to every agent; a widget that re-inits costs nothing.
-        existing = own_empty_session(s, state, &caller).await?;
-    }
-    let session = match existing {
-        Some(sess) => {
-            let unowned = match &owner {
-                Some(Owner::Customer(_)) => sess.customer_id.is_none(),
-                Some(Owner::VerifiedVisitor(_)) => {
-                    sess.visitor_identity.is_none() && sess.customer_id.is_none()
-                }
-                None => false,
-            };
-            match owner.as_ref().filter(|_| unowned) {
-                Some(o) => {
-                    let linked = service::link_owner(&state.db, sess, o).await?;
-                    // Whoever else had the id loses it (session fixation).
-                    state
-                        .hub
-                        .evict_visitors(&linked.session_id, Some(Except::socket(s)))
-                        .await;
-                    linked
-                }
-                None => sess,
-            }
-        }
-        None => {
-            let info = realtime::client(s);
-            let (customer_id, visitor_identity) = match owner {
-                Some(Owner::Customer(c)) => (Some(c), caller.verified.clone()),
-                Some(Owner::VerifiedVisitor(v)) => (None, Some(v)),
-                None => (None, None),
-            };
-            let new = NewSession {
-                ip: info.ip,
-                user_agent: info.user_agent,
-                customer_id,
-                visitor_identity,
-            };
-            realtime::spend_new_session(s, state)?;
-            let sess = state.sessions.create(new).await?;
-            realtime::record_created(s, &sess.id);
-            tracing::info!(session = %sess.session_id, "session created");
-            let sum = crate::desk::summary(state, &sess).await?;
-            state.hub.to_agents("session_created", &sum, None).await;
-            sess
-        }
-    };
     // Join before reading history: whatever commits after the join arrives live, whatever
     // committed before is in the history; a message in both is deduped by `seq`.
     s.join(session.session_id.clone());
@@ -173,24 +130,10 @@ async fn init<A: Adapter>(
 
     let (messages, has_more) = match last_seq {
         Some(after) => {
-            let floor = if caller.is_staff() {
-                0
-            } else {
-                session.visitor_cleared_seq
-            };
-            let (rows, more) = crate::messages::service::messages_after_within(
-                &state.db,
-                &session.id,
-                after.max(floor),
-                state.config.history_limit,
-                state.config.response_max_bytes,
-            )
-            .await?;
-            let msgs = rows
-                .into_iter()
-                .map(|m| MessageDto::from_model(m, &session.session_id))
-                .collect();
-            (Some(msgs), Some(more))
+            let page =
+                conversation::missed(state, &session, Viewer::of(&caller), after, None).await?;
+            let more = page.has_more;
+            (Some(page.dtos(&session.session_id)), Some(more))
         }
         None => (None, None),
     };
@@ -305,7 +248,14 @@ pub(crate) fn send_now<A: Adapter>(mut event: SendEvent<A>) -> Option<Checked<A>
 pub(crate) struct Checked<A: Adapter> {
     event: SendEvent<A>,
     caller: Caller,
-    p: SendPayload,
+    p: Send,
+}
+
+/// A checked `user_message` / `admin_message`: its session as named, and its message.
+struct Send {
+    session_id: String,
+    content: Content,
+    client_msg_id: Option<ClientMsgId>,
 }
 
 /// A send queued on the socket's lane: checked, its session read, and handed to the writer
@@ -332,55 +282,42 @@ pub(crate) async fn send_checked<A: Adapter>(Checked { event, caller, p }: Check
 
 /// The checks of a send that need no database: the sender's rights, the payload, the
 /// content, the session id's form.
-fn check_send<A: Adapter>(event: &mut SendEvent<A>) -> AppResult<(Caller, SendPayload)> {
+fn check_send<A: Adapter>(event: &mut SendEvent<A>) -> AppResult<(Caller, Send)> {
     let caller = match event.sender {
         Sender::Admin => require_staff(&event.s, &event.state, "admin_message")?,
         Sender::User => realtime::caller(&event.s),
     };
     let p: SendPayload = parse(std::mem::replace(&mut event.data, Ok(Value::Null)))?;
-    crate::messages::validate_content(&p.content, event.state.config.max_content_length)?;
-    check_session_id(&p.session_id)?;
-    Ok((caller, p))
+    let content = Content::parse(p.content, event.state.config.max_content_length)?;
+    let session_id = SessionId::parse(&p.session_id)?.into_inner();
+    Ok((
+        caller,
+        Send {
+            session_id,
+            content,
+            client_msg_id: p.client_msg_id,
+        },
+    ))
 }
 
-fn check_session_id(session_id: &str) -> AppResult<()> {
-    crate::sessions::types::SessionId::parse(session_id).map(drop)
-}
-
-/// Hands a checked message to the writer; the writer answers it (in the socket's order of
-/// answers) once it is committed and broadcast.
-fn hand_over<A: Adapter>(
-    event: SendEvent<A>,
-    caller: Caller,
-    p: SendPayload,
-    session_pk: String,
-    session_id: String,
-) {
-    let state = &event.state;
-    let sender = event.sender;
-    let except = (!state.config.echo_to_sender).then(|| Except::socket(&event.s));
-    let author_id = match sender {
-        Sender::Admin => caller
-            .identity
-            .as_ref()
-            .filter(|i| !i.legacy)
-            .map(|i| i.account_id.clone()),
-        Sender::User => None,
-    };
-    // A visitor wrote: the assistant (when there is one) may answer.
-    let assistant = (sender == Sender::User && !caller.is_staff() && state.assistant.is_some())
-        .then(|| (state.clone(), session_pk.clone()));
-    let mut new = crate::messages::service::NewMessage::new(
-        session_pk.clone(),
-        session_id,
-        sender,
-        p.content,
-    );
-    new.client_msg_id = p.client_msg_id.map(ClientMsgId::into_inner);
-    new.author_id = author_id;
-    if let (Sender::Admin, Some(ai)) = (sender, &state.assistant) {
-        ai.cancel(&session_pk); // a human speaks: the assistant stops and stays quiet
+/// Hands a checked message to the conversation core; the writer answers it (in the
+/// socket's order of answers) once it is committed and broadcast.
+fn hand_over<A: Adapter>(event: SendEvent<A>, caller: Caller, p: Send, pk: String, id: String) {
+    let session = SessionRef { pk, id };
+    let out = match (event.sender, &caller.identity) {
+        (Sender::Admin, Some(me)) => Outgoing::staff(session, p.content, me),
+        (Sender::Admin, None) => Outgoing {
+            side: Sender::Admin,
+            ..Outgoing::visitor(session, p.content)
+        },
+        // A staff socket writing on the visitor side does not wake the assistant.
+        (Sender::User, _) => Outgoing {
+            wakes_assistant: !caller.is_staff(),
+            ..Outgoing::visitor(session, p.content)
+        },
     }
+    .with_client_msg_id(p.client_msg_id);
+    let except = (!event.state.config.echo_to_sender).then(|| Except::socket(&event.s));
     let name = event.event();
     let SendEvent {
         s,
@@ -391,19 +328,12 @@ fn hand_over<A: Adapter>(
         ..
     } = event;
     let then: OnStored = Box::new(move |result: AppResult<Stored>| {
-        if let (Some((state, pk)), Ok(stored)) = (&assistant, &result) {
-            if !stored.duplicate {
-                crate::assistant::visitor_wrote(state, pk);
-            }
-        }
         lane.answer(
             ticket,
             Box::new(move || ack.reply(&s, name, result.map(|st| st.message))),
         );
     });
-    if let Err((e, then)) = state.writer.submit_then(new, except, then) {
-        then(Err(e));
-    }
+    conversation::submit(&state, out, except, then);
 }
 
 /// Staff check of `admin_message`: a staff token, or legacy open mode without any token.
@@ -428,26 +358,19 @@ pub fn require_staff<A: Adapter>(
     )))
 }
 
-/// The session a caller names by its public id, if the caller may reach it.
+/// The session a caller names by its public id, if the caller may reach it (the sessions
+/// this socket joined are known without asking the database).
 pub async fn reachable_session<A: Adapter>(
     s: &SocketRef<A>,
     state: &AppState,
     caller: &Caller,
     session_id: &str,
 ) -> AppResult<(String, String)> {
-    check_session_id(session_id)?;
-    let canonical = session_id.to_ascii_lowercase();
+    let canonical = SessionId::parse(session_id)?.into_inner();
     if let Some(pk) = realtime::joined(s).get(&canonical) {
         return Ok((pk, canonical));
     }
-    let session = service::find_by_session_id(&state.db, &canonical)
-        .await?
-        .ok_or(AppError::SessionNotFound)?;
-    if !caller.can_access(&session) {
-        return Err(AppError::Forbidden(
-            "this session belongs to someone else".into(),
-        ));
-    }
+    let session = conversation::reach(state, caller, &canonical).await?;
     Ok((session.id, session.session_id))
 }
 
@@ -479,34 +402,14 @@ pub(crate) async fn typing<A: Adapter>(
         let p: TypingPayload = parse(data)?;
         let caller = realtime::caller(&s);
         let (_, session_id) = reachable_session(&s, &state, &caller, &p.session_id).await?;
-        let sender = side(&s);
-        let generation = state.presence.typing(&session_id, sender.as_str());
-        let payload = Typing::by(&session_id, sender, p.is_typing);
-        let except = Except::socket(&s);
-        state
-            .hub
-            .to_session(&session_id, "typing", &payload, Some(except))
-            .await;
-        if p.is_typing {
-            let state = state.clone();
-            let session_id = session_id.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(std::time::Duration::from_secs(
-                    state.config.typing_timeout_secs,
-                ))
-                .await;
-                if state
-                    .presence
-                    .typing_expired(&session_id, sender.as_str(), generation)
-                {
-                    let off = Typing::by(&session_id, sender, false);
-                    state
-                        .hub
-                        .to_session(&session_id, "typing", &off, Some(except))
-                        .await;
-                }
-            });
-        }
+        conversation::typing(
+            &state,
+            &session_id,
+            side(&s),
+            p.is_typing,
+            Some(Except::socket(&s)),
+        )
+        .await;
         Ok(TypingAck {
             session_id,
             is_typing: p.is_typing,
@@ -532,48 +435,13 @@ pub(crate) async fn read<A: Adapter>(
 ) {
     realtime::respond(&s, ack, "read", async {
         let p: ReadPayload = parse(data)?;
-        if p.seq < 0 {
-            return Err(AppError::InvalidPayload("seq must not be negative".into()));
-        }
         let caller = realtime::caller(&s);
-        let (pk, session_id) = reachable_session(&s, &state, &caller, &p.session_id).await?;
-        let reader = if caller.is_staff() {
-            crate::desk::service::Reader::Admin
-        } else {
-            crate::desk::service::Reader::User
+        let (pk, id) = reachable_session(&s, &state, &caller, &p.session_id).await?;
+        let reader = match Viewer::of(&caller) {
+            Viewer::Staff => Reader::Admin,
+            Viewer::Visitor => Reader::User,
         };
-        let (stored, moved) =
-            crate::desk::service::mark_read(&state.db, &pk, reader, p.seq).await?;
-        if moved {
-            let payload = ReadReceipt {
-                session_id: session_id.clone(),
-                reader,
-                seq: stored,
-            };
-            state
-                .hub
-                .to_session(&session_id, "read", &payload, None)
-                .await;
-            if reader == crate::desk::service::Reader::Admin {
-                let s2 = crate::desk::service::load(&state.db, &pk).await?;
-                let update = SessionUpdated::Read {
-                    session_id: &session_id,
-                    read_seq: ReadSeq {
-                        user: s2.user_read_seq,
-                        admin: s2.admin_read_seq,
-                    },
-                    unread: (s2.last_seq - s2.admin_read_seq).max(0),
-                };
-                state
-                    .hub
-                    .to_agents_about(SessionUpdated::EVENT, update.kind(), &session_id, &update)
-                    .await;
-            }
-        }
-        Ok(ReadAck {
-            reader,
-            seq: stored,
-        })
+        conversation::read(&state, &SessionRef { pk, id }, reader, p.seq).await
     })
     .await
 }
@@ -596,30 +464,15 @@ pub(crate) async fn get_history<A: Adapter>(
     realtime::respond(&s, ack, "get_history", async {
         let p: HistoryPayload = parse(data)?;
         let caller = realtime::caller(&s);
-        let (pk, session_id) = reachable_session(&s, &state, &caller, &p.session_id).await?;
-        let limit = p
-            .limit
-            .unwrap_or(50)
-            .clamp(1, state.config.history_limit.max(1));
-        let floor = if caller.is_staff() {
-            0
-        } else {
-            service::visitor_floor(&state.db, &pk).await?
-        };
-        let (rows, has_more) = crate::messages::service::messages_before_within(
-            &state.db,
-            &pk,
-            floor,
-            p.before_seq,
-            limit,
-            state.config.response_max_bytes,
-        )
-        .await?;
-        let messages: Vec<MessageDto> = rows
-            .into_iter()
-            .map(|m| MessageDto::from_model(m, &session_id))
-            .collect();
-        Ok(HistoryPage { messages, has_more })
+        let (pk, id) = reachable_session(&s, &state, &caller, &p.session_id).await?;
+        let s = SessionRef { pk, id };
+        let page =
+            conversation::history(&state, &s, Viewer::of(&caller), p.before_seq, p.limit).await?;
+        let has_more = page.has_more;
+        Ok(HistoryPage {
+            messages: page.dtos(&s.id),
+            has_more,
+        })
     })
     .await
 }
@@ -642,16 +495,8 @@ pub(crate) async fn clear_history<A: Adapter>(
     realtime::respond(&s, ack, "clear_history", async {
         let p: ClearPayload = parse(data)?;
         let caller = realtime::caller(&s);
-        let (pk, session_id) = reachable_session(&s, &state, &caller, &p.session_id).await?;
-        match &caller.identity {
-            Some(id) if id.role == crate::auth::Role::Admin && !id.legacy => {
-                crate::sessions::history::clear(&state, &pk, &session_id).await
-            }
-            Some(id) if id.is_staff() => Err(AppError::Forbidden(
-                "erasing a conversation is an admin action".into(),
-            )),
-            _ => crate::sessions::history::clear_for_visitor(&state, &pk, &session_id).await,
-        }
+        let (pk, id) = reachable_session(&s, &state, &caller, &p.session_id).await?;
+        conversation::clear(&state, &caller, &SessionRef { pk, id }).await
     })
     .await
 }

@@ -1,7 +1,7 @@
 //! REST endpoints of sessions: `GET /api/chats` (newest first, paginated) and
-//! `GET /api/chats/:sessionId` (the session's messages in order; `[]` when unknown).
+//! `GET /api/chats/mine`. A session's messages are `conversation::http`'s.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -10,10 +10,9 @@ use serde::Deserialize;
 
 use super::service::{self, ListFilter};
 use super::types::{ChatSummary, Cursor};
-use super::Caller;
 use crate::auth::http::QueryParams;
-use crate::auth::{MaybeSignedIn, SignedIn, Staff};
-use crate::error::{AppError, AppResult};
+use crate::auth::{SignedIn, Staff};
+use crate::error::AppResult;
 use crate::messages::types::MessageDto;
 use crate::state::AppState;
 
@@ -21,7 +20,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/chats", get(list_chats))
         .route("/api/chats/mine", get(my_chats))
-        .route("/api/chats/{session_id}", get(get_chat))
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,70 +130,4 @@ async fn summaries(
         }
     }
     Ok((headers, body))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HistoryQuery {
-    pub after_seq: Option<i64>,
-    pub limit: Option<u64>,
-}
-
-/// `GET /api/chats/:sessionId`: one page of that session's messages in `seq` order (`[]` if
-/// unknown). The seed's unpaged form gets the first page too: at most `HISTORY_LIMIT`
-/// messages and `RESPONSE_MAX_BYTES` of content. When more follow, the `X-Next-After`
-/// header holds the last `seq` returned: ask again with `?afterSeq=` that value.
-///
-/// Who may read: as on the socket ([`Caller::can_access`]): an anonymous session by its id,
-/// a customer's (or verified visitor's) session by that customer or staff; otherwise 403.
-/// A visitor's read starts after the point where the visitor cleared the history.
-/// A session's messages in seq order (`[]` when unknown). Query: afterSeq, limit. `X-Next-After` header: the afterSeq of the next page.
-#[utoipa::path(get, path = "/api/chats/{session_id}", tag = "chats", params(("session_id" = String, Path, description = "public session id")), responses((status = 200, description = "array of messages; `X-Next-After` when more follow"), (status = 403, description = "the session belongs to someone else")))]
-pub(crate) async fn get_chat(
-    State(state): State<AppState>,
-    MaybeSignedIn(identity): MaybeSignedIn,
-    Path(session_id): Path<String>,
-    QueryParams(q): QueryParams<HistoryQuery>,
-) -> AppResult<(HeaderMap, Json<Vec<MessageDto>>)> {
-    let Some(session) = service::find_by_session_id(&state.db, &session_id).await? else {
-        return Ok((HeaderMap::new(), Json(Vec::new())));
-    };
-    let caller = Caller {
-        identity,
-        verified: None,
-    };
-    // The operator's legacy open mode lets tokenless consoles read, as on the staff endpoints.
-    let legacy_console = caller.identity.is_none() && state.config.insecure_open_admin;
-    if !caller.can_access(&session) && !legacy_console {
-        return Err(AppError::Forbidden(
-            "this session belongs to someone else".into(),
-        ));
-    }
-    let floor = if caller.is_staff() {
-        0
-    } else {
-        session.visitor_cleared_seq
-    };
-    let max = state.config.history_limit.max(1);
-    let limit = q.limit.unwrap_or(max).clamp(1, max);
-    let (rows, more) = crate::messages::service::messages_after_within(
-        &state.db,
-        &session.id,
-        q.after_seq.unwrap_or(0).max(floor),
-        limit,
-        state.config.response_max_bytes,
-    )
-    .await?;
-    let mut headers = HeaderMap::new();
-    if let (true, Some(last)) = (more, rows.last()) {
-        headers.insert("x-next-after", last.seq.into());
-    }
-    Ok((
-        headers,
-        Json(
-            rows.into_iter()
-                .map(|m| MessageDto::from_model(m, &session.session_id))
-                .collect(),
-        ),
-    ))
 }
