@@ -68,6 +68,17 @@ impl JsonBody {
     pub fn read<T: serde::de::DeserializeOwned>(self) -> AppResult<T> {
         serde_json::from_value(self.0).map_err(|e| AppError::InvalidPayload(e.to_string()))
     }
+
+    /// Why `body` is refused as a `T` (tests of request bodies).
+    #[cfg(test)]
+    pub fn refusal<T: serde::de::DeserializeOwned + std::fmt::Debug>(
+        body: serde_json::Value,
+    ) -> String {
+        match JsonBody(body).read::<T>() {
+            Ok(b) => panic!("accepted: {b:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
 }
 
 /// Reads query parameters into `T`, with `invalid_payload` for a value that does not fit.

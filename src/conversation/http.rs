@@ -118,23 +118,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn refusal<T: serde::de::DeserializeOwned + std::fmt::Debug>(
-        body: serde_json::Value,
-    ) -> String {
-        match JsonBody(body).read::<T>() {
-            Ok(b) => panic!("accepted: {b:?}"),
-            Err(e) => e.to_string(),
-        }
-    }
-
     #[test]
     fn message_bodies_keep_their_refusals() {
         assert_eq!(
-            refusal::<PostMessage>(json!({ "content": 5 })),
+            JsonBody::refusal::<PostMessage>(json!({ "content": 5 })),
             "content must be a string"
         );
         assert_eq!(
-            refusal::<PostMessage>(json!({ "content": "x", "clientMsgId": 1.5 })),
+            JsonBody::refusal::<PostMessage>(json!({ "content": "x", "clientMsgId": 1.5 })),
             ClientMsgId::RULE
         );
         let ok = JsonBody(json!({ "content": "x", "clientMsgId": 7 }))
