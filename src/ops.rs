@@ -135,9 +135,13 @@ pub(crate) async fn websocket_info(State(state): State<AppState>) -> Json<Websoc
         },
         websocket: PlainWebSocketInfo {
             path: "/ws",
-            aliases: ["/ws/chat", "/"],
+            aliases: ["/"],
             auth: "?token= or Authorization: Bearer",
             anonymous: state.config.ws_allow_anonymous,
+        },
+        conversations: ConversationsInfo {
+            path: "/ws/chat",
+            auth: "?token= or Authorization: Bearer (else closed with 1008)",
         },
         connections: Connections::of(&state.stats),
         max_payload_bytes: state.config.max_payload_bytes,
@@ -201,8 +205,17 @@ impl Connections {
 pub struct WebsocketInfo {
     pub socketio: SocketIoInfo,
     pub websocket: PlainWebSocketInfo,
+    /// Seed 002's dialect: one connection per person, every conversation they take part in.
+    pub conversations: ConversationsInfo,
     pub connections: Connections,
     pub max_payload_bytes: usize,
+}
+
+/// Seed 002's plain-WebSocket dialect.
+#[derive(Debug, Serialize)]
+pub struct ConversationsInfo {
+    pub path: &'static str,
+    pub auth: &'static str,
 }
 
 /// The socket.io endpoint.
@@ -218,7 +231,7 @@ pub struct SocketIoInfo {
 #[derive(Debug, Serialize)]
 pub struct PlainWebSocketInfo {
     pub path: &'static str,
-    pub aliases: [&'static str; 2],
+    pub aliases: [&'static str; 1],
     pub auth: &'static str,
     pub anonymous: bool,
 }

@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,162 +16,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use common::ws::Ws;
 use common::{Backend, TestApp};
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-type Stream =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A plain WebSocket client: JSON messages in, JSON messages out, pings answered by
-/// tungstenite while reading. Messages of other types wait in an inbox.
-struct Ws {
-    ws: Stream,
-    inbox: VecDeque<Value>,
-    close: Option<Option<CloseFrame>>,
-}
-
-/// Why a connection was refused: the HTTP status and the JSON body.
-#[derive(Debug)]
-struct Refused {
-    status: u16,
-    body: Value,
-}
-
-impl Ws {
-    async fn try_connect(url: &str, headers: &[(&str, &str)]) -> Result<Ws, Refused> {
-        let mut req = url.into_client_request().expect("request");
-        for (k, v) in headers {
-            req.headers_mut().insert(
-                http::HeaderName::from_bytes(k.as_bytes()).expect("header name"),
-                v.parse().expect("header value"),
-            );
-        }
-        match tokio_tungstenite::connect_async(req).await {
-            Ok((ws, _)) => Ok(Ws {
-                ws,
-                inbox: VecDeque::new(),
-                close: None,
-            }),
-            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
-                let body = resp
-                    .body()
-                    .as_deref()
-                    .and_then(|b| serde_json::from_slice(b).ok())
-                    .unwrap_or(Value::Null);
-                Err(Refused {
-                    status: resp.status().as_u16(),
-                    body,
-                })
-            }
-            Err(e) => panic!("connect {url}: {e}"),
-        }
-    }
-
-    async fn connect(url: &str) -> Ws {
-        Ws::try_connect(url, &[]).await.expect("connects")
-    }
-
-    async fn send(&mut self, v: Value) {
-        self.send_text(&v.to_string()).await;
-    }
-
-    async fn send_text(&mut self, text: &str) {
-        self.ws
-            .send(Message::Text(text.to_string().into()))
-            .await
-            .expect("send");
-    }
-
-    async fn send_binary(&mut self, bytes: Vec<u8>) {
-        self.ws
-            .send(Message::Binary(bytes.into()))
-            .await
-            .expect("send");
-    }
-
-    /// The next JSON message, or `None` at the deadline or when the connection closed.
-    async fn read(&mut self, deadline: tokio::time::Instant) -> Option<Value> {
-        loop {
-            if self.close.is_some() {
-                return None;
-            }
-            let frame = tokio::time::timeout_at(deadline, self.ws.next())
-                .await
-                .ok()?;
-            match frame {
-                Some(Ok(Message::Text(t))) => {
-                    let v: Value = serde_json::from_str(t.as_str()).expect("server sends JSON");
-                    assert_timestamp(&v);
-                    return Some(v);
-                }
-                Some(Ok(Message::Close(frame))) => self.close = Some(frame),
-                None | Some(Err(_)) => self.close = Some(None),
-                Some(Ok(_)) => {}
-            }
-        }
-    }
-
-    /// Waits for the next message of type `ty` (others stay queued).
-    async fn next(&mut self, ty: &str) -> Value {
-        self.next_within(ty, WAIT)
-            .await
-            .unwrap_or_else(|| panic!("no `{ty}` within {WAIT:?}; queued: {:?}", self.inbox))
-    }
-
-    async fn next_within(&mut self, ty: &str, wait: Duration) -> Option<Value> {
-        if let Some(i) = self.inbox.iter().position(|m| m["type"] == ty) {
-            return self.inbox.remove(i);
-        }
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let m = self.read(deadline).await?;
-            if m["type"] == ty {
-                return Some(m);
-            }
-            self.inbox.push_back(m);
-        }
-    }
-
-    /// The next message, whatever its type.
-    async fn next_any(&mut self) -> Value {
-        if let Some(m) = self.inbox.pop_front() {
-            return m;
-        }
-        let deadline = tokio::time::Instant::now() + WAIT;
-        self.read(deadline).await.expect("a message")
-    }
-
-    /// Waits until the server closes the connection; the close frame, if it sent one.
-    async fn closed(&mut self) -> Option<CloseFrame> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while self.close.is_none() {
-            if let Some(m) = self.read(deadline).await {
-                self.inbox.push_back(m);
-            } else {
-                assert!(self.close.is_some(), "still open after {WAIT:?}");
-            }
-        }
-        self.close.clone().flatten()
-    }
-}
-
-/// Every server message carries `timestamp`, RFC 3339 UTC with milliseconds.
-fn assert_timestamp(v: &Value) {
-    let ts = v["timestamp"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no timestamp: {v}"));
-    assert!(
-        chrono::DateTime::parse_from_rfc3339(ts).is_ok() && ts.ends_with('Z') && ts.len() == 24,
-        "timestamp {ts:?} in {v}"
-    );
-}
 
 fn ws_url(app: &TestApp, query: &str) -> String {
     format!("ws://127.0.0.1:{}/ws{query}", app.port)
@@ -1068,14 +919,15 @@ async fn after_a_redis_outage_a_plain_websocket_customer_hears_an_agent_on_anoth
     );
 }
 
-/// The seeds' clients connect where their own servers listened: seed 002 at `/ws/chat`, seed
-/// 000 at the server root (its `WebSocket.Server` has no path). Both reach the gateway; a plain
-/// `GET /` is still not found.
+/// The seeds' clients connect where their own servers listened: seed 001 at `/ws`, seed 000
+/// at the server root (its `WebSocket.Server` has no path), both in this dialect; `/ws/chat`
+/// is seed 002's own dialect now (tests/seed002.rs), and keeps this one with
+/// `?dialect=session`. A plain `GET /` is still not found.
 async fn the_seed_paths_reach_the_gateway(backend: Backend) {
     let app = common::spawn_app(backend).await;
     let token = customer_token(&app, "paths@example.com").await;
     let mut chat = Ws::connect(&format!(
-        "ws://127.0.0.1:{}/ws/chat?token={token}",
+        "ws://127.0.0.1:{}/ws/chat?dialect=session&token={token}",
         app.port
     ))
     .await;
@@ -1186,7 +1038,7 @@ async fn stats_count_connected_websocket_clients() {
     let app = common::spawn_app_with(Backend::Sqlite, |c| c.ws_allow_anonymous = true).await;
     let mut a = Ws::connect(&ws_url(&app, "")).await;
     a.next("session").await;
-    let mut b = Ws::connect(&format!("ws://127.0.0.1:{}/ws/chat", app.port)).await;
+    let mut b = Ws::connect(&format!("ws://127.0.0.1:{}/", app.port)).await;
     b.next("session").await;
     assert_eq!(websockets(&app).await, 2);
     a.ws.close(None).await.expect("close");

@@ -89,7 +89,8 @@ async fn operations_endpoints_report_what_happened() {
         json!(["polling", "websocket"])
     );
     assert_eq!(info["websocket"]["path"], "/ws");
-    assert_eq!(info["websocket"]["aliases"], json!(["/ws/chat", "/"]));
+    assert_eq!(info["websocket"]["aliases"], json!(["/"]));
+    assert_eq!(info["conversations"]["path"], "/ws/chat");
 
     // OpenAPI 3, covering every REST endpoint
     let doc: Value = app.get_json("/api/openapi.json").await;

@@ -24,7 +24,7 @@ use super::{Backoff, Redis};
 use crate::hub::{HubRelay, Payload, SessionEvent, WeakHub};
 
 /// The room events gateway clients use (anything else is not relayed).
-const RELAYED: [&str; 10] = [
+const RELAYED: [&str; 13] = [
     "message",
     "typing",
     "read",
@@ -35,6 +35,9 @@ const RELAYED: [&str; 10] = [
     "stream-token",
     "stream-end",
     "human-escalation-response",
+    "call-offer",
+    "call-answer",
+    "ice-candidate",
 ];
 
 enum Watch {

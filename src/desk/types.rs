@@ -251,6 +251,7 @@ mod tests {
             session_id: "s1".into(),
             client_msg_id: None,
             interrupted: false,
+            author_id: None,
         };
         let activity = SessionUpdated::Activity {
             session_id: "s1",

@@ -66,7 +66,7 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
     next.run(req).await
 }
 
-/// The gateway's own paths: `/ws`, and seed 002's `/ws/chat`. Seed 000's clients upgrade at
+/// The gateway's own paths: `/ws`, and seed 002's `/ws/chat` (its own dialect). Seed 000's clients upgrade at
 /// the server root (its `WebSocket.Server` has no path), which is the gateway only for an
 /// upgrade ([`opens_connection`]).
 pub const WS_PATHS: [&str; 2] = ["/ws", "/ws/chat"];

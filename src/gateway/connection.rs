@@ -4,15 +4,13 @@
 //! translated), the keep-alive ping timer and the idle deadline.
 
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
 
-use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket};
+use axum::extract::ws::{close_code, WebSocket};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
-use tokio::time::{Instant, MissedTickBehavior};
 
 use super::types::{self, Inbound, Outbound};
+use super::wire::{encode, Counted, Heard, Keepalive, Wire};
 use crate::auth::Identity;
 use crate::conversation::{self, Outgoing, SessionRef, Viewer};
 use crate::edge::limits::SocketBudget;
@@ -41,7 +39,7 @@ pub struct Session {
 /// The state of one connection.
 struct Conn {
     state: AppState,
-    socket: WebSocket,
+    wire: Wire,
     session: Session,
     budget: SocketBudget,
     /// Ids of the visitor messages this connection stored: their room echo is not sent back.
@@ -51,8 +49,6 @@ struct Conn {
     seen_seq: i64,
     /// `history_cleared` echoes still to come for clears this connection made itself.
     own_clears: usize,
-    /// False once a send failed: the peer is gone.
-    open: bool,
 }
 
 /// Serves one upgraded connection until it closes.
@@ -62,8 +58,7 @@ pub async fn serve(
     session: Session,
     identity: Option<Identity>,
 ) {
-    crate::metrics::connection_opened("/ws");
-    let _counted = Counted::open(&state.stats);
+    let _counted = Counted::open(&state.stats, "/ws");
     let session_id = session.session_id.clone();
     // Subscribe before reading history: what commits after this arrives live, what committed
     // before is in the history; a message in both is sent once (by `seq`).
@@ -82,66 +77,45 @@ pub async fn serve(
     let budget = state.limits.socket_budget();
     let mut conn = Conn {
         state: state.clone(),
-        socket,
+        wire: Wire::new(socket),
         session,
         budget,
         own: VecDeque::new(),
         seen_seq: 0,
         own_clears: 0,
-        open: true,
     };
     tracing::debug!(customer = identity.is_some(), "connected");
     let presence_id = format!("ws-{}", uuid::Uuid::new_v4().simple());
     crate::desk::visitors::visitor_arrived(&state, &session_id, &presence_id).await;
     conn.greet().await;
 
-    let ping_every = Duration::from_secs(state.config.ws_ping_interval_secs.max(1));
-    let idle_after = Duration::from_secs(state.config.ws_idle_timeout_secs.max(1));
-    let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
-    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let idle = tokio::time::sleep(idle_after);
-    tokio::pin!(idle);
-
-    while conn.open {
+    let mut keep = Keepalive::new(&state.config);
+    while conn.wire.open {
         tokio::select! {
-            frame = conn.socket.recv() => match frame {
-                None => break,
-                Some(Err(e)) => {
-                    conn.read_failed(&e.to_string()).await;
-                    break;
-                }
-                Some(Ok(msg)) => {
-                    idle.as_mut().reset(Instant::now() + idle_after);
-                    match msg {
-                        Message::Text(text) => conn.on_text(text.as_str()).await,
-                        Message::Binary(bytes) => match std::str::from_utf8(&bytes) {
-                            Ok(text) => conn.on_text(text).await,
-                            Err(_) => conn.refuse_binary().await,
-                        },
-                        Message::Close(_) => break,
-                        // Pings are answered by the WebSocket layer; pongs only prove life.
-                        Message::Ping(_) | Message::Pong(_) => {}
-                    }
-                }
+            frame = conn.wire.recv() => match conn.wire.hear(frame, &mut keep).await {
+                Heard::Text(text) => conn.on_text(&text).await,
+                Heard::NotText => conn.refuse_binary().await,
+                Heard::Control => {}
+                Heard::Gone => break,
             },
             event = sub.rx.recv() => match event {
                 Ok(ev) => conn.on_room_event(&ev).await,
                 Err(RecvError::Lagged(missed)) => conn.resync(missed).await,
                 Err(RecvError::Closed) => break,
             },
-            _ = ping.tick() => {
-                if conn.socket.send(Message::Ping(Default::default())).await.is_err() {
+            _ = keep.ping.tick() => {
+                if !conn.wire.ping().await {
                     break;
                 }
             }
             () = revocation.cancelled.cancelled() => {
                 tracing::info!("access revoked: closing");
-                conn.close(close_code::POLICY, "access revoked").await;
+                conn.wire.close(close_code::POLICY, "access revoked").await;
                 break;
             }
-            () = &mut idle => {
+            () = &mut keep.idle => {
                 tracing::debug!("no frame within the idle timeout: closing");
-                conn.close(close_code::AWAY, "idle timeout").await;
+                conn.wire.close(close_code::AWAY, "idle timeout").await;
                 break;
             }
         }
@@ -149,83 +123,22 @@ pub async fn serve(
 
     drop(sub);
     crate::desk::visitors::visitor_left(&state, &session_id, &presence_id).await;
-    crate::metrics::connection_closed("/ws");
     tracing::debug!("disconnected");
 }
 
 /// A server message as JSON text (`None`, logged, if it cannot be: it never should).
-fn encode<T: Serialize>(frame: &T) -> Option<String> {
-    match serde_json::to_string(frame) {
-        Ok(text) => Some(text),
-        Err(e) => {
-            tracing::error!(error = %e, "server message not encoded");
-            None
-        }
-    }
-}
-
-/// Counts an open `/ws` connection in `/api/stats` and `/metrics` for as long as it lives.
-/// Decremented on drop, so that a connection that ends in any way (close, error, a panic in
-/// its task) is not counted forever.
-struct Counted(std::sync::Arc<crate::ops::Stats>);
-
-impl Counted {
-    fn open(stats: &std::sync::Arc<crate::ops::Stats>) -> Counted {
-        stats.websockets.fetch_add(1, Ordering::Relaxed);
-        Counted(stats.clone())
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.websockets.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 impl Conn {
-    /// Sends a server message.
     async fn send<T: Serialize>(&mut self, frame: &T) {
-        let text = encode(frame);
-        self.send_text(text).await;
+        self.wire.send(frame).await;
     }
 
-    /// Sends a server message already encoded (one that borrows from the connection).
     async fn send_text(&mut self, text: Option<String>) {
-        let Some(text) = text else { return };
-        if !self.open {
-            return;
-        }
-        if let Err(e) = self.socket.send(Message::Text(text.into())).await {
-            tracing::debug!(error = %e, "send failed: peer gone");
-            self.open = false;
-        }
+        self.wire.send_text(text).await;
     }
 
     async fn send_error(&mut self, err: &AppError, event: Option<&str>) {
         let v = types::error(err, event);
         self.send(&v).await;
-    }
-
-    async fn close(&mut self, code: u16, reason: &'static str) {
-        let frame = CloseFrame {
-            code,
-            reason: reason.into(),
-        };
-        let _ = self.socket.send(Message::Close(Some(frame))).await;
-        self.open = false;
-    }
-
-    /// A frame could not be read: an oversized message is answered with close code 1009
-    /// before the connection ends; anything else just ends it.
-    async fn read_failed(&mut self, why: &str) {
-        // axum does not expose tungstenite's error type; its text is stable ("Space limit
-        // exceeded: Message too long: ..."), and the worst a change can do is a plainer close.
-        if why.contains("Space limit exceeded") || why.contains("too long") {
-            tracing::info!("message larger than MAX_PAYLOAD_BYTES: closing the connection");
-            self.close(close_code::SIZE, "message too big").await;
-        } else {
-            tracing::debug!(error = why, "read failed");
-        }
     }
 
     /// `session` then `history`: where the client is and what was said so far.

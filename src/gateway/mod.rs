@@ -1,4 +1,5 @@
-//! The plain-WebSocket gateway: `GET /ws` (also `/ws/chat`, and `/` for an upgrade), for chat clients that speak JSON over a bare
+//! The plain-WebSocket gateway: `GET /ws` (also `/` for an upgrade, and `/ws/chat?dialect=session`;
+//! `/ws/chat` itself is seed 002's dialect, [`seed002`]), for chat clients that speak JSON over a bare
 //! WebSocket instead of socket.io: the chatbot server of `shared/seeds/001` (`ws://host/ws?token=JWT`,
 //! `{"type": ...}` messages, AI replies streamed token by token, human escalation) and the AI
 //! chatbot of `shared/seeds/000` (history on connect, `message`, `get_history`,
@@ -70,7 +71,9 @@
 //! `visitor_presence` and call signalling are not forwarded.
 
 mod connection;
+pub mod seed002;
 pub mod types;
+mod wire;
 
 use axum::extract::{FromRequestParts, Query, Request, State, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
@@ -92,7 +95,7 @@ pub use crate::edge::guard::WS_PATHS as PATHS;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(PATHS[0], get(upgrade))
-        .route(PATHS[1], get(upgrade))
+        .route(PATHS[1], get(seed002::upgrade))
         .route("/", get(root))
 }
 
@@ -110,7 +113,7 @@ async fn root(state: State<AppState>, req: Request) -> Response {
 
 /// Authenticates, finds the session, then upgrades. Every refusal is an HTTP answer with
 /// the JSON error body, before any WebSocket exists.
-async fn upgrade(State(state): State<AppState>, req: Request) -> Response {
+pub(crate) async fn upgrade(State(state): State<AppState>, req: Request) -> Response {
     let (mut parts, _body) = req.into_parts();
     let ws = WebSocketUpgrade::from_request_parts(&mut parts, &state).await;
     let identity = match authorize(&state, &parts.headers, &parts.uri).await {

@@ -862,6 +862,7 @@ mod tests {
             session_id: "s1".into(),
             client_msg_id: Some("k1".into()),
             interrupted: false,
+            author_id: None,
         };
         assert_eq!(
             serde_json::to_value(sent(&dto, false)).unwrap_or_default(),

@@ -334,6 +334,12 @@ pub fn token_room(jti: &str) -> String {
     format!("token:{jti}")
 }
 
+/// The key of an account's plain-WebSocket listeners (seed 002's connections): what is
+/// sent to a person rather than to a conversation, as call signalling.
+pub fn user_key(account_id: &str) -> String {
+    format!("user:{account_id}")
+}
+
 /// A plain-WebSocket connection's registration for revocation; cancelled when its account
 /// or token is revoked, unregistered when dropped.
 pub struct Revocation {
@@ -602,6 +608,17 @@ impl Hub {
     ) {
         self.to_room(session_id, event, data, except, &NAMESPACES)
             .await
+    }
+
+    /// Emits `event` to the plain-WebSocket listeners of `key` only (on every node), as
+    /// [`user_key`]'s: no socket.io room has that name.
+    pub async fn to_listeners<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        event: &'static str,
+        data: &T,
+    ) {
+        self.to_room(key, event, data, None, &[]).await
     }
 
     /// Emits `event` to the visitor side of the session's room only: its sockets in "/" and

@@ -83,6 +83,10 @@ pub struct MessageDto {
     /// Present (true) only on an assistant reply that was cut short.
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub interrupted: bool,
+    /// The account that wrote it, when one did as staff (absent for the visitor side and
+    /// the assistant).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub author_id: Option<String>,
 }
 
 impl MessageDto {
@@ -98,6 +102,7 @@ impl MessageDto {
             session_id: session_id.to_string(),
             client_msg_id: m.client_msg_id,
             interrupted: m.interrupted,
+            author_id: m.author_id,
         }
     }
 }
@@ -195,6 +200,7 @@ mod tests {
             session_id: "550e8400-e29b-41d4-a716-446655440000".into(),
             client_msg_id: None,
             interrupted: false,
+            author_id: None,
         };
         let json = serde_json::to_value(&m).unwrap_or_default();
         assert_eq!(

@@ -298,6 +298,40 @@ pub async fn latest_unresolved<C: ConnectionTrait>(
         .await?)
 }
 
+/// The sessions an account takes part in, newest first: its own (as a customer) and those
+/// assigned to it (as staff).
+pub async fn taken_part_in<C: ConnectionTrait>(
+    db: &C,
+    account_id: &str,
+    limit: u64,
+) -> AppResult<Vec<chat_session::Model>> {
+    Ok(chat_session::Entity::find()
+        .filter(
+            Condition::any()
+                .add(chat_session::Column::CustomerId.eq(account_id))
+                .add(chat_session::Column::AssigneeId.eq(account_id)),
+        )
+        .order_by_desc(chat_session::Column::CreatedAt)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// Whether two accounts take part in one session together (the customer and the agent
+/// assigned to it).
+pub async fn share_a_session<C: ConnectionTrait>(db: &C, a: &str, b: &str) -> AppResult<bool> {
+    let pair = |customer: &str, agent: &str| {
+        Condition::all()
+            .add(chat_session::Column::CustomerId.eq(customer))
+            .add(chat_session::Column::AssigneeId.eq(agent))
+    };
+    Ok(chat_session::Entity::find()
+        .filter(Condition::any().add(pair(a, b)).add(pair(b, a)))
+        .one(db)
+        .await?
+        .is_some())
+}
+
 /// Links an anonymous session to its owner (the visitor signed in or verified later).
 pub async fn link_owner<C: ConnectionTrait>(
     db: &C,

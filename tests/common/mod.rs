@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod sio;
+pub mod ws;
 
 use std::time::Duration;
 
