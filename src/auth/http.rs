@@ -5,6 +5,7 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::service::{self, AccountPatch, NewAccount};
@@ -108,15 +109,123 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Que
     }
 }
 
-fn field<'a>(v: &'a Value, names: &[&str]) -> AppResult<Option<&'a str>> {
-    for n in names {
-        match v.get(*n) {
-            None | Some(Value::Null) => continue,
-            Some(Value::String(s)) => return Ok(Some(s.as_str())),
-            Some(_) => return Err(AppError::InvalidPayload(format!("{n} must be a string"))),
+/// Deserializers of the bodies' optional text fields: absent or null is none; anything but
+/// a string is refused with `<name> must be a string`.
+macro_rules! text_fields {
+    ($($f:ident: $name:literal),* $(,)?) => {$(
+        fn $f<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+            Option::<String>::deserialize(d)
+                .map_err(|_| serde::de::Error::custom(concat!($name, " must be a string")))
         }
-    }
-    Ok(None)
+    )*};
+}
+
+text_fields!(
+    t_email: "email", t_username: "username", t_login: "login", t_user_email: "user_email",
+    t_user_name: "user_name", t_password: "password", t_user_password: "user_password",
+    t_name: "name", t_full_name: "fullName", t_user_fullname: "user_fullname",
+    t_display_name: "displayName", t_token: "token", t_role: "role",
+);
+
+/// The first of `names` the body holds (the names a field goes by, in order of preference).
+fn first<const N: usize>(names: [&Option<String>; N]) -> Option<&str> {
+    names.into_iter().find_map(|n| n.as_deref())
+}
+
+/// `POST /api/auth/login`: the login goes by `email`, `username`, `login` or the seeds'
+/// `user_email`; the password by `password` or `user_password`.
+#[derive(Debug, Deserialize)]
+struct LoginBody {
+    #[serde(default, deserialize_with = "t_email")]
+    email: Option<String>,
+    #[serde(default, deserialize_with = "t_username")]
+    username: Option<String>,
+    #[serde(default, deserialize_with = "t_login")]
+    login: Option<String>,
+    #[serde(default, deserialize_with = "t_user_email")]
+    user_email: Option<String>,
+    #[serde(default, deserialize_with = "t_password")]
+    password: Option<String>,
+    #[serde(default, deserialize_with = "t_user_password")]
+    user_password: Option<String>,
+}
+
+/// `POST /api/auth/register`, with the seeds' names beside chatdesk's.
+#[derive(Debug, Deserialize)]
+struct RegisterBody {
+    #[serde(default, deserialize_with = "t_email")]
+    email: Option<String>,
+    #[serde(default, deserialize_with = "t_user_email")]
+    user_email: Option<String>,
+    #[serde(default, deserialize_with = "t_username")]
+    username: Option<String>,
+    #[serde(default, deserialize_with = "t_user_name")]
+    user_name: Option<String>,
+    #[serde(default, deserialize_with = "t_name")]
+    name: Option<String>,
+    #[serde(default, rename = "fullName", deserialize_with = "t_full_name")]
+    full_name: Option<String>,
+    #[serde(default, deserialize_with = "t_user_fullname")]
+    user_fullname: Option<String>,
+    #[serde(default, rename = "displayName", deserialize_with = "t_display_name")]
+    display_name: Option<String>,
+    #[serde(default, deserialize_with = "t_password")]
+    password: Option<String>,
+    #[serde(default, deserialize_with = "t_user_password")]
+    user_password: Option<String>,
+}
+
+/// `POST /api/auth/setup {token, email, password, name?}`.
+#[derive(Debug, Deserialize)]
+struct SetupBody {
+    #[serde(default, deserialize_with = "t_token")]
+    token: Option<String>,
+    #[serde(default, deserialize_with = "t_email")]
+    email: Option<String>,
+    #[serde(default, deserialize_with = "t_name")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "t_password")]
+    password: Option<String>,
+}
+
+/// `POST /api/agents {email or username, password, role?, name?}`.
+#[derive(Debug, Deserialize)]
+struct NewAgentBody {
+    #[serde(default, deserialize_with = "t_email")]
+    email: Option<String>,
+    #[serde(default, deserialize_with = "t_username")]
+    username: Option<String>,
+    #[serde(default, deserialize_with = "t_password")]
+    password: Option<String>,
+    #[serde(default, deserialize_with = "t_role")]
+    role: Option<String>,
+    #[serde(default, deserialize_with = "t_name")]
+    name: Option<String>,
+}
+
+/// `PATCH /api/agents/:id {name?, role?, disabled?, password?}`.
+#[derive(Debug, Deserialize)]
+struct AgentPatchBody {
+    #[serde(default, deserialize_with = "t_name")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "t_role")]
+    role: Option<String>,
+    #[serde(default, deserialize_with = "disabled")]
+    disabled: Option<bool>,
+    #[serde(default, deserialize_with = "t_password")]
+    password: Option<String>,
+}
+
+/// `POST /api/auth/verify {token?}` (a body that is not this shape counts as none).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct VerifyBody {
+    #[serde(default)]
+    token: Option<String>,
+}
+
+fn disabled<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    Option::<bool>::deserialize(d)
+        .map_err(|_| serde::de::Error::custom("disabled must be a boolean"))
 }
 
 fn token_response(state: &AppState, account: &entity::account::Model) -> AppResult<TokenResponse> {
@@ -133,14 +242,15 @@ fn token_response(state: &AppState, account: &entity::account::Model) -> AppResu
 pub(crate) async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    JsonBody(body): JsonBody,
+    body: JsonBody,
 ) -> AppResult<Json<TokenResponse>> {
-    let login = field(&body, &["email", "username", "login", "user_email"])?
+    let b: LoginBody = body.read()?;
+    let login = first([&b.email, &b.username, &b.login, &b.user_email])
         .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| AppError::InvalidPayload("email or username is required".into()))?
         .to_string();
     storable("email or username", &login)?;
-    let pass = field(&body, &["password", "user_password"])?
+    let pass = first([&b.password, &b.user_password])
         .ok_or_else(|| AppError::InvalidPayload("password is required".into()))?
         .to_string();
     state.limits.login(&ip, &login).await?;
@@ -176,19 +286,20 @@ pub(crate) async fn login(
 pub(crate) async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    JsonBody(body): JsonBody,
+    body: JsonBody,
 ) -> AppResult<(StatusCode, Json<TokenResponse>)> {
     state.limits.registration(&ip)?;
-    let email = field(&body, &["email", "user_email"])?
+    let b: RegisterBody = body.read()?;
+    let email = first([&b.email, &b.user_email])
         .map(str::trim)
         .filter(|s| !s.is_empty());
-    let username = field(&body, &["username", "user_name"])?
+    let username = first([&b.username, &b.user_name])
         .map(str::trim)
         .filter(|s| !s.is_empty());
-    let name = field(&body, &["name", "fullName", "user_fullname", "displayName"])?
+    let name = first([&b.name, &b.full_name, &b.user_fullname, &b.display_name])
         .map(str::trim)
         .filter(|s| !s.is_empty());
-    let pass = field(&body, &["password", "user_password"])?
+    let pass = first([&b.password, &b.user_password])
         .ok_or_else(|| AppError::InvalidPayload("password is required".into()))?;
     if email.is_none() && username.is_none() {
         return Err(AppError::InvalidPayload(
@@ -241,22 +352,31 @@ fn storable(what: &str, value: &str) -> AppResult<()> {
 pub(crate) async fn setup(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    JsonBody(body): JsonBody,
+    body: JsonBody,
 ) -> AppResult<(StatusCode, Json<TokenResponse>)> {
     state.limits.setup(&ip)?;
-    let token = field(&body, &["token"])?
+    let b: SetupBody = body.read()?;
+    let token = b
+        .token
+        .as_deref()
         .ok_or_else(|| AppError::InvalidPayload("token is required".into()))?;
-    let email = field(&body, &["email"])?
+    let email = b
+        .email
+        .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| AppError::InvalidPayload("email is required".into()))?;
     validate_identity(Some(email), None)?;
-    let name = field(&body, &["name"])?
+    let name = b
+        .name
+        .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .unwrap_or("Administrator");
     storable("name", name)?;
-    let pass = field(&body, &["password"])?
+    let pass = b
+        .password
+        .as_deref()
         .ok_or_else(|| AppError::InvalidPayload("password is required".into()))?;
     password::validate(pass)?;
     if !state.auth.redeem_setup(token) {
@@ -321,13 +441,10 @@ fn validate_identity(email: Option<&str>, username: Option<&str>) -> AppResult<(
 pub(crate) async fn verify(
     State(state): State<AppState>,
     headers: http::HeaderMap,
-    body: Option<Json<Value>>,
+    body: Option<Json<VerifyBody>>,
 ) -> Json<Verification> {
     let token = body
-        .as_ref()
-        .and_then(|Json(b)| b.get("token"))
-        .and_then(Value::as_str)
-        .map(String::from)
+        .and_then(|Json(b)| b.token)
         .or_else(|| super::bearer(&headers));
     let Some(token) = token else {
         let none = AppError::Unauthorized("no token given".into());
@@ -387,12 +504,13 @@ fn staff_role(v: Option<&str>) -> AppResult<Option<Role>> {
 pub(crate) async fn create_agent(
     State(state): State<AppState>,
     AdminOnly(admin): AdminOnly,
-    JsonBody(body): JsonBody,
+    body: JsonBody,
 ) -> AppResult<(StatusCode, Json<StaffAccount>)> {
-    let email = field(&body, &["email"])?
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    let username = field(&body, &["username"])?
+    let b: NewAgentBody = body.read()?;
+    let email = b.email.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let username = b
+        .username
+        .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty());
     if email.is_none() && username.is_none() {
@@ -401,11 +519,15 @@ pub(crate) async fn create_agent(
         ));
     }
     validate_identity(email, username)?;
-    let pass = field(&body, &["password"])?
+    let pass = b
+        .password
+        .as_deref()
         .ok_or_else(|| AppError::InvalidPayload("password is required".into()))?;
     password::validate(pass)?;
-    let role = staff_role(field(&body, &["role"])?)?.unwrap_or(Role::Agent);
-    let name = field(&body, &["name"])?
+    let role = staff_role(b.role.as_deref())?.unwrap_or(Role::Agent);
+    let name = b
+        .name
+        .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .or(username)
@@ -433,34 +555,27 @@ pub(crate) async fn update_agent(
     State(state): State<AppState>,
     AdminOnly(admin): AdminOnly,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
+    body: JsonBody,
 ) -> AppResult<Json<StaffAccount>> {
     let current = service::find(&state.db, &id)
         .await?
         .ok_or_else(|| AppError::NotFound("no such account".into()))?;
-    let disabled = match body.get("disabled") {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(_) => {
-            return Err(AppError::InvalidPayload(
-                "disabled must be a boolean".into(),
-            ))
-        }
-    };
-    let password_hash = match field(&body, &["password"])? {
+    let b: AgentPatchBody = body.read()?;
+    let disabled = b.disabled;
+    let password_hash = match b.password.as_deref() {
         Some(p) => {
             password::validate(p)?;
             Some(password::hash(p.to_string()).await?)
         }
         None => None,
     };
-    let name = field(&body, &["name"])?;
+    let name = b.name.as_deref();
     if let Some(n) = name {
         storable("name", n)?;
     }
     let patch = AccountPatch {
         name: name.map(|s| s.trim().chars().take(128).collect()),
-        role: staff_role(field(&body, &["role"])?)?,
+        role: staff_role(b.role.as_deref())?,
         disabled,
         password_hash,
     };
@@ -500,4 +615,51 @@ pub(crate) async fn delete_agent(
     state.hub.revoke(crate::hub::account_room(&id)).await;
     tracing::info!(by = %admin.account_id, account = %id, "account deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bodies_take_every_name_a_field_goes_by() {
+        let b = JsonBody(json!({ "user_email": "a@b.c", "user_password": "pw" }))
+            .read::<LoginBody>()
+            .ok();
+        let b = b.as_ref();
+        assert_eq!(
+            b.and_then(|b| first([&b.email, &b.username, &b.login, &b.user_email])),
+            Some("a@b.c")
+        );
+        assert_eq!(
+            b.and_then(|b| first([&b.password, &b.user_password])),
+            Some("pw")
+        );
+        let r = JsonBody(json!({ "email": null, "fullName": "Ana", "password": "x" }))
+            .read::<RegisterBody>()
+            .ok();
+        assert_eq!(r.as_ref().and_then(|r| r.email.as_deref()), None);
+        assert_eq!(r.as_ref().and_then(|r| r.full_name.as_deref()), Some("Ana"));
+    }
+
+    #[test]
+    fn a_field_of_the_wrong_type_is_named_in_the_refusal() {
+        assert_eq!(
+            JsonBody::refusal::<LoginBody>(json!({ "email": 5, "password": "x" })),
+            "email must be a string"
+        );
+        assert_eq!(
+            JsonBody::refusal::<RegisterBody>(json!({ "user_fullname": [], "password": "x" })),
+            "user_fullname must be a string"
+        );
+        assert_eq!(
+            JsonBody::refusal::<AgentPatchBody>(json!({ "disabled": "yes" })),
+            "disabled must be a boolean"
+        );
+        assert_eq!(
+            JsonBody::refusal::<NewAgentBody>(json!({ "role": 1 })),
+            "role must be a string"
+        );
+    }
 }
