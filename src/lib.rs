@@ -28,7 +28,8 @@
 //! - `presence`: who is online; `cluster`: Redis for several nodes.
 //! - `assistant`: AI replies streamed token by token, with hand-over to humans.
 //! - `dashboard`: the reference dashboard's lists and pushes.
-//! - `realtime`: socket.io namespaces and handlers; `gateway`: plain WebSocket `/ws`.
+//! - `realtime`: socket.io namespaces and handlers; `gateway`: plain WebSocket `/ws`, and
+//!   seed 002's `/ws/chat` (`gateway::seed002`).
 //! - `web`: the agent console and the visitor widget; `ops`: `/ready`, `/metrics`, OpenAPI.
 
 pub mod app;
