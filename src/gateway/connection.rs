@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use axum::extract::ws::{close_code, WebSocket};
+use axum::extract::ws::WebSocket;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -103,20 +103,10 @@ pub async fn serve(
                 Err(RecvError::Lagged(missed)) => conn.resync(missed).await,
                 Err(RecvError::Closed) => break,
             },
-            _ = keep.ping.tick() => {
-                if !conn.wire.ping().await {
+            due = keep.due(&revocation.cancelled) => {
+                if !conn.wire.on_due(due).await {
                     break;
                 }
-            }
-            () = revocation.cancelled.cancelled() => {
-                tracing::info!("access revoked: closing");
-                conn.wire.close(close_code::POLICY, "access revoked").await;
-                break;
-            }
-            () = &mut keep.idle => {
-                tracing::debug!("no frame within the idle timeout: closing");
-                conn.wire.close(close_code::AWAY, "idle timeout").await;
-                break;
             }
         }
     }

@@ -136,9 +136,8 @@ pub fn encode<T: Serialize>(frame: &T) -> Option<String> {
 
 /// The keep-alive of one connection: when to ping, and when silence has lasted too long.
 pub struct Keepalive {
-    pub ping: Interval,
-    /// Resolves when nothing arrived for the idle timeout.
-    pub idle: Pin<Box<Sleep>>,
+    ping: Interval,
+    idle: Pin<Box<Sleep>>,
     idle_after: Duration,
 }
 
@@ -155,10 +154,46 @@ impl Keepalive {
         }
     }
 
+    /// What is due first: a keep-alive ping, the end of an access that was revoked, or the
+    /// end of a silence that lasted too long.
+    pub async fn due(&mut self, revoked: &tokio_util::sync::CancellationToken) -> Due {
+        tokio::select! {
+            _ = self.ping.tick() => Due::Ping,
+            () = revoked.cancelled() => Due::Revoked,
+            () = &mut self.idle => Due::Idle,
+        }
+    }
+
     /// Something arrived from the peer: the idle deadline moves.
     pub fn heard(&mut self) {
         let next = Instant::now() + self.idle_after;
         self.idle.as_mut().reset(next);
+    }
+}
+
+/// See [`Keepalive::due`].
+pub enum Due {
+    Ping,
+    Revoked,
+    Idle,
+}
+
+impl Wire {
+    /// Does what is due; false when the connection ends.
+    pub async fn on_due(&mut self, due: Due) -> bool {
+        match due {
+            Due::Ping => self.ping().await,
+            Due::Revoked => {
+                tracing::info!("access revoked: closing");
+                self.close(close_code::POLICY, "access revoked").await;
+                false
+            }
+            Due::Idle => {
+                tracing::debug!("no frame within the idle timeout: closing");
+                self.close(close_code::AWAY, "idle timeout").await;
+                false
+            }
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{close_code, WebSocket};
+use axum::extract::ws::WebSocket;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
@@ -82,12 +82,13 @@ pub async fn serve(socket: WebSocket, state: AppState, me: Identity) {
         forwarders: JoinSet::new(),
         events,
     };
+    // Follow first: whatever is written after `connected` reaches this connection.
+    conn.refresh().await;
     let hello = Outbound::Connected {
         user_id: &conn.me.account_id,
     };
     let hello = crate::gateway::wire::encode(&hello);
     conn.wire.send_text(hello).await;
-    conn.refresh().await;
 
     let mut keep = Keepalive::new(&state.config);
     let mut refresh = tokio::time::interval(REFRESH);
@@ -113,20 +114,10 @@ pub async fn serve(socket: WebSocket, state: AppState, me: Identity) {
                 Err(RecvError::Closed) => break,
             },
             _ = refresh.tick() => conn.refresh().await,
-            _ = keep.ping.tick() => {
-                if !conn.wire.ping().await {
+            due = keep.due(&revocation.cancelled) => {
+                if !conn.wire.on_due(due).await {
                     break;
                 }
-            }
-            () = revocation.cancelled.cancelled() => {
-                tracing::info!("access revoked: closing");
-                conn.wire.close(close_code::POLICY, "access revoked").await;
-                break;
-            }
-            () = &mut keep.idle => {
-                tracing::debug!("no frame within the idle timeout: closing");
-                conn.wire.close(close_code::AWAY, "idle timeout").await;
-                break;
             }
         }
     }
