@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::service::{self, ListFilter};
-use super::types::{ChatSummary, Cursor};
+use super::types::{ChatSummary, Cursor, SessionStatus};
 use crate::auth::http::QueryParams;
 use crate::auth::{SignedIn, Staff};
 use crate::error::AppResult;
@@ -45,8 +45,13 @@ pub(crate) async fn list_chats(
     let max = state.config.chats_page_limit.max(1);
     let limit = q.limit.unwrap_or(max).clamp(1, max);
     let before = Cursor::parse(q.before.as_deref(), "before")?;
+    // An unknown status is refused (as `list_sessions` refuses it), not an empty page.
+    let status = match q.status.filter(|s| !s.is_empty()) {
+        Some(s) => Some(s.parse::<SessionStatus>()?.as_str().to_string()),
+        None => None,
+    };
     let filter = ListFilter {
-        status: q.status.filter(|s| !s.is_empty()),
+        status,
         assignee_id: q.assignee.filter(|s| !s.is_empty()),
         before,
         limit,

@@ -298,5 +298,16 @@ async fn rest_lists_chats_of_one_status(backend: Backend) {
         .filter_map(|c| c["sessionId"].as_str())
         .collect();
     assert_eq!(ids, vec![sid.as_str()]);
+    // a status that does not exist is a bad request, not an empty page
+    let (st, body) = call(
+        &app,
+        reqwest::Method::GET,
+        "/api/chats?status=unknown",
+        Some(&a.token),
+        None,
+    )
+    .await;
+    assert_eq!(st, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_payload", "{body}");
 }
 both!(rest_lists_chats_of_one_status);
