@@ -226,6 +226,12 @@ async fn fixation(backend: Backend) {
     app.admin_token().await;
     let attacker = app.socket().await;
     let sid = app.open_session(&attacker).await;
+    // staff watching the session on "/" (the reference dashboard) are not its visitors
+    let dashboard = app.staff_socket().await;
+    let joined = dashboard
+        .ack("admin-join-session", json!({ "sessionId": sid }))
+        .await;
+    assert_eq!(joined["ok"], true, "{joined}");
     let customer = app
         .register("victim@example.com", "customer-password")
         .await;
@@ -258,6 +264,8 @@ async fn fixation(backend: Backend) {
         )
         .await;
     assert_eq!(ok["ok"], true, "{ok}");
+    // ... and the dashboard, still connected and in the room, hears it
+    assert_eq!(dashboard.next("message").await["content"], "hello");
 }
 both!(
     a_session_taken_over_by_a_customer_drops_the_other_sockets,

@@ -31,6 +31,10 @@ pub const AGENTS_ROOM: &str = "agents";
 /// Room of the staff sockets in "/" that speak the reference dashboard's protocol
 /// (`admin-connect`).
 pub const DASHBOARDS_ROOM: &str = "dashboards";
+/// Every staff socket in "/" (a signed-in console or dashboard).
+pub const STAFF_ROOM: &str = "staff";
+/// The rooms of "/" whose sockets are staff, never a session's visitors.
+const STAFF_ROOMS: [&str; 2] = [STAFF_ROOM, DASHBOARDS_ROOM];
 
 /// A broadcast's payload, serialized once.
 pub type Payload = Arc<RawValue>;
@@ -74,12 +78,13 @@ pub trait Broadcaster: Send + Sync + 'static {
     ) -> BoxFuture<'static, ()>;
 
     /// Disconnects every socket of a room (on every node, through the adapter).
-    /// ... but `except` (a socket of this node), if given.
+    /// ... but `except` (a socket of this node), if given, and the sockets in `spare` rooms.
     fn disconnect(
         &self,
         ns: &'static str,
         room: String,
         except: Option<Sid>,
+        spare: &'static [&'static str],
     ) -> BoxFuture<'static, ()>;
 
     /// Emits to the sockets of a room on this node only.
@@ -137,6 +142,7 @@ impl<A: Adapter> Broadcaster for SocketIo<A> {
         ns: &'static str,
         room: String,
         except: Option<Sid>,
+        spare: &'static [&'static str],
     ) -> BoxFuture<'static, ()> {
         let io = self.clone();
         Box::pin(async move {
@@ -145,7 +151,8 @@ impl<A: Adapter> Broadcaster for SocketIo<A> {
                 // `socket.to(room)` leaves the socket itself out.
                 Some(keep) => keep.to(room),
                 None => op.to(room),
-            };
+            }
+            .except(spare);
             if let Err(e) = op.disconnect().await {
                 tracing::warn!(error = %e, ns, "disconnecting a room's sockets failed");
             }
@@ -573,7 +580,7 @@ impl Hub {
         self.close_plain(&key);
         if let Some(b) = self.inner.get() {
             for ns in NAMESPACES {
-                b.disconnect(ns, key.clone(), None).await;
+                b.disconnect(ns, key.clone(), None, &[]).await;
             }
         }
     }
@@ -722,7 +729,9 @@ impl Hub {
         self.close_plain(&session_room(session_id));
         if let Some(b) = self.inner.get() {
             let keep = Except::in_ns(keep, NAMESPACES[0]);
-            b.disconnect(NAMESPACES[0], session_id.to_string(), keep)
+            // Staff sockets on "/" (the reference dashboard, a console) watch the session;
+            // they are not its visitors.
+            b.disconnect(NAMESPACES[0], session_id.to_string(), keep, &STAFF_ROOMS)
                 .await;
         }
     }

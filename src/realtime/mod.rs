@@ -284,6 +284,9 @@ fn setup_common<A: Adapter>(s: &SocketRef<A>, state: &AppState, identity: Option
     if let Some(id) = identity.as_ref().filter(|i| !i.legacy) {
         s.join([hub::account_room(&id.account_id), hub::token_room(&id.jti)]);
     }
+    if identity.as_ref().is_some_and(Identity::is_staff) && s.ns() == hub::NAMESPACES[0] {
+        s.join(hub::STAFF_ROOM);
+    }
     s.extensions.insert(Conn(Arc::new(ConnState {
         span,
         info,
