@@ -3,7 +3,8 @@
 //! HTTP and the real socket.io wire protocol.
 #![allow(dead_code)]
 
-pub mod sio;
+/// The socket.io client (the `testkit` crate, shared with the load bench), as `common::sio`.
+pub use testkit as sio;
 pub mod ws;
 
 use std::time::Duration;
@@ -12,7 +13,7 @@ use chatdesk::{App, Config};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-pub use sio::{ConnectOpts, SioClient, Transport};
+pub use testkit::{ConnectOpts, SioClient, Transport};
 
 /// The database backends every scenario runs on.
 #[derive(Debug, Clone, Copy, PartialEq)]

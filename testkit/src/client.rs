@@ -1,5 +1,6 @@
-//! A small socket.io v5 / engine.io v4 test client, speaking the real wire protocol over
-//! WebSocket or HTTP long-polling. It answers pings, collects events, and resolves acks.
+//! The tests' socket.io client: one connection over WebSocket or HTTP long-polling, with a
+//! task that answers pings, queues events by name and resolves acks, so that a test reads
+//! `socket.next("message")` or `socket.ack("init_session", json!({}))`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -11,20 +12,23 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-pub const WAIT: Duration = Duration::from_secs(10);
+use crate::handshake::{handshake, ConnectError, Wire};
+use crate::packet::{self, Packet, SioKind, Transport, RECORD_SEPARATOR};
+use crate::raw::WsStream;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Transport {
-    WebSocket,
-    Polling,
-}
+/// How long the client waits for a handshake step, an ack or an event by default.
+pub const WAIT: Duration = Duration::from_secs(10);
 
 /// Options of a connection.
 #[derive(Debug, Clone, Default)]
 pub struct ConnectOpts {
+    /// The namespace (`""` or `"/"` for the main one, `"/admin"`).
     pub ns: String,
+    /// The socket.io handshake `auth` object.
     pub auth: Option<Value>,
+    /// Extra query parameters of the handshake URL.
     pub query: Vec<(String, String)>,
+    /// Extra HTTP headers (`origin`, `user-agent`, ...).
     pub headers: Vec<(String, String)>,
 }
 
@@ -43,6 +47,7 @@ struct Inbox {
     closed: bool,
 }
 
+/// A socket.io connection of a test.
 pub struct SioClient {
     ns: String,
     out: mpsc::UnboundedSender<String>,
@@ -50,80 +55,45 @@ pub struct SioClient {
     notify: Arc<Notify>,
     acks: Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>,
     next_ack: Mutex<u64>,
+    /// The socket.io session id the server gave.
     pub sid: String,
     task: tokio::task::JoinHandle<()>,
 }
 
-/// Why a connection failed.
-#[derive(Debug)]
-pub enum ConnectError {
-    /// The server answered the namespace connect with `connect_error` (message).
-    Refused(Value),
-    /// The transport failed (HTTP status, I/O...).
-    Transport(String),
+/// The handshake's view of the transport task: packets through its two channels.
+struct Channels<'a> {
+    out: &'a mpsc::UnboundedSender<String>,
+    inp: &'a mut mpsc::UnboundedReceiver<Option<String>>,
 }
 
-fn ns_prefix(ns: &str) -> String {
-    if ns.is_empty() || ns == "/" {
-        String::new()
-    } else {
-        format!("{ns},")
+impl Wire for Channels<'_> {
+    async fn recv(&mut self) -> Result<String, ConnectError> {
+        match self.inp.recv().await {
+            Some(Some(p)) => Ok(p),
+            _ => Err(ConnectError::Transport("closed before connect".into())),
+        }
     }
-}
 
-/// Parses a socket.io packet after the engine.io `4` prefix was removed.
-/// Returns (type, ack id, data).
-fn parse_sio(p: &str) -> (char, Option<u64>, Value) {
-    let mut chars = p.chars();
-    let t = chars.next().unwrap_or('?');
-    let mut rest = chars.as_str();
-    if rest.starts_with('/') {
-        rest = match rest.find(',') {
-            Some(i) => &rest[i + 1..],
-            None => "",
-        };
+    async fn send(&mut self, packet: String) -> Result<(), ConnectError> {
+        self.out
+            .send(packet)
+            .map_err(|_| ConnectError::Transport("closed before connect".into()))
     }
-    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-    let id = if digits.is_empty() {
-        None
-    } else {
-        digits.parse().ok()
-    };
-    let rest = &rest[digits.len()..];
-    let data = if rest.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(rest).unwrap_or(Value::Null)
-    };
-    (t, id, data)
 }
 
 impl SioClient {
+    /// Connects to the server at `base` (`http://127.0.0.1:port`) and to `opts.ns`.
     pub async fn connect(
         base: &str,
         transport: Transport,
         opts: ConnectOpts,
     ) -> Result<SioClient, ConnectError> {
-        let mut q = vec![("EIO".to_string(), "4".to_string())];
-        q.push((
-            "transport".into(),
-            match transport {
-                Transport::WebSocket => "websocket",
-                Transport::Polling => "polling",
-            }
-            .into(),
-        ));
-        q.extend(opts.query.iter().cloned());
-        let qs: String = q
-            .iter()
-            .map(|(k, v)| format!("{k}={}", urlencode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
+        let url = packet::handshake_url(base, transport, &opts.query);
         let (out_tx, out_rx) = mpsc::unbounded_channel::<String>();
         let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Option<String>>();
-        let task = match transport {
+        // The transport task is detached: it ends when the reader's channel closes.
+        match transport {
             Transport::WebSocket => {
-                let url = format!("{}/socket.io/?{qs}", base.replacen("http", "ws", 1));
                 let mut req = url
                     .into_client_request()
                     .map_err(|e| ConnectError::Transport(e.to_string()))?;
@@ -135,14 +105,15 @@ impl SioClient {
                             .map_err(|_| ConnectError::Transport("bad header".into()))?,
                     );
                 }
+                // tungstenite's defaults (Nagle on, 128 KiB read buffer), unlike the bench's
+                // RawSocket: a test's packets leave as they always did (see ws_pump).
                 let (ws, _) = tokio_tungstenite::connect_async(req)
                     .await
                     .map_err(|e| ConnectError::Transport(e.to_string()))?;
-                tokio::spawn(ws_pump(ws, out_rx, in_tx))
+                tokio::spawn(ws_pump(ws, out_rx, in_tx));
             }
             Transport::Polling => {
                 let http = reqwest::Client::new();
-                let url = format!("{base}/socket.io/?{qs}");
                 let mut rb = http.get(&url);
                 for (k, v) in &opts.headers {
                     rb = rb.header(k, v);
@@ -161,101 +132,36 @@ impl SioClient {
                     .text()
                     .await
                     .map_err(|e| ConnectError::Transport(e.to_string()))?;
-                let open: Value = serde_json::from_str(body.trim_start_matches('0'))
+                let Packet::Open(open) = Packet::parse(&body) else {
+                    return Err(ConnectError::Transport(format!("no open packet: {body:?}")));
+                };
+                let open: Value = serde_json::from_str(open)
                     .map_err(|e| ConnectError::Transport(e.to_string()))?;
                 let esid = open["sid"].as_str().unwrap_or_default().to_string();
                 let _ = in_tx.send(Some(body));
                 let url = format!("{url}&sid={esid}");
-                tokio::spawn(poll_pump(http, url, opts.headers.clone(), out_rx, in_tx))
-            }
-        };
-        // engine.io open packet
-        let open = tokio::time::timeout(WAIT, in_rx.recv())
-            .await
-            .ok()
-            .flatten()
-            .flatten();
-        match open {
-            Some(p) if p.starts_with('0') => {}
-            other => {
-                return Err(ConnectError::Transport(format!(
-                    "no open packet: {other:?}"
-                )))
+                tokio::spawn(poll_pump(http, url, opts.headers.clone(), out_rx, in_tx));
             }
         }
-        let auth = opts.auth.as_ref().map(Value::to_string).unwrap_or_default();
-        let connect = format!("40{}{auth}", ns_prefix(&opts.ns));
-        let _ = out_tx.send(connect);
-        // namespace connect answer
-        let sid = loop {
-            let p = tokio::time::timeout(WAIT, in_rx.recv())
-                .await
-                .ok()
-                .flatten()
-                .flatten();
-            let Some(p) = p else {
-                return Err(ConnectError::Transport("closed before connect".into()));
-            };
-            if p == "2" {
-                let _ = out_tx.send("3".into());
-                continue;
-            }
-            if let Some(sp) = p.strip_prefix('4') {
-                let (t, _, data) = parse_sio(sp);
-                match t {
-                    '0' => break data["sid"].as_str().unwrap_or_default().to_string(),
-                    '4' => return Err(ConnectError::Refused(data)),
-                    _ => continue,
-                }
-            }
+        let mut wire = Channels {
+            out: &out_tx,
+            inp: &mut in_rx,
         };
+        let sid = tokio::time::timeout(WAIT, handshake(&mut wire, &opts.ns, opts.auth.as_ref()))
+            .await
+            .map_err(|_| {
+                ConnectError::Transport(format!("no socket.io connect within {WAIT:?}"))
+            })??;
         let inbox = Arc::new(Mutex::new(Inbox::default()));
         let notify = Arc::new(Notify::new());
         let acks: Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>> = Arc::default();
-        let (i2, n2, a2, o2) = (inbox.clone(), notify.clone(), acks.clone(), out_tx.clone());
-        let reader = tokio::spawn(async move {
-            while let Some(Some(p)) = in_rx.recv().await {
-                if p == "2" {
-                    let _ = o2.send("3".into());
-                    continue;
-                }
-                let Some(sp) = p.strip_prefix('4') else {
-                    continue;
-                };
-                let (t, id, data) = parse_sio(sp);
-                match t {
-                    '2' => {
-                        let arr = data.as_array().cloned().unwrap_or_default();
-                        let name = arr
-                            .first()
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_string();
-                        let payload = arr.get(1).cloned().unwrap_or(Value::Null);
-                        if let Ok(mut i) = i2.lock() {
-                            i.events.push_back((name, payload));
-                        }
-                        n2.notify_waiters();
-                    }
-                    '3' => {
-                        let arr = data.as_array().cloned().unwrap_or_default();
-                        let v = arr.first().cloned().unwrap_or(Value::Null);
-                        if let Some(tx) =
-                            id.and_then(|id| a2.lock().ok().and_then(|mut m| m.remove(&id)))
-                        {
-                            let _ = tx.send(v);
-                        }
-                    }
-                    '1' => break,
-                    _ => {}
-                }
-            }
-            if let Ok(mut i) = i2.lock() {
-                i.closed = true;
-            }
-            n2.notify_waiters();
-        });
-        drop(task); // detached: the pump ends when the reader's channel closes
+        let reader = tokio::spawn(read(
+            in_rx,
+            out_tx.clone(),
+            inbox.clone(),
+            notify.clone(),
+            acks.clone(),
+        ));
         Ok(SioClient {
             ns: opts.ns,
             out: out_tx,
@@ -268,21 +174,14 @@ impl SioClient {
         })
     }
 
-    fn packet(&self, kind: char, id: Option<u64>, data: &Value) -> String {
-        let id = id.map(|i| i.to_string()).unwrap_or_default();
-        format!("4{kind}{}{id}{data}", ns_prefix(&self.ns))
-    }
-
     /// Emits an event without an ack.
     pub fn emit(&self, event: &str, data: Value) {
-        let _ = self
-            .out
-            .send(self.packet('2', None, &Value::Array(vec![event.into(), data])));
+        self.emit_args(vec![event.into(), data]);
     }
 
     /// Emits raw event arguments (e.g. none, or several) without an ack.
     pub fn emit_args(&self, args: Vec<Value>) {
-        let _ = self.out.send(self.packet('2', None, &Value::Array(args)));
+        let _ = self.out.send(packet::event(&self.ns, None, &args));
     }
 
     /// Sends a raw engine.io text packet.
@@ -297,6 +196,7 @@ impl SioClient {
             .unwrap_or_else(|| panic!("no ack for {event}"))
     }
 
+    /// Emits an event and waits up to `wait` for its ack (its first argument).
     pub async fn try_ack(&self, event: &str, data: Value, wait: Duration) -> Option<Value> {
         let id = {
             let mut n = self.next_ack.lock().ok()?;
@@ -307,7 +207,7 @@ impl SioClient {
         self.acks.lock().ok()?.insert(id, tx);
         let _ = self
             .out
-            .send(self.packet('2', Some(id), &Value::Array(vec![event.into(), data])));
+            .send(packet::event(&self.ns, Some(id), &(event, data)));
         tokio::time::timeout(wait, rx).await.ok()?.ok()
     }
 
@@ -318,6 +218,7 @@ impl SioClient {
             .unwrap_or_else(|| panic!("no `{event}` event within {WAIT:?}"))
     }
 
+    /// Waits up to `wait` for the next `event`; `None` if none came or the connection closed.
     pub async fn next_within(&self, event: &str, wait: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
@@ -375,14 +276,66 @@ impl SioClient {
 
 impl Drop for SioClient {
     fn drop(&mut self) {
-        let _ = self.out.send("41".into());
+        // `41` as it always was, whatever the namespace: tests rely on how the server sees
+        // a dropped client today.
+        let _ = self.out.send(packet::disconnect("/"));
     }
 }
 
+/// The reader task: answers pings, queues events, resolves acks, until a disconnect.
+async fn read(
+    mut in_rx: mpsc::UnboundedReceiver<Option<String>>,
+    out: mpsc::UnboundedSender<String>,
+    inbox: Arc<Mutex<Inbox>>,
+    notify: Arc<Notify>,
+    acks: Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>,
+) {
+    while let Some(Some(text)) = in_rx.recv().await {
+        let p = match Packet::parse(&text) {
+            Packet::Ping => {
+                let _ = out.send(packet::PONG.into());
+                continue;
+            }
+            Packet::Message(p) => p,
+            _ => continue,
+        };
+        match p.kind {
+            SioKind::Event => {
+                let arr = p.value().as_array().cloned().unwrap_or_default();
+                let name = arr
+                    .first()
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let payload = arr.get(1).cloned().unwrap_or(Value::Null);
+                if let Ok(mut i) = inbox.lock() {
+                    i.events.push_back((name, payload));
+                }
+                notify.notify_waiters();
+            }
+            SioKind::Ack => {
+                let arr = p.value().as_array().cloned().unwrap_or_default();
+                let v = arr.first().cloned().unwrap_or(Value::Null);
+                if let Some(tx) = p
+                    .ack
+                    .and_then(|id| acks.lock().ok().and_then(|mut m| m.remove(&id)))
+                {
+                    let _ = tx.send(v);
+                }
+            }
+            SioKind::Disconnect => break,
+            _ => {}
+        }
+    }
+    if let Ok(mut i) = inbox.lock() {
+        i.closed = true;
+    }
+    notify.notify_waiters();
+}
+
+/// Carries packets between the channels and a WebSocket, one text frame each.
 async fn ws_pump(
-    ws: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
+    ws: WsStream,
     mut out_rx: mpsc::UnboundedReceiver<String>,
     in_tx: mpsc::UnboundedSender<Option<String>>,
 ) {
@@ -403,6 +356,8 @@ async fn ws_pump(
     let _ = in_tx.send(None);
 }
 
+/// Carries packets between the channels and HTTP long-polling: a writer POSTs what is queued
+/// (several packets joined by the record separator), the loop GETs what the server has.
 async fn poll_pump(
     http: reqwest::Client,
     url: String,
@@ -411,7 +366,6 @@ async fn poll_pump(
     in_tx: mpsc::UnboundedSender<Option<String>>,
 ) {
     let (ptx, mut prx) = mpsc::unbounded_channel::<()>();
-    // writer
     let (h2, u2, hd2) = (http.clone(), url.clone(), headers.clone());
     tokio::spawn(async move {
         while let Some(first) = out_rx.recv().await {
@@ -419,7 +373,7 @@ async fn poll_pump(
             while let Ok(p) = out_rx.try_recv() {
                 batch.push(p);
             }
-            let mut rb = h2.post(&u2).body(batch.join("\u{1e}"));
+            let mut rb = h2.post(&u2).body(batch.join(&RECORD_SEPARATOR.to_string()));
             for (k, v) in &hd2 {
                 rb = rb.header(k, v);
             }
@@ -447,7 +401,7 @@ async fn poll_pump(
                 if !resp.status().is_success() { break; }
                 let Ok(body) = resp.text().await else { break };
                 let mut stop = false;
-                for p in body.split('\u{1e}') {
+                for p in body.split(RECORD_SEPARATOR) {
                     if p == "1" { stop = true; }
                     if in_tx.send(Some(p.to_string())).is_err() { stop = true; }
                 }
@@ -456,15 +410,4 @@ async fn poll_pump(
         }
     }
     let _ = in_tx.send(None);
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
