@@ -12,7 +12,7 @@ use crate::auth::http::JsonBody;
 use crate::auth::{AdminOnly, Staff};
 use crate::error::{AppError, AppResult};
 use crate::messages::service::NewMessage;
-use crate::messages::types::{ClientMsgId, MessageDto, Sender};
+use crate::messages::types::{ClientMsgId, Media, MessageDto, Sender};
 use crate::sessions::service as sessions;
 use crate::sessions::types::Cleared;
 use crate::state::AppState;
@@ -59,6 +59,9 @@ struct PostMessage {
     content: Option<String>,
     #[serde(default)]
     client_msg_id: Option<ClientMsgId>,
+    /// `type` and `fileUrl`; a file message may come without `content`.
+    #[serde(flatten)]
+    media: Media,
 }
 
 const CONTENT_RULE: &str = "content must be a string";
@@ -89,8 +92,9 @@ pub(crate) async fn patch_chat(
     Ok(Json(sum))
 }
 
-/// `POST /api/chats/:sessionId/messages {content, clientMsgId?}`: send as an agent.
-/// Send as an agent: `{content, clientMsgId?}`.
+/// `POST /api/chats/:sessionId/messages {content, clientMsgId?, type?, fileUrl?}`: send as
+/// an agent.
+/// Send as an agent: `{content, clientMsgId?, type?, fileUrl?}` (`type` image, file, audio or video needs `fileUrl`, an https: URL or a path on this server; `content` may then be left out).
 #[utoipa::path(post, path = "/api/chats/{session_id}/messages", tag = "chats", params(("session_id" = String, Path, description = "public session id")), security(("bearer" = [])), responses((status = 201, description = "the stored message"), (status = 200, description = "a retry: the message stored earlier with this clientMsgId"), (status = 400, description = "malformed session id or content"), (status = 404, description = "unknown session")))]
 pub(crate) async fn post_message(
     State(state): State<AppState>,
@@ -100,11 +104,15 @@ pub(crate) async fn post_message(
 ) -> AppResult<(StatusCode, Json<MessageDto>)> {
     let session = sessions::get_by_session_id(&state.db, &id).await?;
     let body: PostMessage = body.read()?;
-    let content = body
-        .content
-        .ok_or_else(|| AppError::InvalidPayload(CONTENT_RULE.into()))?;
+    let content = match body.content {
+        Some(c) => c,
+        None if body.media.file_url.is_some() => String::new(),
+        None => return Err(AppError::InvalidPayload(CONTENT_RULE.into())),
+    };
+    let content = body.media.content(content);
     crate::messages::validate_content(&content, state.config.max_content_length)?;
-    let mut new = NewMessage::new(session.id, session.session_id, Sender::Admin, content);
+    let mut new = NewMessage::new(session.id, session.session_id, Sender::Admin, content)
+        .with_media(body.media);
     new.client_msg_id = body.client_msg_id.map(ClientMsgId::into_inner);
     new.author_id = (!me.legacy).then_some(me.account_id);
     if let Some(ai) = &state.assistant {
@@ -189,5 +197,17 @@ mod tests {
         assert_eq!(ok, Some((Some("x".into()), Some("7".into()))));
         let missing = JsonBody(json!({})).read::<PostMessage>().ok();
         assert_eq!(missing.map(|b| b.content), Some(None));
+        assert!(refusal::<PostMessage>(
+            json!({ "type": "image", "fileUrl": "http://x.example/a" })
+        )
+        .starts_with("fileUrl must be"));
+        let file = JsonBody(json!({ "type": "file", "fileUrl": "/f/a.pdf" }))
+            .read::<PostMessage>()
+            .ok()
+            .map(|b| (b.content, b.media.kind));
+        assert_eq!(
+            file,
+            Some((None, crate::messages::types::MessageKind::File))
+        );
     }
 }

@@ -251,6 +251,8 @@ mod tests {
             session_id: "s1".into(),
             client_msg_id: None,
             interrupted: false,
+            kind: Default::default(),
+            file_url: None,
         };
         let activity = SessionUpdated::Activity {
             session_id: "s1",

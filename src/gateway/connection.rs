@@ -18,7 +18,7 @@ use crate::edge::limits::SocketBudget;
 use crate::error::{AppError, AppResult};
 use crate::hub::SessionEvent;
 use crate::messages::service::NewMessage;
-use crate::messages::types::{MessageDto, Sender};
+use crate::messages::types::{Media, MessageDto, Sender};
 use crate::sessions::types::{SessionStatus, Typing};
 use crate::state::AppState;
 
@@ -263,7 +263,8 @@ impl Conn {
             Inbound::Chat {
                 content,
                 client_msg_id,
-            } => ("chat", self.chat(content, client_msg_id).await),
+                media,
+            } => ("chat", self.chat(content, client_msg_id, media).await),
             Inbound::Escalate { message } => ("human-escalation", self.escalate(message).await),
             Inbound::Ping => {
                 let pong = Outbound::Pong {
@@ -305,13 +306,15 @@ impl Conn {
         &mut self,
         content: String,
         client_msg_id: Option<String>,
+        media: Media,
     ) -> AppResult<bool> {
         let mut new = NewMessage::new(
             self.session.pk.clone(),
             self.session.session_id.clone(),
             Sender::User,
             content,
-        );
+        )
+        .with_media(media);
         new.client_msg_id = client_msg_id;
         let stored = self.state.writer.store(new, None).await?;
         self.remember_own(&stored.message.id);
@@ -322,9 +325,17 @@ impl Conn {
 
     /// `chat` / `message`: the visitor writes; the assistant (when on and no human owns the
     /// session) answers through the room.
-    async fn chat(&mut self, content: String, client_msg_id: Option<String>) -> AppResult<()> {
+    async fn chat(
+        &mut self,
+        content: String,
+        client_msg_id: Option<String>,
+        media: Media,
+    ) -> AppResult<()> {
         crate::messages::validate_content(&content, self.state.config.max_content_length)?;
-        if self.store_visitor_message(content, client_msg_id).await? {
+        if self
+            .store_visitor_message(content, client_msg_id, media)
+            .await?
+        {
             crate::assistant::visitor_wrote(&self.state, &self.session.pk);
         }
         Ok(())
@@ -343,7 +354,8 @@ impl Conn {
         let session = crate::desk::service::load(&self.state.db, &self.session.pk).await?;
         let session = crate::desk::escalate(&self.state, session).await?;
         if let Some(t) = text {
-            self.store_visitor_message(t, None).await?;
+            self.store_visitor_message(t, None, Media::default())
+                .await?;
         }
         let position = crate::desk::position(&self.state, &session).await?;
         let reply = Outbound::EscalationAnswer {

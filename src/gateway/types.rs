@@ -20,7 +20,7 @@ use crate::assistant::types::{StreamEnd, StreamStart, StreamToken};
 use crate::desk::service::Reader;
 use crate::desk::types::{Assignee, EscalationResponse, QueuePosition, StatusChanged};
 use crate::error::AppError;
-use crate::messages::types::{format_ts, now_millis, MessageDto, Sender};
+use crate::messages::types::{format_ts, now_millis, Media, MessageDto, MessageKind, Sender};
 use crate::sessions::types::{ReadReceipt, SessionStatus, Typing};
 
 /// Messages a history answer holds when the client names no `limit` (the seed's 50).
@@ -29,10 +29,12 @@ pub const DEFAULT_HISTORY: u64 = 50;
 /// A client message, decoded.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Inbound {
-    /// `chat {content}` (seed 001) or `message {message}` (seed 000): the visitor writes.
+    /// `chat {content}` (seed 001) or `message {message}` (seed 000): the visitor writes;
+    /// `messageType` and `fileUrl` make it a file message (then the text may be left out).
     Chat {
         content: String,
         client_msg_id: Option<String>,
+        media: Media,
     },
     /// `human-escalation {message?}` (alias `request_human`): the visitor asks for a human.
     Escalate { message: Option<String> },
@@ -84,9 +86,13 @@ pub fn parse(text: &str) -> Result<Inbound, Malformed> {
             } else {
                 ("message", "content")
             };
+            // `messageType`: `type` is the frame's own.
+            let media = Media::from_json(obj.get("messageType"), obj.get("fileUrl"))
+                .map_err(|e| invalid(ev, e.to_string()))?;
             let content = match obj.get(first).or_else(|| obj.get(second)) {
                 Some(Value::String(s)) => s.clone(),
                 Some(_) => return Err(invalid(ev, format!("{first} must be a string"))),
+                None if media.file_url.is_some() => String::new(),
                 None => return Err(invalid(ev, format!("{kind} needs a {first} string"))),
             };
             let client_msg_id =
@@ -94,8 +100,9 @@ pub fn parse(text: &str) -> Result<Inbound, Malformed> {
                     .map_err(|_| invalid(ev, crate::messages::types::ClientMsgId::RULE))?
                     .map(crate::messages::types::ClientMsgId::into_inner);
             Ok(Inbound::Chat {
-                content,
+                content: media.content(content),
                 client_msg_id,
+                media,
             })
         }
         "human-escalation" | "request_human" => match obj.get("message") {
@@ -315,6 +322,11 @@ pub struct HistoryItem<'a> {
     pub timestamp: String,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
+    /// The message's type, named as in the live frames.
+    #[serde(rename = "messageType")]
+    pub message_type: MessageKind,
+    #[serde(rename = "fileUrl", skip_serializing_if = "Option::is_none")]
+    pub file_url: Option<&'a str>,
 }
 
 impl<'a> HistoryItem<'a> {
@@ -328,6 +340,8 @@ impl<'a> HistoryItem<'a> {
             seq: m.seq,
             timestamp: format_ts(&m.created_at),
             interrupted: m.interrupted,
+            message_type: MessageKind::stored(&m.kind),
+            file_url: m.file_url.as_deref(),
         }
     }
 }
@@ -348,7 +362,8 @@ pub fn history<'a>(
 }
 
 /// A stored message of the room as a plain-WebSocket message: `{id, message, content,
-/// sender, isAI, seq, clientMsgId?, interrupted?}`, `timestamp` the message's.
+/// sender, isAI, seq, clientMsgId?, interrupted?, messageType, fileUrl?}` (`messageType`:
+/// the frame's `type` is its own), `timestamp` the message's.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LiveMessage<'a> {
@@ -364,6 +379,9 @@ pub struct LiveMessage<'a> {
     pub client_msg_id: Option<&'a str>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
+    pub message_type: MessageKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_url: Option<&'a str>,
 }
 
 /// A stored message of the room (socket.io `message`, a `MessageDto`) as a plain-WebSocket
@@ -382,6 +400,8 @@ pub fn live_message(dto: &MessageDto) -> Outbound<'_> {
         timestamp: &dto.created_at,
         client_msg_id: dto.client_msg_id.as_deref(),
         interrupted: dto.interrupted,
+        message_type: dto.kind,
+        file_url: dto.file_url.as_deref(),
     };
     if label == "user" {
         Outbound::UserMessage(m)
@@ -521,15 +541,25 @@ mod tests {
             parse(r#"{"type": "chat", "content": "Hello, how can you help me?"}"#).ok(),
             Some(Inbound::Chat {
                 content: "Hello, how can you help me?".into(),
-                client_msg_id: None
+                client_msg_id: None,
+                media: Media::default()
             })
         );
         assert_eq!(
             parse(r#"{"type": "message", "message": "xin chào", "clientMsgId": 7}"#).ok(),
             Some(Inbound::Chat {
                 content: "xin chào".into(),
-                client_msg_id: Some("7".into())
+                client_msg_id: Some("7".into()),
+                media: Media::default()
             })
+        );
+        let image = parse(
+            r#"{"type": "message", "messageType": "image", "fileUrl": "https://x.example/p/cat.png"}"#,
+        );
+        assert!(
+            matches!(&image, Ok(Inbound::Chat { content, media, .. })
+                if content == "cat.png" && media.kind == MessageKind::Image),
+            "{image:?}"
         );
         assert_eq!(
             parse(
@@ -592,6 +622,16 @@ mod tests {
             code(r#"{"type": "human-escalation", "message": 1}"#).0,
             "invalid_payload"
         );
+        for bad in [
+            r#"{"type": "chat", "content": "x", "messageType": "gif", "fileUrl": "/a.gif"}"#,
+            r#"{"type": "chat", "messageType": "image"}"#,
+            r#"{"type": "chat", "content": "x", "fileUrl": "/a.png"}"#,
+            r#"{"type": "chat", "messageType": "file", "fileUrl": "javascript:alert(1)"}"#,
+            r#"{"type": "message", "messageType": "file", "fileUrl": "//evil.com/x"}"#,
+            r#"{"type": "message", "messageType": 1, "fileUrl": "/a"}"#,
+        ] {
+            assert_eq!(code(bad).0, "invalid_payload", "{bad}");
+        }
     }
 
     #[test]
@@ -604,8 +644,19 @@ mod tests {
             live(&dto),
             json!({
                 "type": "message", "id": "m2", "message": "Xin chào!", "content": "Xin chào!",
-                "sender": "bot", "isAI": true, "seq": 2, "timestamp": "2025-09-12T10:30:00.000Z"
+                "sender": "bot", "isAI": true, "seq": 2, "timestamp": "2025-09-12T10:30:00.000Z",
+                "messageType": "text"
             })
+        );
+        let mut file = dto.clone();
+        file["type"] = json!("file");
+        file["fileUrl"] = json!("/f/a.pdf");
+        assert_eq!(
+            (
+                live(&file)["messageType"].clone(),
+                live(&file)["fileUrl"].clone()
+            ),
+            (json!("file"), json!("/f/a.pdf"))
         );
         let mut agent = dto.clone();
         agent["isAI"] = json!(false);
@@ -719,13 +770,15 @@ mod tests {
             author_id: None,
             interrupted,
             created_at: t,
+            kind: "text".into(),
+            file_url: None,
         };
         let rows = [row(1, false), row(2, true)];
         let mut h = history("s1", &rows, true);
         h.resync = true;
         let item = |seq: i64| {
             json!({ "id": format!("m{seq}"), "text": "hi", "content": "hi", "sender": "bot",
-                    "isAI": true, "seq": seq, "timestamp": format_ts(&t) })
+                    "isAI": true, "seq": seq, "timestamp": format_ts(&t), "messageType": "text" })
         };
         let mut cut = item(2);
         cut["interrupted"] = json!(true);
@@ -748,6 +801,8 @@ mod tests {
             session_id: "s1".into(),
             client_msg_id: Some("k1".into()),
             interrupted: false,
+            kind: MessageKind::Text,
+            file_url: None,
         };
         assert_eq!(
             serde_json::to_value(sent(&dto, false)).unwrap_or_default(),

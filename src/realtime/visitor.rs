@@ -14,7 +14,7 @@ use crate::desk::types::SessionUpdated;
 use crate::error::{AppError, AppResult};
 use crate::hub::Except;
 use crate::messages::service::Stored;
-use crate::messages::types::{ClientMsgId, MessageDto, Sender};
+use crate::messages::types::{ClientMsgId, Media, MessageDto, Sender};
 use crate::messages::writer::OnStored;
 use crate::realtime::lane::{Lane, Ticket};
 use crate::realtime::reply::Ack;
@@ -239,14 +239,19 @@ async fn own_empty_session<A: Adapter>(
         }))
 }
 
-/// Payload of `user_message` / `admin_message`.
+/// Payload of `user_message` / `admin_message`. `content` may be left out of a file
+/// message (see [`Media::content`]).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SendPayload {
     pub session_id: String,
+    #[serde(default)]
     pub content: String,
     #[serde(default)]
     pub client_msg_id: Option<ClientMsgId>,
+    /// `type` and `fileUrl`.
+    #[serde(flatten)]
+    pub media: Media,
 }
 
 /// A `user_message` / `admin_message` taken off a socket, with its place in the socket's
@@ -337,7 +342,8 @@ fn check_send<A: Adapter>(event: &mut SendEvent<A>) -> AppResult<(Caller, SendPa
         Sender::Admin => require_staff(&event.s, &event.state, "admin_message")?,
         Sender::User => realtime::caller(&event.s),
     };
-    let p: SendPayload = parse(std::mem::replace(&mut event.data, Ok(Value::Null)))?;
+    let mut p: SendPayload = parse(std::mem::replace(&mut event.data, Ok(Value::Null)))?;
+    p.content = p.media.content(std::mem::take(&mut p.content));
     crate::messages::validate_content(&p.content, event.state.config.max_content_length)?;
     check_session_id(&p.session_id)?;
     Ok((caller, p))
@@ -376,6 +382,7 @@ fn hand_over<A: Adapter>(
         sender,
         p.content,
     );
+    new = new.with_media(p.media);
     new.client_msg_id = p.client_msg_id.map(ClientMsgId::into_inner);
     new.author_id = author_id;
     if let (Sender::Admin, Some(ai)) = (sender, &state.assistant) {
