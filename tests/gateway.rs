@@ -1133,3 +1133,100 @@ both!(
     client_msg_id_follows_one_rule_on_every_protocol,
     one_client_msg_id_rule
 );
+
+/// Message types on the plain WebSocket (issue 17): `messageType` and `fileUrl` (the frame's
+/// own `type` is taken) in `chat` / `message`, in the live frames and in `history`; the same
+/// rule as on socket.io, answered with an `error` frame that stores nothing.
+async fn file_messages_cross_the_gateway_with_message_type_and_file_url(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    let agent = app.socket_as("/admin", &admin).await;
+    let token = customer_token(&app, "files@example.com").await;
+    let mut ws = Ws::connect(&ws_url(&app, &format!("?token={token}"))).await;
+    let sid = ws.next("session").await["sessionId"]
+        .as_str()
+        .expect("sessionId")
+        .to_string();
+    agent.next("session_created").await;
+    agent.ack("join_session", json!({ "sessionId": sid })).await;
+
+    // refusals first: nothing is stored
+    for bad in [
+        json!({ "type": "chat", "messageType": "image", "fileUrl": "javascript:alert(1)" }),
+        json!({ "type": "chat", "messageType": "image", "fileUrl": "http://x.example/a.png" }),
+        json!({ "type": "message", "messageType": "file", "fileUrl": "//evil.com/x" }),
+        json!({ "type": "chat", "messageType": "image", "content": "no url" }),
+        json!({ "type": "chat", "messageType": "gif", "fileUrl": "/a.gif" }),
+        json!({ "type": "chat", "content": "x", "fileUrl": "/a.png" }),
+        json!({ "type": "chat", "messageType": ["image"], "fileUrl": "/a.png" }),
+    ] {
+        ws.send(bad.clone()).await;
+        let e = ws.next("error").await;
+        assert_eq!(e["code"], "invalid_payload", "{bad}: {e}");
+    }
+    assert!(stored_messages(&app, &sid).await.is_empty());
+
+    // plain WebSocket -> agent: an image without text is named after its file
+    ws.send(json!({ "type": "chat", "messageType": "image", "fileUrl": "/uploads/cat.png" }))
+        .await;
+    let sent = ws.next("sent").await;
+    assert_eq!(sent["content"], "cat.png", "{sent}");
+    let m = agent.next("message").await;
+    assert_eq!(
+        (&m["type"], &m["fileUrl"], &m["content"], &m["id"]),
+        (
+            &json!("image"),
+            &json!("/uploads/cat.png"),
+            &json!("cat.png"),
+            &sent["id"]
+        ),
+        "{m}"
+    );
+
+    // agent -> plain WebSocket
+    let ack = agent
+        .ack(
+            "admin_message",
+            json!({ "sessionId": sid, "content": "The manual", "type": "file",
+                    "fileUrl": "https://cdn.example.com/manual.pdf" }),
+        )
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let reply = ws.next("message").await;
+    assert_eq!(reply["messageType"], "file", "{reply}");
+    assert_eq!(reply["fileUrl"], "https://cdn.example.com/manual.pdf");
+    assert_eq!(reply["message"], "The manual");
+    agent
+        .ack(
+            "admin_message",
+            json!({ "sessionId": sid, "content": "anything else?" }),
+        )
+        .await;
+    let text = ws.next("message").await;
+    assert_eq!(text["messageType"], "text", "{text}");
+    assert!(text.get("fileUrl").is_none(), "{text}");
+
+    // a second device of the customer gets them in its history
+    let mut again = Ws::connect(&ws_url(&app, &format!("?token={token}"))).await;
+    assert_eq!(again.next("session").await["sessionId"], sid.as_str());
+    let history = again.next("history").await;
+    let kinds: Vec<(Value, Value)> = history["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| (m["messageType"].clone(), m["fileUrl"].clone()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (json!("image"), json!("/uploads/cat.png")),
+            (json!("file"), json!("https://cdn.example.com/manual.pdf")),
+            (json!("text"), Value::Null),
+        ],
+        "{history}"
+    );
+}
+both!(
+    gateway_message_types,
+    file_messages_cross_the_gateway_with_message_type_and_file_url
+);

@@ -72,6 +72,26 @@ async fn the_use_chat_hook_flow(backend: Backend) {
         assert_eq!(m["message"]["seq"], 2);
     }
 
+    // an image: type and fileUrl as seed 002's messages table has them
+    desk.send(
+        json!({ "type": "message", "conversationId": sid, "content": "",
+                      "messageType": "image", "fileUrl": "https://cdn.example/p/receipt.png" }),
+    )
+    .await;
+    let m = phone.next("message").await;
+    assert_eq!(m["message"]["type"], "image");
+    assert_eq!(m["message"]["fileUrl"], "https://cdn.example/p/receipt.png");
+    assert_eq!(m["message"]["content"], "receipt.png");
+    desk.send(
+        json!({ "type": "message", "conversationId": sid, "content": "x",
+                      "messageType": "image", "fileUrl": "javascript:alert(1)" }),
+    )
+    .await;
+    assert_eq!(desk.next("error").await["code"], "invalid_payload");
+    for ws in [&mut laptop, &mut desk] {
+        assert_eq!(ws.next("message").await["message"]["seq"], 3);
+    }
+
     // typing goes to the other side only
     laptop
         .send(json!({ "type": "typing", "conversationId": sid, "isTyping": true }))
@@ -87,7 +107,7 @@ async fn the_use_chat_hook_flow(backend: Backend) {
     let r = phone.next("read").await;
     assert_eq!(
         (r["reader"].clone(), r["seq"].clone()),
-        (json!("admin"), json!(2))
+        (json!("admin"), json!(3))
     );
 
     // what they said is the conversation everyone else sees
@@ -96,7 +116,7 @@ async fn the_use_chat_hook_flow(backend: Backend) {
         .iter()
         .filter_map(|m| m["content"].as_str())
         .collect();
-    assert_eq!(said, ["Xin chào", "Hello Ana"]);
+    assert_eq!(said, ["Xin chào", "Hello Ana", "receipt.png"]);
 }
 both!(use_chat, the_use_chat_hook_flow);
 

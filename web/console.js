@@ -812,12 +812,56 @@
     maybeMarkRead();
   }
 
+  /**
+   * A file message's URL as the console may load it: https:, or a path on this server. The
+   * server stores nothing else; checked again here, so a URL that is neither is shown as text.
+   */
+  function fileUrl(m) {
+    const u = m.type && m.type !== 'text' ? m.fileUrl : null;
+    if (typeof u !== 'string' || !u || /[\s\\]/.test(u)) return null;
+    if (u.startsWith('/')) return u.startsWith('//') ? null : u;
+    try {
+      return new URL(u).protocol === 'https:' ? u : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * A message's bubble: its text; an image inline (in a fixed 240x180 box, so the list does
+   * not jump while it loads); any other file as a link. Built with textContent and
+   * setAttribute only: nothing a message holds is ever parsed as HTML.
+   */
+  function bubbleOf(m) {
+    const url = fileUrl(m);
+    if (!url) return el('div', 'bubble', m.content);
+    const b = el('div', 'bubble bubble-file');
+    const a = el('a', 'file-link', m.type === 'image' ? null : m.content);
+    a.setAttribute('href', url);
+    a.setAttribute('target', '_blank');
+    a.setAttribute('rel', 'noopener noreferrer');
+    if (m.type === 'image') {
+      const img = el('img', 'file-image');
+      img.setAttribute('src', url);
+      img.setAttribute('alt', m.content);
+      img.setAttribute('width', '240');
+      img.setAttribute('height', '180');
+      img.setAttribute('loading', 'lazy');
+      img.setAttribute('referrerpolicy', 'no-referrer');
+      a.append(img);
+      b.append(a, el('div', 'file-caption', m.content));
+    } else {
+      b.append(a);
+    }
+    return b;
+  }
+
   function messageItem(m, { lastOfGroup, seen }) {
     const side = m.sender === 'user' ? 'them' : 'us';
     const li = el('li', `msg msg-${side}${m.isAI ? ' msg-ai' : ''}${lastOfGroup ? ' msg-last' : ''}`);
     li.dataset.seq = String(m.seq);
     if (m.isAI && lastOfGroup) li.append(el('span', 'msg-author', 'AI assistant'));
-    li.append(el('div', 'bubble', m.content));
+    li.append(bubbleOf(m));
     if (lastOfGroup || seen) {
       const meta = el('div', 'msg-meta', clock(m.createdAt) + (m.interrupted ? ' · interrupted' : ''));
       if (seen) meta.append(el('span', 'seen', ' · Seen'));

@@ -79,6 +79,48 @@
     return e;
   }
 
+  // A file message's URL as the page may load it: https:, or a path on the chat server
+  // (resolved against ORIGIN, not the site the widget is on). The server stores nothing
+  // else; this is checked again here, so a URL that is neither is shown as plain text.
+  function fileUrl(m) {
+    var u = m.type && m.type !== 'text' ? m.fileUrl : null;
+    if (typeof u !== 'string' || !u || /[\s\\]/.test(u)) return null;
+    if (u.charAt(0) === '/') return u.charAt(1) === '/' ? null : ORIGIN + u;
+    try {
+      return new URL(u).protocol === 'https:' ? u : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  // A message's bubble: its text; an image inline (in a fixed 240x180 box, so the list does
+  // not jump while it loads); any other file as a link. Built with textContent and
+  // setAttribute only: nothing a message holds is ever parsed as HTML.
+  function bubbleOf(m) {
+    var url = fileUrl(m);
+    if (!url) return el('div', 'bubble', m.content);
+    var b = el('div', 'bubble bubble-file');
+    var a = el('a', 'file-link', m.type === 'image' ? null : m.content);
+    a.setAttribute('href', url);
+    a.setAttribute('target', '_blank');
+    a.setAttribute('rel', 'noopener noreferrer');
+    if (m.type === 'image') {
+      var img = el('img', 'file-image');
+      img.setAttribute('src', url);
+      img.setAttribute('alt', m.content);
+      img.setAttribute('width', '240');
+      img.setAttribute('height', '180');
+      img.setAttribute('loading', 'lazy');
+      img.setAttribute('referrerpolicy', 'no-referrer');
+      a.appendChild(img);
+      b.appendChild(a);
+      b.appendChild(el('div', 'file-caption', m.content));
+    } else {
+      b.appendChild(a);
+    }
+    return b;
+  }
+
   function icon(name) {
     var svg = document.createElementNS(SVG_NS, 'svg');
     svg.setAttribute('viewBox', '0 0 24 24');
@@ -674,7 +716,7 @@
     var li = el('li', 'msg msg-' + side + (m.isAI ? ' msg-ai' : '') + (last ? ' msg-last' : ''));
     li.dataset.seq = String(m.seq);
     if (m.isAI && last) li.appendChild(el('span', 'author', 'AI assistant'));
-    li.appendChild(el('div', 'bubble', m.content));
+    li.appendChild(bubbleOf(m));
     if (last || seen) {
       var meta = el('div', 'meta', clock(m.createdAt) + (m.interrupted ? ' · interrupted' : ''));
       if (seen) meta.appendChild(el('span', 'seen', ' · Seen'));

@@ -20,6 +20,12 @@ pub struct Model {
     /// An assistant reply whose stream was cut short (cancelled or failed).
     pub interrupted: bool,
     pub created_at: DateTimeUtc,
+    /// `text`, `image`, `file`, `audio` or `video` (the column is `type`).
+    #[sea_orm(column_name = "type")]
+    pub kind: String,
+    /// The file of a non-text message: an `https:` URL or a path on this server.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub file_url: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,7 +12,7 @@ use super::{Outgoing, SessionRef, Viewer};
 use crate::auth::http::{JsonBody, QueryParams};
 use crate::auth::{MaybeSignedIn, Staff};
 use crate::error::{AppError, AppResult};
-use crate::messages::types::{ClientMsgId, MessageDto};
+use crate::messages::types::{ClientMsgId, Media, MessageDto};
 use crate::messages::Content;
 use crate::sessions::service as sessions;
 use crate::sessions::Caller;
@@ -79,6 +79,9 @@ struct PostMessage {
     content: Option<String>,
     #[serde(default)]
     client_msg_id: Option<ClientMsgId>,
+    /// `type` and `fileUrl`; a file message may come without `content`.
+    #[serde(flatten)]
+    media: Media,
 }
 
 const CONTENT_RULE: &str = "content must be a string";
@@ -87,7 +90,9 @@ fn content<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> 
     Option::<String>::deserialize(d).map_err(|_| serde::de::Error::custom(CONTENT_RULE))
 }
 
-/// `POST /api/chats/:sessionId/messages {content, clientMsgId?}`: send as an agent.
+/// `POST /api/chats/:sessionId/messages {content, clientMsgId?, type?, fileUrl?}`: send as
+/// an agent (`type` image, file, audio or video needs `fileUrl`, an https: URL or a path on
+/// this server; `content` may then be left out).
 /// Send as an agent: `{content, clientMsgId?}`.
 #[utoipa::path(post, path = "/api/chats/{session_id}/messages", tag = "chats", params(("session_id" = String, Path, description = "public session id")), security(("bearer" = [])), responses((status = 201, description = "the stored message"), (status = 200, description = "a retry: the message stored earlier with this clientMsgId"), (status = 400, description = "malformed session id or content"), (status = 404, description = "unknown session")))]
 pub(crate) async fn post_message(
@@ -98,12 +103,15 @@ pub(crate) async fn post_message(
 ) -> AppResult<(StatusCode, Json<MessageDto>)> {
     let session = sessions::get_by_session_id(&state.db, &id).await?;
     let body: PostMessage = body.read()?;
-    let content = body
-        .content
-        .ok_or_else(|| AppError::InvalidPayload(CONTENT_RULE.into()))?;
-    let content = Content::parse(content, state.config.max_content_length)?;
+    let content = match body.content {
+        Some(c) => c,
+        None if body.media.file_url.is_some() => String::new(),
+        None => return Err(AppError::InvalidPayload(CONTENT_RULE.into())),
+    };
+    let content = Content::parse(body.media.content(content), state.config.max_content_length)?;
     let out = Outgoing::staff(SessionRef::from(&session), content, &me)
-        .with_client_msg_id(body.client_msg_id);
+        .with_client_msg_id(body.client_msg_id)
+        .with_media(body.media);
     let stored = super::send(&state, out, None).await?;
     let status = if stored.duplicate {
         StatusCode::OK
@@ -135,5 +143,17 @@ mod tests {
         assert_eq!(ok, Some((Some("x".into()), Some("7".into()))));
         let missing = JsonBody(json!({})).read::<PostMessage>().ok();
         assert_eq!(missing.map(|b| b.content), Some(None));
+        assert!(JsonBody::refusal::<PostMessage>(
+            json!({ "type": "image", "fileUrl": "http://x.example/a" })
+        )
+        .starts_with("fileUrl must be"));
+        let file = JsonBody(json!({ "type": "file", "fileUrl": "/f/a.pdf" }))
+            .read::<PostMessage>()
+            .ok()
+            .map(|b| (b.content, b.media.kind));
+        assert_eq!(
+            file,
+            Some((None, crate::messages::types::MessageKind::File))
+        );
     }
 }

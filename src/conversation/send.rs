@@ -6,7 +6,7 @@ use crate::auth::Identity;
 use crate::error::AppResult;
 use crate::hub::Except;
 use crate::messages::service::{NewMessage, Stored};
-use crate::messages::types::{ClientMsgId, Sender};
+use crate::messages::types::{ClientMsgId, Media, Sender};
 use crate::messages::writer::OnStored;
 use crate::messages::Content;
 use crate::state::AppState;
@@ -22,6 +22,8 @@ pub struct Outgoing {
     pub author_id: Option<String>,
     pub content: Content,
     pub client_msg_id: Option<ClientMsgId>,
+    /// Its type and file (text, with none, by default).
+    pub media: Media,
     /// Whether the stored message may wake the assistant: a visitor's own message does; a
     /// staff account writing on the visitor side, or an escalation's text, does not.
     pub wakes_assistant: bool,
@@ -36,6 +38,7 @@ impl Outgoing {
             author_id: None,
             content,
             client_msg_id: None,
+            media: Media::default(),
             wakes_assistant: true,
         }
     }
@@ -48,12 +51,18 @@ impl Outgoing {
             author_id: (!author.legacy).then(|| author.account_id.clone()),
             content,
             client_msg_id: None,
+            media: Media::default(),
             wakes_assistant: false,
         }
     }
 
     pub fn with_client_msg_id(mut self, id: Option<ClientMsgId>) -> Self {
         self.client_msg_id = id;
+        self
+    }
+
+    pub fn with_media(mut self, media: Media) -> Self {
+        self.media = media;
         self
     }
 
@@ -64,12 +73,13 @@ impl Outgoing {
         }
         let wake = (self.side == Sender::User && self.wakes_assistant && state.assistant.is_some())
             .then(|| self.session.pk.clone());
-        let mut new = NewMessage::new(
+        let new = NewMessage::new(
             self.session.pk,
             self.session.id,
             self.side,
             self.content.into_inner(),
         );
+        let mut new = new.with_media(self.media);
         new.client_msg_id = self.client_msg_id.map(ClientMsgId::into_inner);
         new.author_id = self.author_id;
         (new, wake)

@@ -252,6 +252,8 @@ mod tests {
             client_msg_id: None,
             interrupted: false,
             author_id: None,
+            kind: Default::default(),
+            file_url: None,
         };
         let activity = SessionUpdated::Activity {
             session_id: "s1",

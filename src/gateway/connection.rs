@@ -17,7 +17,7 @@ use crate::edge::limits::SocketBudget;
 use crate::error::{AppError, AppResult};
 use crate::hub::SessionEvent;
 use crate::messages::service::Stored;
-use crate::messages::types::{ClientMsgId, MessageDto, Sender};
+use crate::messages::types::{ClientMsgId, Media, MessageDto, Sender};
 use crate::messages::Content;
 use crate::sessions::types::SessionStatus;
 use crate::sessions::Caller;
@@ -169,7 +169,8 @@ impl Conn {
             Inbound::Chat {
                 content,
                 client_msg_id,
-            } => ("chat", self.chat(content, client_msg_id).await),
+                media,
+            } => ("chat", self.chat(content, client_msg_id, media).await),
             Inbound::Escalate { message } => ("human-escalation", self.escalate(message).await),
             Inbound::Ping => {
                 let pong = Outbound::Pong {
@@ -222,9 +223,16 @@ impl Conn {
 
     /// `chat` / `message`: the visitor writes; the assistant (when on and no human owns the
     /// session) answers through the room.
-    async fn chat(&mut self, content: String, client_msg_id: Option<ClientMsgId>) -> AppResult<()> {
+    async fn chat(
+        &mut self,
+        content: String,
+        client_msg_id: Option<ClientMsgId>,
+        media: Media,
+    ) -> AppResult<()> {
         let content = Content::parse(content, self.state.config.max_content_length)?;
-        let out = Outgoing::visitor(self.here(), content).with_client_msg_id(client_msg_id);
+        let out = Outgoing::visitor(self.here(), content)
+            .with_client_msg_id(client_msg_id)
+            .with_media(media);
         let stored = conversation::send(&self.state, out, None).await?;
         self.confirm(&stored).await;
         Ok(())

@@ -19,16 +19,20 @@ use crate::assistant::types::{StreamEnd, StreamStart, StreamToken};
 use crate::desk::service::Reader;
 use crate::desk::types::{Assignee, EscalationResponse, QueuePosition, StatusChanged};
 use crate::error::AppError;
-use crate::messages::types::{format_ts, now_millis, ClientMsgId, MessageDto, Sender};
+use crate::messages::types::{
+    format_ts, now_millis, ClientMsgId, Media, MessageDto, MessageKind, Sender,
+};
 use crate::sessions::types::{ReadReceipt, SessionStatus, Typing};
 
 /// A client message, decoded.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Inbound {
-    /// `chat {content}` (seed 001) or `message {message}` (seed 000): the visitor writes.
+    /// `chat {content}` (seed 001) or `message {message}` (seed 000): the visitor writes;
+    /// `messageType` and `fileUrl` make it a file message (then the text may be left out).
     Chat {
         content: String,
         client_msg_id: Option<ClientMsgId>,
+        media: Media,
     },
     /// `human-escalation {message?}` (alias `request_human`): the visitor asks for a human.
     Escalate { message: Option<String> },
@@ -103,6 +107,11 @@ struct Text {
     message: Loose<String>,
     #[serde(default)]
     client_msg_id: Loose<Option<ClientMsgId>>,
+    /// `messageType` (`type` is the frame's own) and `fileUrl`, checked by [`Media`]'s rule.
+    #[serde(default)]
+    message_type: Option<Value>,
+    #[serde(default)]
+    file_url: Option<Value>,
 }
 
 /// A field that may be absent, well-formed or malformed, without failing the frame.
@@ -129,8 +138,11 @@ impl Text {
         } else {
             ("message", self.message, self.content)
         };
+        let media = Media::from_json(self.message_type.as_ref(), self.file_url.as_ref())
+            .map_err(|e| e.to_string())?;
         let content = match (a, b) {
             (Loose::Valid(s), _) | (Loose::Absent, Loose::Valid(s)) => s,
+            (Loose::Absent, Loose::Absent) if media.file_url.is_some() => String::new(),
             (Loose::Absent, Loose::Absent) => return Err(format!("{kind} needs a {first} string")),
             // Whichever name was malformed, the client is told the frame's own name.
             (Loose::Malformed, _) | (Loose::Absent, Loose::Malformed) => {
@@ -143,8 +155,9 @@ impl Text {
             Loose::Malformed => return Err(ClientMsgId::RULE.into()),
         };
         Ok(Inbound::Chat {
-            content,
+            content: media.content(content),
             client_msg_id,
+            media,
         })
     }
 }
@@ -382,6 +395,11 @@ pub struct HistoryItem<'a> {
     pub timestamp: String,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
+    /// The message's type, named as in the live frames.
+    #[serde(rename = "messageType")]
+    pub message_type: MessageKind,
+    #[serde(rename = "fileUrl", skip_serializing_if = "Option::is_none")]
+    pub file_url: Option<&'a str>,
 }
 
 impl<'a> HistoryItem<'a> {
@@ -395,6 +413,8 @@ impl<'a> HistoryItem<'a> {
             seq: m.seq,
             timestamp: format_ts(&m.created_at),
             interrupted: m.interrupted,
+            message_type: MessageKind::stored(&m.kind),
+            file_url: m.file_url.as_deref(),
         }
     }
 }
@@ -415,7 +435,8 @@ pub fn history<'a>(
 }
 
 /// A stored message of the room as a plain-WebSocket message: `{id, message, content,
-/// sender, isAI, seq, clientMsgId?, interrupted?}`, `timestamp` the message's.
+/// sender, isAI, seq, clientMsgId?, interrupted?, messageType, fileUrl?}` (`messageType`:
+/// the frame's `type` is its own), `timestamp` the message's.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LiveMessage<'a> {
@@ -431,6 +452,9 @@ pub struct LiveMessage<'a> {
     pub client_msg_id: Option<&'a str>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
+    pub message_type: MessageKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_url: Option<&'a str>,
 }
 
 /// A stored message of the room (socket.io `message`, a `MessageDto`) as a plain-WebSocket
@@ -449,6 +473,8 @@ pub fn live_message(dto: &MessageDto) -> Outbound<'_> {
         timestamp: &dto.created_at,
         client_msg_id: dto.client_msg_id.as_deref(),
         interrupted: dto.interrupted,
+        message_type: dto.kind,
+        file_url: dto.file_url.as_deref(),
     };
     if label == "user" {
         Outbound::UserMessage(m)
@@ -588,15 +614,25 @@ mod tests {
             parse(r#"{"type": "chat", "content": "Hello, how can you help me?"}"#).ok(),
             Some(Inbound::Chat {
                 content: "Hello, how can you help me?".into(),
-                client_msg_id: None
+                client_msg_id: None,
+                media: Media::default()
             })
         );
         assert_eq!(
             parse(r#"{"type": "message", "message": "xin chào", "clientMsgId": 7}"#).ok(),
             Some(Inbound::Chat {
                 content: "xin chào".into(),
-                client_msg_id: ClientMsgId::from_json(Some(&json!(7))).ok().flatten()
+                client_msg_id: ClientMsgId::from_json(Some(&json!(7))).ok().flatten(),
+                media: Media::default()
             })
+        );
+        let image = parse(
+            r#"{"type": "message", "messageType": "image", "fileUrl": "https://x.example/p/cat.png"}"#,
+        );
+        assert!(
+            matches!(&image, Ok(Inbound::Chat { content, media, .. })
+                if content == "cat.png" && media.kind == MessageKind::Image),
+            "{image:?}"
         );
         assert_eq!(
             parse(
@@ -659,6 +695,16 @@ mod tests {
             code(r#"{"type": "human-escalation", "message": 1}"#).0,
             "invalid_payload"
         );
+        for bad in [
+            r#"{"type": "chat", "content": "x", "messageType": "gif", "fileUrl": "/a.gif"}"#,
+            r#"{"type": "chat", "messageType": "image"}"#,
+            r#"{"type": "chat", "content": "x", "fileUrl": "/a.png"}"#,
+            r#"{"type": "chat", "messageType": "file", "fileUrl": "javascript:alert(1)"}"#,
+            r#"{"type": "message", "messageType": "file", "fileUrl": "//evil.com/x"}"#,
+            r#"{"type": "message", "messageType": 1, "fileUrl": "/a"}"#,
+        ] {
+            assert_eq!(code(bad).0, "invalid_payload", "{bad}");
+        }
     }
 
     fn refusal(text: &str) -> String {
@@ -675,14 +721,16 @@ mod tests {
             parse(r#"{"type": "chat", "content": "x", "message": 5}"#).ok(),
             Some(Inbound::Chat {
                 content: "x".into(),
-                client_msg_id: None
+                client_msg_id: None,
+                media: Media::default()
             })
         );
         assert_eq!(
             parse(r#"{"type": "message", "content": "y"}"#).ok(),
             Some(Inbound::Chat {
                 content: "y".into(),
-                client_msg_id: None
+                client_msg_id: None,
+                media: Media::default()
             })
         );
         // Refusals name the frame's own field.
@@ -718,8 +766,19 @@ mod tests {
             live(&dto),
             json!({
                 "type": "message", "id": "m2", "message": "Xin chào!", "content": "Xin chào!",
-                "sender": "bot", "isAI": true, "seq": 2, "timestamp": "2025-09-12T10:30:00.000Z"
+                "sender": "bot", "isAI": true, "seq": 2, "timestamp": "2025-09-12T10:30:00.000Z",
+                "messageType": "text"
             })
+        );
+        let mut file = dto.clone();
+        file["type"] = json!("file");
+        file["fileUrl"] = json!("/f/a.pdf");
+        assert_eq!(
+            (
+                live(&file)["messageType"].clone(),
+                live(&file)["fileUrl"].clone()
+            ),
+            (json!("file"), json!("/f/a.pdf"))
         );
         let mut agent = dto.clone();
         agent["isAI"] = json!(false);
@@ -833,13 +892,15 @@ mod tests {
             author_id: None,
             interrupted,
             created_at: t,
+            kind: "text".into(),
+            file_url: None,
         };
         let rows = [row(1, false), row(2, true)];
         let mut h = history("s1", &rows, true);
         h.resync = true;
         let item = |seq: i64| {
             json!({ "id": format!("m{seq}"), "text": "hi", "content": "hi", "sender": "bot",
-                    "isAI": true, "seq": seq, "timestamp": format_ts(&t) })
+                    "isAI": true, "seq": seq, "timestamp": format_ts(&t), "messageType": "text" })
         };
         let mut cut = item(2);
         cut["interrupted"] = json!(true);
@@ -863,6 +924,8 @@ mod tests {
             client_msg_id: Some("k1".into()),
             interrupted: false,
             author_id: None,
+            kind: MessageKind::Text,
+            file_url: None,
         };
         assert_eq!(
             serde_json::to_value(sent(&dto, false)).unwrap_or_default(),

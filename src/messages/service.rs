@@ -13,7 +13,7 @@ use sea_orm::{
 };
 
 pub use super::store_pg::STORE_BATCH_PG;
-use super::types::{MessageDto, Sender};
+use super::types::{FileUrl, Media, MessageDto, MessageKind, Sender};
 use crate::error::{AppError, AppResult};
 use entity::chat_session::SessionStatus;
 
@@ -31,6 +31,10 @@ pub struct NewMessage {
     pub id: Option<String>,
     /// An assistant reply cut short.
     pub interrupted: bool,
+    /// `text` unless the message carries a file.
+    pub kind: MessageKind,
+    /// The file of a non-text message (see [`Media`], which checks the pair).
+    pub file_url: Option<FileUrl>,
 }
 
 impl NewMessage {
@@ -46,7 +50,16 @@ impl NewMessage {
             author_id: None,
             id: None,
             interrupted: false,
+            kind: MessageKind::Text,
+            file_url: None,
         }
+    }
+
+    /// This message with the type and file a client gave (checked by [`Media`]).
+    pub fn with_media(mut self, media: Media) -> Self {
+        self.kind = media.kind;
+        self.file_url = media.file_url;
+        self
     }
 }
 

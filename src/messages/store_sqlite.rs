@@ -119,6 +119,8 @@ where
                 author_id: m.author_id.clone(),
                 interrupted: m.interrupted,
                 created_at: now,
+                kind: m.kind.as_str().to_string(),
+                file_url: m.file_url.as_ref().map(|u| u.as_str().to_string()),
             };
             results[i] = Some(Ok(Stored {
                 message: MessageDto::from_model(model.clone(), &m.session_id),
@@ -244,6 +246,8 @@ async fn insert_messages<C: ConnectionTrait>(
         author_id: Set(m.author_id),
         interrupted: Set(m.interrupted),
         created_at: Set(m.created_at),
+        kind: Set(m.kind),
+        file_url: Set(m.file_url),
     });
     message::Entity::insert_many(models).exec(txn).await?;
     Ok(())

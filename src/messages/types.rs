@@ -1,10 +1,13 @@
-//! Wire shape of a message: the seed app's six fields, plus `seq`, `sessionId` and
-//! (when the client gave one) `clientMsgId`.
+//! Wire shape of a message: the seed app's six fields, plus `seq`, `sessionId`, `type`,
+//! (when the client gave one) `clientMsgId`, and `fileUrl` for a message that carries a
+//! file. Also the one rule for a message's type and file ([`Media`]).
 
 use std::borrow::Cow;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::error::{AppError, AppResult};
 
 /// A client's own id for a message, which makes a retried send exactly-once: a non-empty
 /// string of at most 128 characters without NUL, or an integer (kept as its decimal text).
@@ -87,6 +90,13 @@ pub struct MessageDto {
     /// the assistant).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub author_id: Option<String>,
+    /// `text`, `image`, `file`, `audio` or `video`; always sent (a room event written before
+    /// the type existed reads as `text`).
+    #[serde(rename = "type", default)]
+    pub kind: MessageKind,
+    /// The file of a non-text message; absent on text messages.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub file_url: Option<String>,
 }
 
 impl MessageDto {
@@ -103,6 +113,217 @@ impl MessageDto {
             client_msg_id: m.client_msg_id,
             interrupted: m.interrupted,
             author_id: m.author_id,
+            kind: MessageKind::stored(&m.kind),
+            file_url: m.file_url,
+        }
+    }
+}
+
+/// What a message is: text (the default), or a file of some kind at its `fileUrl`. The
+/// seed 002 schema's `messages.type`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageKind {
+    #[default]
+    Text,
+    Image,
+    File,
+    Audio,
+    Video,
+}
+
+impl MessageKind {
+    /// What a refused type is told.
+    pub const RULE: &'static str =
+        "the message type must be one of text, image, file, audio, video";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Text => "text",
+            MessageKind::Image => "image",
+            MessageKind::File => "file",
+            MessageKind::Audio => "audio",
+            MessageKind::Video => "video",
+        }
+    }
+
+    /// The kind a client names (exactly, lowercase), if it is one.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            MessageKind::Text,
+            MessageKind::Image,
+            MessageKind::File,
+            MessageKind::Audio,
+            MessageKind::Video,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+
+    /// The kind of a stored row (only this module writes the column; anything else reads
+    /// as `text`).
+    pub fn stored(s: &str) -> Self {
+        Self::parse(s).unwrap_or_default()
+    }
+}
+
+/// Longest `fileUrl` accepted, in bytes.
+pub const MAX_FILE_URL: usize = 2048;
+
+/// The URL of a message's file: an absolute `https://` URL with a host (no user name or
+/// password in it), or a path on this server (`/uploads/a.png`; not `//host/...`, which a
+/// browser reads as another host). At most [`MAX_FILE_URL`] bytes, without whitespace,
+/// control characters or backslashes (which browsers read as slashes). Kept as the client
+/// wrote it. Nothing else (`javascript:`, `data:`, `http:`, relative paths) can reach a
+/// stored message, so the console and the widget can link to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileUrl(String);
+
+impl FileUrl {
+    /// What a refused URL is told.
+    pub const RULE: &'static str = "fileUrl must be an https:// URL or a path on this server \
+        starting with a single /, of at most 2048 characters, without spaces or control characters";
+
+    pub fn parse(s: &str) -> Option<Self> {
+        let plain = !s.is_empty()
+            && s.len() <= MAX_FILE_URL
+            && !s.contains('\\')
+            && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+        (plain && (Self::same_server(s) || Self::https(s))).then(|| FileUrl(s.to_string()))
+    }
+
+    /// A path on this server: joined to any base, it stays on that base's host.
+    fn same_server(s: &str) -> bool {
+        const BASE: &str = "https://this-server.invalid/";
+        s.starts_with('/')
+            && !s.starts_with("//")
+            && url::Url::parse(BASE)
+                .and_then(|base| base.join(s))
+                .is_ok_and(|u| u.host_str() == Some("this-server.invalid"))
+    }
+
+    fn https(s: &str) -> bool {
+        s.get(..8)
+            .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
+            && url::Url::parse(s).is_ok_and(|u| {
+                u.scheme() == "https"
+                    && u.host_str().is_some_and(|h| !h.is_empty())
+                    && u.username().is_empty()
+                    && u.password().is_none()
+            })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+
+    /// The file's name: the last segment of its path, percent-decoded (at most
+    /// [`FILE_NAME_CHARS`] characters), if it has one.
+    pub fn file_name(&self) -> Option<String> {
+        let base = url::Url::parse("https://this-server.invalid/").ok()?;
+        let url = base.join(&self.0).ok()?;
+        let last = url.path_segments()?.rev().find(|s| !s.is_empty())?;
+        let name = percent_encoding::percent_decode_str(last)
+            .decode_utf8()
+            .ok()?;
+        let name: String = name.chars().take(FILE_NAME_CHARS).collect();
+        (!name.trim().is_empty() && !name.chars().any(char::is_control)).then_some(name)
+    }
+}
+
+impl<'de> Deserialize<'de> for FileUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d).map_err(|_| serde::de::Error::custom(FileUrl::RULE))?;
+        FileUrl::parse(&s).ok_or_else(|| serde::de::Error::custom(FileUrl::RULE))
+    }
+}
+
+/// Longest file name taken from a URL as a file message's content.
+pub const FILE_NAME_CHARS: usize = 200;
+
+/// A message's type and file, checked together; the one rule for every protocol (socket.io
+/// `type` / `fileUrl`, REST the same, the plain WebSocket `messageType` / `fileUrl`):
+/// - the type is one of [`MessageKind`]'s (absent or null: `text`);
+/// - a non-text message needs a [`FileUrl`]; a text message must not have one (refused
+///   rather than dropped, so that a client that meant to send a file learns it did not);
+/// - `fileUrl` absent or null is no file.
+///
+/// Every refusal is `invalid_payload`. Read from a payload's `type` and `fileUrl` fields
+/// (`#[serde(flatten)]`), or with [`Media::from_json`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "MediaFields")]
+pub struct Media {
+    pub kind: MessageKind,
+    pub file_url: Option<FileUrl>,
+}
+
+/// `type` and `fileUrl` as they came.
+#[derive(Deserialize)]
+struct MediaFields {
+    #[serde(rename = "type", default)]
+    kind: Option<serde_json::Value>,
+    #[serde(rename = "fileUrl", default)]
+    file_url: Option<serde_json::Value>,
+}
+
+impl TryFrom<MediaFields> for Media {
+    type Error = String;
+    fn try_from(f: MediaFields) -> Result<Self, String> {
+        Media::from_json(f.kind.as_ref(), f.file_url.as_ref()).map_err(|e| e.to_string())
+    }
+}
+
+impl Media {
+    /// The rule, on decoded values.
+    pub fn new(kind: MessageKind, file_url: Option<FileUrl>) -> AppResult<Self> {
+        match (kind, &file_url) {
+            (MessageKind::Text, Some(_)) => Err(AppError::InvalidPayload(
+                "fileUrl is only for image, file, audio and video messages".into(),
+            )),
+            (kind, None) if kind != MessageKind::Text => Err(AppError::InvalidPayload(format!(
+                "a message of type {} needs a fileUrl",
+                kind.as_str()
+            ))),
+            _ => Ok(Media { kind, file_url }),
+        }
+    }
+
+    /// The rule, on a payload's JSON values (absent or null: not given).
+    pub fn from_json(
+        kind: Option<&serde_json::Value>,
+        file_url: Option<&serde_json::Value>,
+    ) -> AppResult<Self> {
+        use serde_json::Value;
+        let kind = match kind {
+            None | Some(Value::Null) => MessageKind::Text,
+            Some(Value::String(s)) => MessageKind::parse(s)
+                .ok_or_else(|| AppError::InvalidPayload(MessageKind::RULE.into()))?,
+            Some(_) => return Err(AppError::InvalidPayload(MessageKind::RULE.into())),
+        };
+        let file_url = match file_url {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(
+                FileUrl::parse(s).ok_or_else(|| AppError::InvalidPayload(FileUrl::RULE.into()))?,
+            ),
+            Some(_) => return Err(AppError::InvalidPayload(FileUrl::RULE.into())),
+        };
+        Media::new(kind, file_url)
+    }
+
+    /// The content to store with this type and file: the client's text, or, when a file
+    /// message comes without text (blank or absent), the file's name (else the type's
+    /// name), so that a client that reads only `content` still shows something. A text
+    /// message's content is returned as it is (and checked as always).
+    pub fn content(&self, content: String) -> String {
+        match &self.file_url {
+            Some(url) if content.trim().is_empty() => url
+                .file_name()
+                .unwrap_or_else(|| self.kind.as_str().to_string()),
+            _ => content,
         }
     }
 }
@@ -201,6 +422,8 @@ mod tests {
             client_msg_id: None,
             interrupted: false,
             author_id: None,
+            kind: MessageKind::Text,
+            file_url: None,
         };
         let json = serde_json::to_value(&m).unwrap_or_default();
         assert_eq!(
@@ -213,9 +436,18 @@ mod tests {
                 "isAI": false,
                 "chatSessionId": "c1",
                 "seq": 1,
-                "sessionId": "550e8400-e29b-41d4-a716-446655440000"
+                "sessionId": "550e8400-e29b-41d4-a716-446655440000",
+                "type": "text"
             })
         );
+        let image = MessageDto {
+            kind: MessageKind::Image,
+            file_url: Some("https://cdn.example.com/cat.png".into()),
+            ..m
+        };
+        let json = serde_json::to_value(&image).unwrap_or_default();
+        assert_eq!(json["type"], "image");
+        assert_eq!(json["fileUrl"], "https://cdn.example.com/cat.png");
     }
 }
 
@@ -247,5 +479,145 @@ mod client_msg_id_tests {
         // the same through serde, as socket.io payloads are read
         assert!(serde_json::from_value::<ClientMsgId>(json!(1.5)).is_err());
         assert!(serde_json::from_value::<ClientMsgId>(json!(42)).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod media_tests {
+    use super::{FileUrl, Media, MessageKind};
+    use serde_json::json;
+
+    fn code(kind: serde_json::Value, url: serde_json::Value) -> Result<Media, &'static str> {
+        Media::from_json(Some(&kind), Some(&url)).map_err(|e| e.code())
+    }
+
+    #[test]
+    fn file_urls_are_https_or_paths_on_this_server() {
+        for ok in [
+            "https://cdn.example.com/cat.png",
+            "HTTPS://cdn.example.com/a/b.pdf?x=1#f",
+            "https://[::1]:8443/x",
+            "/uploads/cat.png",
+            "/a",
+            "/",
+        ] {
+            assert!(FileUrl::parse(ok).is_some(), "{ok} refused");
+        }
+        let long = format!("https://cdn.example.com/{}", "a".repeat(2048));
+        for bad in [
+            "",
+            "javascript:alert(1)",
+            "JAVASCRIPT:alert(1)",
+            "data:image/png;base64,AAAA",
+            "http://cdn.example.com/cat.png",
+            "//evil.com/x",
+            "/\\evil.com/x",
+            "\\\\evil.com\\x",
+            "https:evil.com/x",
+            "https:/evil.com/x",
+            "https://",
+            "https://user:pw@evil.com/x",
+            "https://bank.example@evil.com/x",
+            "https://cdn.example.com/a b.png",
+            "https://cdn.example.com/a\nb.png",
+            "/a\tb",
+            "/a\u{0}b",
+            " https://cdn.example.com/cat.png",
+            "cat.png",
+            "uploads/cat.png",
+            "ftp://cdn.example.com/cat.png",
+            long.as_str(),
+        ] {
+            assert!(FileUrl::parse(bad).is_none(), "{bad:?} accepted");
+        }
+        assert!(FileUrl::parse(&format!("/{}", "a".repeat(2047))).is_some());
+        assert!(FileUrl::parse(&format!("/{}", "a".repeat(2048))).is_none());
+    }
+
+    #[test]
+    fn one_rule_for_type_and_file() {
+        let url = json!("https://cdn.example.com/cat.png");
+        assert_eq!(
+            code(json!("image"), url.clone()).map(|m| m.kind),
+            Ok(MessageKind::Image)
+        );
+        for kind in ["file", "audio", "video"] {
+            assert!(code(json!(kind), json!("/uploads/x")).is_ok(), "{kind}");
+        }
+        // text is the default; null is not given
+        assert_eq!(Media::from_json(None, None).ok(), Some(Media::default()));
+        assert_eq!(code(json!(null), json!(null)).ok(), Some(Media::default()));
+        assert_eq!(
+            code(json!("text"), json!(null)).ok(),
+            Some(Media::default())
+        );
+        // refusals, all invalid_payload
+        for (kind, url) in [
+            (json!("image"), json!(null)), // a file type without a file
+            (json!("text"), json!("https://x.example/a")), // a text with a file
+            (json!(null), json!("https://x.example/a")), // (text by default)
+            (json!("gif"), url.clone()),   // unknown type
+            (json!("Image"), url.clone()), // types are lowercase
+            (json!(3), url.clone()),       // not a string
+            (json!("image"), json!(7)),
+            (json!("image"), json!({ "href": "https://x.example/a" })),
+            (json!("image"), json!("javascript:alert(1)")),
+            (json!("file"), json!("http://x.example/a")),
+            (json!("file"), json!("//evil.com/x")),
+        ] {
+            assert_eq!(
+                code(kind.clone(), url.clone()).err(),
+                Some("invalid_payload"),
+                "{kind} {url}"
+            );
+        }
+    }
+
+    #[test]
+    fn payloads_read_type_and_file_url_with_the_same_rule() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Payload {
+            #[allow(dead_code)]
+            content: String,
+            #[serde(flatten)]
+            media: Media,
+        }
+        let p: Payload = serde_json::from_value(
+            json!({ "content": "", "type": "video", "fileUrl": "/v/clip.mp4" }),
+        )
+        .expect("accepted");
+        assert_eq!(p.media.kind, MessageKind::Video);
+        assert_eq!(
+            p.media.file_url.as_ref().map(FileUrl::as_str),
+            Some("/v/clip.mp4")
+        );
+        let p: Payload = serde_json::from_value(json!({ "content": "hi" })).expect("accepted");
+        assert_eq!(p.media, Media::default());
+        let refused = serde_json::from_value::<Payload>(
+            json!({ "content": "x", "type": "image", "fileUrl": "javascript:alert(1)" }),
+        );
+        assert!(refused.is_err_and(|e| e.to_string().contains("fileUrl must be")));
+        assert!(
+            serde_json::from_value::<Payload>(json!({ "content": "x", "type": "gif" })).is_err()
+        );
+    }
+
+    #[test]
+    fn a_file_message_without_text_is_named_after_its_file() {
+        let media = |url: &str| Media::new(MessageKind::File, FileUrl::parse(url)).expect("valid");
+        let m = media("https://cdn.example.com/docs/Q3%20report.pdf?sig=abc#p2");
+        assert_eq!(m.content(String::new()), "Q3 report.pdf");
+        assert_eq!(m.content("  ".into()), "Q3 report.pdf");
+        assert_eq!(m.content("the report".into()), "the report");
+        assert_eq!(media("/uploads/a/").content(String::new()), "a");
+        assert_eq!(
+            media("https://cdn.example.com").content(String::new()),
+            "file"
+        );
+        assert_eq!(media("/x/%0A").content(String::new()), "file");
+        let long = format!("/{}", "n".repeat(300));
+        assert_eq!(media(&long).content(String::new()).chars().count(), 200);
+        // a text message keeps its (blank) text: the content rule refuses it later
+        assert_eq!(Media::default().content(" ".into()), " ");
     }
 }

@@ -26,7 +26,9 @@ use crate::metrics;
 
 enum Job {
     Store {
-        message: NewMessage,
+        /// Boxed: a queue slot is the size of its largest job, and a message (with its type
+        /// and file URL) is over 200 bytes where a flush is 8.
+        message: Box<NewMessage>,
         /// Socket left out of the broadcast (`ECHO_TO_SENDER=false`).
         except: Option<Except>,
         reply: Reply,
@@ -201,7 +203,7 @@ impl MessageWriter {
             Err(e) => return Err((e, then)),
         };
         permit.send(Job::Store {
-            message,
+            message: Box::new(message),
             except,
             reply: Reply::Call(Answer(Some(then))),
         });
@@ -227,7 +229,7 @@ impl MessageWriter {
     fn queue(&self, message: NewMessage, except: Option<Except>, reply: Reply) -> AppResult<()> {
         self.admit()?;
         self.reserve(&message.session_pk)?.send(Job::Store {
-            message,
+            message: Box::new(message),
             except,
             reply,
         });
@@ -317,7 +319,7 @@ async fn run(
                     except,
                     reply,
                 } => {
-                    batch.push(message);
+                    batch.push(*message);
                     waiters.push((except, reply));
                 }
                 Job::Flush(done) => flushes.push(done),

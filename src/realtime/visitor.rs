@@ -15,7 +15,7 @@ use crate::desk::service::Reader;
 use crate::error::{AppError, AppResult};
 use crate::hub::Except;
 use crate::messages::service::Stored;
-use crate::messages::types::{ClientMsgId, Sender};
+use crate::messages::types::{ClientMsgId, Media, Sender};
 use crate::messages::writer::OnStored;
 use crate::messages::Content;
 use crate::realtime::lane::{Lane, Ticket};
@@ -182,14 +182,19 @@ async fn own_empty_session<A: Adapter>(
         }))
 }
 
-/// Payload of `user_message` / `admin_message`.
+/// Payload of `user_message` / `admin_message`. `content` may be left out of a file
+/// message (see [`Media::content`]).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SendPayload {
     pub session_id: String,
+    #[serde(default)]
     pub content: String,
     #[serde(default)]
     pub client_msg_id: Option<ClientMsgId>,
+    /// `type` and `fileUrl`.
+    #[serde(flatten)]
+    pub media: Media,
 }
 
 /// A `user_message` / `admin_message` taken off a socket, with its place in the socket's
@@ -256,6 +261,7 @@ struct Send {
     session_id: String,
     content: Content,
     client_msg_id: Option<ClientMsgId>,
+    media: Media,
 }
 
 /// A send queued on the socket's lane: checked, its session read, and handed to the writer
@@ -288,7 +294,8 @@ fn check_send<A: Adapter>(event: &mut SendEvent<A>) -> AppResult<(Caller, Send)>
         Sender::User => realtime::caller(&event.s),
     };
     let p: SendPayload = parse(std::mem::replace(&mut event.data, Ok(Value::Null)))?;
-    let content = Content::parse(p.content, event.state.config.max_content_length)?;
+    let content = p.media.content(p.content);
+    let content = Content::parse(content, event.state.config.max_content_length)?;
     let session_id = SessionId::parse(&p.session_id)?.into_inner();
     Ok((
         caller,
@@ -296,6 +303,7 @@ fn check_send<A: Adapter>(event: &mut SendEvent<A>) -> AppResult<(Caller, Send)>
             session_id,
             content,
             client_msg_id: p.client_msg_id,
+            media: p.media,
         },
     ))
 }
@@ -316,7 +324,8 @@ fn hand_over<A: Adapter>(event: SendEvent<A>, caller: Caller, p: Send, pk: Strin
             ..Outgoing::visitor(session, p.content)
         },
     }
-    .with_client_msg_id(p.client_msg_id);
+    .with_client_msg_id(p.client_msg_id)
+    .with_media(p.media);
     let except = (!event.state.config.echo_to_sender).then(|| Except::socket(&event.s));
     let name = event.event();
     let SendEvent {

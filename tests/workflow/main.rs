@@ -22,6 +22,7 @@ mod errors;
 mod history_clearing;
 mod join_history;
 mod listing;
+mod message_types;
 mod offline_grace;
 mod presence;
 mod queue;

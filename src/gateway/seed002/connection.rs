@@ -20,7 +20,7 @@ use crate::edge::limits::SocketBudget;
 use crate::error::{AppError, AppResult};
 use crate::gateway::wire::{Counted, Heard, Keepalive, Wire};
 use crate::hub::{SessionEvent, Subscription};
-use crate::messages::types::{ClientMsgId, MessageDto, Sender};
+use crate::messages::types::{ClientMsgId, Media, MessageDto, Sender};
 use crate::messages::Content;
 use crate::sessions::types::{ReadReceipt, Reader, SessionId, Typing};
 use crate::state::AppState;
@@ -250,8 +250,14 @@ impl Conn {
             Inbound::Message {
                 conversation_id,
                 content,
+                message_type,
+                file_url,
                 client_msg_id,
-            } => self.message(&conversation_id, content, client_msg_id).await,
+            } => {
+                let media = Media::from_json(message_type.as_ref(), file_url.as_ref())?;
+                self.message(&conversation_id, content, media, client_msg_id)
+                    .await
+            }
             Inbound::Typing {
                 conversation_id,
                 is_typing,
@@ -326,15 +332,17 @@ impl Conn {
         &mut self,
         conversation_id: &str,
         content: String,
+        media: Media,
         client_msg_id: Option<ClientMsgId>,
     ) -> AppResult<()> {
-        let content = Content::parse(content, self.state.config.max_content_length)?;
+        let content = Content::parse(media.content(content), self.state.config.max_content_length)?;
         let s = self.conversation(conversation_id).await?;
         let out = match self.side {
             Sender::Admin => Outgoing::staff(s, content, &self.me),
             Sender::User => Outgoing::visitor(s, content),
         }
-        .with_client_msg_id(client_msg_id);
+        .with_client_msg_id(client_msg_id)
+        .with_media(media);
         conversation::send(&self.state, out, None).await?;
         Ok(())
     }

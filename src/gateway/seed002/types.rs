@@ -11,11 +11,17 @@ use crate::sessions::types::Reader;
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type")]
 pub enum Inbound {
-    /// `message {conversationId, content, clientMsgId?}`: writes in a conversation.
+    /// `message {conversationId, content, messageType?, fileUrl?, clientMsgId?}`: writes in
+    /// a conversation (`messageType`: `type` is the frame's own).
     #[serde(rename = "message", rename_all = "camelCase")]
     Message {
         conversation_id: String,
+        #[serde(default)]
         content: String,
+        #[serde(default)]
+        message_type: Option<serde_json::Value>,
+        #[serde(default)]
+        file_url: Option<serde_json::Value>,
         #[serde(default)]
         client_msg_id: Option<ClientMsgId>,
     },
@@ -93,6 +99,8 @@ pub struct ConversationMessage<'a> {
     /// The message's type (seed 002's `messages.type`).
     #[serde(rename = "type")]
     pub kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_url: Option<&'a str>,
     pub seq: i64,
     pub created_at: &'a str,
     /// chatdesk's side of the conversation: `user` (the customer's side) or `admin`.
@@ -116,7 +124,8 @@ impl<'a> ConversationMessage<'a> {
             conversation_id: &dto.session_id,
             sender_id,
             content: &dto.content,
-            kind: "text",
+            kind: dto.kind.as_str(),
+            file_url: dto.file_url.as_deref(),
             seq: dto.seq,
             created_at: &dto.created_at,
             sender: &dto.sender,
