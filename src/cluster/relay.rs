@@ -24,7 +24,7 @@ use super::{Backoff, Redis};
 use crate::hub::{HubRelay, Payload, SessionEvent, WeakHub};
 
 /// The room events gateway clients use (anything else is not relayed).
-const RELAYED: [&str; 10] = [
+const RELAYED: [&str; 12] = [
     "message",
     "typing",
     "read",
@@ -35,6 +35,9 @@ const RELAYED: [&str; 10] = [
     "stream-token",
     "stream-end",
     "human-escalation-response",
+    // seed 004's room presence (`rooms::types::JOINED`, `LEFT`)
+    "room_user_joined",
+    "room_user_left",
 ];
 
 enum Watch {

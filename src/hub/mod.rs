@@ -650,6 +650,17 @@ impl Hub {
         }
     }
 
+    /// Emits `event` to the session's plain listeners only (on every node, through the relay):
+    /// news for the seed-004 room connections that socket.io clients do not get.
+    pub async fn to_listeners<T: Serialize + ?Sized>(
+        &self,
+        session_id: &str,
+        event: &'static str,
+        data: &T,
+    ) {
+        self.to_room(session_id, event, data, None, &[]).await
+    }
+
     /// Listens to every event of a session's room (for clients that are not socket.io).
     pub fn subscribe(&self, session_id: &str) -> Subscription {
         let relay = self.relay.get().cloned();
