@@ -25,6 +25,7 @@
 //! - `assistant`: AI replies streamed token by token, with hand-over to humans.
 //! - `dashboard`: the reference dashboard's lists and pushes.
 //! - `realtime`: socket.io namespaces and handlers; `gateway`: plain WebSocket `/ws`.
+//! - `rooms`: seed 004's rooms API under `/api/v1` (REST and its WebSocket).
 //! - `web`: the agent console and the visitor widget; `ops`: `/ready`, `/metrics`, OpenAPI.
 
 pub mod app;
@@ -45,6 +46,7 @@ pub mod metrics;
 pub mod ops;
 pub mod presence;
 pub mod realtime;
+pub mod rooms;
 pub mod sessions;
 pub mod state;
 pub mod web;
