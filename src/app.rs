@@ -94,6 +94,7 @@ impl App {
             auth,
             limits,
             presence: presence.clone(),
+            rooms_online: Default::default(),
             assistant: crate::assistant::Assistant::from_config(&config)?,
             assign_lock: Default::default(),
             queue: Arc::new(crate::desk::queue::QueueBoard::new(Duration::from_millis(
@@ -135,6 +136,7 @@ impl App {
             .merge(crate::desk::http::router())
             .merge(crate::conversation::http::router())
             .merge(crate::gateway::router())
+            .merge(crate::rooms::router())
             .merge(crate::web::router())
             .with_state(state.clone());
         // socket.io, with the local adapter or (with REDIS_URL) the Redis adapter.

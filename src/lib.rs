@@ -30,6 +30,7 @@
 //! - `dashboard`: the reference dashboard's lists and pushes.
 //! - `realtime`: socket.io namespaces and handlers; `gateway`: plain WebSocket `/ws`, and
 //!   seed 002's `/ws/chat` (`gateway::seed002`).
+//! - `rooms`: seed 004's rooms API under `/api/v1` (REST and its WebSocket).
 //! - `web`: the agent console and the visitor widget; `ops`: `/ready`, `/metrics`, OpenAPI.
 
 pub mod app;
@@ -51,6 +52,7 @@ pub mod metrics;
 pub mod ops;
 pub mod presence;
 pub mod realtime;
+pub mod rooms;
 pub mod sessions;
 pub mod state;
 pub mod web;

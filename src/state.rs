@@ -22,6 +22,8 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     pub limits: Arc<Limits>,
     pub presence: Arc<Presence>,
+    /// Who is connected to which seed-004 room on this node (`rooms::Online`).
+    pub rooms_online: Arc<crate::rooms::Online>,
     /// The AI assistant, when `AI_BASE_URL` is set.
     pub assistant: Option<Arc<crate::assistant::Assistant>>,
     /// Live counters for `/api/stats` and `/metrics`.

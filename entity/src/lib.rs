@@ -7,6 +7,8 @@ pub mod account;
 pub mod chat_session;
 pub mod message;
 pub mod revoked_token;
+pub mod room;
+pub mod session_member;
 
 pub mod prelude {
     pub use super::account::Entity as Account;

@@ -10,6 +10,7 @@ mod m20261125_000004_messages_fk_postgres;
 mod m20261206_000005_visitor_cleared_seq;
 mod m20261206_000006_session_ai_mode;
 mod m20261206_000007_message_type;
+mod m20261206_000008_rooms;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000005_visitor_cleared_seq::Migration),
             Box::new(m20261206_000006_session_ai_mode::Migration),
             Box::new(m20261206_000007_message_type::Migration),
+            Box::new(m20261206_000008_rooms::Migration),
         ]
     }
 }

@@ -249,12 +249,24 @@ pub(crate) async fn login(
         .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| AppError::InvalidPayload("email or username is required".into()))?
         .to_string();
-    storable("email or username", &login)?;
     let pass = first([&b.password, &b.user_password])
         .ok_or_else(|| AppError::InvalidPayload("password is required".into()))?
         .to_string();
-    state.limits.login(&ip, &login).await?;
-    let account = service::find_by_login(&state.db, &login).await?;
+    let account = sign_in(&state, &ip, &login, pass).await?;
+    Ok(Json(token_response(&state, &account)?))
+}
+
+/// Checks a login (email or username) and password from `ip`, within the login rate limits;
+/// the account when they are right. Every protocol's login calls this.
+pub(crate) async fn sign_in(
+    state: &AppState,
+    ip: &str,
+    login: &str,
+    pass: String,
+) -> AppResult<entity::account::Model> {
+    storable("email or username", login)?;
+    state.limits.login(ip, login).await?;
+    let account = service::find_by_login(&state.db, login).await?;
     let hash = account
         .as_ref()
         .map(|a| a.password_hash.clone())
@@ -274,7 +286,7 @@ pub(crate) async fn login(
     };
     service::touch_login(&state.db, &account.id).await?;
     tracing::info!(account = %account.id, role = %account.role, "login");
-    Ok(Json(token_response(&state, &account)?))
+    Ok(account)
 }
 
 /// `POST /api/auth/register`: a customer account, always (a desk's first admin comes from
@@ -288,18 +300,46 @@ pub(crate) async fn register(
     ClientIp(ip): ClientIp,
     body: JsonBody,
 ) -> AppResult<(StatusCode, Json<TokenResponse>)> {
-    state.limits.registration(&ip)?;
     let b: RegisterBody = body.read()?;
-    let email = first([&b.email, &b.user_email])
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    let username = first([&b.username, &b.user_name])
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    let name = first([&b.name, &b.full_name, &b.user_fullname, &b.display_name])
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    let pass = first([&b.password, &b.user_password])
+    let email = first([&b.email, &b.user_email]);
+    let username = first([&b.username, &b.user_name]);
+    let name = first([&b.name, &b.full_name, &b.user_fullname, &b.display_name]);
+    let pass = first([&b.password, &b.user_password]);
+    let account = register_customer(
+        &state,
+        &ip,
+        Registration {
+            email,
+            username,
+            name,
+            password: pass,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(token_response(&state, &account)?)))
+}
+
+/// What a customer registers with (each protocol reads its own field names).
+pub(crate) struct Registration<'a> {
+    pub email: Option<&'a str>,
+    pub username: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub password: Option<&'a str>,
+}
+
+/// Creates a customer account from `ip`, within the registration rate limit, after the
+/// checks every protocol's registration shares.
+pub(crate) async fn register_customer(
+    state: &AppState,
+    ip: &str,
+    r: Registration<'_>,
+) -> AppResult<entity::account::Model> {
+    state.limits.registration(ip)?;
+    let email = r.email.map(str::trim).filter(|s| !s.is_empty());
+    let username = r.username.map(str::trim).filter(|s| !s.is_empty());
+    let name = r.name.map(str::trim).filter(|s| !s.is_empty());
+    let pass = r
+        .password
         .ok_or_else(|| AppError::InvalidPayload("password is required".into()))?;
     if email.is_none() && username.is_none() {
         return Err(AppError::InvalidPayload(
@@ -330,7 +370,7 @@ pub(crate) async fn register(
     )
     .await?;
     tracing::info!(account = %account.id, role = %account.role, "account registered");
-    Ok((StatusCode::CREATED, Json(token_response(&state, &account)?)))
+    Ok(account)
 }
 
 /// Refuses text PostgreSQL cannot store (U+0000), so that both databases answer
@@ -470,11 +510,16 @@ pub(crate) async fn logout(
     State(state): State<AppState>,
     SignedIn(id): SignedIn,
 ) -> AppResult<Json<Done>> {
+    sign_out(&state, &id).await?;
+    Ok(Json(Done { ok: true }))
+}
+
+/// Revokes the token `id` signed in with; its open sockets close (on every node).
+pub(crate) async fn sign_out(state: &AppState, id: &super::Identity) -> AppResult<()> {
     service::revoke(&state.db, &id.jti, &id.account_id, id.expires_at).await?;
-    // The token's open sockets go with it (on every node).
     state.hub.revoke(crate::hub::token_room(&id.jti)).await;
     tracing::info!(account = %id.account_id, "logout");
-    Ok(Json(Done { ok: true }))
+    Ok(())
 }
 
 /// Staff accounts (admin).

@@ -24,7 +24,7 @@ use super::{Backoff, Redis};
 use crate::hub::{HubRelay, Payload, SessionEvent, WeakHub};
 
 /// The room events gateway clients use (anything else is not relayed).
-const RELAYED: [&str; 13] = [
+const RELAYED: [&str; 15] = [
     "message",
     "typing",
     "read",
@@ -38,6 +38,9 @@ const RELAYED: [&str; 13] = [
     "call-offer",
     "call-answer",
     "ice-candidate",
+    // seed 004's room presence (`rooms::types::JOINED`, `LEFT`)
+    "room_user_joined",
+    "room_user_left",
 ];
 
 enum Watch {

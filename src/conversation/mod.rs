@@ -67,13 +67,6 @@ impl Viewer {
     }
 }
 
-/// Whether `account` takes part in `session` as a person: its customer, or the agent it is
-/// assigned to (the conversations of seed 002's clients).
-pub fn takes_part(session: &entity::chat_session::Model, account: &str) -> bool {
-    session.customer_id.as_deref() == Some(account)
-        || session.assignee_id.as_deref() == Some(account)
-}
-
 /// The session `raw` names (a public session id), if `caller` may reach it: `invalid_payload`
 /// for a malformed id, `session_not_found`, or `forbidden` for someone else's session.
 pub async fn reach(

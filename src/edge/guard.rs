@@ -74,8 +74,11 @@ pub const WS_PATHS: [&str; 2] = ["/ws", "/ws/chat"];
 /// Whether a request opens a gateway connection: anything on [`WS_PATHS`], or a WebSocket upgrade
 /// at `/`. The connection rate limit (below) counts exactly these, so no alias escapes it.
 pub fn opens_connection(path: &str, headers: &http::HeaderMap) -> bool {
-    WS_PATHS.contains(&path) || (path == "/" && is_upgrade(headers))
+    WS_PATHS.contains(&path) || path == ROOMS_WS_PATH || (path == "/" && is_upgrade(headers))
 }
+
+/// Seed 004's room WebSocket (`rooms`), counted with the other connections.
+pub const ROOMS_WS_PATH: &str = "/api/v1/chat/ws";
 
 pub fn is_upgrade(headers: &http::HeaderMap) -> bool {
     headers

@@ -71,6 +71,10 @@ pub struct Limits {
     registrations: DefaultKeyedRateLimiter<String>,
     /// New sessions per IP address.
     sessions_by_ip: DefaultKeyedRateLimiter<String>,
+    /// Attempts to join a room by its code, per IP and per account (a 6-character code can
+    /// be guessed: the same budget as logins).
+    room_codes_by_ip: DefaultKeyedRateLimiter<String>,
+    room_codes_by_account: DefaultKeyedRateLimiter<String>,
     /// New sessions per socket (each socket makes its limiter when it creates its first).
     socket_sessions_quota: Quota,
 }
@@ -96,6 +100,8 @@ impl Limits {
                     .allow_burst(nz(c.registrations_per_hour)),
             ),
             sessions_by_ip: RateLimiter::keyed(per_min(c.sessions_per_ip_per_min)),
+            room_codes_by_ip: RateLimiter::keyed(per_min(c.login_attempts_per_min)),
+            room_codes_by_account: RateLimiter::keyed(per_min(c.login_attempts_per_min / 3)),
             socket_sessions_quota: per_min(c.sessions_per_socket),
         })
     }
@@ -165,6 +171,14 @@ impl Limits {
         self.check_key(&self.login_by_ip, ip, "login_ip")
     }
 
+    /// An attempt from `ip` by `account` to join a room by its code: refused past the login
+    /// budget of the address, or a third of it for the account (from anywhere: unlike a
+    /// login, nobody else can spend it).
+    pub fn room_code(&self, ip: &str, account: &str) -> AppResult<()> {
+        self.check_key(&self.room_codes_by_ip, ip, "room_code_ip")?;
+        self.check_key(&self.room_codes_by_account, account, "room_code_account")
+    }
+
     /// A registration from `ip`.
     pub fn registration(&self, ip: &str) -> AppResult<()> {
         self.check_key(&self.registrations, ip, "registration")
@@ -203,5 +217,7 @@ impl Limits {
         self.login_by_account.retain_recent();
         self.registrations.retain_recent();
         self.sessions_by_ip.retain_recent();
+        self.room_codes_by_ip.retain_recent();
+        self.room_codes_by_account.retain_recent();
     }
 }

@@ -617,8 +617,9 @@ impl Hub {
             .await
     }
 
-    /// Emits `event` to the plain-WebSocket listeners of `key` only (on every node), as
-    /// [`user_key`]'s: no socket.io room has that name.
+    /// Emits `event` to the plain-WebSocket listeners of `key` only (on every node, through
+    /// the relay): a session's (news for seed 004's room connections that socket.io clients
+    /// do not get), or a person's ([`user_key`]: no socket.io room has that name).
     pub async fn to_listeners<T: Serialize + ?Sized>(
         &self,
         key: &str,

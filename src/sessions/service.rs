@@ -298,8 +298,33 @@ pub async fn latest_unresolved<C: ConnectionTrait>(
         .await?)
 }
 
-/// The sessions an account takes part in, newest first: its own (as a customer) and those
-/// assigned to it (as staff).
+/// The sessions `account_id` is a member of (seed 004's rooms), as a subquery.
+fn memberships(account_id: &str) -> sea_orm::sea_query::SelectStatement {
+    use entity::session_member;
+    sea_orm::sea_query::Query::select()
+        .column(session_member::Column::SessionPk)
+        .from(session_member::Entity)
+        .and_where(session_member::Column::AccountId.eq(account_id))
+        .to_owned()
+}
+
+/// Whether `account_id` takes part in the session `pk`: its customer, its assignee, or a
+/// member (seed 004's rooms).
+pub async fn takes_part<C: ConnectionTrait>(db: &C, pk: &str, account_id: &str) -> AppResult<bool> {
+    Ok(chat_session::Entity::find_by_id(pk.to_string())
+        .filter(
+            Condition::any()
+                .add(chat_session::Column::CustomerId.eq(account_id))
+                .add(chat_session::Column::AssigneeId.eq(account_id))
+                .add(chat_session::Column::Id.in_subquery(memberships(account_id))),
+        )
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// The sessions an account takes part in, newest first: its own (as a customer), those
+/// assigned to it (as staff) and those it is a member of (seed 004's rooms).
 pub async fn taken_part_in<C: ConnectionTrait>(
     db: &C,
     account_id: &str,
@@ -309,7 +334,8 @@ pub async fn taken_part_in<C: ConnectionTrait>(
         .filter(
             Condition::any()
                 .add(chat_session::Column::CustomerId.eq(account_id))
-                .add(chat_session::Column::AssigneeId.eq(account_id)),
+                .add(chat_session::Column::AssigneeId.eq(account_id))
+                .add(chat_session::Column::Id.in_subquery(memberships(account_id))),
         )
         .order_by_desc(chat_session::Column::CreatedAt)
         .limit(limit)

@@ -218,7 +218,10 @@ impl Conn {
         let session = crate::sessions::service::find_by_session_id(&self.state.db, &id)
             .await?
             .ok_or(AppError::SessionNotFound)?;
-        if !conversation::takes_part(&session, &self.me.account_id) {
+        let member =
+            crate::sessions::service::takes_part(&self.state.db, &session.id, &self.me.account_id)
+                .await?;
+        if !member {
             return Err(AppError::Forbidden(
                 "you do not take part in this conversation".into(),
             ));
