@@ -137,6 +137,8 @@ impl App {
             .merge(crate::conversation::http::router())
             .merge(crate::gateway::router())
             .merge(crate::rooms::router())
+            .merge(crate::labels::http::router())
+            .merge(crate::canned::http::router())
             .merge(crate::web::router())
             .with_state(state.clone());
         // socket.io, with the local adapter or (with REDIS_URL) the Redis adapter.

@@ -24,7 +24,9 @@
 //!   read, escalate, clear) and the REST of one conversation.
 //! - `sessions`: sessions, their types and the `/api/chats` lists.
 //! - `messages`: validation, storage, history.
-//! - `desk`: workflow (queue, claim, assign, resolve), auto-assignment, announcements.
+//! - `desk`: workflow (queue, claim, assign, resolve), auto-assignment, announcements, a
+//!   session's labels.
+//! - `labels`: the labels admins define; `canned`: canned responses (agent tools).
 //! - `presence`: who is online; `cluster`: Redis for several nodes.
 //! - `assistant`: AI replies streamed token by token, with hand-over to humans.
 //! - `dashboard`: the reference dashboard's lists and pushes.
@@ -36,6 +38,7 @@
 pub mod app;
 pub mod assistant;
 pub mod auth;
+pub mod canned;
 pub mod cluster;
 pub mod config;
 pub mod conversation;
@@ -47,6 +50,7 @@ pub mod error;
 pub mod files;
 pub mod gateway;
 pub mod hub;
+pub mod labels;
 pub mod messages;
 pub mod metrics;
 pub mod ops;

@@ -246,9 +246,13 @@ pub struct PlainWebSocketInfo {
         crate::auth::http::login, crate::auth::http::register, crate::auth::http::setup, crate::auth::http::verify, crate::auth::http::me,
         crate::auth::http::logout, crate::auth::http::list_agents, crate::auth::http::create_agent,
         crate::auth::http::update_agent, crate::auth::http::delete_agent,
+        crate::labels::http::list_labels, crate::labels::http::create_label, crate::labels::http::update_label,
+        crate::labels::http::delete_label, crate::desk::http::put_labels,
+        crate::canned::http::list_canned, crate::canned::http::create_canned, crate::canned::http::update_canned,
+        crate::canned::http::delete_canned,
     ),
     modifiers(&BearerAuth),
-    tags((name = "chats"), (name = "auth"), (name = "agents"), (name = "operations"))
+    tags((name = "chats"), (name = "auth"), (name = "agents"), (name = "labels"), (name = "canned-responses"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

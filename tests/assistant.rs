@@ -682,3 +682,48 @@ async fn the_ai_switch_is_obeyed(backend: Backend) {
     assert_eq!(listed["aiEnabled"], true);
 }
 both!(ai_switch, the_ai_switch_is_obeyed);
+
+/// A private note is the desk's: the model never reads it, and writing one does not stop
+/// the assistant as a human reply does.
+async fn private_notes_stay_out_of_the_prompt(backend: Backend) {
+    let (base, fake) = fake_llm(Behavior::Reply(vec!["Sure", "."])).await;
+    let app = desk_with_ai(backend, &base, |_| {}).await;
+    let visitor = app.socket().await;
+    let sid = app.open_session(&visitor).await;
+    let token = app.admin_token().await;
+    let agent = app.socket_as("/admin", &token).await;
+    agent.ack("join_session", json!({ "sessionId": sid })).await;
+    visitor
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "Hi there" }),
+        )
+        .await;
+    visitor.next("stream-end").await;
+    let note = agent
+        .ack(
+            "admin_message",
+            json!({ "sessionId": sid, "content": "SECRET internal: VIP customer", "private": true }),
+        )
+        .await;
+    assert_eq!(note["ok"], true, "{note}");
+    visitor
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "One more thing" }),
+        )
+        .await;
+    // the assistant still answers (a note is not a human reply)...
+    let end = visitor.next("stream-end").await;
+    assert_eq!(end["message"]["content"], "Sure.");
+    // ...from a conversation without the note
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2);
+    let prompt = reqs[1].1["messages"].to_string();
+    assert!(prompt.contains("One more thing"), "{prompt}");
+    assert!(
+        !prompt.contains("SECRET"),
+        "the note reached the model: {prompt}"
+    );
+}
+both!(private_notes, private_notes_stay_out_of_the_prompt);

@@ -673,9 +673,23 @@ async fn a_room_member_a_socketio_visitor_and_an_agent_share_one_conversation(ba
     // an agent on /admin
     let admin = app.admin_token().await;
     let agent = app.socket_as("/admin", &admin).await;
-    agent
+    let joined = agent
         .ack("join_session", json!({"sessionId": session_id}))
         .await;
+    // staff see every member of the room, in the order they joined
+    let members: Vec<(Value, Value, Value)> = joined["data"]["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| (m["accountId"].clone(), m["name"].clone(), m["role"].clone()))
+        .collect();
+    assert_eq!(
+        members,
+        [
+            (json!(alice_id), json!("Alice Nguyen"), json!("Admin")),
+            (json!(bob_id), json!("Bob Tran"), json!("Member")),
+        ]
+    );
 
     // seed-004 member -> visitor and agent
     b.send(json!({"type": "send_message", "room_id": room_id, "content": "from bob"}))

@@ -259,3 +259,52 @@ async fn other_protocols_meet_in_the_same_conversation(backend: Backend) {
     assert_eq!(old.next("session").await["sessionId"], sid.as_str());
 }
 both!(mixed, other_protocols_meet_in_the_same_conversation);
+
+/// Members of one room (seed 004) share a conversation: they may ring each other, whoever
+/// created the room; someone outside it still may not.
+async fn room_members_may_call_each_other(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    let gia = app.register("gia@example.com", "customer-password").await;
+    let hai = app.register("hai@example.com", "customer-password").await;
+    let out = app.register("out@example.com", "customer-password").await;
+    let room = app
+        .http
+        .post(format!("{}/api/v1/rooms", app.url))
+        .bearer_auth(&gia)
+        .json(&json!({ "room_name": "Project", "room_is_direct_chat": false }))
+        .send()
+        .await
+        .expect("create room");
+    assert_eq!(room.status().as_u16(), 201);
+    let room: Value = room.json().await.expect("room json");
+    let joined = app
+        .http
+        .post(format!("{}/api/v1/rooms/join-by-code", app.url))
+        .bearer_auth(&hai)
+        .json(&json!({ "room_code": room["data"]["room_code"] }))
+        .send()
+        .await
+        .expect("join by code");
+    assert_eq!(joined.status().as_u16(), 200);
+
+    let (mut g, gia_id) = connect(&app, &gia).await;
+    let (mut h, hai_id) = connect(&app, &hai).await;
+    let (mut o, _) = connect(&app, &out).await;
+    let offer = json!({ "type": "offer", "sdp": "v=0" });
+    // the member who joined rings the room's creator, and the creator answers
+    h.send(json!({ "type": "call-offer", "targetUserId": gia_id, "offer": offer }))
+        .await;
+    assert_eq!(
+        g.next("call-offer").await,
+        json!({ "type": "call-offer", "senderId": hai_id, "offer": offer })
+    );
+    g.send(json!({ "type": "call-answer", "targetUserId": hai_id, "answer": { "sdp": "a" } }))
+        .await;
+    assert_eq!(h.next("call-answer").await["senderId"], gia_id.as_str());
+    // an outsider is refused
+    o.send(json!({ "type": "call-offer", "targetUserId": hai_id, "offer": offer }))
+        .await;
+    assert_eq!(o.next("error").await["code"], "forbidden");
+    assert!(h.next_within("call-offer", QUIET).await.is_none());
+}
+both!(room_calls, room_members_may_call_each_other);

@@ -517,7 +517,7 @@ async fn client_msg_id_probe_uses_the_index_in_a_generic_plan() {
     let explain = "EXPLAIN EXECUTE store_batch_plan(now(), '{0,1}', '{pk-a,pk-b}', \
                    '{id-0,id-1}', '{user,user}', '{hello,world}', '{f,f}', '{t,t}', \
                    '{k0,k1}', '{f,f}', '{\"\",\"\"}', '{f,f}', '{text,image}', '{f,t}', \
-                   '{\"\",/f/a.png}')";
+                   '{\"\",/f/a.png}', '{f,t}', '{f,t}', '{\"\",Anna}')";
     let rows = txn
         .query_all_raw(sea_orm::Statement::from_string(
             sea_orm::DbBackend::Postgres,
@@ -631,3 +631,47 @@ async fn sharded_writer(backend: Backend) {
     let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
 }
 both!(sharded_writer_keeps_each_sessions_order, sharded_writer);
+
+/// A private note and its author's name are stored as given, take their `seq` like any
+/// message, and a note is not the desk's first response; a retry of a note answers with it.
+async fn private_notes_and_author_names(backend: Backend) {
+    let (db, _dir) = fresh_db(backend).await;
+    let a = session(&db, "notes", "assigned", Some("agent-a")).await;
+    let mut note = msg(&a, Sender::Admin, "internal", Some("n1"));
+    note.private = true;
+    note.author_id = Some("agent-a".into());
+    note.author_name = Some("Anna".into());
+    let visitor = msg(&a, Sender::User, "hi", None);
+    let out = store_batch(&db, &[note.clone(), visitor])
+        .await
+        .expect("batch");
+    let first = ok(&out.results[0]);
+    assert!(first.message.private);
+    assert_eq!(first.message.author_name.as_deref(), Some("Anna"));
+    assert_eq!(first.message.seq, 1);
+    assert!(!ok(&out.results[1]).message.private);
+    assert!(session_row(&db, &a).await.first_response_at.is_none());
+
+    let rows = stored_rows(&db, &a).await;
+    let got: Vec<(i64, bool, Option<String>)> = rows
+        .iter()
+        .map(|m| (m.seq, m.private, m.author_name.clone()))
+        .collect();
+    assert_eq!(got, [(1, true, Some("Anna".to_string())), (2, false, None)]);
+
+    // a retry of the note: the stored note, private and named, nothing new
+    let again = store_batch(&db, &[note]).await.expect("retry");
+    let dup = ok(&again.results[0]);
+    assert!(dup.duplicate && dup.message.private);
+    assert_eq!(dup.message.author_name.as_deref(), Some("Anna"));
+
+    // a public staff reply is the first response
+    let mut reply = msg(&a, Sender::Admin, "hello", None);
+    reply.author_name = Some("Anna".into());
+    store_batch(&db, &[reply]).await.expect("reply");
+    assert!(session_row(&db, &a).await.first_response_at.is_some());
+}
+both!(
+    private_notes_and_author_names_are_stored,
+    private_notes_and_author_names
+);

@@ -7,6 +7,8 @@
 
 (() => {
   const TOKEN_KEY = 'chatdesk.console.token';
+  const REPLY_PLACEHOLDER = 'Write a reply…  (Enter to send, Shift+Enter for a new line, / for canned responses)';
+  const NOTE_PLACEHOLDER = 'Write a private note: only staff see it…';
   const USER_KEY = 'chatdesk.console.user';
   const PAGE_SIZE = 50;
   const TYPING_REFRESH_MS = 3000; // the server drops an unrefreshed "typing" after ~6 s
@@ -37,6 +39,10 @@
     current: null, // the open conversation, see newConversation()
     opening: null, // the join_session in flight (a newer one wins)
     stash: [], // messages that arrived while opening by code
+    labels: [], // the desk's labels ({id, name, color}), from GET /api/labels
+    labelFilter: '', // the list shows only sessions with this label ('' = all)
+    canned: [], // canned responses visible to this agent, from GET /api/canned-responses
+    cannedPick: null, // the suggestions shown for "/code": {items, index}
   };
 
   // ---------------------------------------------------------------- helpers
@@ -245,6 +251,8 @@
     setConn('connecting', 'Connecting…');
     renderList();
     renderConversation();
+    loadLabels();
+    loadCanned();
 
     // eslint-disable-next-line no-undef
     const socket = io('/admin', { auth: { token: state.token } });
@@ -277,11 +285,13 @@
       renderPresence();
     });
     socket.on('session_created', (s) => {
+      if (s && s.status === 'waiting') notify('queue', s.sessionId, 'A visitor is waiting', `Conversation ${s.code || ''} is in the queue.`);
       upsert(s);
       if (matchesFilter(state.sessions.get(s.sessionId))) state.listed.add(s.sessionId);
       renderList();
     });
     socket.on('session_updated', (u) => {
+      noticeUpdate(u);
       upsert(u);
       const s = state.sessions.get(u.sessionId);
       if (s && matchesFilter(s) && isComplete(s)) state.listed.add(u.sessionId);
@@ -383,8 +393,14 @@
     return !!(s && s.code && s.status);
   }
 
+  function hasLabel(s, name) {
+    const want = name.toLowerCase();
+    return (s.labels || []).some((l) => String(l).toLowerCase() === want);
+  }
+
   function matchesFilter(s) {
     if (!isComplete(s)) return false;
+    if (state.labelFilter && !hasLabel(s, state.labelFilter)) return false;
     const me = state.user && state.user.id;
     switch (state.filter) {
       case 'waiting': return s.status === 'waiting';
@@ -405,11 +421,13 @@
 
   async function loadSessions(reset) {
     const q = Object.assign({ limit: PAGE_SIZE }, queryForFilter());
+    if (state.labelFilter) q.label = state.labelFilter;
     if (!reset && state.listCursor) q.before = state.listCursor;
     const filter = state.filter;
+    const labelFilter = state.labelFilter;
     try {
       const data = await request('list_sessions', q);
-      if (filter !== state.filter) return;
+      if (filter !== state.filter || labelFilter !== state.labelFilter) return;
       if (reset) state.listed.clear();
       for (const s of data.sessions) {
         upsert(s);
@@ -495,6 +513,7 @@
     } else if (s.assignee && s.assignee.name) {
       bottom.append(el('span', 'session-assignee', s.assignee.id === state.user.id ? 'You' : s.assignee.name));
     }
+    if (s.labels && s.labels.length) bottom.append(labelChips(s.labels));
     if (s.unread > 0) bottom.append(el('span', 'unread', s.unread > 99 ? '99+' : String(s.unread)));
 
     main.append(top, preview, bottom);
@@ -545,6 +564,7 @@
       loadingOlder: false,
       readSent: 0,
       visitorRead: 0,
+      members: [],
       visitorTyping: false,
       typingOn: false,
       typingSentAt: 0,
@@ -582,6 +602,7 @@
       upsert(data.session);
       state.listed.add(id);
       conv.hasMore = !!data.hasMore;
+      conv.members = Array.isArray(data.members) ? data.members : [];
       conv.visitorRead = (data.session.readSeq && data.session.readSeq.user) || 0;
       conv.loaded = true;
       history.replaceState(null, '', `#session=${id}`);
@@ -616,6 +637,7 @@
     const data = await request('join_session', { sessionId: conv.id });
     if (state.current !== conv) return;
     upsert(data.session);
+    if (Array.isArray(data.members)) conv.members = data.members;
     conv.visitorRead = Math.max(conv.visitorRead, (data.session.readSeq && data.session.readSeq.user) || 0);
     const fresh = data.messages;
     let lowest = fresh.length ? fresh[0].seq : 0;
@@ -722,6 +744,13 @@
     $('detail-ua').title = s.userAgent || '';
     const started = ts(s.createdAt);
     $('detail-started').textContent = started ? started.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' }) : '';
+    $('detail-labels').replaceChildren(labelChips(s.labels || []));
+    // A room (seed 004) may have several customers: every member, as text.
+    const members = conv.members || [];
+    $('detail-members-row').hidden = members.length === 0;
+    $('detail-members').textContent = members
+      .map((m) => (m.email ? `${m.name} <${m.email}>` : m.name) + (m.role === 'Admin' ? ' (created the room)' : ''))
+      .join(', ');
 
     // Only what this agent can do here: claim a session nobody owns; release, transfer and
     // resolve their own; on a colleague's, an admin may take it over (naming whom from).
@@ -741,9 +770,9 @@
     ai.setAttribute('aria-pressed', String(s.aiEnabled !== false));
     ai.dataset.mode = mode;
     const resolved = s.status === 'resolved';
-    $('reply').placeholder = resolved
-      ? 'This conversation is resolved. Reopen it, or reply anyway…'
-      : 'Write a reply…  (Enter to send, Shift+Enter for a new line)';
+    $('reply').placeholder = $('note-mode').checked
+      ? NOTE_PLACEHOLDER
+      : (resolved ? 'This conversation is resolved. Reopen it, or reply anyway…' : REPLY_PLACEHOLDER);
   }
 
   /** The owner's name as the header shows it. */
@@ -788,7 +817,7 @@
     const sorted = [...conv.messages.values()].sort((a, b) => a.seq - b.seq);
     // The visitor has seen up to visitorRead: mark the last of our messages at or below it.
     let seenSeq = 0;
-    for (const m of sorted) if (m.sender !== 'user' && m.seq <= conv.visitorRead) seenSeq = m.seq;
+    for (const m of sorted) if (m.sender !== 'user' && !m.private && m.seq <= conv.visitorRead) seenSeq = m.seq;
 
     let lastDay = '';
     sorted.forEach((m, i) => {
@@ -799,7 +828,7 @@
         lastDay = day;
       }
       const next = sorted[i + 1];
-      const lastOfGroup = !next || next.sender !== m.sender || next.isAI !== m.isAI;
+      const lastOfGroup = !next || next.sender !== m.sender || next.isAI !== m.isAI || !!next.private !== !!m.private;
       frag.append(messageItem(m, { lastOfGroup, seen: m.seq === seenSeq }));
     });
     for (const [id, p] of conv.pending) frag.append(pendingItem(conv, id, p));
@@ -858,9 +887,10 @@
 
   function messageItem(m, { lastOfGroup, seen }) {
     const side = m.sender === 'user' ? 'them' : 'us';
-    const li = el('li', `msg msg-${side}${m.isAI ? ' msg-ai' : ''}${lastOfGroup ? ' msg-last' : ''}`);
+    const li = el('li', `msg msg-${side}${m.isAI ? ' msg-ai' : ''}${m.private ? ' msg-note' : ''}${lastOfGroup ? ' msg-last' : ''}`);
     li.dataset.seq = String(m.seq);
     if (m.isAI && lastOfGroup) li.append(el('span', 'msg-author', 'AI assistant'));
+    if (m.private) li.append(el('span', 'msg-author', 'Private note · only staff see this'));
     li.append(bubbleOf(m));
     if (lastOfGroup || seen) {
       const meta = el('div', 'msg-meta', clock(m.createdAt) + (m.interrupted ? ' · interrupted' : ''));
@@ -871,13 +901,13 @@
   }
 
   function pendingItem(conv, clientMsgId, p) {
-    const li = el('li', `msg msg-us msg-last msg-pending${p.failed ? ' msg-failed' : ''}`);
+    const li = el('li', `msg msg-us msg-last msg-pending${p.private ? ' msg-note' : ''}${p.failed ? ' msg-failed' : ''}`);
     li.append(el('div', 'bubble', p.content));
     const meta = el('div', 'msg-meta', p.failed ? 'Not sent' : 'Sending…');
     if (p.failed) {
       const retry = el('button', 'link-btn', 'Retry');
       retry.type = 'button';
-      retry.addEventListener('click', () => sendReply(conv, p.content, clientMsgId));
+      retry.addEventListener('click', () => sendReply(conv, p.content, clientMsgId, p.private));
       meta.append(' · ', retry);
     }
     li.append(meta);
@@ -951,6 +981,7 @@
   function onReplyInput() {
     const conv = state.current;
     if (!conv) return;
+    if ($('note-mode').checked) return stopTyping(conv);
     const text = $('reply').value;
     clearTimeout(conv.typingIdle);
     if (!text.trim()) {
@@ -981,15 +1012,19 @@
     const text = $('reply').value;
     if (!conv || !text.trim()) return;
     $('reply').value = '';
+    const note = $('note-mode').checked;
+    // A private note is not something the visitor should see being typed.
     stopTyping(conv);
-    sendReply(conv, text, crypto.randomUUID());
+    sendReply(conv, text, crypto.randomUUID(), note);
   }
 
-  async function sendReply(conv, content, clientMsgId) {
-    conv.pending.set(clientMsgId, { content, failed: false });
+  async function sendReply(conv, content, clientMsgId, isPrivate = false) {
+    conv.pending.set(clientMsgId, { content, failed: false, private: isPrivate });
     renderMessages(conv, { scroll: 'bottom' });
     try {
-      const m = await request('admin_message', { sessionId: conv.id, content, clientMsgId });
+      const payload = { sessionId: conv.id, content, clientMsgId };
+      if (isPrivate) payload.private = true;
+      const m = await request('admin_message', payload);
       addMessages(conv, [m]);
     } catch (e) {
       const p = conv.pending.get(clientMsgId);
@@ -1078,6 +1113,324 @@
   function closeMenu() {
     $('transfer-menu').hidden = true;
     $('act-transfer').setAttribute('aria-expanded', 'false');
+    $('labels-menu').hidden = true;
+    $('act-labels').setAttribute('aria-expanded', 'false');
+  }
+
+  // ---------------------------------------------------------------- labels
+
+  function labelColor(name) {
+    const l = state.labels.find((x) => x.name.toLowerCase() === String(name).toLowerCase());
+    return l && /^#[0-9a-f]{6}$/i.test(l.color) ? l.color : '#6b7280';
+  }
+
+  /** Chips for label names (text only: a name is never HTML). */
+  function labelChips(names) {
+    const box = el('span', 'label-chips');
+    for (const n of names) {
+      const chip = el('span', 'label-chip', n);
+      chip.style.background = labelColor(n);
+      chip.title = n;
+      box.append(chip);
+    }
+    return box;
+  }
+
+  async function loadLabels() {
+    try {
+      state.labels = await api('/api/labels');
+    } catch {
+      state.labels = [];
+    }
+    const sel = $('label-filter');
+    const keep = state.labelFilter;
+    const opts = [new Option('All labels', '')];
+    for (const l of state.labels) opts.push(new Option(l.name, l.name));
+    sel.replaceChildren(...opts);
+    sel.value = state.labels.some((l) => l.name === keep) ? keep : '';
+    sel.hidden = state.labels.length === 0 && !keep;
+  }
+
+  function setLabelFilter(name) {
+    state.labelFilter = name;
+    state.listCursor = null;
+    renderList();
+    loadSessions(true);
+  }
+
+  function openLabelsMenu() {
+    const menu = $('labels-menu');
+    if (!menu.hidden) {
+      closeMenu();
+      return;
+    }
+    const conv = state.current;
+    if (!conv) return;
+    const s = state.sessions.get(conv.id) || {};
+    const frag = document.createDocumentFragment();
+    frag.append(el('div', 'menu-title', 'Labels'));
+    if (!state.labels.length) {
+      frag.append(el('div', 'menu-empty', state.user.role === 'admin'
+        ? 'No labels yet: create them with POST /api/labels.' : 'An admin has not defined any labels yet.'));
+    }
+    for (const l of state.labels) {
+      const row = el('label', 'menu-check');
+      const box = document.createElement('input');
+      box.type = 'checkbox';
+      box.checked = hasLabel(s, l.name);
+      box.addEventListener('change', () => {
+        const cur = (state.sessions.get(conv.id) || {}).labels || [];
+        const next = box.checked
+          ? cur.concat([l.name])
+          : cur.filter((n) => n.toLowerCase() !== l.name.toLowerCase());
+        setLabels(conv.id, next);
+      });
+      const chip = el('span', 'label-chip', l.name);
+      chip.style.background = labelColor(l.name);
+      row.append(box, chip);
+      frag.append(row);
+    }
+    menu.replaceChildren(frag);
+    menu.hidden = false;
+    $('act-labels').setAttribute('aria-expanded', 'true');
+  }
+
+  async function setLabels(sessionId, names) {
+    try {
+      const sum = await request('set_labels', { sessionId, labels: names });
+      upsert(sum);
+      renderList();
+      if (state.current && state.current.id === sessionId) renderHeader();
+    } catch (e) {
+      toast(e.message, 'error');
+    }
+  }
+
+  // ---------------------------------------------------------------- canned responses
+
+  async function loadCanned() {
+    try {
+      state.canned = await api('/api/canned-responses');
+    } catch {
+      state.canned = [];
+    }
+  }
+
+  /** The text with its placeholders filled from the open session and this agent. */
+  function fillPlaceholders(text, conv) {
+    const s = (conv && state.sessions.get(conv.id)) || {};
+    const visitor = s.customerId ? 'there' : (s.code ? `visitor ${s.code}` : 'there');
+    const values = {
+      visitor,
+      code: s.code || '',
+      agent: (state.user && (state.user.name || state.user.email)) || '',
+    };
+    return text.replace(/\{\{\s*(visitor|code|agent)\s*\}\}/g, (_, k) => values[k]);
+  }
+
+  /** While the reply box holds only "/code", offer the matching responses. */
+  function updateCannedMenu() {
+    const m = /^\/([a-z0-9_-]*)$/i.exec($('reply').value);
+    if (!m) return closeCanned();
+    const prefix = m[1].toLowerCase();
+    // A personal response hides a shared one with the same code (the server lists it first).
+    const seen = new Set();
+    const items = state.canned.filter((c) => {
+      if (!c.shortCode.startsWith(prefix) || seen.has(c.shortCode)) return false;
+      seen.add(c.shortCode);
+      return true;
+    }).slice(0, 20);
+    if (!items.length) return closeCanned();
+    const index = state.cannedPick ? Math.min(state.cannedPick.index, items.length - 1) : 0;
+    state.cannedPick = { items, index };
+    renderCanned();
+  }
+
+  function renderCanned() {
+    const menu = $('canned-menu');
+    const pick = state.cannedPick;
+    const frag = document.createDocumentFragment();
+    pick.items.forEach((c, i) => {
+      const li = el('li', 'canned-item');
+      li.setAttribute('role', 'option');
+      li.setAttribute('aria-selected', String(i === pick.index));
+      li.dataset.code = c.shortCode;
+      li.append(el('span', 'canned-code', `/${c.shortCode}`), el('span', 'canned-text', c.content));
+      li.addEventListener('mousedown', (ev) => {
+        ev.preventDefault();
+        insertCanned(c);
+      });
+      frag.append(li);
+    });
+    menu.replaceChildren(frag);
+    menu.hidden = false;
+  }
+
+  function closeCanned() {
+    state.cannedPick = null;
+    $('canned-menu').hidden = true;
+  }
+
+  function insertCanned(c) {
+    const reply = $('reply');
+    reply.value = fillPlaceholders(c.content, state.current);
+    closeCanned();
+    reply.focus();
+    reply.setSelectionRange(reply.value.length, reply.value.length);
+    onReplyInput();
+  }
+
+  /** Keys while suggestions are shown; true when the key was theirs. */
+  function cannedKey(ev) {
+    const pick = state.cannedPick;
+    if (!pick) return false;
+    if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+      const step = ev.key === 'ArrowDown' ? 1 : -1;
+      pick.index = (pick.index + step + pick.items.length) % pick.items.length;
+      renderCanned();
+      return true;
+    }
+    if (ev.key === 'Enter' || ev.key === 'Tab') {
+      insertCanned(pick.items[pick.index]);
+      return true;
+    }
+    if (ev.key === 'Escape') {
+      closeCanned();
+      return true;
+    }
+    return false;
+  }
+
+  // ---------------------------------------------------------------- notifications
+
+  const NOTIFY_KEY = 'chatdesk.console.notify';
+  const SOUND_KEY = 'chatdesk.console.sound';
+  let audio = null;
+
+  function notifyEnabled() {
+    return localStorage.getItem(NOTIFY_KEY) === 'on' && 'Notification' in window && Notification.permission === 'granted';
+  }
+
+  function renderNotifyToggle() {
+    const on = notifyEnabled();
+    $('notify-toggle').textContent = `Notifications: ${on ? 'on' : 'off'}`;
+    $('notify-toggle').setAttribute('aria-pressed', String(on));
+    $('sound-toggle').checked = localStorage.getItem(SOUND_KEY) === 'on';
+  }
+
+  async function toggleNotifications() {
+    if (!('Notification' in window)) {
+      toast('This browser has no notifications.', 'error');
+      return;
+    }
+    if (notifyEnabled()) {
+      localStorage.setItem(NOTIFY_KEY, 'off');
+    } else {
+      const p = Notification.permission === 'granted' ? 'granted' : await Notification.requestPermission();
+      if (p === 'granted') localStorage.setItem(NOTIFY_KEY, 'on');
+      else toast('Notifications are blocked for this site in the browser.', 'error');
+    }
+    renderNotifyToggle();
+  }
+
+  function beep() {
+    if (localStorage.getItem(SOUND_KEY) !== 'on') return;
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.frequency.value = 880;
+      gain.gain.setValueAtTime(0.08, audio.currentTime);
+      gain.gain.exponentialRampToValueAtTime(0.0001, audio.currentTime + 0.25);
+      osc.connect(gain).connect(audio.destination);
+      osc.start();
+      osc.stop(audio.currentTime + 0.25);
+    } catch {
+      // no audio here: the notification alone
+    }
+  }
+
+  /** A browser notification (one per kind and session at a time); clicking it opens the session. */
+  function notify(kind, sessionId, title, body) {
+    state.notified = (state.notified || 0) + 1;
+    beep();
+    if (!notifyEnabled()) return;
+    try {
+      const n = new Notification(title, { body, tag: `${kind}:${sessionId}`, icon: '/static/icon.svg' });
+      n.onclick = () => {
+        window.focus();
+        openSession({ sessionId });
+        n.close();
+      };
+    } catch {
+      // some browsers only notify from a service worker: the title badge still counts
+    }
+  }
+
+  /** What a session update means for this agent: assigned to them, queued, or a visitor writing. */
+  function noticeUpdate(u) {
+    if (!u || !u.sessionId || !state.user) return;
+    const before = state.sessions.get(u.sessionId) || {};
+    const me = state.user.id;
+    const code = u.code || before.code || '';
+    if (u.assigneeId === me && before.assigneeId !== me && before.status) {
+      notify('assigned', u.sessionId, 'A conversation is yours', `Conversation ${code} was assigned to you.`);
+    } else if (u.status === 'waiting' && before.status && before.status !== 'waiting') {
+      notify('queue', u.sessionId, 'A visitor is waiting', `Conversation ${code} is in the queue.`);
+    }
+    const m = u.lastMessage;
+    const mine = (u.assigneeId || before.assigneeId) === me;
+    if (m && m.sender === 'user' && mine && document.hidden) {
+      notify('message', u.sessionId, `Visitor ${code}`, m.content);
+    }
+  }
+
+  // ---------------------------------------------------------------- keyboard
+
+  const SHORTCUTS = [
+    ['Alt+↓ / Alt+↑', 'next / previous conversation in the list'],
+    ['Alt+C', 'claim the open conversation'],
+    ['Alt+R', 'resolve it'],
+    ['Alt+N', 'toggle private note'],
+    ['Ctrl+/', 'canned responses (types / in the reply box)'],
+    ['Esc', 'close menus and suggestions'],
+  ];
+
+  function moveInList(step) {
+    const ids = [...document.querySelectorAll('#session-list .session-item')].map((li) => li.dataset.sessionId);
+    if (!ids.length) return;
+    const at = state.current ? ids.indexOf(state.current.id) : -1;
+    const next = ids[Math.min(Math.max(at + step, 0), ids.length - 1)];
+    if (next && (!state.current || next !== state.current.id)) openSession({ sessionId: next });
+  }
+
+  function onShortcut(ev) {
+    if (ev.ctrlKey && ev.key === '/') {
+      ev.preventDefault();
+      const reply = $('reply');
+      if (!state.current || !reply) return;
+      reply.value = '/';
+      reply.focus();
+      updateCannedMenu();
+      return;
+    }
+    if (!ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    const key = ev.key.length === 1 ? ev.key.toLowerCase() : ev.key;
+    const s = state.current && state.sessions.get(state.current.id);
+    const acts = s && state.user ? actionsFor(s, state.user) : {};
+    switch (key) {
+      case 'ArrowDown': moveInList(1); break;
+      case 'ArrowUp': moveInList(-1); break;
+      case 'c': if (acts.claim) act('claim_session'); break;
+      case 'r': if (s && s.status !== 'resolved') act('resolve_session'); break;
+      case 'n': $('note-mode').click(); break;
+      default: return;
+    }
+    ev.preventDefault();
+  }
+
+  function showShortcuts() {
+    toast(SHORTCUTS.map(([k, what]) => `${k}: ${what}`).join(' · '), 'info');
   }
 
   // ---------------------------------------------------------------- wiring
@@ -1100,14 +1453,34 @@
       openSession({ code });
     });
     $('composer').addEventListener('submit', onComposerSubmit);
-    $('reply').addEventListener('input', onReplyInput);
+    $('reply').addEventListener('input', () => {
+      onReplyInput();
+      updateCannedMenu();
+    });
     $('reply').addEventListener('keydown', (ev) => {
+      if (!ev.isComposing && cannedKey(ev)) {
+        ev.preventDefault();
+        return;
+      }
       if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
         ev.preventDefault();
         $('composer').requestSubmit();
       }
     });
-    $('reply').addEventListener('blur', () => state.current && stopTyping(state.current));
+    $('reply').addEventListener('blur', () => {
+      closeCanned();
+      if (state.current) stopTyping(state.current);
+    });
+    $('reply').addEventListener('focus', () => loadCanned());
+    $('label-filter').addEventListener('change', (ev) => setLabelFilter(ev.target.value));
+    $('note-mode').addEventListener('change', () => {
+      const on = $('note-mode').checked;
+      $('composer').classList.toggle('composer-note', on);
+      $('reply').placeholder = on ? NOTE_PLACEHOLDER : REPLY_PLACEHOLDER;
+      if (on && state.current) stopTyping(state.current);
+      $('reply').focus();
+    });
+    $('act-labels').addEventListener('click', openLabelsMenu);
     $('messages').addEventListener('scroll', () => {
       if ($('messages').scrollTop < 60) loadOlder();
       maybeMarkRead();
@@ -1128,7 +1501,15 @@
     });
     document.addEventListener('keydown', (ev) => {
       if (ev.key === 'Escape') closeMenu();
+      onShortcut(ev);
     });
+    $('notify-toggle').addEventListener('click', toggleNotifications);
+    $('sound-toggle').addEventListener('change', (ev) => {
+      localStorage.setItem(SOUND_KEY, ev.target.checked ? 'on' : 'off');
+      if (ev.target.checked) beep();
+    });
+    $('shortcuts-help').addEventListener('click', showShortcuts);
+    renderNotifyToggle();
     document.addEventListener('visibilitychange', maybeMarkRead);
     window.addEventListener('focus', maybeMarkRead);
     // Relative times ("waiting 4 min") move on by themselves.

@@ -3,7 +3,8 @@
  *
  *   <script src="https://desk.example/widget.js" defer></script>
  *
- * Optional attributes on that tag: data-title, data-subtitle, data-color (any CSS color),
+ * Optional attributes on that tag: data-title, data-subtitle, data-team (how staff are
+ * introduced: "Anna from <team>", default "Support"), data-color (any CSS color),
  * data-position ("right" or "left"), data-open ("true": start opened).
  *
  * The script finds its server from its own src, loads the socket.io client from that server
@@ -28,6 +29,7 @@
   var CFG = {
     title: data.title || 'Chat with us',
     subtitle: data.subtitle || 'We usually reply in a few minutes',
+    team: data.team || 'Support',
     color: data.color || '',
     position: data.position === 'left' ? 'left' : 'right',
     open: data.open === 'true',
@@ -319,7 +321,8 @@
       // The server may have missed cross-node messages (a Redis outage): catch up with lastSeq.
       socket.on('resync', function () { if (state.ready) onConnect(); });
       socket.on('message', function (m) {
-        if (m && m.sessionId === state.sessionId) addMessages([m]);
+        // A private note never reaches a visitor; should one ever arrive, it is not shown.
+        if (m && m.sessionId === state.sessionId && !m.private) addMessages([m]);
       });
       socket.on('typing', function (t) {
         if (!t || t.sessionId !== state.sessionId || t.sender !== 'admin') return;
@@ -693,7 +696,8 @@
     flushNotes(sorted.length ? sorted[0].seq - 1 : 0);
     sorted.forEach(function (m, i) {
       var next = sorted[i + 1];
-      var last = !next || next.sender !== m.sender || next.isAI !== m.isAI;
+      var last = !next || next.sender !== m.sender || next.isAI !== m.isAI ||
+        (next.authorName || '') !== (m.authorName || '');
       frag.appendChild(messageItem(m, last, m.seq === seenSeq));
       flushNotes(next ? next.seq - 1 : Infinity);
     });
@@ -716,6 +720,10 @@
     var li = el('li', 'msg msg-' + side + (m.isAI ? ' msg-ai' : '') + (last ? ' msg-last' : ''));
     li.dataset.seq = String(m.seq);
     if (m.isAI && last) li.appendChild(el('span', 'author', 'AI assistant'));
+    // "Anna from Support": the staff member who wrote it (text only, never HTML).
+    else if (last && m.sender === 'admin' && typeof m.authorName === 'string' && m.authorName) {
+      li.appendChild(el('span', 'author', m.authorName + ' from ' + CFG.team));
+    }
     li.appendChild(bubbleOf(m));
     if (last || seen) {
       var meta = el('div', 'meta', clock(m.createdAt) + (m.interrupted ? ' · interrupted' : ''));

@@ -4,10 +4,13 @@
 //! these models are only what the database stores.
 
 pub mod account;
+pub mod canned_response;
 pub mod chat_session;
+pub mod label;
 pub mod message;
 pub mod revoked_token;
 pub mod room;
+pub mod session_label;
 pub mod session_member;
 
 pub mod prelude {

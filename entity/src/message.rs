@@ -26,6 +26,10 @@ pub struct Model {
     /// The file of a non-text message: an `https:` URL or a path on this server.
     #[sea_orm(column_type = "Text", nullable)]
     pub file_url: Option<String>,
+    /// A private note: staff-only, never shown to the visitor's side or the assistant.
+    pub private: bool,
+    /// The staff author's display name when they wrote it.
+    pub author_name: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

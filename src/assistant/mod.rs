@@ -299,7 +299,15 @@ async fn context(
     pk: &str,
 ) -> crate::error::AppResult<Vec<ChatTurn>> {
     let (rows, _) =
-        crate::messages::service::messages_before(&state.db, pk, None, ai.context).await?;
+        // The assistant never reads the desk's private notes.
+        crate::messages::service::messages_before(
+            &state.db,
+            pk,
+            None,
+            ai.context,
+            crate::messages::service::Audience::Public,
+        )
+        .await?;
     let mut turns = vec![ChatTurn {
         role: "system",
         content: ai.system_prompt.clone(),

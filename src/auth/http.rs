@@ -35,11 +35,7 @@ impl FromRequestParts<AppState> for ClientIp {
         parts: &mut http::request::Parts,
         state: &AppState,
     ) -> Result<Self, AppError> {
-        let info = crate::edge::client::client_info(
-            &parts.headers,
-            &parts.extensions,
-            state.config.trust_proxy,
-        );
+        let info = crate::edge::client::ClientInfo::from_parts(parts, state.config.trust_proxy);
         Ok(ClientIp(info.ip.unwrap_or_else(|| "unknown".into())))
     }
 }

@@ -58,6 +58,7 @@ pub async fn history(
         before_seq,
         page_size(state, limit, DEFAULT_PAGE),
         state.config.response_max_bytes,
+        viewer.audience(),
     )
     .await?;
     Ok(Page { messages, has_more })
@@ -83,6 +84,7 @@ pub async fn missed(
         after_seq.max(floor),
         page_size(state, limit, state.config.history_limit),
         state.config.response_max_bytes,
+        viewer.audience(),
     )
     .await?;
     Ok(Page { messages, has_more })

@@ -82,6 +82,9 @@ struct PostMessage {
     /// `type` and `fileUrl`; a file message may come without `content`.
     #[serde(flatten)]
     media: Media,
+    /// A private note: staff only, never shown to the visitor.
+    #[serde(default)]
+    private: bool,
 }
 
 const CONTENT_RULE: &str = "content must be a string";
@@ -90,8 +93,8 @@ fn content<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> 
     Option::<String>::deserialize(d).map_err(|_| serde::de::Error::custom(CONTENT_RULE))
 }
 
-/// `POST /api/chats/:sessionId/messages {content, clientMsgId?, type?, fileUrl?}`: send as
-/// an agent (`type` image, file, audio or video needs `fileUrl`, an https: URL or a path on
+/// `POST /api/chats/:sessionId/messages {content, clientMsgId?, type?, fileUrl?, private?}`:
+/// send as an agent (`private: true`: a private note) (`type` image, file, audio or video needs `fileUrl`, an https: URL or a path on
 /// this server; `content` may then be left out).
 /// Send as an agent: `{content, clientMsgId?}`.
 #[utoipa::path(post, path = "/api/chats/{session_id}/messages", tag = "chats", params(("session_id" = String, Path, description = "public session id")), security(("bearer" = [])), responses((status = 201, description = "the stored message"), (status = 200, description = "a retry: the message stored earlier with this clientMsgId"), (status = 400, description = "malformed session id or content"), (status = 404, description = "unknown session")))]
@@ -109,7 +112,12 @@ pub(crate) async fn post_message(
         None => return Err(AppError::InvalidPayload(CONTENT_RULE.into())),
     };
     let content = Content::parse(body.media.content(content), state.config.max_content_length)?;
-    let out = Outgoing::staff(SessionRef::from(&session), content, &me)
+    let out = if body.private {
+        Outgoing::private_note(SessionRef::from(&session), content, &me)
+    } else {
+        Outgoing::staff(SessionRef::from(&session), content, &me)
+    };
+    let out = out
         .with_client_msg_id(body.client_msg_id)
         .with_media(body.media);
     let stored = super::send(&state, out, None).await?;

@@ -58,6 +58,14 @@ pub enum Viewer {
 }
 
 impl Viewer {
+    /// What this viewer may read: staff read the private notes, nobody else does.
+    pub fn audience(self) -> crate::messages::service::Audience {
+        match self {
+            Viewer::Staff => crate::messages::service::Audience::Staff,
+            Viewer::Visitor => crate::messages::service::Audience::Public,
+        }
+    }
+
     pub fn of(caller: &Caller) -> Self {
         if caller.is_staff() {
             Viewer::Staff

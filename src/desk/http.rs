@@ -1,5 +1,5 @@
 //! Desk REST for staff: `PATCH /api/chats/:sessionId`, `DELETE /api/chats/:sessionId`
-//! (admin). Sending is `conversation::http`'s.
+//! (admin), `PUT /api/chats/:sessionId/labels`. Sending is `conversation::http`'s.
 
 use axum::extract::{Path, State};
 use axum::{Json, Router};
@@ -14,10 +14,15 @@ use crate::sessions::types::Cleared;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route(
-        "/api/chats/{session_id}",
-        axum::routing::patch(patch_chat).delete(delete_chat),
-    )
+    Router::new()
+        .route(
+            "/api/chats/{session_id}",
+            axum::routing::patch(patch_chat).delete(delete_chat),
+        )
+        .route(
+            "/api/chats/{session_id}/labels",
+            axum::routing::put(put_labels),
+        )
 }
 
 /// The body of `PATCH /api/chats/:sessionId`.
@@ -77,6 +82,22 @@ pub(crate) async fn delete_chat(
     let session = sessions::get_by_session_id(&state.db, &id).await?;
     Ok(Json(
         crate::sessions::history::clear(&state, &session.id, &session.session_id).await?,
+    ))
+}
+
+/// `PUT /api/chats/:sessionId/labels {labels: [name...]}` (staff): the session gets exactly
+/// these labels.
+#[utoipa::path(put, path = "/api/chats/{session_id}/labels", tag = "labels", params(("session_id" = String, Path, description = "public session id")), security(("bearer" = [])), responses((status = 200, description = "the session summary, with `labels`"), (status = 400, description = "an unknown label or a malformed body"), (status = 403, description = "not staff"), (status = 404, description = "unknown session")))]
+pub(crate) async fn put_labels(
+    State(state): State<AppState>,
+    Staff(me): Staff,
+    Path(id): Path<String>,
+    body: JsonBody,
+) -> AppResult<Json<SessionSummary>> {
+    let session = sessions::get_by_session_id(&state.db, &id).await?;
+    let b: crate::labels::types::SetLabels = body.read()?;
+    Ok(Json(
+        super::labels::set(&state, &me, &session, &b.labels).await?,
     ))
 }
 

@@ -6,6 +6,7 @@
 
 pub mod announce;
 pub mod http;
+pub mod labels;
 pub mod queue;
 pub mod service;
 pub mod types;
@@ -31,18 +32,22 @@ pub async fn summary(state: &AppState, s: &Session) -> AppResult<SessionSummary>
         .unwrap_or_else(|| SessionSummary::new(s, None, false)))
 }
 
-/// Summaries of several sessions (one query for the assignees' names).
+/// Summaries of several sessions (one query each for the assignees' names, the latest
+/// messages and the labels).
 pub async fn summaries(state: &AppState, list: &[Session]) -> AppResult<Vec<SessionSummary>> {
     let ids: Vec<String> = list.iter().filter_map(|s| s.assignee_id.clone()).collect();
     let names = service::names(&state.db, &ids).await?;
     let mut last = crate::messages::service::latest_for_sessions(&state.db, list, 1).await?;
     let session_ids: Vec<String> = list.iter().map(|s| s.session_id.clone()).collect();
     let online = state.presence.visitors_online(&session_ids).await;
+    let pks: Vec<String> = list.iter().map(|s| s.id.clone()).collect();
+    let mut labels = crate::labels::service::of_sessions(&state.db, &pks).await?;
     Ok(list
         .iter()
         .map(|s| {
             let name = s.assignee_id.as_ref().and_then(|a| names.get(a).cloned());
             let mut sum = SessionSummary::new(s, name, online.contains(&s.session_id));
+            sum.labels = labels.remove(&s.id).unwrap_or_default();
             sum.last_message = last
                 .remove(&s.id)
                 .and_then(|mut v| v.pop())

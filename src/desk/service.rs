@@ -217,6 +217,8 @@ pub struct ListSessions {
     /// Queue paging: only sessions after this one in the queue order.
     pub after: Option<crate::sessions::types::Cursor>,
     pub limit: u64,
+    /// Only the sessions with this label.
+    pub label: Option<crate::labels::types::LabelName>,
 }
 
 /// Sessions for agents: newest first, or the queue order for `status = waiting`.
@@ -238,6 +240,9 @@ pub async fn list<C: ConnectionTrait>(
     }
     if let Some(a) = &f.after {
         q = q.filter(crate::sessions::service::waiting_after(a));
+    }
+    if let Some(l) = &f.label {
+        q = q.filter(crate::labels::service::tagged(l));
     }
     q = if f.status == Some(SessionStatus::Waiting) {
         q.order_by_asc(chat_session::Column::WaitingSince)

@@ -41,6 +41,8 @@ pub struct SessionSummary {
     pub ai_mode: AiMode,
     /// False only when the assistant is switched off for this session.
     pub ai_enabled: bool,
+    /// The names of the session's labels, in name order (staff only).
+    pub labels: Vec<String>,
 }
 
 impl SessionSummary {
@@ -78,6 +80,7 @@ impl SessionSummary {
             last_message: None,
             ai_mode: AiMode::of(s),
             ai_enabled: s.ai_enabled != Some(false),
+            labels: Vec::new(),
         }
     }
 }
@@ -133,6 +136,13 @@ pub enum SessionUpdated<'a> {
         ai_mode: AiMode,
         ai_enabled: bool,
     },
+    /// The session's labels changed (kind `labels`): `{sessionId, labels}`, every label
+    /// name it now has.
+    #[serde(rename_all = "camelCase")]
+    Labels {
+        session_id: &'a str,
+        labels: &'a [String],
+    },
 }
 
 impl SessionUpdated<'_> {
@@ -148,6 +158,7 @@ impl SessionUpdated<'_> {
             SessionUpdated::Reopened { .. } => "status",
             SessionUpdated::Read { .. } => "read",
             SessionUpdated::Ai { .. } => "ai",
+            SessionUpdated::Labels { .. } => "labels",
         }
     }
 
@@ -158,7 +169,8 @@ impl SessionUpdated<'_> {
             SessionUpdated::Activity { session_id, .. }
             | SessionUpdated::Reopened { session_id, .. }
             | SessionUpdated::Read { session_id, .. }
-            | SessionUpdated::Ai { session_id, .. } => session_id,
+            | SessionUpdated::Ai { session_id, .. }
+            | SessionUpdated::Labels { session_id, .. } => session_id,
         }
     }
 }
@@ -226,6 +238,22 @@ pub struct Joined {
     pub session: SessionSummary,
     pub messages: Vec<MessageDto>,
     pub has_more: bool,
+    /// The accounts that joined the session as a room (seed 004), in the order they joined;
+    /// empty for a widget conversation.
+    pub members: Vec<Member>,
+}
+
+/// A member of a session (seed 004's room), as staff see it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    pub account_id: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The seed's room role: `Admin` (created the room) or `Member`.
+    pub role: String,
+    pub joined_at: String,
 }
 
 #[cfg(test)]
@@ -254,6 +282,8 @@ mod tests {
             author_id: None,
             kind: Default::default(),
             file_url: None,
+            private: false,
+            author_name: None,
         };
         let activity = SessionUpdated::Activity {
             session_id: "s1",

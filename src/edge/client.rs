@@ -20,6 +20,17 @@ impl ClientInfo {
     }
 }
 
+/// As an extractor: any REST handler can take the client's address and user agent.
+impl axum::extract::FromRequestParts<crate::state::AppState> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &crate::state::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self::from_parts(parts, state.config.trust_proxy))
+    }
+}
+
 /// Client info from request headers and extensions (shared by REST and sockets).
 ///
 /// Behind trusted proxies the client address is the `X-Forwarded-For` entry that the

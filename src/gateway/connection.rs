@@ -3,6 +3,7 @@
 //! services the socket.io handlers call), events of the session's room (from the hub,
 //! translated), the keep-alive ping timer and the idle deadline.
 
+use crate::messages::service::Audience;
 use std::collections::VecDeque;
 
 use axum::extract::ws::WebSocket;
@@ -10,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::types::{self, Inbound, Outbound};
-use super::wire::{encode, Counted, Heard, Keepalive, Wire};
+use super::wire::{self, encode, Counted, Heard, Keepalive, Wire};
 use crate::auth::Identity;
 use crate::conversation::{self, Outgoing, SessionRef, Viewer};
 use crate::edge::limits::SocketBudget;
@@ -154,11 +155,7 @@ impl Conn {
     }
 
     async fn on_text(&mut self, text: &str) {
-        if let Err(e) = self.budget.check() {
-            self.send_error(&e, None).await;
-            return;
-        }
-        let inbound = match types::parse(text) {
+        let inbound = match wire::admit(&self.budget, text, types::parse) {
             Ok(m) => m,
             Err(m) => {
                 self.send_error(&m.error, m.event.as_deref()).await;
@@ -351,6 +348,7 @@ impl Conn {
             self.seen_seq.max(floor),
             None,
             limit,
+            Audience::Public,
         )
         .await;
         match rows {
@@ -384,6 +382,7 @@ impl Conn {
             floor,
             None,
             self.page(),
+            Audience::Public,
         )
         .await;
         match rows {

@@ -56,6 +56,12 @@ pub struct Malformed {
     pub error: AppError,
 }
 
+impl From<AppError> for Malformed {
+    fn from(error: AppError) -> Self {
+        Malformed { event: None, error }
+    }
+}
+
 fn invalid(event: Option<&str>, why: impl Into<String>) -> Malformed {
     Malformed {
         event: event.map(String::from),
@@ -894,6 +900,8 @@ mod tests {
             created_at: t,
             kind: "text".into(),
             file_url: None,
+            private: false,
+            author_name: None,
         };
         let rows = [row(1, false), row(2, true)];
         let mut h = history("s1", &rows, true);
@@ -926,6 +934,8 @@ mod tests {
             author_id: None,
             kind: MessageKind::Text,
             file_url: None,
+            private: false,
+            author_name: None,
         };
         assert_eq!(
             serde_json::to_value(sent(&dto, false)).unwrap_or_default(),

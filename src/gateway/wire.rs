@@ -123,6 +123,18 @@ impl Wire {
     }
 }
 
+/// An inbound text frame, in the order every dialect takes it: first it spends from the
+/// connection's budget (a flood is refused before anything is decoded), then the dialect
+/// decodes it.
+pub fn admit<T, E: From<crate::error::AppError>>(
+    budget: &crate::edge::limits::SocketBudget,
+    text: &str,
+    decode: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, E> {
+    budget.check()?;
+    decode(text)
+}
+
 /// A server message as text.
 pub fn encode<T: Serialize>(frame: &T) -> Option<String> {
     match serde_json::to_string(frame) {

@@ -641,6 +641,20 @@ impl Hub {
             .await
     }
 
+    /// Emits `event` to the staff in the session's room only: the agents in "/admin" (on
+    /// every node, through the adapter), never the visitor's side, the plain-WebSocket
+    /// listeners or the seed protocols (a private note).
+    pub async fn to_staff_in_session<T: Serialize + ?Sized>(
+        &self,
+        session_id: &str,
+        event: &'static str,
+        data: &T,
+        except: Option<Except>,
+    ) {
+        self.to_admin_room(session_id.to_string(), event, data, except)
+            .await
+    }
+
     async fn to_room<T: Serialize + ?Sized>(
         &self,
         session_id: &str,
@@ -755,12 +769,24 @@ impl Hub {
         data: &T,
         except: Option<Except>,
     ) {
+        self.to_admin_room(AGENTS_ROOM.to_string(), event, data, except)
+            .await
+    }
+
+    /// Emits `event` to a room of "/admin" (on every node, through the adapter).
+    async fn to_admin_room<T: Serialize + ?Sized>(
+        &self,
+        room: String,
+        event: &'static str,
+        data: &T,
+        except: Option<Except>,
+    ) {
         let Some(b) = self.inner.get() else { return };
         let Some(raw) = serialize(event, data) else {
             return;
         };
-        let skip = Except::in_ns(except, NAMESPACES[1]);
-        b.emit("/admin", AGENTS_ROOM.to_string(), event, raw, skip)
+        let ns = NAMESPACES[1];
+        b.emit(ns, room, event, raw, Except::in_ns(except, ns))
             .await;
     }
 }

@@ -35,6 +35,11 @@ pub struct NewMessage {
     pub kind: MessageKind,
     /// The file of a non-text message (see [`Media`], which checks the pair).
     pub file_url: Option<FileUrl>,
+    /// A private note: staff-only (never the visitor's side, the plain-WebSocket listeners
+    /// or the assistant); it neither counts as the first response nor reopens.
+    pub private: bool,
+    /// The staff author's display name, stored with the message.
+    pub author_name: Option<String>,
 }
 
 impl NewMessage {
@@ -52,6 +57,8 @@ impl NewMessage {
             interrupted: false,
             kind: MessageKind::Text,
             file_url: None,
+            private: false,
+            author_name: None,
         }
     }
 
@@ -118,16 +125,39 @@ pub(super) fn repeat_of(first: Option<&AppResult<Stored>>) -> AppResult<Stored> 
     }
 }
 
+/// Who reads: every read of messages names it, so that no path to the visitor's side can
+/// forget to leave the private notes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Staff: every message, private notes included.
+    Staff,
+    /// Anyone else (the visitor's side, the seed protocols, the assistant's context): no
+    /// private notes.
+    Public,
+}
+
+impl Audience {
+    /// The condition this audience puts on `messages`.
+    fn filter(self) -> Condition {
+        match self {
+            Audience::Staff => Condition::all(),
+            Audience::Public => Condition::all().add(message::Column::Private.eq(false)),
+        }
+    }
+}
+
 /// Up to `limit` messages with `seq > after_seq`, oldest first, and whether more follow.
 pub async fn messages_after<C: ConnectionTrait>(
     db: &C,
     session_pk: &str,
     after_seq: i64,
     limit: u64,
+    audience: Audience,
 ) -> AppResult<(Vec<message::Model>, bool)> {
     let mut rows = message::Entity::find()
         .filter(message::Column::ChatSessionId.eq(session_pk))
         .filter(message::Column::Seq.gt(after_seq))
+        .filter(audience.filter())
         .order_by_asc(message::Column::Seq)
         .limit(limit + 1)
         .all(db)
@@ -151,13 +181,14 @@ pub async fn messages_after_within<C: ConnectionTrait>(
     after_seq: i64,
     limit: u64,
     max_bytes: usize,
+    audience: Audience,
 ) -> AppResult<(Vec<message::Model>, bool)> {
     let mut out: Vec<message::Model> = Vec::new();
     let mut bytes = 0usize;
     let mut after = after_seq;
     loop {
         let want = Ord::min(limit - out.len() as u64, BUDGET_CHUNK);
-        let (rows, more) = messages_after(db, session_pk, after, want).await?;
+        let (rows, more) = messages_after(db, session_pk, after, want, audience).await?;
         for m in rows {
             if !out.is_empty() && bytes + m.content.len() > max_bytes {
                 return Ok((out, true));
@@ -185,13 +216,14 @@ pub async fn messages_before_within<C: ConnectionTrait>(
     before_seq: Option<i64>,
     limit: u64,
     max_bytes: usize,
+    audience: Audience,
 ) -> AppResult<(Vec<message::Model>, bool)> {
     let mut out: Vec<message::Model> = Vec::new();
     let mut bytes = 0usize;
     let mut before = before_seq;
     let more = loop {
         let want = Ord::min(limit - out.len() as u64, BUDGET_CHUNK);
-        let (rows, more) = messages_between(db, session_pk, floor, before, want).await?;
+        let (rows, more) = messages_between(db, session_pk, floor, before, want, audience).await?;
         let mut full = false;
         for m in rows.into_iter().rev() {
             if !out.is_empty() && bytes + m.content.len() > max_bytes {
@@ -223,13 +255,14 @@ pub async fn latest_within<C: ConnectionTrait>(
     session_pk: &str,
     limit: u64,
     max_bytes: usize,
+    audience: Audience,
 ) -> AppResult<Vec<message::Model>> {
     let mut out: Vec<message::Model> = Vec::new();
     let mut bytes = 0usize;
     let mut before = None;
     'read: while (out.len() as u64) < limit {
         let want = Ord::min(limit - out.len() as u64, BUDGET_CHUNK);
-        let (rows, more) = messages_between(db, session_pk, 0, before, want).await?;
+        let (rows, more) = messages_between(db, session_pk, 0, before, want, audience).await?;
         for m in rows.into_iter().rev() {
             if bytes + m.content.len() > max_bytes {
                 break 'read;
@@ -253,8 +286,9 @@ pub async fn messages_before<C: ConnectionTrait>(
     session_pk: &str,
     before_seq: Option<i64>,
     limit: u64,
+    audience: Audience,
 ) -> AppResult<(Vec<message::Model>, bool)> {
-    messages_between(db, session_pk, 0, before_seq, limit).await
+    messages_between(db, session_pk, 0, before_seq, limit, audience).await
 }
 
 /// Like [`messages_before`], counting only messages with `seq > floor` (a visitor's view
@@ -265,8 +299,11 @@ pub async fn messages_between<C: ConnectionTrait>(
     floor: i64,
     before_seq: Option<i64>,
     limit: u64,
+    audience: Audience,
 ) -> AppResult<(Vec<message::Model>, bool)> {
-    let mut q = message::Entity::find().filter(message::Column::ChatSessionId.eq(session_pk));
+    let mut q = message::Entity::find()
+        .filter(message::Column::ChatSessionId.eq(session_pk))
+        .filter(audience.filter());
     if floor > 0 {
         q = q.filter(message::Column::Seq.gt(floor));
     }
@@ -324,10 +361,12 @@ pub async fn count_between<C: ConnectionTrait>(
     session_pk: &str,
     after: i64,
     upto: i64,
+    audience: Audience,
 ) -> AppResult<u64> {
     use sea_orm::PaginatorTrait;
     Ok(message::Entity::find()
         .filter(message::Column::ChatSessionId.eq(session_pk))
+        .filter(audience.filter())
         .filter(message::Column::Seq.gt(after))
         .filter(message::Column::Seq.lte(upto))
         .count(db)

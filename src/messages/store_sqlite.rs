@@ -121,6 +121,8 @@ where
                 created_at: now,
                 kind: m.kind.as_str().to_string(),
                 file_url: m.file_url.as_ref().map(|u| u.as_str().to_string()),
+                private: m.private,
+                author_name: m.author_name.clone(),
             };
             results[i] = Some(Ok(Stored {
                 message: MessageDto::from_model(model.clone(), &m.session_id),
@@ -248,6 +250,8 @@ async fn insert_messages<C: ConnectionTrait>(
         created_at: Set(m.created_at),
         kind: Set(m.kind),
         file_url: Set(m.file_url),
+        private: Set(m.private),
+        author_name: Set(m.author_name),
     });
     message::Entity::insert_many(models).exec(txn).await?;
     Ok(())
@@ -270,7 +274,7 @@ async fn advance_sessions<C: ConnectionTrait>(
     let backend = txn.get_database_backend();
     let staff = |idxs: &[usize]| {
         idxs.iter()
-            .any(|&i| batch[i].sender == Sender::Admin && !batch[i].is_ai)
+            .any(|&i| batch[i].sender == Sender::Admin && !batch[i].is_ai && !batch[i].private)
     };
     let mut values: Vec<Value> = vec![now.into()];
     let mut tuples = Vec::with_capacity(by_session.len());

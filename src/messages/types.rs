@@ -97,6 +97,13 @@ pub struct MessageDto {
     /// The file of a non-text message; absent on text messages.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub file_url: Option<String>,
+    /// A private note (staff only): always sent, `false` on every message a visitor sees.
+    #[serde(default)]
+    pub private: bool,
+    /// The display name of the staff member who wrote it ("Anna"), as it was then; absent
+    /// for the visitor's side, the assistant and legacy consoles.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub author_name: Option<String>,
 }
 
 impl MessageDto {
@@ -115,6 +122,8 @@ impl MessageDto {
             author_id: m.author_id,
             kind: MessageKind::stored(&m.kind),
             file_url: m.file_url,
+            private: m.private,
+            author_name: m.author_name,
         }
     }
 }
@@ -424,6 +433,8 @@ mod tests {
             author_id: None,
             kind: MessageKind::Text,
             file_url: None,
+            private: false,
+            author_name: None,
         };
         let json = serde_json::to_value(&m).unwrap_or_default();
         assert_eq!(
@@ -437,7 +448,8 @@ mod tests {
                 "chatSessionId": "c1",
                 "seq": 1,
                 "sessionId": "550e8400-e29b-41d4-a716-446655440000",
-                "type": "text"
+                "type": "text",
+                "private": false
             })
         );
         let image = MessageDto {

@@ -366,13 +366,23 @@ async fn broadcast(
         for (result, (except, reply)) in outcome.results.into_iter().zip(waiters) {
             if let Ok(stored) = &result {
                 if !stored.duplicate {
-                    hub.to_session(
-                        &stored.message.session_id,
-                        "message",
-                        &stored.message,
-                        except,
-                    )
-                    .await;
+                    if stored.message.private {
+                        hub.to_staff_in_session(
+                            &stored.message.session_id,
+                            "message",
+                            &stored.message,
+                            except,
+                        )
+                        .await;
+                    } else {
+                        hub.to_session(
+                            &stored.message.session_id,
+                            "message",
+                            &stored.message,
+                            except,
+                        )
+                        .await;
+                    }
                     if let Some(a) = announcer.get() {
                         a.stored(stored).await;
                     }

@@ -11,9 +11,8 @@ use socketioxide::ParserError;
 
 use crate::auth::Identity;
 use crate::desk::service::{self, ListSessions};
-use crate::desk::types::{EscalationAck, EscalationResponse, Joined, SessionPage};
+use crate::desk::types::{EscalationAck, EscalationResponse, Joined, Member, SessionPage};
 use crate::error::{AppError, AppResult};
-use crate::messages::types::MessageDto;
 use crate::realtime::reply::Ack;
 use crate::realtime::{self, parse, respond};
 use crate::sessions::service as sessions;
@@ -60,6 +59,8 @@ struct ListPayload {
     before: Option<String>,
     after: Option<String>,
     limit: Option<u64>,
+    /// Only the sessions with this label (by name, any case).
+    label: Option<String>,
 }
 
 pub(crate) async fn list_sessions<A: Adapter>(
@@ -98,6 +99,12 @@ pub(crate) async fn list_sessions<A: Adapter>(
                 before,
                 after,
                 limit: limit + 1,
+                label: p
+                    .label
+                    .as_deref()
+                    .filter(|l| !l.is_empty())
+                    .map(crate::labels::types::LabelName::parse)
+                    .transpose()?,
             },
         )
         .await?;
@@ -169,19 +176,35 @@ pub(crate) async fn join_session<A: Adapter>(
         if let Some(ai) = &state.assistant {
             ai.replay_to(&s, &session.id, &session.session_id);
         }
-        let (rows, has_more) =
-            crate::messages::service::messages_before(&state.db, &session.id, None, 50).await?;
-        let messages: Vec<MessageDto> = rows
-            .into_iter()
-            .map(|m| MessageDto::from_model(m, &session.session_id))
-            .collect();
+        let page = crate::conversation::history(
+            &state,
+            &crate::conversation::SessionRef::from(&session),
+            crate::conversation::Viewer::Staff,
+            None,
+            None,
+        )
+        .await?;
+        let has_more = page.has_more;
+        let messages = page.dtos(&session.session_id);
         let summary = crate::desk::summary(&state, &session).await?;
+        let members = crate::rooms::service::members(&state.db, &session.id)
+            .await?
+            .into_iter()
+            .map(|(m, a)| Member {
+                account_id: a.id,
+                name: a.name,
+                email: a.email,
+                role: m.member_role,
+                joined_at: crate::messages::types::format_ts(&m.created_at),
+            })
+            .collect();
         Ok(Joined {
             session_id: session.session_id,
             read_seq: summary.read_seq.clone(),
             session: summary,
             messages,
             has_more,
+            members,
         })
     })
     .await
@@ -276,6 +299,26 @@ pub(crate) async fn resolve_session<A: Adapter>(
     respond(&s, ack, "resolve_session", async {
         let me = agent(&s)?;
         crate::desk::resolve(&state, &me, target(&state, data).await?).await
+    })
+    .await
+}
+
+/// `set_labels {sessionId, labels: [name...]}`: the session gets exactly these labels;
+/// the ack is its summary.
+pub(crate) async fn set_labels<A: Adapter>(
+    s: SocketRef<A>,
+    TryData(data): TryData<Value>,
+    ack: Ack<A>,
+    State(state): State<AppState>,
+) {
+    respond(&s, ack, "set_labels", async {
+        let me = agent(&s)?;
+        let p: crate::labels::types::SetLabels = parse(data)?;
+        let id = p
+            .session_id
+            .ok_or_else(|| AppError::InvalidPayload("sessionId is required".into()))?;
+        let session = sessions::get_by_session_id(&state.db, &id).await?;
+        crate::desk::labels::set(&state, &me, &session, &p.labels).await
     })
     .await
 }

@@ -438,6 +438,7 @@ fn dispatch<A: Adapter>(
             | "transfer_session"
             | "resolve_session"
             | "reopen_session"
+            | "set_labels"
             | "toggle-ai-mode"
             | "admin-connect"
             | "get-sessions"
@@ -548,6 +549,7 @@ fn dispatch<A: Adapter>(
         "reopen_session" if staff_ns => {
             barrier(Box::pin(desk::reopen_session(s, data, ack, state)))
         }
+        "set_labels" if staff_ns => barrier(Box::pin(desk::set_labels(s, data, ack, state))),
         "toggle-ai-mode" => barrier(Box::pin(dashboard::toggle_ai_mode(s, data, ack, state))),
         // The reference dashboard's protocol lives on "/" (see `dashboard`).
         "admin-connect" if !staff_ns => barrier(Box::pin(dashboard::connect(s, data, ack, state))),

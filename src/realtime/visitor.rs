@@ -195,6 +195,9 @@ pub struct SendPayload {
     /// `type` and `fileUrl`.
     #[serde(flatten)]
     pub media: Media,
+    /// `admin_message` only: a private note, which the visitor's side never sees.
+    #[serde(default)]
+    pub private: bool,
 }
 
 /// A `user_message` / `admin_message` taken off a socket, with its place in the socket's
@@ -262,6 +265,7 @@ struct Send {
     content: Content,
     client_msg_id: Option<ClientMsgId>,
     media: Media,
+    private: bool,
 }
 
 /// A send queued on the socket's lane: checked, its session read, and handed to the writer
@@ -294,6 +298,11 @@ fn check_send<A: Adapter>(event: &mut SendEvent<A>) -> AppResult<(Caller, Send)>
         Sender::User => realtime::caller(&event.s),
     };
     let p: SendPayload = parse(std::mem::replace(&mut event.data, Ok(Value::Null)))?;
+    if p.private && event.sender == Sender::User {
+        return Err(AppError::InvalidPayload(
+            "private notes are written by staff with admin_message".into(),
+        ));
+    }
     let content = p.media.content(p.content);
     let content = Content::parse(content, event.state.config.max_content_length)?;
     let session_id = SessionId::parse(&p.session_id)?.into_inner();
@@ -304,6 +313,7 @@ fn check_send<A: Adapter>(event: &mut SendEvent<A>) -> AppResult<(Caller, Send)>
             content,
             client_msg_id: p.client_msg_id,
             media: p.media,
+            private: p.private,
         },
     ))
 }
@@ -326,6 +336,10 @@ fn hand_over<A: Adapter>(event: SendEvent<A>, caller: Caller, p: Send, pk: Strin
     }
     .with_client_msg_id(p.client_msg_id)
     .with_media(p.media);
+    let out = Outgoing {
+        private: p.private,
+        ..out
+    };
     let except = (!event.state.config.echo_to_sender).then(|| Except::socket(&event.s));
     let name = event.event();
     let SendEvent {

@@ -17,6 +17,7 @@ use super::types::{
 };
 use crate::auth::http::{ClientIp, QueryParams, Registration};
 use crate::auth::SignedIn;
+use crate::edge::client::ClientInfo;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -208,19 +209,14 @@ async fn list_rooms(
 async fn create_room(
     State(state): State<AppState>,
     V1(SignedIn(me)): V1<SignedIn>,
-    headers: http::HeaderMap,
-    parts: ConnInfo,
+    client: ClientInfo,
     Body(b): Body<CreateRoomBody>,
 ) -> V1Result<RoomView> {
-    let ua = headers
-        .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(String::from);
     let room = super::create(
         &state,
         &me,
-        parts.0,
-        ua,
+        client.ip,
+        client.user_agent,
         &b.room_name,
         b.room_is_direct_chat,
     )
@@ -229,24 +225,6 @@ async fn create_room(
         StatusCode::CREATED,
         Json(Answer::ok("Room created successfully", room)),
     ))
-}
-
-/// The client's IP address, if known (for the new-session limit).
-pub struct ConnInfo(pub Option<String>);
-
-impl FromRequestParts<AppState> for ConnInfo {
-    type Rejection = V1Error;
-    async fn from_request_parts(
-        parts: &mut http::request::Parts,
-        state: &AppState,
-    ) -> Result<Self, V1Error> {
-        let info = crate::edge::client::client_info(
-            &parts.headers,
-            &parts.extensions,
-            state.config.trust_proxy,
-        );
-        Ok(ConnInfo(info.ip))
-    }
 }
 
 /// `POST /api/v1/rooms/join-by-code {room_code}` -> the room.

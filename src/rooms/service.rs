@@ -218,6 +218,7 @@ pub async fn accounts<C: ConnectionTrait>(
 }
 
 /// A page of a session's messages in `seq` order: those after `floor`, skipping `offset`.
+/// Never the desk's private notes (a room's members are not staff of the desk).
 pub async fn messages_page<C: ConnectionTrait>(
     db: &C,
     session_pk: &str,
@@ -228,6 +229,7 @@ pub async fn messages_page<C: ConnectionTrait>(
     Ok(message::Entity::find()
         .filter(message::Column::ChatSessionId.eq(session_pk))
         .filter(message::Column::Seq.gt(floor))
+        .filter(message::Column::Private.eq(false))
         .order_by_asc(message::Column::Seq)
         .offset(offset)
         .limit(limit)

@@ -1,6 +1,7 @@
 //! REST endpoints of sessions: `GET /api/chats` (newest first, paginated) and
 //! `GET /api/chats/mine`. A session's messages are `conversation::http`'s.
 
+use crate::messages::service::Audience;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
@@ -31,11 +32,13 @@ pub struct ListQuery {
     pub before: Option<String>,
     pub status: Option<String>,
     pub assignee: Option<String>,
+    /// Only the sessions with this label (by name, any case).
+    pub label: Option<String>,
 }
 
 /// `GET /api/chats`: sessions newest first with their (latest) messages. The response
 /// header `X-Next-Before` carries the cursor of the next page when there may be one.
-/// Sessions newest first (staff). Query: limit, before (the previous page's `X-Next-Before`, or an RFC 3339 instant), status, assignee. `X-Next-Before` header is the next cursor.
+/// Sessions newest first (staff). Query: limit, before (the previous page's `X-Next-Before`, or an RFC 3339 instant), status, assignee, label. `X-Next-Before` header is the next cursor.
 #[utoipa::path(get, path = "/api/chats", tag = "chats", security(("bearer" = [])), responses((status = 200, description = "array of sessions with their latest messages"), (status = 401, description = "no staff token"), (status = 403, description = "not staff")))]
 pub(crate) async fn list_chats(
     State(state): State<AppState>,
@@ -55,9 +58,20 @@ pub(crate) async fn list_chats(
         assignee_id: q.assignee.filter(|s| !s.is_empty()),
         before,
         limit,
+        label: q
+            .label
+            .as_deref()
+            .map(crate::labels::types::LabelName::parse)
+            .transpose()?,
         ..Default::default()
     };
-    let (headers, body) = summaries(&state, &filter).await?;
+    let (headers, mut body) = summaries(&state, &filter, Audience::Staff).await?;
+    // Staff see each session's labels.
+    let pks: Vec<String> = body.iter().map(|c| c.id.clone()).collect();
+    let mut labels = crate::labels::service::of_sessions(&state.db, &pks).await?;
+    for c in &mut body {
+        c.labels = Some(labels.remove(&c.id).unwrap_or_default());
+    }
     Ok((headers, Json(body)))
 }
 
@@ -76,7 +90,8 @@ pub(crate) async fn my_chats(
         before: Cursor::parse(q.before.as_deref(), "before")?,
         ..Default::default()
     };
-    let (headers, body) = summaries(&state, &filter).await?;
+    // A customer never sees the desk's private notes.
+    let (headers, body) = summaries(&state, &filter, Audience::Public).await?;
     let body: Vec<ChatSummary> = body
         .into_iter()
         .map(|mut c| {
@@ -95,6 +110,7 @@ pub(crate) async fn my_chats(
 async fn summaries(
     state: &AppState,
     filter: &ListFilter,
+    audience: Audience,
 ) -> AppResult<(HeaderMap, Vec<ChatSummary>)> {
     let sessions = service::list(&state.db, filter).await?;
     let full_page = sessions.len() as u64 == filter.limit;
@@ -109,6 +125,7 @@ async fn summaries(
                 &s.id,
                 state.config.history_limit,
                 budget,
+                audience,
             )
             .await?
         } else {

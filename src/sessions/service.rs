@@ -222,6 +222,8 @@ pub struct ListFilter {
     /// Only sessions after this one in the newest-first order (the pagination cursor).
     pub before: Option<super::types::Cursor>,
     pub limit: u64,
+    /// Only the sessions with this label.
+    pub label: Option<crate::labels::types::LabelName>,
 }
 
 /// Sessions, newest first.
@@ -235,6 +237,9 @@ pub async fn list<C: ConnectionTrait>(
     }
     if let Some(a) = &f.assignee_id {
         q = q.filter(chat_session::Column::AssigneeId.eq(a.clone()));
+    }
+    if let Some(l) = &f.label {
+        q = q.filter(crate::labels::service::tagged(l));
     }
     if let Some(c) = &f.customer_id {
         q = q.filter(chat_session::Column::CustomerId.eq(c.clone()));
@@ -312,12 +317,7 @@ fn memberships(account_id: &str) -> sea_orm::sea_query::SelectStatement {
 /// member (seed 004's rooms).
 pub async fn takes_part<C: ConnectionTrait>(db: &C, pk: &str, account_id: &str) -> AppResult<bool> {
     Ok(chat_session::Entity::find_by_id(pk.to_string())
-        .filter(
-            Condition::any()
-                .add(chat_session::Column::CustomerId.eq(account_id))
-                .add(chat_session::Column::AssigneeId.eq(account_id))
-                .add(chat_session::Column::Id.in_subquery(memberships(account_id))),
-        )
+        .filter(part_of(account_id))
         .one(db)
         .await?
         .is_some())
@@ -331,28 +331,26 @@ pub async fn taken_part_in<C: ConnectionTrait>(
     limit: u64,
 ) -> AppResult<Vec<chat_session::Model>> {
     Ok(chat_session::Entity::find()
-        .filter(
-            Condition::any()
-                .add(chat_session::Column::CustomerId.eq(account_id))
-                .add(chat_session::Column::AssigneeId.eq(account_id))
-                .add(chat_session::Column::Id.in_subquery(memberships(account_id))),
-        )
+        .filter(part_of(account_id))
         .order_by_desc(chat_session::Column::CreatedAt)
         .limit(limit)
         .all(db)
         .await?)
 }
 
-/// Whether two accounts take part in one session together (the customer and the agent
-/// assigned to it).
+/// Whether `account_id` is the customer, the assignee or a member of a session.
+fn part_of(account_id: &str) -> Condition {
+    Condition::any()
+        .add(chat_session::Column::CustomerId.eq(account_id))
+        .add(chat_session::Column::AssigneeId.eq(account_id))
+        .add(chat_session::Column::Id.in_subquery(memberships(account_id)))
+}
+
+/// Whether two accounts take part in one session together: its customer, its assignee or
+/// its members (seed 004's rooms), in any combination.
 pub async fn share_a_session<C: ConnectionTrait>(db: &C, a: &str, b: &str) -> AppResult<bool> {
-    let pair = |customer: &str, agent: &str| {
-        Condition::all()
-            .add(chat_session::Column::CustomerId.eq(customer))
-            .add(chat_session::Column::AssigneeId.eq(agent))
-    };
     Ok(chat_session::Entity::find()
-        .filter(Condition::any().add(pair(a, b)).add(pair(b, a)))
+        .filter(Condition::all().add(part_of(a)).add(part_of(b)))
         .one(db)
         .await?
         .is_some())
@@ -394,8 +392,14 @@ pub async fn clear_for_visitor<C: ConnectionTrait>(db: &C, pk: &str) -> AppResul
         .one(db)
         .await?
         .map_or(before.last_seq, |s| s.visitor_cleared_seq);
-    let hidden =
-        crate::messages::service::count_between(db, pk, before.visitor_cleared_seq, upto).await?;
+    let hidden = crate::messages::service::count_between(
+        db,
+        pk,
+        before.visitor_cleared_seq,
+        upto,
+        crate::messages::service::Audience::Public,
+    )
+    .await?;
     Ok((upto, hidden))
 }
 

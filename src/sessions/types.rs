@@ -108,6 +108,9 @@ pub struct ChatSummary {
     pub ai_mode: AiMode,
     /// False only when the assistant is switched off for this session.
     pub ai_enabled: bool,
+    /// The session's label names (staff lists only; absent for a customer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
 }
 
 /// A session's assistant switch as clients see it.
@@ -132,6 +135,7 @@ impl AiMode {
 impl ChatSummary {
     pub fn new(s: entity::chat_session::Model, messages: Vec<MessageDto>) -> Self {
         ChatSummary {
+            labels: None,
             ai_mode: AiMode::of(&s),
             ai_enabled: s.ai_enabled != Some(false),
             id: s.id,

@@ -18,7 +18,7 @@ use crate::auth::Identity;
 use crate::conversation::{self, Outgoing, SessionRef, Viewer};
 use crate::edge::limits::SocketBudget;
 use crate::error::{AppError, AppResult};
-use crate::gateway::wire::{Counted, Heard, Keepalive, Wire};
+use crate::gateway::wire::{self, Counted, Heard, Keepalive, Wire};
 use crate::hub::{SessionEvent, Subscription};
 use crate::messages::types::{ClientMsgId, Media, MessageDto, Sender};
 use crate::messages::Content;
@@ -231,11 +231,7 @@ impl Conn {
     }
 
     async fn on_text(&mut self, text: &str) {
-        if let Err(e) = self.budget.check() {
-            self.refuse(&e, None).await;
-            return;
-        }
-        let frame = match types::parse(text) {
+        let frame = match wire::admit(&self.budget, text, types::parse) {
             Ok(f) => f,
             Err(e) => {
                 self.refuse(&e, None).await;
