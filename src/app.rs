@@ -139,6 +139,7 @@ impl App {
             .merge(crate::rooms::router())
             .merge(crate::labels::http::router())
             .merge(crate::canned::http::router())
+            .merge(crate::search::http::router())
             .merge(crate::web::router())
             .with_state(state.clone());
         // socket.io, with the local adapter or (with REDIS_URL) the Redis adapter.

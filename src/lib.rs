@@ -26,7 +26,8 @@
 //! - `messages`: validation, storage, history.
 //! - `desk`: workflow (queue, claim, assign, resolve), auto-assignment, announcements, a
 //!   session's labels.
-//! - `labels`: the labels admins define; `canned`: canned responses (agent tools).
+//! - `labels`: the labels admins define; `canned`: canned responses; `search`: full-text
+//!   search over messages and visitors (agent tools).
 //! - `presence`: who is online; `cluster`: Redis for several nodes.
 //! - `assistant`: AI replies streamed token by token, with hand-over to humans.
 //! - `dashboard`: the reference dashboard's lists and pushes.
@@ -57,6 +58,7 @@ pub mod ops;
 pub mod presence;
 pub mod realtime;
 pub mod rooms;
+pub mod search;
 pub mod sessions;
 pub mod state;
 pub mod web;

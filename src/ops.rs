@@ -249,10 +249,10 @@ pub struct PlainWebSocketInfo {
         crate::labels::http::list_labels, crate::labels::http::create_label, crate::labels::http::update_label,
         crate::labels::http::delete_label, crate::desk::http::put_labels,
         crate::canned::http::list_canned, crate::canned::http::create_canned, crate::canned::http::update_canned,
-        crate::canned::http::delete_canned,
+        crate::canned::http::delete_canned, crate::search::http::search,
     ),
     modifiers(&BearerAuth),
-    tags((name = "chats"), (name = "auth"), (name = "agents"), (name = "labels"), (name = "canned-responses"), (name = "operations"))
+    tags((name = "chats"), (name = "auth"), (name = "agents"), (name = "labels"), (name = "canned-responses"), (name = "search"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

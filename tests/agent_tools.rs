@@ -717,3 +717,214 @@ async fn staff_messages_carry_their_authors_name(backend: Backend) {
     assert!(stored[1].get("authorName").is_none());
 }
 both!(authors, staff_messages_carry_their_authors_name);
+
+// --- search ---------------------------------------------------------------------------
+
+async fn search_finds_words_and_visitors_for_staff_only(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    let agent = app.staff_token("agent@desk.test", "agent").await;
+    let a = app.socket().await;
+    let first = app.open_session(&a).await;
+    say(&a, &first, "My parcel is late").await;
+    say(&a, &first, "The tracking number is 4417").await;
+    let b = app.socket().await;
+    let second = app.open_session(&b).await;
+    say(&b, &second, "Un café au lait, s'il vous plaît").await;
+    let (s, _) = call(
+        &app,
+        Method::POST,
+        &format!("/api/chats/{first}/messages"),
+        Some(&agent),
+        Some(json!({"content": "parcel refund approved", "private": true})),
+    )
+    .await;
+    assert_eq!(s, 201);
+
+    let find = |q: &str| {
+        let path = format!("/api/search?q={}", urlencode(q));
+        let app = &app;
+        let agent = agent.clone();
+        async move {
+            let (s, v) = call(app, Method::GET, &path, Some(&agent), None).await;
+            assert_eq!(s, 200, "{v}");
+            v
+        }
+    };
+    // newest first, the note marked private, snippets as text with the word's range
+    let v = find("parcel").await;
+    let hits = v["results"].as_array().expect("results");
+    let got: Vec<(Value, Value)> = hits
+        .iter()
+        .map(|h| (h["snippet"].clone(), h["private"].clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (json!("parcel refund approved"), json!(true)),
+            (json!("My parcel is late"), json!(false))
+        ],
+        "{v}"
+    );
+    assert_eq!(hits[1]["highlights"], json!([[3, 9]]));
+    assert_eq!(
+        (
+            hits[1]["sessionId"].clone(),
+            hits[1]["seq"].clone(),
+            hits[1]["kind"].clone()
+        ),
+        (json!(first), json!(1), json!("message"))
+    );
+    // every word must be there
+    assert_eq!(
+        find("parcel late").await["results"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        find("parcel nowhere").await["results"]
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+    // words with accents, as each database documents: the accented word on both; without
+    // its accent on SQLite (FTS5 unicode61 removes diacritics), not on PostgreSQL ('simple')
+    let v = find("café").await;
+    assert_eq!(v["results"][0]["sessionId"], second.as_str(), "{v}");
+    let unaccented = find("cafe").await["results"].as_array().map(Vec::len);
+    match backend {
+        Backend::Sqlite => assert_eq!(unaccented, Some(1)),
+        Backend::Postgres => assert_eq!(unaccented, Some(0)),
+    }
+    // markup is just text to search
+    assert_eq!(
+        find("<script>").await["results"].as_array().map(Vec::len),
+        Some(0)
+    );
+
+    // pages: newest first, no hit twice
+    let (_, p1) = call(
+        &app,
+        Method::GET,
+        "/api/search?q=parcel&limit=1",
+        Some(&agent),
+        None,
+    )
+    .await;
+    let next = p1["nextBefore"].as_str().expect("nextBefore").to_string();
+    let (_, p2) = call(
+        &app,
+        Method::GET,
+        &format!("/api/search?q=parcel&limit=1&before={}", urlencode(&next)),
+        Some(&agent),
+        None,
+    )
+    .await;
+    assert_eq!(p1["results"][0]["private"], true);
+    assert_eq!(p2["results"][0]["snippet"], "My parcel is late");
+    assert!(p2.get("nextBefore").is_none(), "{p2}");
+
+    // the visitor: by session code (any case) and by IP address
+    let list = call(&app, Method::GET, "/api/chats", Some(&agent), None)
+        .await
+        .1;
+    let code = list
+        .as_array()
+        .and_then(|l| l.iter().find(|c| c["sessionId"] == first.as_str()))
+        .and_then(|c| c["code"].as_str())
+        .expect("code")
+        .to_string();
+    let v = find(&code.to_lowercase()).await;
+    assert_eq!(
+        (
+            v["results"][0]["kind"].clone(),
+            v["results"][0]["sessionId"].clone()
+        ),
+        (json!("session"), json!(first)),
+        "{v}"
+    );
+    let v = find("127.0.0.1").await;
+    assert!(
+        v["results"].as_array().is_some_and(|r| r
+            .iter()
+            .filter(|h| h["kind"] == "session")
+            .count()
+            == 2),
+        "{v}"
+    );
+
+    // an erase takes its words out of the index
+    let (s, _) = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/chats/{first}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        find("parcel").await["results"].as_array().map(Vec::len),
+        Some(0)
+    );
+    say(&a, &first, "parcel found, thanks").await;
+    assert_eq!(
+        find("parcel").await["results"].as_array().map(Vec::len),
+        Some(1)
+    );
+
+    // staff only, and a query is required
+    let customer = app.register("cu@example.com", "customer-password").await;
+    assert_eq!(
+        call(
+            &app,
+            Method::GET,
+            "/api/search?q=parcel",
+            Some(&customer),
+            None
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        call(&app, Method::GET, "/api/search?q=parcel", None, None)
+            .await
+            .0,
+        401
+    );
+    let (s, v) = call(&app, Method::GET, "/api/search?q=", Some(&agent), None).await;
+    assert_eq!(
+        (s, v["error"]["code"].clone()),
+        (400, json!("invalid_payload"))
+    );
+    let (s, _) = call(
+        &app,
+        Method::GET,
+        &format!("/api/search?q={}", "a".repeat(201)),
+        Some(&agent),
+        None,
+    )
+    .await;
+    assert_eq!(s, 400);
+}
+both!(search, search_finds_words_and_visitors_for_staff_only);
+
+async fn say(s: &common::SioClient, sid: &str, text: &str) {
+    let a = s
+        .ack("user_message", json!({"sessionId": sid, "content": text}))
+        .await;
+    assert_eq!(a["ok"], true, "{a}");
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -460,8 +460,9 @@
     const frag = document.createDocumentFragment();
     for (const s of items) frag.append(sessionItem(s));
     list.replaceChildren(frag);
-    $('list-empty').hidden = items.length > 0;
-    $('list-more').hidden = !state.listHasMore;
+    const searching = !$('search-results').hidden;
+    $('list-empty').hidden = searching || items.length > 0;
+    $('list-more').hidden = searching || !state.listHasMore;
 
     let waiting = 0;
     let unreadChats = 0;
@@ -1301,6 +1302,67 @@
     return false;
   }
 
+  // ---------------------------------------------------------------- search
+
+  /** Text with the given [start, end) character ranges wrapped in <mark>, built as nodes. */
+  function marked(text, ranges) {
+    const chars = [...text];
+    const frag = document.createDocumentFragment();
+    let at = 0;
+    for (const [a, b] of ranges || []) {
+      if (a < at || b > chars.length || a >= b) continue;
+      if (a > at) frag.append(chars.slice(at, a).join(''));
+      frag.append(el('mark', null, chars.slice(a, b).join('')));
+      at = b;
+    }
+    if (at < chars.length) frag.append(chars.slice(at).join(''));
+    return frag;
+  }
+
+  async function runSearch(q, before) {
+    const params = new URLSearchParams({ q, limit: '20' });
+    if (before) params.set('before', before);
+    try {
+      const data = await api(`/api/search?${params}`);
+      if (!before) $('search-list').replaceChildren();
+      for (const h of data.results) $('search-list').append(searchHit(h));
+      state.searchNext = data.nextBefore || null;
+      state.searchQuery = q;
+      $('search-more').hidden = !state.searchNext;
+      const n = $('search-list').children.length;
+      $('search-summary').textContent = n ? `${n}${state.searchNext ? '+' : ''} result${n === 1 ? '' : 's'} for "${q}"` : `Nothing found for "${q}"`;
+      $('search-results').hidden = false;
+      $('session-list').hidden = true;
+      $('list-empty').hidden = true;
+      $('list-more').hidden = true;
+    } catch (e) {
+      toast(`Search failed: ${e.message}`, 'error');
+    }
+  }
+
+  function searchHit(h) {
+    const li = el('li');
+    const btn = el('button', 'search-hit');
+    btn.type = 'button';
+    btn.dataset.sessionId = h.sessionId;
+    const top = el('span', 'search-hit-top');
+    const who = h.kind === 'session' ? 'Visitor' : (h.private ? 'Private note' : (h.sender === 'user' ? 'Visitor' : 'Agent'));
+    top.append(el('span', 'code-chip', h.code), el('span', null, who), el('span', null, ago(h.createdAt)));
+    const text = el('span', 'search-hit-text');
+    text.append(marked(h.snippet, h.highlights));
+    btn.append(top, text);
+    btn.addEventListener('click', () => openSession({ sessionId: h.sessionId }));
+    li.append(btn);
+    return li;
+  }
+
+  function closeSearch() {
+    $('search-results').hidden = true;
+    $('session-list').hidden = false;
+    $('search-input').value = '';
+    renderList();
+  }
+
   // ---------------------------------------------------------------- notifications
 
   const NOTIFY_KEY = 'chatdesk.console.notify';
@@ -1393,6 +1455,7 @@
     ['Alt+R', 'resolve it'],
     ['Alt+N', 'toggle private note'],
     ['Ctrl+/', 'canned responses (types / in the reply box)'],
+    ['Ctrl+K', 'search'],
     ['Esc', 'close menus and suggestions'],
   ];
 
@@ -1405,6 +1468,11 @@
   }
 
   function onShortcut(ev) {
+    if (ev.ctrlKey && ev.key.toLowerCase() === 'k') {
+      ev.preventDefault();
+      $('search-input').focus();
+      return;
+    }
     if (ev.ctrlKey && ev.key === '/') {
       ev.preventDefault();
       const reply = $('reply');
@@ -1473,6 +1541,14 @@
     });
     $('reply').addEventListener('focus', () => loadCanned());
     $('label-filter').addEventListener('change', (ev) => setLabelFilter(ev.target.value));
+    $('search-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const q = $('search-input').value.trim();
+      if (q) runSearch(q, null);
+      else closeSearch();
+    });
+    $('search-close').addEventListener('click', closeSearch);
+    $('search-more').addEventListener('click', () => runSearch(state.searchQuery, state.searchNext));
     $('note-mode').addEventListener('change', () => {
       const on = $('note-mode').checked;
       $('composer').classList.toggle('composer-note', on);

@@ -124,3 +124,47 @@ describe('agent tools', { timeout: 4 * TEST_TIMEOUT_MS }, () => {
     }
   });
 });
+
+describe('search in the console', { timeout: 2 * TEST_TIMEOUT_MS }, () => {
+  let server;
+  let browser;
+
+  before(async () => {
+    server = await startServer();
+    await seedStaff(server.url);
+    browser = await startBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('an agent finds an old conversation by a word and opens it', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const visitor = await newPerson(browser);
+    const agent = await newPerson(browser);
+    try {
+      await visitor.page.goto(`${server.url}/widget`);
+      await openWidget(visitor.page);
+      await visitorSays(visitor.page, 'The <b>espresso</b> machine leaks water');
+      const sessionId = await widgetSessionId(visitor.page, server.url);
+
+      await consoleLogin(agent.page, server.url, ALICE);
+      await agent.page.locator('#search-input').fill('espresso');
+      await agent.page.locator('#search-input').press('Enter');
+      const hit = agent.page.locator(`#search-list .search-hit[data-session-id="${sessionId}"]`);
+      await hit.waitFor();
+      // the word is marked, the markup stays text
+      assert.equal(await hit.locator('mark').textContent(), 'espresso');
+      assert.match(await hit.locator('.search-hit-text').textContent(), /The <b>espresso<\/b> machine/);
+      await hit.click();
+      await consoleBubble(agent.page, 'machine leaks water', 'them').waitFor();
+      await agent.page.locator('#search-close').click();
+      await agent.page.locator('#session-list').waitFor();
+      agent.assertClean();
+    } finally {
+      await visitor.close();
+      await agent.close();
+    }
+  });
+});
