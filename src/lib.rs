@@ -24,6 +24,7 @@
 //!   read, escalate, clear) and the REST of one conversation.
 //! - `sessions`: sessions, their types and the `/api/chats` lists.
 //! - `messages`: validation, storage, history.
+//! - `attachments`: files sent in a conversation (upload, stores, downloads, thumbnails).
 //! - `desk`: workflow (queue, claim, assign, resolve), auto-assignment, announcements.
 //! - `presence`: who is online; `cluster`: Redis for several nodes.
 //! - `assistant`: AI replies streamed token by token, with hand-over to humans.
@@ -35,6 +36,7 @@
 
 pub mod app;
 pub mod assistant;
+pub mod attachments;
 pub mod auth;
 pub mod cluster;
 pub mod config;

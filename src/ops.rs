@@ -246,9 +246,10 @@ pub struct PlainWebSocketInfo {
         crate::auth::http::login, crate::auth::http::register, crate::auth::http::setup, crate::auth::http::verify, crate::auth::http::me,
         crate::auth::http::logout, crate::auth::http::list_agents, crate::auth::http::create_agent,
         crate::auth::http::update_agent, crate::auth::http::delete_agent,
+        crate::attachments::http::upload, crate::attachments::http::download, crate::attachments::http::thumbnail,
     ),
     modifiers(&BearerAuth),
-    tags((name = "chats"), (name = "auth"), (name = "agents"), (name = "operations"))
+    tags((name = "chats"), (name = "attachments"), (name = "auth"), (name = "agents"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

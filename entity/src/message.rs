@@ -26,6 +26,10 @@ pub struct Model {
     /// The file of a non-text message: an `https:` URL or a path on this server.
     #[sea_orm(column_type = "Text", nullable)]
     pub file_url: Option<String>,
+    /// The attachment a message carries, as its JSON object `{id, name, contentType, size,
+    /// url, width?, height?}` (a copy: the message reads back without a join).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub attachment: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

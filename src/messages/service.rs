@@ -35,6 +35,8 @@ pub struct NewMessage {
     pub kind: MessageKind,
     /// The file of a non-text message (see [`Media`], which checks the pair).
     pub file_url: Option<FileUrl>,
+    /// The uploaded file it carries, as the JSON kept with it (`messages.attachment`).
+    pub attachment: Option<String>,
 }
 
 impl NewMessage {
@@ -52,6 +54,7 @@ impl NewMessage {
             interrupted: false,
             kind: MessageKind::Text,
             file_url: None,
+            attachment: None,
         }
     }
 
@@ -59,6 +62,7 @@ impl NewMessage {
     pub fn with_media(mut self, media: Media) -> Self {
         self.kind = media.kind;
         self.file_url = media.file_url;
+        self.attachment = media.attachment.as_ref().map(|a| a.to_stored());
         self
     }
 }
