@@ -836,3 +836,99 @@ async fn a_plain_websocket_visitor_sends_an_attachment_by_id(backend: Backend) {
     assert_eq!(heard["messageType"], "file");
 }
 both!(a_plain_websocket_visitor_sends_an_attachment_by_id);
+
+/// The `s3` store against an S3-compatible server named by `TEST_S3_ENDPOINT` (with
+/// `TEST_S3_BUCKET`, which must exist, and `TEST_S3_KEY` / `TEST_S3_SECRET`): ignored unless
+/// asked for with `--ignored`, since no S3 server is part of the test set-up. Run against
+/// moto's server (`moto_server`, see README "Attachments"), never against AWS itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs an S3-compatible server: TEST_S3_ENDPOINT, TEST_S3_BUCKET"]
+async fn the_s3_store_keeps_streams_serves_and_erases_files() {
+    use futures::StreamExt;
+    use object_store::ObjectStore;
+    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is needed"));
+    let (endpoint, bucket) = (var("TEST_S3_ENDPOINT"), var("TEST_S3_BUCKET"));
+    let key = std::env::var("TEST_S3_KEY").unwrap_or_else(|_| "test".into());
+    let secret = std::env::var("TEST_S3_SECRET").unwrap_or_else(|_| "test".into());
+    let prefix = format!("chatdesk-test-{}/", uuid::Uuid::new_v4().simple());
+    let (e, b, k, s, p) = (
+        endpoint.clone(),
+        bucket.clone(),
+        key.clone(),
+        secret.clone(),
+        prefix.clone(),
+    );
+    let app = common::spawn_app_with(Backend::Sqlite, move |c| {
+        c.attachment_store = Some("s3".into());
+        c.attachment_s3_endpoint = Some(e);
+        c.attachment_s3_bucket = Some(b);
+        c.attachment_s3_access_key_id = Some(k);
+        c.attachment_s3_secret_access_key = Some(s);
+        c.attachment_s3_prefix = p;
+        c.attachment_s3_allow_http = true;
+    })
+    .await;
+    let (visitor, sid, _agent, token) = chat(&app).await;
+    // Over one 5 MiB part: a multipart upload of two parts.
+    let big = pdf(6 * 1024 * 1024 + 123);
+    let (status, file) = upload(&app, &sid, None, "big.pdf", "application/pdf", big.clone()).await;
+    assert_eq!(status, 201, "{file}");
+    let (status, shot) = upload(&app, &sid, None, "a.png", "image/png", png(500, 250)).await;
+    assert_eq!(status, 201, "{shot}");
+    data(
+        &visitor
+            .ack(
+                "user_message",
+                json!({ "sessionId": sid, "attachmentId": file["id"] }),
+            )
+            .await,
+        "send",
+    );
+    assert_eq!(
+        bytes_of(&app, file["url"].as_str().expect("url"), As::Token(&token)).await,
+        big
+    );
+    let thumb = bytes_of(
+        &app,
+        shot["thumbnailUrl"].as_str().expect("thumb"),
+        As::SessionHeader(&sid),
+    )
+    .await;
+    assert!(image::load_from_memory(&thumb).is_ok());
+
+    let store = object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(&endpoint)
+        .with_bucket_name(&bucket)
+        .with_access_key_id(&key)
+        .with_secret_access_key(&secret)
+        .with_region("us-east-1")
+        .with_allow_http(true)
+        .with_virtual_hosted_style_request(false)
+        .build()
+        .expect("a client of the test bucket");
+    let listed = |store: object_store::aws::AmazonS3, prefix: String| async move {
+        let path = object_store::path::Path::from(prefix);
+        let mut names: Vec<String> = store
+            .list(Some(&path))
+            .map(|m| m.map(|m| m.location.to_string()).unwrap_or_default())
+            .collect()
+            .await;
+        names.sort();
+        names
+    };
+    assert_eq!(
+        listed(store.clone(), prefix.clone()).await.len(),
+        3,
+        "two files and a thumbnail"
+    );
+    let r = app
+        .http
+        .delete(format!("{}/api/chats/{sid}", app.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status(), 200);
+    assert_eq!(listed(store, prefix).await, Vec::<String>::new());
+    assert_eq!(stored_rows(&app).await, (0, 0));
+}
