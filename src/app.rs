@@ -84,6 +84,7 @@ impl App {
         let redis =
             redis_client.map(|c| Arc::new(crate::cluster::Redis::new(c, &config.redis_prefix)));
         let presence = Arc::new(crate::presence::Presence::default());
+        let attachments = crate::attachments::Attachments::from_config(&config, &db).await?;
         let state = AppState {
             db: db.clone(),
             config: config.clone(),
@@ -96,6 +97,7 @@ impl App {
             presence: presence.clone(),
             rooms_online: Default::default(),
             assistant: crate::assistant::Assistant::from_config(&config)?,
+            attachments,
             assign_lock: Default::default(),
             queue: Arc::new(crate::desk::queue::QueueBoard::new(Duration::from_millis(
                 config.queue_update_ms,
@@ -135,6 +137,9 @@ impl App {
             .merge(crate::auth::http::router())
             .merge(crate::desk::http::router())
             .merge(crate::conversation::http::router())
+            .merge(crate::attachments::http::router(
+                config.max_attachment_bytes,
+            ))
             .merge(crate::gateway::router())
             .merge(crate::rooms::router())
             .merge(crate::labels::http::router())
@@ -304,7 +309,7 @@ fn socket_io(config: &Config, state: AppState) -> socketioxide::SocketIoBuilder 
     b
 }
 
-/// Periodic clean-up: idle rate-limiter keys, expired token revocations.
+/// Periodic clean-up: idle rate-limiter keys, expired token revocations, uploads cut short.
 fn spawn_housekeeping(state: AppState) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -314,6 +319,7 @@ fn spawn_housekeeping(state: AppState) {
             if let Err(e) = crate::auth::service::purge_expired_revocations(&state.db).await {
                 tracing::debug!(error = %e, "revocation purge failed");
             }
+            crate::attachments::sweep(&state).await;
         }
     });
 }

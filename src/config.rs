@@ -299,6 +299,69 @@ pub struct Config {
     /// Seconds without any frame from a `/ws` client (pong included) before it is dropped.
     #[arg(long, env = "WS_IDLE_TIMEOUT_SECS", default_value_t = 60)]
     pub ws_idle_timeout_secs: u64,
+
+    /// Where attachments' bytes are kept: `database` (the default: in the database, shared by
+    /// every node), `dir:<path>` (a directory; `dir` alone uses `ATTACHMENT_DIR`) or `s3` (an
+    /// S3-compatible bucket, see `ATTACHMENT_S3_*`). Unset with `ATTACHMENT_DIR` set: `dir`.
+    #[arg(long, env = "ATTACHMENT_STORE")]
+    pub attachment_store: Option<String>,
+
+    /// The directory of the `dir` attachment store (created if missing).
+    #[arg(long, env = "ATTACHMENT_DIR")]
+    pub attachment_dir: Option<String>,
+
+    /// Largest attachment accepted, in bytes (10 MiB by default).
+    #[arg(long, env = "MAX_ATTACHMENT_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub max_attachment_bytes: u64,
+
+    /// Most bytes of attachments one session may hold (100 MiB by default).
+    #[arg(long, env = "ATTACHMENT_SESSION_QUOTA_BYTES", default_value_t = 100 * 1024 * 1024)]
+    pub attachment_session_quota_bytes: u64,
+
+    /// Uploads per minute from one IP address.
+    #[arg(long, env = "ATTACHMENT_UPLOADS_PER_MIN", default_value_t = 30)]
+    pub attachment_uploads_per_min: u32,
+
+    /// Uploads per minute into one session.
+    #[arg(
+        long,
+        env = "ATTACHMENT_UPLOADS_PER_SESSION_PER_MIN",
+        default_value_t = 10
+    )]
+    pub attachment_uploads_per_session_per_min: u32,
+
+    /// How long a browser may keep a downloaded attachment (`Cache-Control: private,
+    /// max-age=`), in seconds.
+    #[arg(long, env = "ATTACHMENT_CACHE_SECS", default_value_t = 86_400)]
+    pub attachment_cache_secs: u64,
+
+    /// The bucket of the `s3` attachment store.
+    #[arg(long, env = "ATTACHMENT_S3_BUCKET")]
+    pub attachment_s3_bucket: Option<String>,
+
+    /// The S3-compatible endpoint (MinIO, R2, ...): `https://host[:port]`; unset: AWS.
+    #[arg(long, env = "ATTACHMENT_S3_ENDPOINT")]
+    pub attachment_s3_endpoint: Option<String>,
+
+    /// The bucket's region (`us-east-1` when unset; most S3-compatible servers ignore it).
+    #[arg(long, env = "ATTACHMENT_S3_REGION")]
+    pub attachment_s3_region: Option<String>,
+
+    /// Access key id (unset: `AWS_ACCESS_KEY_ID` and the other standard AWS settings).
+    #[arg(long, env = "ATTACHMENT_S3_ACCESS_KEY_ID", hide_env_values = true)]
+    pub attachment_s3_access_key_id: Option<String>,
+
+    /// Secret access key (unset: `AWS_SECRET_ACCESS_KEY`).
+    #[arg(long, env = "ATTACHMENT_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub attachment_s3_secret_access_key: Option<String>,
+
+    /// A key prefix inside the bucket (e.g. `chatdesk/`).
+    #[arg(long, env = "ATTACHMENT_S3_PREFIX", default_value = "")]
+    pub attachment_s3_prefix: String,
+
+    /// Allow a plain `http://` endpoint (a local MinIO); never for a bucket on the Internet.
+    #[arg(long, env = "ATTACHMENT_S3_ALLOW_HTTP", default_value_t = false, action = clap::ArgAction::Set)]
+    pub attachment_s3_allow_http: bool,
 }
 
 /// `TRUST_PROXY_HOPS` when it is not 1, carried in a request's extensions (set by

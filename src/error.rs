@@ -24,6 +24,12 @@ pub enum AppError {
     Conflict(String),
     #[error("content is longer than {max} characters")]
     ContentTooLong { max: usize },
+    #[error("the file is larger than {max} bytes")]
+    AttachmentTooLarge { max: u64 },
+    #[error("{0}")]
+    AttachmentTypeRefused(String),
+    #[error("this conversation's attachments would exceed {quota} bytes")]
+    QuotaExceeded { quota: u64 },
     #[error("too many requests; retry in {retry_after_ms} ms")]
     RateLimited { retry_after_ms: u64 },
     #[error("server is overloaded; retry shortly")]
@@ -61,6 +67,9 @@ impl AppError {
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
             AppError::ContentTooLong { .. } => "content_too_long",
+            AppError::AttachmentTooLarge { .. } => "attachment_too_large",
+            AppError::AttachmentTypeRefused(_) => "attachment_type_refused",
+            AppError::QuotaExceeded { .. } => "quota_exceeded",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Overloaded | AppError::Unavailable => "overloaded",
             AppError::Internal(_) => "internal",
@@ -72,7 +81,10 @@ impl AppError {
             AppError::InvalidPayload(_) | AppError::ContentTooLong { .. } => {
                 StatusCode::BAD_REQUEST
             }
-            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::PayloadTooLarge
+            | AppError::AttachmentTooLarge { .. }
+            | AppError::QuotaExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::AttachmentTypeRefused(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::SessionNotFound | AppError::NotFound(_) => StatusCode::NOT_FOUND,

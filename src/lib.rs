@@ -24,6 +24,7 @@
 //!   read, escalate, clear) and the REST of one conversation.
 //! - `sessions`: sessions, their types and the `/api/chats` lists.
 //! - `messages`: validation, storage, history.
+//! - `attachments`: files sent in a conversation (upload, stores, downloads, thumbnails).
 //! - `desk`: workflow (queue, claim, assign, resolve), auto-assignment, announcements, a
 //!   session's labels.
 //! - `labels`: the labels admins define; `canned`: canned responses; `search`: full-text
@@ -38,6 +39,7 @@
 
 pub mod app;
 pub mod assistant;
+pub mod attachments;
 pub mod auth;
 pub mod canned;
 pub mod cluster;

@@ -250,9 +250,10 @@ pub struct PlainWebSocketInfo {
         crate::labels::http::delete_label, crate::desk::http::put_labels,
         crate::canned::http::list_canned, crate::canned::http::create_canned, crate::canned::http::update_canned,
         crate::canned::http::delete_canned, crate::search::http::search,
+        crate::attachments::http::upload, crate::attachments::http::download, crate::attachments::http::thumbnail,
     ),
     modifiers(&BearerAuth),
-    tags((name = "chats"), (name = "auth"), (name = "agents"), (name = "labels"), (name = "canned-responses"), (name = "search"), (name = "operations"))
+    tags((name = "chats"), (name = "attachments"), (name = "auth"), (name = "agents"), (name = "labels"), (name = "canned-responses"), (name = "search"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

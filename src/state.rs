@@ -26,6 +26,8 @@ pub struct AppState {
     pub rooms_online: Arc<crate::rooms::Online>,
     /// The AI assistant, when `AI_BASE_URL` is set.
     pub assistant: Option<Arc<crate::assistant::Assistant>>,
+    /// Attachments: the configured store and limits.
+    pub attachments: Arc<crate::attachments::Attachments>,
     /// Live counters for `/api/stats` and `/metrics`.
     pub stats: Arc<crate::ops::Stats>,
     /// Redis, when `REDIS_URL` is set (the socket.io adapter has its own connections).

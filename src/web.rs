@@ -23,9 +23,10 @@ use crate::state::AppState;
 /// The policy of the HTML pages: everything from this origin, nothing inline, no framing.
 /// (`connect-src 'self'` covers the socket.io WebSocket of the same host and port.) Images
 /// may also come from any `https:` host: an image message's `fileUrl` is an https: URL or a
-/// path on this server, shown inline (with `referrerpolicy="no-referrer"`).
+/// path on this server, shown inline (with `referrerpolicy="no-referrer"`); and from `blob:`:
+/// the console fetches attachments' thumbnails with its token and shows them as object URLs.
 pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-img-src 'self' data: https:; font-src 'self'; connect-src 'self'; base-uri 'none'; \
+img-src 'self' data: blob: https:; font-src 'self'; connect-src 'self'; base-uri 'none'; \
 form-action 'none'; frame-ancestors 'none'; object-src 'none'";
 
 /// HTML: always revalidated, so a page and the scripts it names never come from two releases.

@@ -858,11 +858,13 @@
   }
 
   /**
-   * A message's bubble: its text; an image inline (in a fixed 240x180 box, so the list does
-   * not jump while it loads); any other file as a link. Built with textContent and
-   * setAttribute only: nothing a message holds is ever parsed as HTML.
+   * A message's bubble: its text; an uploaded file (`attachment`) as a thumbnail or a file
+   * chip; an image at a `fileUrl` inline (in a fixed 240x180 box, so the list does not jump
+   * while it loads); any other file as a link. Built with textContent and setAttribute only:
+   * nothing a message holds (file names included) is ever parsed as HTML.
    */
   function bubbleOf(m) {
+    if (m.attachment && typeof m.attachment.url === 'string') return attachmentBubble(m, m.attachment);
     const url = fileUrl(m);
     if (!url) return el('div', 'bubble', m.content);
     const b = el('div', 'bubble bubble-file');
@@ -886,6 +888,154 @@
     return b;
   }
 
+  // ---------------------------------------------------------------- attachments
+
+  const THUMB_BOX = { w: 240, h: 180 };
+
+  /** `1.2 MB`, `340 KB`, `12 B`. */
+  function fmtSize(n) {
+    if (!Number.isFinite(n) || n < 0) return '';
+    if (n < 1024) return `${n} B`;
+    if (n < 1024 * 1024) return `${Math.round(n / 1024)} KB`;
+    return `${(n / (1024 * 1024)).toFixed(1)} MB`;
+  }
+
+  /** The size an image is shown at: its own, scaled down to fit THUMB_BOX. */
+  function fitted(a) {
+    const w = Number(a.width);
+    const h = Number(a.height);
+    if (!(w > 0 && h > 0)) return { ...THUMB_BOX };
+    const k = Math.min(1, THUMB_BOX.w / w, THUMB_BOX.h / h);
+    return { w: Math.max(1, Math.round(w * k)), h: Math.max(1, Math.round(h * k)) };
+  }
+
+  /** Attachment URLs are paths on this server (`/api/attachments/<hex>[/thumbnail]`) only. */
+  function attachmentPath(u) {
+    return typeof u === 'string' && /^\/api\/attachments\/[0-9a-f]{32}(\/thumbnail)?$/.test(u) ? u : null;
+  }
+
+  const blobUrls = new Map(); // path -> Promise<object URL>
+
+  /** The bytes at `path`, fetched with the console's token, as an object URL (kept). */
+  function authedBlobUrl(path) {
+    if (!blobUrls.has(path)) {
+      const p = fetch(path, { headers: { authorization: `Bearer ${state.token}` } }).then(async (res) => {
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        return URL.createObjectURL(await res.blob());
+      });
+      p.catch(() => blobUrls.delete(path));
+      blobUrls.set(path, p);
+    }
+    return blobUrls.get(path);
+  }
+
+  /** Downloads an attachment's original (with the token) under its own name. */
+  async function downloadAttachment(a) {
+    const path = attachmentPath(a.url);
+    if (!path) return;
+    try {
+      const href = await authedBlobUrl(path);
+      const link = el('a');
+      link.href = href;
+      link.download = typeof a.name === 'string' ? a.name : 'file';
+      document.body.append(link);
+      link.click();
+      link.remove();
+    } catch (e) {
+      toast(`Could not download the file: ${e.message}`, 'error');
+    }
+  }
+
+  function attachmentBubble(m, a) {
+    const b = el('div', 'bubble bubble-file');
+    const thumb = attachmentPath(a.thumbnailUrl);
+    const name = typeof a.name === 'string' ? a.name : 'file';
+    if (thumb) {
+      const open = el('button', 'file-open');
+      open.type = 'button';
+      open.title = `Download ${name}`;
+      const img = el('img', 'file-thumb');
+      const size = fitted(a);
+      img.setAttribute('width', String(size.w));
+      img.setAttribute('height', String(size.h));
+      img.setAttribute('alt', name);
+      authedBlobUrl(thumb).then((u) => img.setAttribute('src', u)).catch(() => {});
+      open.append(img);
+      open.addEventListener('click', () => downloadAttachment(a));
+      b.append(open);
+    } else {
+      const chip = el('button', 'file-chip');
+      chip.type = 'button';
+      chip.title = `Download ${name}`;
+      chip.append(el('span', 'file-name', name), el('span', 'file-size', fmtSize(Number(a.size))));
+      chip.addEventListener('click', () => downloadAttachment(a));
+      b.append(chip);
+    }
+    if (m.content && m.content !== name) b.append(el('div', 'file-caption', m.content));
+    return b;
+  }
+
+  /** What a refused upload is told, by the server's code. */
+  function uploadRefusal(code, message) {
+    switch (code) {
+      case 'attachment_too_large': return `That file is too large: ${message}`;
+      case 'attachment_type_refused': return `That type of file is not accepted. ${message}`;
+      case 'quota_exceeded': return 'This conversation has no room for more files.';
+      case 'rate_limited': return 'Too many files at once; try again in a minute.';
+      default: return `File not sent: ${message}`;
+    }
+  }
+
+  /** Uploads `file` into `conv` (XHR, for its progress), then sends it as a message. */
+  function uploadFile(conv, file) {
+    const clientMsgId = crypto.randomUUID();
+    const p = { content: file.name || 'file', failed: false, upload: { loaded: 0, total: file.size } };
+    conv.pending.set(clientMsgId, p);
+    renderMessages(conv, { scroll: 'bottom' });
+    const fail = (text) => {
+      p.failed = true;
+      p.upload = null;
+      renderMessages(conv);
+      toast(text, 'error');
+    };
+    const form = new FormData();
+    form.append('file', file, file.name || 'file');
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', `/api/chats/${encodeURIComponent(conv.id)}/attachments`);
+    xhr.setRequestHeader('authorization', `Bearer ${state.token}`);
+    xhr.responseType = 'json';
+    xhr.upload.addEventListener('progress', (ev) => {
+      if (!ev.lengthComputable || !p.upload) return;
+      p.upload.loaded = ev.loaded;
+      p.upload.total = ev.total;
+      const bar = document.querySelector(`[data-upload="${clientMsgId}"]`);
+      if (bar) bar.value = ev.loaded / ev.total;
+    });
+    xhr.addEventListener('error', () => fail('File not sent: the connection failed.'));
+    xhr.addEventListener('load', async () => {
+      const body = xhr.response || {};
+      if (xhr.status !== 201 || !body.id) {
+        const err = body.error || {};
+        fail(uploadRefusal(err.code, err.message || `HTTP ${xhr.status}`));
+        return;
+      }
+      p.upload = null;
+      try {
+        const m = await request('admin_message', { sessionId: conv.id, attachmentId: body.id, clientMsgId });
+        addMessages(conv, [m]);
+      } catch (e) {
+        fail(`File not sent: ${e.message}`);
+      }
+    });
+    xhr.send(form);
+  }
+
+  function uploadFiles(files) {
+    const conv = state.current;
+    if (!conv || !files) return;
+    for (const f of Array.from(files)) uploadFile(conv, f);
+  }
+
   function messageItem(m, { lastOfGroup, seen }) {
     const side = m.sender === 'user' ? 'them' : 'us';
     const li = el('li', `msg msg-${side}${m.isAI ? ' msg-ai' : ''}${m.private ? ' msg-note' : ''}${lastOfGroup ? ' msg-last' : ''}`);
@@ -903,8 +1053,20 @@
 
   function pendingItem(conv, clientMsgId, p) {
     const li = el('li', `msg msg-us msg-last msg-pending${p.private ? ' msg-note' : ''}${p.failed ? ' msg-failed' : ''}`);
-    li.append(el('div', 'bubble', p.content));
-    const meta = el('div', 'msg-meta', p.failed ? 'Not sent' : 'Sending…');
+    const bubble = el('div', 'bubble', p.content);
+    if (p.upload) {
+      const bar = el('progress', 'upload-progress');
+      bar.max = 1;
+      bar.value = p.upload.total ? p.upload.loaded / p.upload.total : 0;
+      bar.dataset.upload = clientMsgId;
+      bubble.append(bar);
+    }
+    li.append(bubble);
+    const meta = el('div', 'msg-meta', p.failed ? 'Not sent' : p.upload ? 'Uploading…' : 'Sending…');
+    if (p.failed && p.upload === null) {
+      li.append(meta);
+      return li; // a refused file: pick it again to retry
+    }
     if (p.failed) {
       const retry = el('button', 'link-btn', 'Retry');
       retry.type = 'button';
@@ -1521,6 +1683,31 @@
       openSession({ code });
     });
     $('composer').addEventListener('submit', onComposerSubmit);
+    $('attach').addEventListener('click', () => $('attach-input').click());
+    $('attach-input').addEventListener('change', () => {
+      uploadFiles($('attach-input').files);
+      $('attach-input').value = '';
+    });
+    $('reply').addEventListener('paste', (ev) => {
+      const files = ev.clipboardData && ev.clipboardData.files;
+      if (files && files.length) {
+        ev.preventDefault();
+        uploadFiles(files);
+      }
+    });
+    const dropZone = $('messages');
+    dropZone.addEventListener('dragover', (ev) => {
+      if (!state.current || !ev.dataTransfer || !Array.from(ev.dataTransfer.types).includes('Files')) return;
+      ev.preventDefault();
+      dropZone.classList.add('dropping');
+    });
+    dropZone.addEventListener('dragleave', () => dropZone.classList.remove('dropping'));
+    dropZone.addEventListener('drop', (ev) => {
+      dropZone.classList.remove('dropping');
+      if (!ev.dataTransfer || !ev.dataTransfer.files.length) return;
+      ev.preventDefault();
+      uploadFiles(ev.dataTransfer.files);
+    });
     $('reply').addEventListener('input', () => {
       onReplyInput();
       updateCannedMenu();

@@ -12,6 +12,9 @@
  * and panel inside a shadow root, so the host page's CSS and ours never mix. Messages are
  * always rendered as text (textContent), never as HTML. The sessionId is kept in
  * localStorage, so a reload (or a later visit) resumes the same conversation.
+ * Files: the attach button, pasting, or dropping a file on the panel uploads it
+ * (POST /api/chats/:sessionId/attachments, with its progress) and sends it by attachmentId;
+ * the widget loads attachments with ?sessionId= (its session id is its key to them).
  * Small API: window.chatdeskWidget.open() / .close() / .toggle().
  */
 (function () {
@@ -44,6 +47,7 @@
     close: 'M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4-5.6-5.6L6.4 19 5 17.6l5.6-5.6L5 6.4z',
     down: 'M5.3 8.3 12 15l6.7-6.7 1.4 1.4L12 17.8 3.9 9.7z',
     send: 'M3.4 20.4 21 12 3.4 3.6l-.01 6.53L15 12 3.39 13.87z',
+    clip: 'M16.5 6v11.5a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6H9v9.5a3 3 0 0 0 6 0V5a4.5 4.5 0 0 0-9 0v12.5a6 6 0 0 0 12 0V6z',
   };
 
   var state = {
@@ -99,6 +103,7 @@
   // not jump while it loads); any other file as a link. Built with textContent and
   // setAttribute only: nothing a message holds is ever parsed as HTML.
   function bubbleOf(m) {
+    if (m.attachment && typeof m.attachment.url === 'string') return attachmentBubble(m, m.attachment);
     var url = fileUrl(m);
     if (!url) return el('div', 'bubble', m.content);
     var b = el('div', 'bubble bubble-file');
@@ -121,6 +126,125 @@
       b.appendChild(a);
     }
     return b;
+  }
+
+  // ------------------------------------------------------------------ attachments
+
+  var THUMB_BOX = { w: 240, h: 180 };
+
+  function fmtSize(n) {
+    if (!isFinite(n) || n < 0) return '';
+    if (n < 1024) return n + ' B';
+    if (n < 1024 * 1024) return Math.round(n / 1024) + ' KB';
+    return (n / (1024 * 1024)).toFixed(1) + ' MB';
+  }
+
+  /** The size an image is shown at: its own, scaled down to fit THUMB_BOX. */
+  function fitted(a) {
+    var w = Number(a.width);
+    var h = Number(a.height);
+    if (!(w > 0 && h > 0)) return { w: THUMB_BOX.w, h: THUMB_BOX.h };
+    var k = Math.min(1, THUMB_BOX.w / w, THUMB_BOX.h / h);
+    return { w: Math.max(1, Math.round(w * k)), h: Math.max(1, Math.round(h * k)) };
+  }
+
+  /** An attachment path of the chat server (`/api/attachments/<hex>[/thumbnail]`), with the
+   *  session id that opens it; anything else is no URL. */
+  function attachmentUrl(u) {
+    if (typeof u !== 'string' || !/^\/api\/attachments\/[0-9a-f]{32}(\/thumbnail)?$/.test(u)) return null;
+    return ORIGIN + u + '?sessionId=' + encodeURIComponent(state.sessionId || '');
+  }
+
+  function attachmentBubble(m, a) {
+    var b = el('div', 'bubble bubble-file');
+    var name = typeof a.name === 'string' ? a.name : 'file';
+    var original = attachmentUrl(a.url);
+    var thumb = attachmentUrl(a.thumbnailUrl);
+    var link = el('a', thumb ? 'file-open' : 'file-chip');
+    if (original) link.setAttribute('href', original);
+    link.setAttribute('target', '_blank');
+    link.setAttribute('rel', 'noopener noreferrer');
+    link.setAttribute('title', name);
+    if (thumb) {
+      var img = el('img', 'file-thumb');
+      var size = fitted(a);
+      img.setAttribute('src', thumb);
+      img.setAttribute('alt', name);
+      img.setAttribute('width', String(size.w));
+      img.setAttribute('height', String(size.h));
+      img.setAttribute('referrerpolicy', 'no-referrer');
+      link.appendChild(img);
+    } else {
+      link.append(el('span', 'file-name', name), el('span', 'file-size', fmtSize(Number(a.size))));
+    }
+    b.appendChild(link);
+    if (m.content && m.content !== name) b.appendChild(el('div', 'file-caption', m.content));
+    return b;
+  }
+
+  /** What a refused upload is told, by the server's code. */
+  function uploadRefusal(code, message) {
+    if (code === 'attachment_too_large') return 'That file is too large (' + message + ').';
+    if (code === 'attachment_type_refused') return 'That type of file cannot be sent.';
+    if (code === 'quota_exceeded') return 'No room for more files in this conversation.';
+    if (code === 'rate_limited') return 'Too many files at once; try again in a minute.';
+    return 'File not sent: ' + message;
+  }
+
+  /** Uploads `file` (XHR, for its progress), then sends it as a message. */
+  async function sendFile(file) {
+    var clientMsgId = newId();
+    var p = { content: file.name || 'file', failed: false, upload: { loaded: 0, total: file.size } };
+    state.pending.set(clientMsgId, p);
+    render({ scroll: 'bottom' });
+    function fail(text) {
+      p.failed = true;
+      p.upload = null;
+      p.file = file;
+      render();
+      flash(text);
+    }
+    try {
+      await connect();
+      await whenReady();
+    } catch (e) {
+      fail('File not sent: ' + e.message);
+      return;
+    }
+    var form = new FormData();
+    form.append('file', file, file.name || 'file');
+    var xhr = new XMLHttpRequest();
+    xhr.open('POST', ORIGIN + '/api/chats/' + encodeURIComponent(state.sessionId) + '/attachments');
+    xhr.responseType = 'json';
+    xhr.upload.addEventListener('progress', function (ev) {
+      if (!ev.lengthComputable || !p.upload) return;
+      p.upload.loaded = ev.loaded;
+      p.upload.total = ev.total;
+      var bar = ui.list.querySelector('[data-upload="' + clientMsgId + '"]');
+      if (bar) bar.value = ev.loaded / ev.total;
+    });
+    xhr.addEventListener('error', function () { fail('File not sent: the connection failed.'); });
+    xhr.addEventListener('load', async function () {
+      var body = xhr.response || {};
+      if (xhr.status !== 201 || !body.id) {
+        var err = body.error || {};
+        fail(uploadRefusal(err.code, err.message || 'HTTP ' + xhr.status));
+        return;
+      }
+      p.upload = null;
+      try {
+        var m = await request('user_message', { sessionId: state.sessionId, attachmentId: body.id, clientMsgId: clientMsgId });
+        addMessages([m]);
+      } catch (e) {
+        fail('File not sent: ' + e.message);
+      }
+    });
+    xhr.send(form);
+  }
+
+  function sendFiles(files) {
+    if (!files) return;
+    Array.prototype.forEach.call(files, function (f) { sendFile(f); });
   }
 
   function icon(name) {
@@ -200,6 +324,15 @@
     actions.appendChild(human);
 
     var form = el('form', 'composer');
+    var attach = el('button', 'attach');
+    attach.type = 'button';
+    attach.setAttribute('aria-label', 'Attach a file');
+    attach.setAttribute('title', 'Attach a file (or paste, or drop it here)');
+    attach.appendChild(icon('clip'));
+    var fileInput = el('input', 'file-input');
+    fileInput.type = 'file';
+    fileInput.multiple = true;
+    fileInput.hidden = true;
     var input = el('textarea', 'input');
     input.rows = 1;
     input.placeholder = 'Type your message…';
@@ -209,7 +342,7 @@
     send.type = 'submit';
     send.setAttribute('aria-label', 'Send');
     send.appendChild(icon('send'));
-    form.append(input, send);
+    form.append(attach, fileInput, input, send);
 
     var foot = el('footer', 'foot');
     var codeText = el('span', 'code');
@@ -232,7 +365,7 @@
       host: host, root: root, wrap: wrap, panel: panel, statusBar: statusBar, statusText: statusText,
       body: body, older: older, welcome: welcome, list: list, typing: typing, typingText: typingText, human: human, actions: actions,
       form: form, input: input, send: send, codeText: codeText, launcher: launcher, badge: badge,
-      minimise: minimise,
+      minimise: minimise, attach: attach, fileInput: fileInput,
     };
 
     launcher.addEventListener('click', toggle);
@@ -252,6 +385,30 @@
       }
     });
     input.addEventListener('blur', stopTyping);
+    attach.addEventListener('click', function () { fileInput.click(); });
+    fileInput.addEventListener('change', function () {
+      sendFiles(fileInput.files);
+      fileInput.value = '';
+    });
+    input.addEventListener('paste', function (ev) {
+      var files = ev.clipboardData && ev.clipboardData.files;
+      if (files && files.length) {
+        ev.preventDefault();
+        sendFiles(files);
+      }
+    });
+    panel.addEventListener('dragover', function (ev) {
+      if (!ev.dataTransfer || Array.prototype.indexOf.call(ev.dataTransfer.types, 'Files') < 0) return;
+      ev.preventDefault();
+      panel.classList.add('dropping');
+    });
+    panel.addEventListener('dragleave', function () { panel.classList.remove('dropping'); });
+    panel.addEventListener('drop', function (ev) {
+      panel.classList.remove('dropping');
+      if (!ev.dataTransfer || !ev.dataTransfer.files.length) return;
+      ev.preventDefault();
+      sendFiles(ev.dataTransfer.files);
+    });
     document.addEventListener('visibilitychange', markRead);
     window.addEventListener('focus', markRead);
   }
@@ -735,12 +892,24 @@
 
   function pendingItem(clientMsgId, p) {
     var li = el('li', 'msg msg-me msg-last msg-pending' + (p.failed ? ' msg-failed' : ''));
-    li.appendChild(el('div', 'bubble', p.content));
-    var meta = el('div', 'meta', p.failed ? 'Not sent' : 'Sending…');
+    var bubble = el('div', 'bubble', p.content);
+    if (p.upload) {
+      var bar = el('progress', 'upload-progress');
+      bar.max = 1;
+      bar.value = p.upload.total ? p.upload.loaded / p.upload.total : 0;
+      bar.dataset.upload = clientMsgId;
+      bubble.appendChild(bar);
+    }
+    li.appendChild(bubble);
+    var meta = el('div', 'meta', p.failed ? 'Not sent' : p.upload ? 'Uploading…' : 'Sending…');
     if (p.failed) {
       var retry = el('button', 'retry', 'Retry');
       retry.type = 'button';
-      retry.addEventListener('click', function () { sendMessage(p.content, clientMsgId); });
+      retry.addEventListener('click', function () {
+        state.pending.delete(clientMsgId);
+        if (p.file) sendFile(p.file);
+        else sendMessage(p.content, clientMsgId);
+      });
       meta.append(' · ', retry);
     }
     li.appendChild(meta);

@@ -9,8 +9,8 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "load", about)]
 pub struct Args {
-    /// Which scenario to run: idle, chat, sweep or all.
-    #[arg(long, default_value = "all", value_parser = ["idle", "chat", "sweep", "all"])]
+    /// Which scenario to run: idle, chat, sweep, all (those three) or uploads.
+    #[arg(long, default_value = "all", value_parser = ["idle", "chat", "sweep", "all", "uploads"])]
     pub scenario: String,
 
     /// idle: connections to open and hold.
@@ -103,6 +103,14 @@ pub struct Args {
     /// 0: off.
     #[arg(long, default_value_t = 0)]
     pub timeline_ms: u64,
+
+    /// uploads: clients uploading one file each, all at once.
+    #[arg(long, default_value_t = 50)]
+    pub upload_clients: usize,
+
+    /// uploads: size of each file, in MiB.
+    #[arg(long, default_value_t = 10.0)]
+    pub upload_mib: f64,
 
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]

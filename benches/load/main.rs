@@ -10,6 +10,8 @@
 //! - `sweep`: open loop. 100 sessions, increasing target rates, messages sent on a timer
 //!   regardless of acks; per step the delivered rate and latency, and the highest rate whose
 //!   p99 stays under 50 ms.
+//! - `uploads` (only when named): many clients upload a large attachment at once; upload
+//!   throughput and the server's peak RSS (it must not grow with file size times clients).
 //!
 //! Every delivered message is checked on both sockets of its session (watcher and, since the
 //! sender is in the room too, the visitor): `seq` must be 1, 2, 3, ... without gaps, repeats
@@ -130,6 +132,9 @@ async fn run(args: &Args, server: &Server) -> Result<u64> {
         let (bad, summary) = scenario::sweep(args, server).await?;
         failures += bad;
         summaries.push(summary);
+    }
+    if args.scenario == "uploads" {
+        summaries.push(scenario::uploads(args, server).await?);
     }
     println!("\nsummary (one JSON line per scenario):");
     for s in summaries {

@@ -4,6 +4,8 @@
 //! these models are only what the database stores.
 
 pub mod account;
+pub mod attachment;
+pub mod attachment_blob;
 pub mod canned_response;
 pub mod chat_session;
 pub mod label;

@@ -30,6 +30,10 @@ pub struct Model {
     pub private: bool,
     /// The staff author's display name when they wrote it.
     pub author_name: Option<String>,
+    /// The attachment a message carries, as its JSON object `{id, name, contentType, size,
+    /// url, width?, height?}` (a copy: the message reads back without a join).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub attachment: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -42,17 +42,18 @@ pub async fn escalate(state: &AppState, pk: &str, text: Option<Content>) -> AppR
     })
 }
 
-/// `clear_history`, whoever asks: an admin erases the conversation for everyone (as REST
-/// `DELETE` does); another staff member is `forbidden`; the visitor side hides it from the
-/// visitor's own views only (staff keep seeing all of it).
+/// `clear_history`, whoever asks: an admin erases the conversation, attachments included,
+/// for everyone (as REST `DELETE` does); another staff member is `forbidden`; the visitor
+/// side hides it and its attachments from the visitor's own views only (staff keep seeing
+/// all of it).
 pub async fn clear(state: &AppState, caller: &Caller, s: &SessionRef) -> AppResult<Cleared> {
     match &caller.identity {
         Some(id) if id.role == Role::Admin && !id.legacy => {
-            crate::sessions::history::clear(state, &s.pk, &s.id).await
+            crate::desk::erase::for_everyone(state, &s.pk, &s.id).await
         }
         Some(id) if id.is_staff() => Err(AppError::Forbidden(
             "erasing a conversation is an admin action".into(),
         )),
-        _ => crate::sessions::history::clear_for_visitor(state, &s.pk, &s.id).await,
+        _ => crate::desk::erase::for_visitor(state, &s.pk, &s.id).await,
     }
 }

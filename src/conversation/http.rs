@@ -12,8 +12,7 @@ use super::{Outgoing, SessionRef, Viewer};
 use crate::auth::http::{JsonBody, QueryParams};
 use crate::auth::{MaybeSignedIn, Staff};
 use crate::error::{AppError, AppResult};
-use crate::messages::types::{ClientMsgId, Media, MessageDto};
-use crate::messages::Content;
+use crate::messages::types::{ClientMsgId, Media, MessageDto, Sender};
 use crate::sessions::service as sessions;
 use crate::sessions::Caller;
 use crate::state::AppState;
@@ -79,7 +78,7 @@ struct PostMessage {
     content: Option<String>,
     #[serde(default)]
     client_msg_id: Option<ClientMsgId>,
-    /// `type` and `fileUrl`; a file message may come without `content`.
+    /// `type` and `fileUrl`, or `attachmentId`; a file message may come without `content`.
     #[serde(flatten)]
     media: Media,
     /// A private note: staff only, never shown to the visitor.
@@ -93,10 +92,12 @@ fn content<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> 
     Option::<String>::deserialize(d).map_err(|_| serde::de::Error::custom(CONTENT_RULE))
 }
 
-/// `POST /api/chats/:sessionId/messages {content, clientMsgId?, type?, fileUrl?, private?}`:
-/// send as an agent (`private: true`: a private note) (`type` image, file, audio or video needs `fileUrl`, an https: URL or a path on
-/// this server; `content` may then be left out).
-/// Send as an agent: `{content, clientMsgId?}`.
+/// `POST /api/chats/:sessionId/messages {content, clientMsgId?, type?, fileUrl?,
+/// attachmentId?, private?}`: send as an agent (`type` image, file, audio or video needs
+/// `fileUrl`, an https: URL or a path on this server; or `attachmentId` names a file uploaded
+/// to this session, whose content type gives the type; `content` may then be left out;
+/// `private: true` makes it a private note).
+/// Send as an agent: `{content, clientMsgId?, type?, fileUrl?, attachmentId?, private?}`.
 #[utoipa::path(post, path = "/api/chats/{session_id}/messages", tag = "chats", params(("session_id" = String, Path, description = "public session id")), security(("bearer" = [])), responses((status = 201, description = "the stored message"), (status = 200, description = "a retry: the message stored earlier with this clientMsgId"), (status = 400, description = "malformed session id or content"), (status = 404, description = "unknown session")))]
 pub(crate) async fn post_message(
     State(state): State<AppState>,
@@ -108,10 +109,13 @@ pub(crate) async fn post_message(
     let body: PostMessage = body.read()?;
     let content = match body.content {
         Some(c) => c,
-        None if body.media.file_url.is_some() => String::new(),
+        None if body.media.file_url.is_some() || body.media.attachment_id.is_some() => {
+            String::new()
+        }
         None => return Err(AppError::InvalidPayload(CONTENT_RULE.into())),
     };
-    let content = Content::parse(body.media.content(content), state.config.max_content_length)?;
+    let draft = super::Draft::new(content, body.media, state.config.max_content_length)?;
+    let (content, media) = super::compose(&state, &session.id, Sender::Admin, draft).await?;
     let out = if body.private {
         Outgoing::private_note(SessionRef::from(&session), content, &me)
     } else {
@@ -119,7 +123,7 @@ pub(crate) async fn post_message(
     };
     let out = out
         .with_client_msg_id(body.client_msg_id)
-        .with_media(body.media);
+        .with_media(media);
     let stored = super::send(&state, out, None).await?;
     let status = if stored.duplicate {
         StatusCode::OK

@@ -10,12 +10,15 @@
 //!   `clientMsgId`), broadcast it, stop or wake the assistant.
 //! - [`history`] and [`missed`]: pages of the conversation, as the viewer may see them.
 //! - [`typing`], [`read`]: typing indicators and read watermarks.
-//! - [`escalate`], [`clear`]: ask for a human; erase or hide the history.
+//! - [`Draft`] / [`compose`]: a message's text and file, with the uploaded file it names
+//!   by `attachmentId` found in the session.
+//! - [`escalate`], [`clear`]: ask for a human; erase or hide the history (and attachments).
 //!
 //! Below the core: the stores (`sessions::service`, `messages`), the desk's workflow
 //! (`desk`), the assistant, and the hub that broadcasts.
 
 mod actions;
+mod attach;
 mod history;
 pub mod http;
 mod open;
@@ -23,13 +26,13 @@ mod send;
 mod signals;
 
 pub use actions::{clear, escalate, Escalated};
+pub use attach::{compose, Draft};
 pub use history::{history, missed, page_size, Page, DEFAULT_PAGE};
 pub use open::{open, OpenRequest, Opened};
 pub use send::{send, submit, Outgoing};
 pub use signals::{read, typing};
 
-use crate::error::{AppError, AppResult};
-use crate::sessions::types::SessionId;
+use crate::error::AppResult;
 use crate::sessions::Caller;
 use crate::state::AppState;
 
@@ -76,20 +79,12 @@ impl Viewer {
 }
 
 /// The session `raw` names (a public session id), if `caller` may reach it: `invalid_payload`
-/// for a malformed id, `session_not_found`, or `forbidden` for someone else's session.
+/// for a malformed id, `session_not_found`, or `forbidden` for someone else's session
+/// (the rule is `sessions::reach`'s).
 pub async fn reach(
     state: &AppState,
     caller: &Caller,
     raw: &str,
 ) -> AppResult<entity::chat_session::Model> {
-    let id = SessionId::parse(raw)?;
-    let session = crate::sessions::service::find_by_session_id(&state.db, id.as_str())
-        .await?
-        .ok_or(AppError::SessionNotFound)?;
-    if !caller.can_access(&session) {
-        return Err(AppError::Forbidden(
-            "this session belongs to someone else".into(),
-        ));
-    }
-    Ok(session)
+    crate::sessions::reach(&state.db, caller, raw).await
 }

@@ -71,8 +71,8 @@ pub(crate) async fn patch_chat(
     Ok(Json(sum))
 }
 
-/// `DELETE /api/chats/:sessionId` (admin): erases the session's messages.
-/// Erase a session's messages (admin).
+/// `DELETE /api/chats/:sessionId` (admin): erases the session's messages and attachments.
+/// Erase a session's messages and attachments, files included (admin).
 #[utoipa::path(delete, path = "/api/chats/{session_id}", tag = "chats", params(("session_id" = String, Path, description = "public session id")), security(("bearer" = [])), responses((status = 200, description = "`{sessionId, cleared}`"), (status = 400, description = "malformed session id"), (status = 403, description = "not an admin"), (status = 404, description = "unknown session")))]
 pub(crate) async fn delete_chat(
     State(state): State<AppState>,
@@ -81,7 +81,7 @@ pub(crate) async fn delete_chat(
 ) -> AppResult<Json<Cleared>> {
     let session = sessions::get_by_session_id(&state.db, &id).await?;
     Ok(Json(
-        crate::sessions::history::clear(&state, &session.id, &session.session_id).await?,
+        super::erase::for_everyone(&state, &session.id, &session.session_id).await?,
     ))
 }
 

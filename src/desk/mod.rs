@@ -5,6 +5,7 @@
 //! room, `session_updated` to agents, `queue_position` to waiting visitors.
 
 pub mod announce;
+pub mod erase;
 pub mod http;
 pub mod labels;
 pub mod queue;

@@ -284,6 +284,7 @@ mod tests {
             file_url: None,
             private: false,
             author_name: None,
+            attachment: None,
         };
         let activity = SessionUpdated::Activity {
             session_id: "s1",

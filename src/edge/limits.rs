@@ -1,6 +1,6 @@
 //! Abuse controls, with `governor`: per-socket event rate, per-IP connection rate, login
 //! attempts (per IP, per IP and account, and a per-account slow-down), per-IP registrations,
-//! new sessions per IP and per socket.
+//! new sessions per IP and per socket, attachment uploads per IP and per session.
 //! Every refusal is answered (`rate_limited` with `retryAfterMs`, HTTP 429 with
 //! `Retry-After`), never dropped silently. `RATE_LIMITS=off` switches all of them off at once.
 //!
@@ -77,6 +77,9 @@ pub struct Limits {
     room_codes_by_account: DefaultKeyedRateLimiter<String>,
     /// New sessions per socket (each socket makes its limiter when it creates its first).
     socket_sessions_quota: Quota,
+    /// Attachment uploads per IP address and per session.
+    uploads_by_ip: DefaultKeyedRateLimiter<String>,
+    uploads_by_session: DefaultKeyedRateLimiter<String>,
 }
 
 /// One socket's budget of new sessions.
@@ -103,6 +106,10 @@ impl Limits {
             room_codes_by_ip: RateLimiter::keyed(per_min(c.login_attempts_per_min)),
             room_codes_by_account: RateLimiter::keyed(per_min(c.login_attempts_per_min / 3)),
             socket_sessions_quota: per_min(c.sessions_per_socket),
+            uploads_by_ip: RateLimiter::keyed(per_min(c.attachment_uploads_per_min)),
+            uploads_by_session: RateLimiter::keyed(per_min(
+                c.attachment_uploads_per_session_per_min,
+            )),
         })
     }
 
@@ -179,6 +186,14 @@ impl Limits {
         self.check_key(&self.room_codes_by_account, account, "room_code_account")
     }
 
+    /// An attachment upload from `ip` into the session `session_pk`: refused past the
+    /// address's budget or the session's (a visitor cannot fill another visitor's session,
+    /// and many addresses together cannot flood one).
+    pub fn upload(&self, ip: &str, session_pk: &str) -> AppResult<()> {
+        self.check_key(&self.uploads_by_ip, ip, "upload_ip")?;
+        self.check_key(&self.uploads_by_session, session_pk, "upload_session")
+    }
+
     /// A registration from `ip`.
     pub fn registration(&self, ip: &str) -> AppResult<()> {
         self.check_key(&self.registrations, ip, "registration")
@@ -219,5 +234,7 @@ impl Limits {
         self.sessions_by_ip.retain_recent();
         self.room_codes_by_ip.retain_recent();
         self.room_codes_by_account.retain_recent();
+        self.uploads_by_ip.retain_recent();
+        self.uploads_by_session.retain_recent();
     }
 }

@@ -226,8 +226,11 @@ impl Conn {
         client_msg_id: Option<ClientMsgId>,
         media: Media,
     ) -> AppResult<()> {
-        let content = Content::parse(content, self.state.config.max_content_length)?;
-        let out = Outgoing::visitor(self.here(), content)
+        let draft = conversation::Draft::new(content, media, self.state.config.max_content_length)?;
+        let here = self.here();
+        let (content, media) =
+            conversation::compose(&self.state, &here.pk, Sender::User, draft).await?;
+        let out = Outgoing::visitor(here, content)
             .with_client_msg_id(client_msg_id)
             .with_media(media);
         let stored = conversation::send(&self.state, out, None).await?;

@@ -20,7 +20,7 @@ use crate::desk::service::Reader;
 use crate::desk::types::{Assignee, EscalationResponse, QueuePosition, StatusChanged};
 use crate::error::AppError;
 use crate::messages::types::{
-    format_ts, now_millis, ClientMsgId, Media, MessageDto, MessageKind, Sender,
+    format_ts, now_millis, Attachment, ClientMsgId, Media, MessageDto, MessageKind, Sender,
 };
 use crate::sessions::types::{ReadReceipt, SessionStatus, Typing};
 
@@ -28,7 +28,8 @@ use crate::sessions::types::{ReadReceipt, SessionStatus, Typing};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Inbound {
     /// `chat {content}` (seed 001) or `message {message}` (seed 000): the visitor writes;
-    /// `messageType` and `fileUrl` make it a file message (then the text may be left out).
+    /// `messageType` and `fileUrl`, or `attachmentId`, make it a file message (then the text
+    /// may be left out).
     Chat {
         content: String,
         client_msg_id: Option<ClientMsgId>,
@@ -118,6 +119,9 @@ struct Text {
     message_type: Option<Value>,
     #[serde(default)]
     file_url: Option<Value>,
+    /// An uploaded file of this session (`POST /api/chats/:sessionId/attachments`).
+    #[serde(default)]
+    attachment_id: Option<Value>,
 }
 
 /// A field that may be absent, well-formed or malformed, without failing the frame.
@@ -145,10 +149,15 @@ impl Text {
             ("message", self.message, self.content)
         };
         let media = Media::from_json(self.message_type.as_ref(), self.file_url.as_ref())
+            .and_then(|m| m.with_attachment_id(self.attachment_id.as_ref()))
             .map_err(|e| e.to_string())?;
         let content = match (a, b) {
             (Loose::Valid(s), _) | (Loose::Absent, Loose::Valid(s)) => s,
-            (Loose::Absent, Loose::Absent) if media.file_url.is_some() => String::new(),
+            (Loose::Absent, Loose::Absent)
+                if media.file_url.is_some() || media.attachment_id.is_some() =>
+            {
+                String::new()
+            }
             (Loose::Absent, Loose::Absent) => return Err(format!("{kind} needs a {first} string")),
             // Whichever name was malformed, the client is told the frame's own name.
             (Loose::Malformed, _) | (Loose::Absent, Loose::Malformed) => {
@@ -406,6 +415,9 @@ pub struct HistoryItem<'a> {
     pub message_type: MessageKind,
     #[serde(rename = "fileUrl", skip_serializing_if = "Option::is_none")]
     pub file_url: Option<&'a str>,
+    /// The uploaded file the message carries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<Attachment>,
 }
 
 impl<'a> HistoryItem<'a> {
@@ -421,6 +433,7 @@ impl<'a> HistoryItem<'a> {
             interrupted: m.interrupted,
             message_type: MessageKind::stored(&m.kind),
             file_url: m.file_url.as_deref(),
+            attachment: Attachment::stored(m.attachment.as_deref()),
         }
     }
 }
@@ -461,6 +474,8 @@ pub struct LiveMessage<'a> {
     pub message_type: MessageKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<&'a Attachment>,
 }
 
 /// A stored message of the room (socket.io `message`, a `MessageDto`) as a plain-WebSocket
@@ -481,6 +496,7 @@ pub fn live_message(dto: &MessageDto) -> Outbound<'_> {
         interrupted: dto.interrupted,
         message_type: dto.kind,
         file_url: dto.file_url.as_deref(),
+        attachment: dto.attachment.as_ref(),
     };
     if label == "user" {
         Outbound::UserMessage(m)
@@ -902,6 +918,7 @@ mod tests {
             file_url: None,
             private: false,
             author_name: None,
+            attachment: None,
         };
         let rows = [row(1, false), row(2, true)];
         let mut h = history("s1", &rows, true);
@@ -936,6 +953,7 @@ mod tests {
             file_url: None,
             private: false,
             author_name: None,
+            attachment: None,
         };
         assert_eq!(
             serde_json::to_value(sent(&dto, false)).unwrap_or_default(),

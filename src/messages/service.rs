@@ -40,6 +40,8 @@ pub struct NewMessage {
     pub private: bool,
     /// The staff author's display name, stored with the message.
     pub author_name: Option<String>,
+    /// The uploaded file it carries, as the JSON kept with it (`messages.attachment`).
+    pub attachment: Option<String>,
 }
 
 impl NewMessage {
@@ -59,6 +61,7 @@ impl NewMessage {
             file_url: None,
             private: false,
             author_name: None,
+            attachment: None,
         }
     }
 
@@ -66,6 +69,7 @@ impl NewMessage {
     pub fn with_media(mut self, media: Media) -> Self {
         self.kind = media.kind;
         self.file_url = media.file_url;
+        self.attachment = media.attachment.as_ref().map(|a| a.to_stored());
         self
     }
 }

@@ -12,7 +12,7 @@ use entity::message;
 
 /// The whole group commit on PostgreSQL, one statement run in autocommit (a single statement
 /// is atomic: all of it commits, or none of it). Its text never changes, whatever the batch
-/// size: every column travels as one array (`$2`..`$18`, one element per message, `ord` its
+/// size: every column travels as one array (`$2`..`$20`, one element per message, `ord` its
 /// index in the batch), so it is prepared once per connection. `$1` is the timestamp.
 ///
 /// Data-modifying CTEs all run on the statement's snapshot; the steps:
@@ -59,9 +59,10 @@ WITH input AS MATERIALIZED (
     FROM unnest($2::bigint[], $3::varchar[], $4::varchar[], $5::varchar[], $6::text[],
                 $7::bool[], $8::bool[], $9::varchar[], $10::bool[], $11::varchar[], $12::bool[],
                 $13::varchar[], $14::bool[], $15::text[], $16::bool[], $17::bool[],
-                $18::varchar[])
+                $18::varchar[], $19::bool[], $20::text[])
         AS u(ord, pk, id, sender, content, is_ai, has_key, key, has_author, author, interrupted,
-             msg_type, has_file, file_url, private, has_author_name, author_name)
+             msg_type, has_file, file_url, private, has_author_name, author_name,
+             has_attachment, attachment)
 ),
 dup AS (
     SELECT i.ord, m.*
@@ -115,26 +116,29 @@ numbered AS (
 inserted AS (
     INSERT INTO messages (id, chat_session_id, seq, sender, content, is_ai, client_msg_id,
                           author_id, interrupted, created_at, "type", file_url, private,
-                          author_name)
+                          author_name, attachment)
     SELECT id, pk, seq, sender, content, is_ai, CASE WHEN has_key THEN key END,
            CASE WHEN has_author THEN author END, interrupted, $1, msg_type,
            CASE WHEN has_file THEN file_url END, private,
-           CASE WHEN has_author_name THEN author_name END
+           CASE WHEN has_author_name THEN author_name END,
+           CASE WHEN has_attachment THEN attachment END
     FROM numbered
 )
 SELECT 'stored' AS kind, ord, seq, GREATEST(seq - admin_read_seq, 0) AS unread, id,
        NULL::varchar AS sender, NULL::text AS content, NULL::bool AS is_ai,
        NULL::varchar AS client_msg_id, NULL::varchar AS author_id, NULL::bool AS interrupted,
        NULL::timestamptz AS created_at, NULL::varchar AS msg_type, NULL::text AS file_url,
-       NULL::bool AS private, NULL::varchar AS author_name, NULL::varchar AS session_id, NULL::varchar AS status, NULL::varchar AS assignee_id
+       NULL::bool AS private, NULL::varchar AS author_name, NULL::text AS attachment,
+       NULL::varchar AS session_id, NULL::varchar AS status, NULL::varchar AS assignee_id
 FROM numbered
 UNION ALL
 SELECT 'duplicate', ord, seq, 0, id, sender, content, is_ai, client_msg_id, author_id,
-       interrupted, created_at, "type", file_url, private, author_name, NULL, NULL, NULL
+       interrupted, created_at, "type", file_url, private, author_name, attachment, NULL, NULL,
+       NULL
 FROM dup
 UNION ALL
 SELECT 'reopened', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       NULL, NULL, NULL, session_id, status, assignee_id
+       NULL, NULL, NULL, NULL, session_id, status, assignee_id
 FROM advanced
 WHERE reopened
 "#;
@@ -159,6 +163,8 @@ struct PgBatch {
     private: Vec<bool>,
     has_author_name: Vec<bool>,
     author_name: Vec<String>,
+    has_attachment: Vec<bool>,
+    attachment: Vec<String>,
 }
 
 impl PgBatch {
@@ -189,6 +195,9 @@ impl PgBatch {
         self.has_author_name.push(m.author_name.is_some());
         self.author_name
             .push(m.author_name.clone().unwrap_or_default());
+        self.has_attachment.push(m.attachment.is_some());
+        self.attachment
+            .push(m.attachment.clone().unwrap_or_default());
     }
 
     fn into_values(self, now: chrono::DateTime<chrono::Utc>) -> Vec<sea_orm::Value> {
@@ -211,6 +220,8 @@ impl PgBatch {
             self.private.into(),
             self.has_author_name.into(),
             self.author_name.into(),
+            self.has_attachment.into(),
+            self.attachment.into(),
         ]
     }
 }
@@ -282,6 +293,7 @@ pub(super) async fn store_batch_postgres<C: ConnectionTrait>(
                     file_url: m.file_url.as_ref().map(|u| u.as_str().to_string()),
                     private: m.private,
                     author_name: m.author_name.clone(),
+                    attachment: m.attachment.clone(),
                 };
                 Stored {
                     message: MessageDto::from_model(model, &m.session_id),
@@ -305,6 +317,7 @@ pub(super) async fn store_batch_postgres<C: ConnectionTrait>(
                     file_url: row.try_get("", "file_url")?,
                     private: row.try_get("", "private")?,
                     author_name: row.try_get("", "author_name")?,
+                    attachment: row.try_get("", "attachment")?,
                 };
                 Stored {
                     message: MessageDto::from_model(model, &m.session_id),

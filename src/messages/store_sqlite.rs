@@ -123,6 +123,7 @@ where
                 file_url: m.file_url.as_ref().map(|u| u.as_str().to_string()),
                 private: m.private,
                 author_name: m.author_name.clone(),
+                attachment: m.attachment.clone(),
             };
             results[i] = Some(Ok(Stored {
                 message: MessageDto::from_model(model.clone(), &m.session_id),
@@ -252,6 +253,7 @@ async fn insert_messages<C: ConnectionTrait>(
         file_url: Set(m.file_url),
         private: Set(m.private),
         author_name: Set(m.author_name),
+        attachment: Set(m.attachment),
     });
     message::Entity::insert_many(models).exec(txn).await?;
     Ok(())

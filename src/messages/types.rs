@@ -1,6 +1,7 @@
 //! Wire shape of a message: the seed app's six fields, plus `seq`, `sessionId`, `type`,
-//! (when the client gave one) `clientMsgId`, and `fileUrl` for a message that carries a
-//! file. Also the one rule for a message's type and file ([`Media`]).
+//! (when the client gave one) `clientMsgId`, `fileUrl` for a message that carries a
+//! file, and `attachment` for a file uploaded to this server ([`Attachment`]). Also the one
+//! rule for a message's type and file ([`Media`]).
 
 use std::borrow::Cow;
 
@@ -104,6 +105,9 @@ pub struct MessageDto {
     /// for the visitor's side, the assistant and legacy consoles.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub author_name: Option<String>,
+    /// The uploaded file it carries (then `fileUrl` is its `url`); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub attachment: Option<Attachment>,
 }
 
 impl MessageDto {
@@ -124,7 +128,47 @@ impl MessageDto {
             file_url: m.file_url,
             private: m.private,
             author_name: m.author_name,
+            attachment: Attachment::stored(m.attachment.as_deref()),
         }
+    }
+}
+
+/// A file uploaded to this server, as messages carry it and as the upload answers it
+/// (`POST /api/chats/:sessionId/attachments`): `{id, name, contentType, size, url, width?,
+/// height?, thumbnailUrl?}`. `contentType` is read from the bytes, never taken from the
+/// client; `width` and `height` (pixels) and `thumbnailUrl` are given for images only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    pub id: String,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    /// `/api/attachments/:id`: staff and customers read it with their token, a visitor
+    /// with its session id (`X-Session-Id` header or `?sessionId=`).
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub height: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub thumbnail_url: Option<String>,
+}
+
+impl Attachment {
+    /// The copy a stored message keeps (`messages.attachment`); anything unreadable is none.
+    pub fn stored(json: Option<&str>) -> Option<Self> {
+        serde_json::from_str(json?).ok()
+    }
+
+    /// The JSON kept with a message.
+    pub fn to_stored(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The message type of a file of this content type.
+    pub fn kind(&self) -> MessageKind {
+        MessageKind::of_content_type(&self.content_type)
     }
 }
 
@@ -167,6 +211,17 @@ impl MessageKind {
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
+    }
+
+    /// The type of a message carrying a file of `content_type`: `image/*`, `audio/*`,
+    /// `video/*` by their names, anything else `file`.
+    pub fn of_content_type(content_type: &str) -> Self {
+        match content_type.split('/').next() {
+            Some("image") => MessageKind::Image,
+            Some("audio") => MessageKind::Audio,
+            Some("video") => MessageKind::Video,
+            _ => MessageKind::File,
+        }
     }
 
     /// The kind of a stored row (only this module writes the column; anything else reads
@@ -268,21 +323,50 @@ pub const FILE_NAME_CHARS: usize = 200;
 pub struct Media {
     pub kind: MessageKind,
     pub file_url: Option<FileUrl>,
+    /// The uploaded file a message names by `attachmentId`, until the conversation core
+    /// finds it (`conversation::attach`) and makes this [`Media::attached`].
+    pub attachment_id: Option<AttachmentId>,
+    /// The uploaded file, once found (never read from a payload; boxed: a payload's media
+    /// stays small).
+    pub attachment: Option<Box<Attachment>>,
 }
 
-/// `type` and `fileUrl` as they came.
+/// `type`, `fileUrl` and `attachmentId` as they came.
 #[derive(Deserialize)]
 struct MediaFields {
     #[serde(rename = "type", default)]
     kind: Option<serde_json::Value>,
     #[serde(rename = "fileUrl", default)]
     file_url: Option<serde_json::Value>,
+    #[serde(rename = "attachmentId", default)]
+    attachment_id: Option<serde_json::Value>,
 }
 
 impl TryFrom<MediaFields> for Media {
     type Error = String;
     fn try_from(f: MediaFields) -> Result<Self, String> {
-        Media::from_json(f.kind.as_ref(), f.file_url.as_ref()).map_err(|e| e.to_string())
+        Media::from_json(f.kind.as_ref(), f.file_url.as_ref())
+            .and_then(|m| m.with_attachment_id(f.attachment_id.as_ref()))
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The id of an uploaded attachment as a message names it (`attachmentId`): 32 hex
+/// digits, as the upload answered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentId(String);
+
+impl AttachmentId {
+    /// What a refused id is told.
+    pub const RULE: &'static str = "attachmentId must be the id of an uploaded attachment";
+
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim().to_ascii_lowercase();
+        (s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())).then_some(AttachmentId(s))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -297,7 +381,45 @@ impl Media {
                 "a message of type {} needs a fileUrl",
                 kind.as_str()
             ))),
-            _ => Ok(Media { kind, file_url }),
+            _ => Ok(Media {
+                kind,
+                file_url,
+                attachment_id: None,
+                attachment: None,
+            }),
+        }
+    }
+
+    /// This (text) message naming an uploaded file by `attachmentId` (absent or null: none).
+    /// The type of such a message follows its file: with an `attachmentId`, `type` and
+    /// `fileUrl` must be left out (`invalid_payload`, as a file message without its file).
+    pub fn with_attachment_id(mut self, id: Option<&serde_json::Value>) -> AppResult<Self> {
+        use serde_json::Value;
+        let id = match id {
+            None | Some(Value::Null) => return Ok(self),
+            Some(Value::String(s)) => AttachmentId::parse(s),
+            Some(_) => None,
+        }
+        .ok_or_else(|| AppError::InvalidPayload(AttachmentId::RULE.into()))?;
+        if self != Media::default() {
+            return Err(AppError::InvalidPayload(
+                "a message with an attachmentId takes its type from the file: leave type and \
+                 fileUrl out"
+                    .into(),
+            ));
+        }
+        self.attachment_id = Some(id);
+        Ok(self)
+    }
+
+    /// A message carrying `attachment`: its type follows the file's content type and its
+    /// `fileUrl` is the attachment's `url` (for clients that know only `fileUrl`).
+    pub fn attached(attachment: Attachment) -> Self {
+        Media {
+            kind: attachment.kind(),
+            file_url: FileUrl::parse(&attachment.url),
+            attachment_id: AttachmentId::parse(&attachment.id),
+            attachment: Some(Box::new(attachment)),
         }
     }
 
@@ -328,6 +450,9 @@ impl Media {
     /// name), so that a client that reads only `content` still shows something. A text
     /// message's content is returned as it is (and checked as always).
     pub fn content(&self, content: String) -> String {
+        if let (Some(a), true) = (&self.attachment, content.trim().is_empty()) {
+            return a.name.chars().take(FILE_NAME_CHARS).collect();
+        }
         match &self.file_url {
             Some(url) if content.trim().is_empty() => url
                 .file_name()
@@ -435,6 +560,7 @@ mod tests {
             file_url: None,
             private: false,
             author_name: None,
+            attachment: None,
         };
         let json = serde_json::to_value(&m).unwrap_or_default();
         assert_eq!(
@@ -631,5 +757,89 @@ mod media_tests {
         assert_eq!(media(&long).content(String::new()).chars().count(), 200);
         // a text message keeps its (blank) text: the content rule refuses it later
         assert_eq!(Media::default().content(" ".into()), " ");
+    }
+}
+
+#[cfg(test)]
+mod attachment_tests {
+    use super::{Attachment, Media, MessageKind};
+    use serde_json::json;
+
+    fn att(content_type: &str) -> Attachment {
+        Attachment {
+            id: "0123456789abcdef0123456789abcdef".into(),
+            name: "shot.png".into(),
+            content_type: content_type.into(),
+            size: 42,
+            url: "/api/attachments/0123456789abcdef0123456789abcdef".into(),
+            width: Some(3),
+            height: Some(2),
+            thumbnail_url: None,
+        }
+    }
+
+    #[test]
+    fn a_message_names_an_attachment_by_id_and_nothing_else() {
+        let read = |v: serde_json::Value| {
+            Media::from_json(v.get("type"), v.get("fileUrl"))
+                .and_then(|m| m.with_attachment_id(v.get("attachmentId")))
+        };
+        let ok = read(json!({ "attachmentId": "0123456789ABCDEF0123456789abcdef" })).expect("ok");
+        assert_eq!(
+            ok.attachment_id.as_ref().map(|i| i.as_str()),
+            Some("0123456789abcdef0123456789abcdef")
+        );
+        assert_eq!(
+            read(json!({ "attachmentId": null })).ok(),
+            Some(Media::default())
+        );
+        for bad in [
+            json!({ "attachmentId": "../x" }),
+            json!({ "attachmentId": 7 }),
+            json!({ "attachmentId": "0123456789abcdef0123456789abcde" }),
+            json!({ "attachmentId": "0123456789abcdef0123456789abcdef", "type": "image",
+                    "fileUrl": "/a.png" }),
+            json!({ "attachmentId": "0123456789abcdef0123456789abcdef", "fileUrl": null,
+                    "type": "file", "x": 1 }),
+        ] {
+            assert_eq!(
+                read(bad.clone()).err().map(|e| e.code()),
+                Some("invalid_payload"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_type_and_content_follow_the_attached_file() {
+        let m = Media::attached(att("image/png"));
+        assert_eq!(m.kind, MessageKind::Image);
+        assert_eq!(
+            m.file_url.as_ref().map(|u| u.as_str()),
+            Some(att("x").url.as_str())
+        );
+        assert_eq!(m.content(String::new()), "shot.png");
+        assert_eq!(m.content("look".into()), "look");
+        for (ct, kind) in [
+            ("application/pdf", MessageKind::File),
+            ("text/plain", MessageKind::File),
+            ("audio/mpeg", MessageKind::Audio),
+            ("video/mp4", MessageKind::Video),
+        ] {
+            assert_eq!(Media::attached(att(ct)).kind, kind, "{ct}");
+        }
+        let json = serde_json::to_value(att("image/png")).unwrap_or_default();
+        assert_eq!(
+            json,
+            json!({ "id": "0123456789abcdef0123456789abcdef", "name": "shot.png",
+                    "contentType": "image/png", "size": 42,
+                    "url": "/api/attachments/0123456789abcdef0123456789abcdef",
+                    "width": 3, "height": 2 })
+        );
+        assert_eq!(
+            Attachment::stored(Some(&att("a/b").to_stored())),
+            Some(att("a/b"))
+        );
+        assert_eq!(Attachment::stored(Some("not json")), None);
     }
 }

@@ -10,14 +10,13 @@ use socketioxide::extract::{SocketRef, State, TryData};
 use socketioxide::ParserError;
 use tracing::Instrument;
 
-use crate::conversation::{self, OpenRequest, Outgoing, SessionRef, Viewer};
+use crate::conversation::{self, Draft, OpenRequest, Outgoing, SessionRef, Viewer};
 use crate::desk::service::Reader;
 use crate::error::{AppError, AppResult};
 use crate::hub::Except;
 use crate::messages::service::Stored;
 use crate::messages::types::{ClientMsgId, Media, Sender};
 use crate::messages::writer::OnStored;
-use crate::messages::Content;
 use crate::realtime::lane::{Lane, Ticket};
 use crate::realtime::reply::Ack;
 use crate::realtime::{self, parse};
@@ -183,7 +182,7 @@ async fn own_empty_session<A: Adapter>(
 }
 
 /// Payload of `user_message` / `admin_message`. `content` may be left out of a file
-/// message (see [`Media::content`]).
+/// message (see [`Media::content`]) and of one naming an uploaded file (`attachmentId`).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SendPayload {
@@ -192,7 +191,7 @@ pub struct SendPayload {
     pub content: String,
     #[serde(default)]
     pub client_msg_id: Option<ClientMsgId>,
-    /// `type` and `fileUrl`.
+    /// `type` and `fileUrl`, or `attachmentId`.
     #[serde(flatten)]
     pub media: Media,
     /// `admin_message` only: a private note, which the visitor's side never sees.
@@ -232,7 +231,8 @@ impl<A: Adapter> SendEvent<A> {
 /// Runs a send right away, in the socket's reader, when nothing needs the database before
 /// the writer: the checks pass or fail here, and a valid message is handed to the writer,
 /// which answers it after the commit. Hands the checked event back when its session must be
-/// read first (not joined by this socket): queue [`send_checked`] on the lane.
+/// read first (not joined by this socket) or it names an attachment to find: queue
+/// [`send_checked`] on the lane.
 pub(crate) fn send_now<A: Adapter>(mut event: SendEvent<A>) -> Option<Checked<A>> {
     let _span = realtime::span(&event.s).entered();
     let (caller, p) = match check_send(&mut event) {
@@ -244,11 +244,11 @@ pub(crate) fn send_now<A: Adapter>(mut event: SendEvent<A>) -> Option<Checked<A>
     };
     let id = p.session_id.to_ascii_lowercase();
     match realtime::joined(&event.s).get(&id) {
-        Some(pk) => {
+        Some(pk) if p.draft.is_ready() => {
             hand_over(event, caller, p, pk, id);
             None
         }
-        None => Some(Checked { event, caller, p }),
+        _ => Some(Checked { event, caller, p }),
     }
 }
 
@@ -262,9 +262,8 @@ pub(crate) struct Checked<A: Adapter> {
 /// A checked `user_message` / `admin_message`: its session as named, and its message.
 struct Send {
     session_id: String,
-    content: Content,
+    draft: Draft,
     client_msg_id: Option<ClientMsgId>,
-    media: Media,
     private: bool,
 }
 
@@ -277,15 +276,34 @@ pub(crate) async fn send_message<A: Adapter>(mut event: SendEvent<A>) {
     }
 }
 
-/// The rest of a checked send: its session is read (and the caller's right to it), then
-/// the message goes to the writer.
+/// The rest of a checked send: its session is read (and the caller's right to it), and
+/// the attachment it names found, then the message goes to the writer.
 pub(crate) async fn send_checked<A: Adapter>(Checked { event, caller, p }: Checked<A>) {
     let span = realtime::span(&event.s);
-    let found = reachable_session(&event.s, &event.state, &caller, &p.session_id)
-        .instrument(span)
-        .await;
+    let Send {
+        session_id,
+        draft,
+        client_msg_id,
+        private,
+    } = p;
+    let found = async {
+        let (pk, id) = reachable_session(&event.s, &event.state, &caller, &session_id).await?;
+        let (content, media) =
+            conversation::compose(&event.state, &pk, event.sender, draft).await?;
+        Ok::<_, AppError>((pk, id, Draft::Ready { content, media }))
+    }
+    .instrument(span)
+    .await;
     match found {
-        Ok((pk, id)) => hand_over(event, caller, p, pk, id),
+        Ok((pk, id, draft)) => {
+            let p = Send {
+                session_id,
+                draft,
+                client_msg_id,
+                private,
+            };
+            hand_over(event, caller, p, pk, id)
+        }
         Err(e) => event.refuse(e),
     }
 }
@@ -303,16 +321,14 @@ fn check_send<A: Adapter>(event: &mut SendEvent<A>) -> AppResult<(Caller, Send)>
             "private notes are written by staff with admin_message".into(),
         ));
     }
-    let content = p.media.content(p.content);
-    let content = Content::parse(content, event.state.config.max_content_length)?;
+    let draft = Draft::new(p.content, p.media, event.state.config.max_content_length)?;
     let session_id = SessionId::parse(&p.session_id)?.into_inner();
     Ok((
         caller,
         Send {
             session_id,
-            content,
+            draft,
             client_msg_id: p.client_msg_id,
-            media: p.media,
             private: p.private,
         },
     ))
@@ -322,20 +338,27 @@ fn check_send<A: Adapter>(event: &mut SendEvent<A>) -> AppResult<(Caller, Send)>
 /// socket's order of answers) once it is committed and broadcast.
 fn hand_over<A: Adapter>(event: SendEvent<A>, caller: Caller, p: Send, pk: String, id: String) {
     let session = SessionRef { pk, id };
+    let Draft::Ready { content, media } = p.draft else {
+        // `send_now` and `send_checked` hand over only drafts whose attachment was found.
+        event.refuse(AppError::Internal(anyhow::anyhow!(
+            "a send's attachment was not looked up"
+        )));
+        return;
+    };
     let out = match (event.sender, &caller.identity) {
-        (Sender::Admin, Some(me)) => Outgoing::staff(session, p.content, me),
+        (Sender::Admin, Some(me)) => Outgoing::staff(session, content, me),
         (Sender::Admin, None) => Outgoing {
             side: Sender::Admin,
-            ..Outgoing::visitor(session, p.content)
+            ..Outgoing::visitor(session, content)
         },
         // A staff socket writing on the visitor side does not wake the assistant.
         (Sender::User, _) => Outgoing {
             wakes_assistant: !caller.is_staff(),
-            ..Outgoing::visitor(session, p.content)
+            ..Outgoing::visitor(session, content)
         },
     }
     .with_client_msg_id(p.client_msg_id)
-    .with_media(p.media);
+    .with_media(media);
     let out = Outgoing {
         private: p.private,
         ..out

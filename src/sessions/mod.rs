@@ -13,6 +13,7 @@ pub mod service;
 pub mod types;
 
 use crate::auth::{Identity, Role};
+use crate::error::{AppError, AppResult};
 use service::Owner;
 
 /// A visitor identity proven with `VISITOR_HMAC_SECRET` (kept in socket extensions).
@@ -52,4 +53,24 @@ impl Caller {
         }
         true
     }
+}
+
+/// The session `raw` names (a public session id), if `caller` may reach it: `invalid_payload`
+/// for a malformed id, `session_not_found`, or `forbidden` for someone else's session. The
+/// one access rule of every protocol (the conversation core's `reach`) and of attachments.
+pub async fn reach<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    caller: &Caller,
+    raw: &str,
+) -> AppResult<entity::chat_session::Model> {
+    let id = types::SessionId::parse(raw)?;
+    let session = service::find_by_session_id(db, id.as_str())
+        .await?
+        .ok_or(AppError::SessionNotFound)?;
+    if !caller.can_access(&session) {
+        return Err(AppError::Forbidden(
+            "this session belongs to someone else".into(),
+        ));
+    }
+    Ok(session)
 }

@@ -153,6 +153,16 @@ pub async fn get_by_session_id<C: ConnectionTrait>(
         .ok_or(AppError::SessionNotFound)
 }
 
+/// The session with this internal key, if any.
+pub async fn find_by_pk<C: ConnectionTrait>(
+    db: &C,
+    pk: &str,
+) -> AppResult<Option<chat_session::Model>> {
+    Ok(chat_session::Entity::find_by_id(pk.to_string())
+        .one(db)
+        .await?)
+}
+
 /// The session with this public id, if any (malformed ids find nothing).
 pub async fn find_by_session_id<C: ConnectionTrait>(
     db: &C,

@@ -21,7 +21,6 @@ use crate::error::{AppError, AppResult};
 use crate::gateway::wire::{self, Counted, Heard, Keepalive, Wire};
 use crate::hub::{SessionEvent, Subscription};
 use crate::messages::types::{ClientMsgId, Media, MessageDto, Sender};
-use crate::messages::Content;
 use crate::sessions::types::{ReadReceipt, Reader, SessionId, Typing};
 use crate::state::AppState;
 use entity::chat_session::Model as Session;
@@ -251,9 +250,11 @@ impl Conn {
                 content,
                 message_type,
                 file_url,
+                attachment_id,
                 client_msg_id,
             } => {
-                let media = Media::from_json(message_type.as_ref(), file_url.as_ref())?;
+                let media = Media::from_json(message_type.as_ref(), file_url.as_ref())?
+                    .with_attachment_id(attachment_id.as_ref())?;
                 self.message(&conversation_id, content, media, client_msg_id)
                     .await
             }
@@ -334,8 +335,9 @@ impl Conn {
         media: Media,
         client_msg_id: Option<ClientMsgId>,
     ) -> AppResult<()> {
-        let content = Content::parse(media.content(content), self.state.config.max_content_length)?;
+        let draft = conversation::Draft::new(content, media, self.state.config.max_content_length)?;
         let s = self.conversation(conversation_id).await?;
+        let (content, media) = conversation::compose(&self.state, &s.pk, self.side, draft).await?;
         let out = match self.side {
             Sender::Admin => Outgoing::staff(s, content, &self.me),
             Sender::User => Outgoing::visitor(s, content),

@@ -11,7 +11,7 @@ use crate::sessions::types::Reader;
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type")]
 pub enum Inbound {
-    /// `message {conversationId, content, messageType?, fileUrl?, clientMsgId?}`: writes in
+    /// `message {conversationId, content, messageType?, fileUrl?, attachmentId?, clientMsgId?}`: writes in
     /// a conversation (`messageType`: `type` is the frame's own).
     #[serde(rename = "message", rename_all = "camelCase")]
     Message {
@@ -22,6 +22,9 @@ pub enum Inbound {
         message_type: Option<serde_json::Value>,
         #[serde(default)]
         file_url: Option<serde_json::Value>,
+        /// An uploaded file of this conversation.
+        #[serde(default)]
+        attachment_id: Option<serde_json::Value>,
         #[serde(default)]
         client_msg_id: Option<ClientMsgId>,
     },
@@ -101,6 +104,9 @@ pub struct ConversationMessage<'a> {
     pub kind: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file_url: Option<&'a str>,
+    /// The uploaded file the message carries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<&'a crate::messages::types::Attachment>,
     pub seq: i64,
     pub created_at: &'a str,
     /// chatdesk's side of the conversation: `user` (the customer's side) or `admin`.
@@ -126,6 +132,7 @@ impl<'a> ConversationMessage<'a> {
             content: &dto.content,
             kind: dto.kind.as_str(),
             file_url: dto.file_url.as_deref(),
+            attachment: dto.attachment.as_ref(),
             seq: dto.seq,
             created_at: &dto.created_at,
             sender: &dto.sender,
