@@ -123,6 +123,9 @@ async fn operations_endpoints_report_what_happened() {
         ("/api/agents", "post"),
         ("/api/agents/{id}", "patch"),
         ("/api/agents/{id}", "delete"),
+        ("/api/chats/{session_id}/attachments", "post"),
+        ("/api/attachments/{id}", "get"),
+        ("/api/attachments/{id}/thumbnail", "get"),
     ] {
         let op = &paths.get(path).unwrap_or_else(|| panic!("{path} missing"))[method];
         assert!(

@@ -914,33 +914,39 @@
     return typeof u === 'string' && /^\/api\/attachments\/[0-9a-f]{32}(\/thumbnail)?$/.test(u) ? u : null;
   }
 
-  const blobUrls = new Map(); // path -> Promise<object URL>
+  const thumbUrls = new Map(); // thumbnail path -> Promise<object URL> (small; kept for re-renders)
 
-  /** The bytes at `path`, fetched with the console's token, as an object URL (kept). */
-  function authedBlobUrl(path) {
-    if (!blobUrls.has(path)) {
-      const p = fetch(path, { headers: { authorization: `Bearer ${state.token}` } }).then(async (res) => {
-        if (!res.ok) throw new Error(`HTTP ${res.status}`);
-        return URL.createObjectURL(await res.blob());
-      });
-      p.catch(() => blobUrls.delete(path));
-      blobUrls.set(path, p);
-    }
-    return blobUrls.get(path);
+  /** The bytes at `path`, fetched with the console's token, as a Blob. */
+  async function authedBlob(path) {
+    const res = await fetch(path, { headers: { authorization: `Bearer ${state.token}` } });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    return res.blob();
   }
 
-  /** Downloads an attachment's original (with the token) under its own name. */
+  /** A thumbnail as an object URL, fetched once. */
+  function thumbUrl(path) {
+    if (!thumbUrls.has(path)) {
+      const p = authedBlob(path).then((b) => URL.createObjectURL(b));
+      p.catch(() => thumbUrls.delete(path));
+      thumbUrls.set(path, p);
+    }
+    return thumbUrls.get(path);
+  }
+
+  /** Downloads an attachment's original (with the token) under its own name; the object URL
+   *  is let go once the download started (originals can be large: none is kept). */
   async function downloadAttachment(a) {
     const path = attachmentPath(a.url);
     if (!path) return;
     try {
-      const href = await authedBlobUrl(path);
+      const href = URL.createObjectURL(await authedBlob(path));
       const link = el('a');
       link.href = href;
       link.download = typeof a.name === 'string' ? a.name : 'file';
       document.body.append(link);
       link.click();
       link.remove();
+      setTimeout(() => URL.revokeObjectURL(href), 60_000);
     } catch (e) {
       toast(`Could not download the file: ${e.message}`, 'error');
     }
@@ -959,7 +965,7 @@
       img.setAttribute('width', String(size.w));
       img.setAttribute('height', String(size.h));
       img.setAttribute('alt', name);
-      authedBlobUrl(thumb).then((u) => img.setAttribute('src', u)).catch(() => {});
+      thumbUrl(thumb).then((u) => img.setAttribute('src', u)).catch(() => {});
       open.append(img);
       open.addEventListener('click', () => downloadAttachment(a));
       b.append(open);
