@@ -96,6 +96,7 @@ impl App {
             presence: presence.clone(),
             rooms_online: Default::default(),
             assistant: crate::assistant::Assistant::from_config(&config)?,
+            kb: crate::kb::Knowledge::load(db.clone(), &config).await?,
             assign_lock: Default::default(),
             queue: Arc::new(crate::desk::queue::QueueBoard::new(Duration::from_millis(
                 config.queue_update_ms,
@@ -127,6 +128,7 @@ impl App {
             if let Some(ai) = &state.assistant {
                 crate::cluster::cancel::attach(redis.clone(), ai);
             }
+            crate::cluster::kb::attach(redis.clone(), &state.kb);
         }
 
         let routes = Router::new()
@@ -137,6 +139,7 @@ impl App {
             .merge(crate::conversation::http::router())
             .merge(crate::gateway::router())
             .merge(crate::rooms::router())
+            .merge(crate::kb::http::router())
             .merge(crate::web::router())
             .with_state(state.clone());
         // socket.io, with the local adapter or (with REDIS_URL) the Redis adapter.

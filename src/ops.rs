@@ -119,7 +119,7 @@ pub(crate) async fn stats(State(state): State<AppState>) -> AppResult<Json<DeskS
         agents_online: state.presence.online_agents().await.len(),
         sessions,
         write_queue: state.writer.queued(),
-        assistant: state.assistant.is_some(),
+        assistant: state.assistant.as_ref().is_some_and(|a| a.has_model()),
     }))
 }
 
@@ -246,9 +246,13 @@ pub struct PlainWebSocketInfo {
         crate::auth::http::login, crate::auth::http::register, crate::auth::http::setup, crate::auth::http::verify, crate::auth::http::me,
         crate::auth::http::logout, crate::auth::http::list_agents, crate::auth::http::create_agent,
         crate::auth::http::update_agent, crate::auth::http::delete_agent,
+        crate::kb::http::list_articles, crate::kb::http::get_article, crate::kb::http::create_article,
+        crate::kb::http::update_article, crate::kb::http::delete_article, crate::kb::http::search,
+        crate::kb::http::list_rules, crate::kb::http::create_rule, crate::kb::http::update_rule,
+        crate::kb::http::delete_rule,
     ),
     modifiers(&BearerAuth),
-    tags((name = "chats"), (name = "auth"), (name = "agents"), (name = "operations"))
+    tags((name = "chats"), (name = "auth"), (name = "agents"), (name = "operations"), (name = "knowledge base"))
 )]
 pub struct ApiDoc;
 

@@ -4,7 +4,9 @@
 //! these models are only what the database stores.
 
 pub mod account;
+pub mod auto_reply;
 pub mod chat_session;
+pub mod kb_article;
 pub mod message;
 pub mod revoked_token;
 pub mod room;

@@ -26,6 +26,8 @@ pub struct Model {
     /// The file of a non-text message: an `https:` URL or a path on this server.
     #[sea_orm(column_type = "Text", nullable)]
     pub file_url: Option<String>,
+    /// What produced an automatic message: `llm`, `kb` or `rule` (null for people).
+    pub source: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

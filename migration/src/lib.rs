@@ -11,6 +11,7 @@ mod m20261206_000005_visitor_cleared_seq;
 mod m20261206_000006_session_ai_mode;
 mod m20261206_000007_message_type;
 mod m20261206_000008_rooms;
+mod m20261206_000011_knowledge_base;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000006_session_ai_mode::Migration),
             Box::new(m20261206_000007_message_type::Migration),
             Box::new(m20261206_000008_rooms::Migration),
+            Box::new(m20261206_000011_knowledge_base::Migration),
         ]
     }
 }

@@ -17,6 +17,7 @@
 
 pub mod cancel;
 pub mod driver;
+pub mod kb;
 pub mod presence;
 pub mod relay;
 

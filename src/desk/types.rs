@@ -254,6 +254,7 @@ mod tests {
             author_id: None,
             kind: Default::default(),
             file_url: None,
+            source: None,
         };
         let activity = SessionUpdated::Activity {
             session_id: "s1",

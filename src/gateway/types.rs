@@ -20,7 +20,7 @@ use crate::desk::service::Reader;
 use crate::desk::types::{Assignee, EscalationResponse, QueuePosition, StatusChanged};
 use crate::error::AppError;
 use crate::messages::types::{
-    format_ts, now_millis, ClientMsgId, Media, MessageDto, MessageKind, Sender,
+    format_ts, now_millis, AiSource, ClientMsgId, Media, MessageDto, MessageKind, Sender,
 };
 use crate::sessions::types::{ReadReceipt, SessionStatus, Typing};
 
@@ -400,6 +400,9 @@ pub struct HistoryItem<'a> {
     pub message_type: MessageKind,
     #[serde(rename = "fileUrl", skip_serializing_if = "Option::is_none")]
     pub file_url: Option<&'a str>,
+    /// What produced an automatic message (`llm`, `kb`, `rule`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<AiSource>,
 }
 
 impl<'a> HistoryItem<'a> {
@@ -415,6 +418,7 @@ impl<'a> HistoryItem<'a> {
             interrupted: m.interrupted,
             message_type: MessageKind::stored(&m.kind),
             file_url: m.file_url.as_deref(),
+            source: AiSource::stored(m.source.as_deref()),
         }
     }
 }
@@ -455,6 +459,9 @@ pub struct LiveMessage<'a> {
     pub message_type: MessageKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file_url: Option<&'a str>,
+    /// What produced an automatic message (`llm`, `kb`, `rule`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<AiSource>,
 }
 
 /// A stored message of the room (socket.io `message`, a `MessageDto`) as a plain-WebSocket
@@ -475,6 +482,7 @@ pub fn live_message(dto: &MessageDto) -> Outbound<'_> {
         interrupted: dto.interrupted,
         message_type: dto.kind,
         file_url: dto.file_url.as_deref(),
+        source: dto.source,
     };
     if label == "user" {
         Outbound::UserMessage(m)
@@ -894,6 +902,7 @@ mod tests {
             created_at: t,
             kind: "text".into(),
             file_url: None,
+            source: None,
         };
         let rows = [row(1, false), row(2, true)];
         let mut h = history("s1", &rows, true);
@@ -926,6 +935,7 @@ mod tests {
             author_id: None,
             kind: MessageKind::Text,
             file_url: None,
+            source: None,
         };
         assert_eq!(
             serde_json::to_value(sent(&dto, false)).unwrap_or_default(),

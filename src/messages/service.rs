@@ -13,7 +13,7 @@ use sea_orm::{
 };
 
 pub use super::store_pg::STORE_BATCH_PG;
-use super::types::{FileUrl, Media, MessageDto, MessageKind, Sender};
+use super::types::{AiSource, FileUrl, Media, MessageDto, MessageKind, Sender};
 use crate::error::{AppError, AppResult};
 use entity::chat_session::SessionStatus;
 
@@ -35,6 +35,8 @@ pub struct NewMessage {
     pub kind: MessageKind,
     /// The file of a non-text message (see [`Media`], which checks the pair).
     pub file_url: Option<FileUrl>,
+    /// What produced an automatic message (with `is_ai`).
+    pub source: Option<AiSource>,
 }
 
 impl NewMessage {
@@ -52,6 +54,7 @@ impl NewMessage {
             interrupted: false,
             kind: MessageKind::Text,
             file_url: None,
+            source: None,
         }
     }
 

@@ -12,7 +12,7 @@ use entity::message;
 
 /// The whole group commit on PostgreSQL, one statement run in autocommit (a single statement
 /// is atomic: all of it commits, or none of it). Its text never changes, whatever the batch
-/// size: every column travels as one array (`$2`..`$15`, one element per message, `ord` its
+/// size: every column travels as one array (`$2`..`$16`, one element per message, `ord` its
 /// index in the batch), so it is prepared once per connection. `$1` is the timestamp.
 ///
 /// Data-modifying CTEs all run on the statement's snapshot; the steps:
@@ -58,9 +58,9 @@ WITH input AS MATERIALIZED (
     SELECT *
     FROM unnest($2::bigint[], $3::varchar[], $4::varchar[], $5::varchar[], $6::text[],
                 $7::bool[], $8::bool[], $9::varchar[], $10::bool[], $11::varchar[], $12::bool[],
-                $13::varchar[], $14::bool[], $15::text[])
+                $13::varchar[], $14::bool[], $15::text[], $16::varchar[])
         AS u(ord, pk, id, sender, content, is_ai, has_key, key, has_author, author, interrupted,
-             msg_type, has_file, file_url)
+             msg_type, has_file, file_url, source)
 ),
 dup AS (
     SELECT i.ord, m.*
@@ -113,25 +113,25 @@ numbered AS (
 ),
 inserted AS (
     INSERT INTO messages (id, chat_session_id, seq, sender, content, is_ai, client_msg_id,
-                          author_id, interrupted, created_at, "type", file_url)
+                          author_id, interrupted, created_at, "type", file_url, source)
     SELECT id, pk, seq, sender, content, is_ai, CASE WHEN has_key THEN key END,
            CASE WHEN has_author THEN author END, interrupted, $1, msg_type,
-           CASE WHEN has_file THEN file_url END
+           CASE WHEN has_file THEN file_url END, NULLIF(source, '')
     FROM numbered
 )
 SELECT 'stored' AS kind, ord, seq, GREATEST(seq - admin_read_seq, 0) AS unread, id,
        NULL::varchar AS sender, NULL::text AS content, NULL::bool AS is_ai,
        NULL::varchar AS client_msg_id, NULL::varchar AS author_id, NULL::bool AS interrupted,
        NULL::timestamptz AS created_at, NULL::varchar AS msg_type, NULL::text AS file_url,
-       NULL::varchar AS session_id, NULL::varchar AS status, NULL::varchar AS assignee_id
+       NULL::varchar AS source, NULL::varchar AS session_id, NULL::varchar AS status, NULL::varchar AS assignee_id
 FROM numbered
 UNION ALL
 SELECT 'duplicate', ord, seq, 0, id, sender, content, is_ai, client_msg_id, author_id,
-       interrupted, created_at, "type", file_url, NULL, NULL, NULL
+       interrupted, created_at, "type", file_url, source, NULL, NULL, NULL
 FROM dup
 UNION ALL
 SELECT 'reopened', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       NULL, session_id, status, assignee_id
+       NULL, NULL, session_id, status, assignee_id
 FROM advanced
 WHERE reopened
 "#;
@@ -153,6 +153,8 @@ struct PgBatch {
     kind: Vec<String>,
     has_file: Vec<bool>,
     file_url: Vec<String>,
+    /// Empty for none (stored as NULL).
+    source: Vec<String>,
 }
 
 impl PgBatch {
@@ -179,6 +181,8 @@ impl PgBatch {
                 .map(|u| u.as_str().to_string())
                 .unwrap_or_default(),
         );
+        self.source
+            .push(m.source.map(|s| s.as_str()).unwrap_or("").to_string());
     }
 
     fn into_values(self, now: chrono::DateTime<chrono::Utc>) -> Vec<sea_orm::Value> {
@@ -198,6 +202,7 @@ impl PgBatch {
             self.kind.into(),
             self.has_file.into(),
             self.file_url.into(),
+            self.source.into(),
         ]
     }
 }
@@ -267,6 +272,7 @@ pub(super) async fn store_batch_postgres<C: ConnectionTrait>(
                     created_at: now,
                     kind: m.kind.as_str().to_string(),
                     file_url: m.file_url.as_ref().map(|u| u.as_str().to_string()),
+                    source: m.source.map(|s| s.as_str().to_string()),
                 };
                 Stored {
                     message: MessageDto::from_model(model, &m.session_id),
@@ -288,6 +294,7 @@ pub(super) async fn store_batch_postgres<C: ConnectionTrait>(
                     created_at: row.try_get("", "created_at")?,
                     kind: row.try_get("", "msg_type")?,
                     file_url: row.try_get("", "file_url")?,
+                    source: row.try_get("", "source")?,
                 };
                 Stored {
                     message: MessageDto::from_model(model, &m.session_id),

@@ -121,6 +121,7 @@ where
                 created_at: now,
                 kind: m.kind.as_str().to_string(),
                 file_url: m.file_url.as_ref().map(|u| u.as_str().to_string()),
+                source: m.source.map(|s| s.as_str().to_string()),
             };
             results[i] = Some(Ok(Stored {
                 message: MessageDto::from_model(model.clone(), &m.session_id),
@@ -248,6 +249,7 @@ async fn insert_messages<C: ConnectionTrait>(
         created_at: Set(m.created_at),
         kind: Set(m.kind),
         file_url: Set(m.file_url),
+        source: Set(m.source),
     });
     message::Entity::insert_many(models).exec(txn).await?;
     Ok(())
