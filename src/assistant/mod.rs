@@ -392,7 +392,8 @@ async fn prompt(
         .find(|m| m.sender == "user")
         .map(|m| m.content.clone())
         .unwrap_or_default();
-    let grounded = state.kb.has_articles() && !query.trim().is_empty();
+    // A greeting or small talk has nothing to look up: the model answers it ungrounded.
+    let grounded = state.kb.has_articles() && state.kb.is_searchable(&query);
     let passages = if grounded {
         state.kb.grounding(&query)
     } else {

@@ -5,12 +5,12 @@
 //! Publishing never waits: with Redis away, a node's own copy is still up to date.
 
 use std::borrow::Cow;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::{Backoff, Redis, REDIS_TIMEOUT};
+use super::channel::{self, Heard};
+use super::Redis;
 
 /// What follows the database on every node (the knowledge base implements it).
 pub trait Followable: Send + Sync + 'static {
@@ -29,79 +29,40 @@ struct ChangeNotice<'a> {
     change: Cow<'a, str>,
 }
 
-/// Connects the knowledge base to the other nodes: its changes are published, theirs heard.
+/// Connects the knowledge base to the other nodes: its changes are published, theirs heard;
+/// once subscribed again after Redis was lost, everything is reloaded.
 pub fn attach<T: Followable>(redis: Arc<Redis>, kb: &Arc<T>) {
     let channel = redis.key(&["kb", "changed"]);
     let publisher = redis.clone();
     let out = channel.clone();
     kb.on_change(Box::new(move |change: &str| {
-        let redis = publisher.clone();
-        let channel = out.clone();
         let notice = ChangeNotice {
-            node: Cow::Borrowed(&redis.node_id),
+            node: Cow::Borrowed(&publisher.node_id),
             change: Cow::Borrowed(change),
         };
-        let payload = match serde_json::to_string(&notice) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(error = %e, "knowledge base change not encoded");
-                return;
-            }
-        };
-        tokio::spawn(async move {
-            let mut pipe = redis::pipe();
-            pipe.cmd("PUBLISH").arg(&channel).arg(payload).ignore();
-            if let Err(e) = redis.query::<()>(&pipe).await {
-                crate::metrics::redis_failure("kb");
-                tracing::warn!(error = %e, "knowledge base change not published to other nodes");
-            }
-        });
+        match serde_json::to_string(&notice) {
+            Ok(payload) => channel::publish(publisher.clone(), out.clone(), payload, "kb"),
+            Err(e) => tracing::error!(error = %e, "knowledge base change not encoded"),
+        }
     }));
-    tokio::spawn(listen(redis, channel, Arc::downgrade(kb)));
-}
-
-/// Hears the other nodes' changes until the knowledge base is gone; reconnects (with
-/// [`Backoff`]) and, once subscribed again, reloads everything.
-async fn listen<T: Followable>(redis: Arc<Redis>, channel: String, kb: Weak<T>) {
-    let mut backoff = Backoff::default();
-    let mut lost = false;
-    loop {
-        let pubsub =
-            match tokio::time::timeout(REDIS_TIMEOUT, redis.client().get_async_pubsub()).await {
-                Ok(Ok(p)) => p,
-                _ => {
-                    if kb.strong_count() == 0 {
-                        return;
+    let kb = Arc::downgrade(kb);
+    let node = redis.node_id.clone();
+    tokio::spawn(channel::subscribe(redis, channel, "kb", move |heard| {
+        let kb = kb.clone();
+        let node = node.clone();
+        Box::pin(async move {
+            let Some(kb) = kb.upgrade() else { return false };
+            match heard {
+                Heard::Resubscribed => kb.reload("all").await,
+                Heard::Message(bytes) => {
+                    if let Ok(notice) = serde_json::from_slice::<ChangeNotice>(&bytes) {
+                        if notice.node != node {
+                            kb.reload(&notice.change).await; // not our own: applied already
+                        }
                     }
-                    lost = true;
-                    tokio::time::sleep(backoff.next_delay()).await;
-                    continue;
                 }
-            };
-        let (mut sink, mut stream) = pubsub.split();
-        if sink.subscribe(&channel).await.is_ok() {
-            backoff.reset();
-            if lost {
-                let Some(kb) = kb.upgrade() else { return };
-                kb.reload("all").await;
             }
-            while let Some(msg) = stream.next().await {
-                let Some(kb) = kb.upgrade() else { return };
-                let Ok(notice) = serde_json::from_slice::<ChangeNotice>(msg.get_payload_bytes())
-                else {
-                    continue;
-                };
-                if notice.node == redis.node_id {
-                    continue; // our own: applied here already
-                }
-                kb.reload(&notice.change).await;
-            }
-        }
-        if kb.strong_count() == 0 {
-            return;
-        }
-        lost = true;
-        tracing::warn!("knowledge base relay lost Redis; reconnecting");
-        tokio::time::sleep(backoff.next_delay()).await;
-    }
+            true
+        })
+    }));
 }

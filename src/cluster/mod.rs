@@ -16,6 +16,7 @@
 //! resume ([`driver::Resync`]).
 
 pub mod cancel;
+pub mod channel;
 pub mod driver;
 pub mod kb;
 pub mod presence;

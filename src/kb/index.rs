@@ -198,7 +198,7 @@ impl KbIndex {
     }
 
     /// The distinct terms of `text` as the index sees them (at most [`MAX_QUERY_TERMS`]).
-    fn terms(&self, text: &str) -> Vec<String> {
+    pub fn terms(&self, text: &str) -> Vec<String> {
         let mut analyzer = self.analyzer.clone();
         let mut stream = analyzer.token_stream(text);
         let mut seen = BTreeSet::new();

@@ -191,6 +191,12 @@ impl Knowledge {
         !self.index.is_empty()
     }
 
+    /// Whether `question` has any word an article could be found by (not only "hi" or
+    /// "how do I").
+    pub fn is_searchable(&self, question: &str) -> bool {
+        !self.index.terms(question).is_empty()
+    }
+
     /// The reply of the first active rule matching `message`.
     pub fn rule_reply(&self, message: &str) -> Option<String> {
         rules::first_match(&self.rules(), message).map(|r| r.reply.clone())
