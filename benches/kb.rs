@@ -109,7 +109,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let sources: Vec<(String, String)> = (0..articles)
         .map(|_| {
-            let title = words(&mut rng, &vocab, rng.random_range(3..=6)).join(" ");
+            let n = rng.random_range(3..=6);
+            let title = words(&mut rng, &vocab, n).join(" ");
             (title, markdown(&mut rng, &vocab))
         })
         .collect();

@@ -644,24 +644,14 @@ async fn articles_are_for_admins_to_write_and_visitors_search_the_published_ones
     );
 
     // deleted: gone from search at once
-    let id = results[0]["id"].as_str().map(String::from);
-    let all_ids: Vec<(String, String)> = all
+    let reset_id = all
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|a| {
-            Some((
-                a["slug"].as_str()?.to_string(),
-                a["id"].as_str()?.to_string(),
-            ))
-        })
-        .collect();
-    assert!(id.is_none(), "search results carry no id");
-    let reset_id = all_ids
-        .iter()
-        .find(|(s, _)| s == "reset-password")
-        .map(|(_, i)| i.clone())
-        .expect("reset article");
+        .find(|a| a["slug"] == "reset-password")
+        .and_then(|a| a["id"].as_str())
+        .expect("reset article")
+        .to_string();
     let del = app
         .http
         .delete(format!("{}/api/kb/articles/{reset_id}", app.url))

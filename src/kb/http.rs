@@ -9,7 +9,7 @@
 //! Every write updates this node's index or rules before it answers, and tells the other
 //! nodes ([`super::Knowledge::changed`]).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -20,7 +20,7 @@ use super::types::{
     AutoReplyInput, SearchQuery, SearchResult, SearchResults,
 };
 use super::{service, Change};
-use crate::auth::http::JsonBody;
+use crate::auth::http::{JsonBody, QueryParams};
 use crate::auth::{AdminOnly, Identity, Staff};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -122,7 +122,7 @@ pub(crate) async fn delete_article(
 #[utoipa::path(get, path = "/api/kb/search", tag = "knowledge base", params(("q" = String, Query, description = "the words to find"), ("limit" = Option<usize>, Query, description = "1 to 50, default 10")), responses((status = 200, description = "best first")))]
 pub(crate) async fn search(
     State(state): State<AppState>,
-    Query(q): Query<SearchQuery>,
+    QueryParams(q): QueryParams<SearchQuery>,
 ) -> AppResult<Json<SearchResults>> {
     if q.q.chars().count() > 500 {
         return Err(AppError::InvalidPayload(
