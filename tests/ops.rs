@@ -123,6 +123,16 @@ async fn operations_endpoints_report_what_happened() {
         ("/api/agents", "post"),
         ("/api/agents/{id}", "patch"),
         ("/api/agents/{id}", "delete"),
+        ("/api/kb/articles", "get"),
+        ("/api/kb/articles", "post"),
+        ("/api/kb/articles/{id}", "get"),
+        ("/api/kb/articles/{id}", "patch"),
+        ("/api/kb/articles/{id}", "delete"),
+        ("/api/kb/search", "get"),
+        ("/api/auto-replies", "get"),
+        ("/api/auto-replies", "post"),
+        ("/api/auto-replies/{id}", "patch"),
+        ("/api/auto-replies/{id}", "delete"),
     ] {
         let op = &paths.get(path).unwrap_or_else(|| panic!("{path} missing"))[method];
         assert!(
