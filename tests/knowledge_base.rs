@@ -664,6 +664,21 @@ async fn articles_are_for_admins_to_write_and_visitors_search_the_published_ones
         app.get_json("/api/kb/search?q=password").await["results"],
         json!([])
     );
+
+    // the console's page for all this is served with the pages' policy
+    let page = app.get("/console/kb").await;
+    assert_eq!(page.status(), 200);
+    assert!(page
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("script-src 'self'")));
+    assert!(page
+        .text()
+        .await
+        .unwrap_or_default()
+        .contains("/static/kb.js"));
+    assert_eq!(app.get("/static/kb.js").await.status(), 200);
 }
 both!(
     rest,
