@@ -98,6 +98,7 @@ impl App {
             rooms_online: Default::default(),
             assistant: crate::assistant::Assistant::from_config(&config)?,
             attachments,
+            kb: crate::kb::Knowledge::load(db.clone(), &config).await?,
             assign_lock: Default::default(),
             queue: Arc::new(crate::desk::queue::QueueBoard::new(Duration::from_millis(
                 config.queue_update_ms,
@@ -129,6 +130,7 @@ impl App {
             if let Some(ai) = &state.assistant {
                 crate::cluster::cancel::attach(redis.clone(), ai);
             }
+            crate::cluster::kb::attach(redis.clone(), &state.kb);
         }
 
         let routes = Router::new()
@@ -145,6 +147,7 @@ impl App {
             .merge(crate::labels::http::router())
             .merge(crate::canned::http::router())
             .merge(crate::search::http::router())
+            .merge(crate::kb::http::router())
             .merge(crate::web::router())
             .with_state(state.clone());
         // socket.io, with the local adapter or (with REDIS_URL) the Redis adapter.

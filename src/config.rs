@@ -270,6 +270,44 @@ pub struct Config {
     )]
     pub ai_fallback_message: String,
 
+    /// Which model answers visitors: `openai` (an OpenAI-compatible endpoint at
+    /// `AI_BASE_URL`), `fastapi` (seed 001's AI service at `FASTAPI_URL`), or `none` (no model:
+    /// auto-reply rules and knowledge-base articles only). Unset: `openai` when `AI_BASE_URL`
+    /// is set, else `fastapi` when `FASTAPI_URL` is set, else `none`.
+    #[arg(long, env = "AI_PROVIDER")]
+    pub ai_provider: Option<String>,
+
+    /// Seed 001's AI service (`POST {FASTAPI_URL}/api/v1/chat/ai-response`, streamed).
+    #[arg(long, env = "FASTAPI_URL")]
+    pub fastapi_url: Option<String>,
+
+    /// Share (0 to 1) of a question's meaningful words an article must contain to be
+    /// answered from (see `kb::index`).
+    #[arg(long, env = "KB_MIN_MATCH", default_value_t = 0.5)]
+    pub kb_min_match: f32,
+
+    /// Most article passages given to the model with a question.
+    #[arg(long, env = "KB_PASSAGES", default_value_t = 3)]
+    pub kb_passages: usize,
+
+    /// Length of a passage given to the model, in characters.
+    #[arg(long, env = "KB_PASSAGE_CHARS", default_value_t = 600)]
+    pub kb_passage_chars: usize,
+
+    /// The address visitors reach this server at (`https://help.example.com`), put before
+    /// article links in automatic answers; empty: links are paths (`/kb/:slug`).
+    #[arg(long, env = "KB_PUBLIC_URL", default_value = "")]
+    pub kb_public_url: String,
+
+    /// What the visitor reads when no rule or article answers (the session then waits for a
+    /// human).
+    #[arg(
+        long,
+        env = "KB_NO_MATCH_MESSAGE",
+        default_value = "I could not find an answer to that in our help articles. An agent will answer you here shortly."
+    )]
+    pub kb_no_match_message: String,
+
     /// Redis URL (`redis://host:6379`): several nodes share rooms and broadcasts through it.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,

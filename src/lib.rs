@@ -30,7 +30,10 @@
 //! - `labels`: the labels admins define; `canned`: canned responses; `search`: full-text
 //!   search over messages and visitors (agent tools).
 //! - `presence`: who is online; `cluster`: Redis for several nodes.
-//! - `assistant`: AI replies streamed token by token, with hand-over to humans.
+//! - `assistant`: AI replies streamed token by token (an OpenAI-compatible endpoint or seed
+//!   001's AI service), grounded in the knowledge base, or automatic answers without a model;
+//!   with hand-over to humans.
+//! - `kb`: the knowledge base (articles, their search index, safe pages) and auto-reply rules.
 //! - `dashboard`: the reference dashboard's lists and pushes.
 //! - `realtime`: socket.io namespaces and handlers; `gateway`: plain WebSocket `/ws`, and
 //!   seed 002's `/ws/chat` (`gateway::seed002`).
@@ -53,6 +56,7 @@ pub mod error;
 pub mod files;
 pub mod gateway;
 pub mod hub;
+pub mod kb;
 pub mod labels;
 pub mod messages;
 pub mod metrics;

@@ -119,7 +119,7 @@ pub(crate) async fn stats(State(state): State<AppState>) -> AppResult<Json<DeskS
         agents_online: state.presence.online_agents().await.len(),
         sessions,
         write_queue: state.writer.queued(),
-        assistant: state.assistant.is_some(),
+        assistant: state.assistant.as_ref().is_some_and(|a| a.has_model()),
     }))
 }
 
@@ -251,9 +251,13 @@ pub struct PlainWebSocketInfo {
         crate::canned::http::list_canned, crate::canned::http::create_canned, crate::canned::http::update_canned,
         crate::canned::http::delete_canned, crate::search::http::search,
         crate::attachments::http::upload, crate::attachments::http::download, crate::attachments::http::thumbnail,
+        crate::kb::http::list_articles, crate::kb::http::get_article, crate::kb::http::create_article,
+        crate::kb::http::update_article, crate::kb::http::delete_article, crate::kb::http::search,
+        crate::kb::http::list_rules, crate::kb::http::create_rule, crate::kb::http::update_rule,
+        crate::kb::http::delete_rule,
     ),
     modifiers(&BearerAuth),
-    tags((name = "chats"), (name = "attachments"), (name = "auth"), (name = "agents"), (name = "labels"), (name = "canned-responses"), (name = "search"), (name = "operations"))
+    tags((name = "chats"), (name = "attachments"), (name = "auth"), (name = "agents"), (name = "labels"), (name = "canned-responses"), (name = "search"), (name = "knowledge base"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

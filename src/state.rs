@@ -24,10 +24,13 @@ pub struct AppState {
     pub presence: Arc<Presence>,
     /// Who is connected to which seed-004 room on this node (`rooms::Online`).
     pub rooms_online: Arc<crate::rooms::Online>,
-    /// The AI assistant, when `AI_BASE_URL` is set.
+    /// The assistant: a model (`AI_PROVIDER`), or automatic answers from the knowledge base
+    /// and rules; none with `AI_PROVIDER=off`.
     pub assistant: Option<Arc<crate::assistant::Assistant>>,
     /// Attachments: the configured store and limits.
     pub attachments: Arc<crate::attachments::Attachments>,
+    /// This node's copy of the knowledge base and auto-reply rules.
+    pub kb: Arc<crate::kb::Knowledge>,
     /// Live counters for `/api/stats` and `/metrics`.
     pub stats: Arc<crate::ops::Stats>,
     /// Redis, when `REDIS_URL` is set (the socket.io adapter has its own connections).

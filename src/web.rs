@@ -50,6 +50,24 @@ const ASSETS: &[Asset] = &[
         page: true,
     },
     Asset {
+        path: "/console/kb",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../web/kb.html"),
+        page: true,
+    },
+    Asset {
+        path: "/static/kb.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/kb.js"),
+        page: false,
+    },
+    Asset {
+        path: "/static/kb.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../web/kb.css"),
+        page: false,
+    },
+    Asset {
         path: "/widget",
         content_type: "text/html; charset=utf-8",
         body: include_bytes!("../web/widget.html"),

@@ -126,6 +126,16 @@ async fn operations_endpoints_report_what_happened() {
         ("/api/chats/{session_id}/attachments", "post"),
         ("/api/attachments/{id}", "get"),
         ("/api/attachments/{id}/thumbnail", "get"),
+        ("/api/kb/articles", "get"),
+        ("/api/kb/articles", "post"),
+        ("/api/kb/articles/{id}", "get"),
+        ("/api/kb/articles/{id}", "patch"),
+        ("/api/kb/articles/{id}", "delete"),
+        ("/api/kb/search", "get"),
+        ("/api/auto-replies", "get"),
+        ("/api/auto-replies", "post"),
+        ("/api/auto-replies/{id}", "patch"),
+        ("/api/auto-replies/{id}", "delete"),
     ] {
         let op = &paths.get(path).unwrap_or_else(|| panic!("{path} missing"))[method];
         assert!(

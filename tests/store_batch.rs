@@ -517,7 +517,8 @@ async fn client_msg_id_probe_uses_the_index_in_a_generic_plan() {
     let explain = "EXPLAIN EXECUTE store_batch_plan(now(), '{0,1}', '{pk-a,pk-b}', \
                    '{id-0,id-1}', '{user,user}', '{hello,world}', '{f,f}', '{t,t}', \
                    '{k0,k1}', '{f,f}', '{\"\",\"\"}', '{f,f}', '{text,image}', '{f,t}', \
-                   '{\"\",/f/a.png}', '{f,t}', '{f,t}', '{\"\",Anna}', '{f,f}', '{\"\",\"\"}')";
+                   '{\"\",/f/a.png}', '{f,t}', '{f,t}', '{\"\",Anna}', '{f,f}', '{\"\",\"\"}', \
+                   '{\"\",kb}')";
     let rows = txn
         .query_all_raw(sea_orm::Statement::from_string(
             sea_orm::DbBackend::Postgres,

@@ -6,8 +6,10 @@
 pub mod account;
 pub mod attachment;
 pub mod attachment_blob;
+pub mod auto_reply;
 pub mod canned_response;
 pub mod chat_session;
+pub mod kb_article;
 pub mod label;
 pub mod message;
 pub mod revoked_token;

@@ -34,6 +34,8 @@ pub struct Model {
     /// url, width?, height?}` (a copy: the message reads back without a join).
     #[sea_orm(column_type = "Text", nullable)]
     pub attachment: Option<String>,
+    /// What produced an automatic message: `llm`, `kb` or `rule` (null for people).
+    pub source: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -13,6 +13,7 @@ mod m20261206_000007_message_type;
 mod m20261206_000008_rooms;
 mod m20261206_000009_attachments;
 mod m20261206_000010_agent_tools;
+mod m20261206_000011_knowledge_base;
 mod m20261206_000012_message_search;
 
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000008_rooms::Migration),
             Box::new(m20261206_000009_attachments::Migration),
             Box::new(m20261206_000010_agent_tools::Migration),
+            Box::new(m20261206_000011_knowledge_base::Migration),
             Box::new(m20261206_000012_message_search::Migration),
         ]
     }

@@ -1,6 +1,7 @@
 //! The OpenAI-compatible chat-completions client: `POST {base}/chat/completions` with
 //! `stream: true`, server-sent events parsed by `eventsource-stream`, tokens handed to a
-//! callback as they arrive. Errors say whether a retry may help.
+//! callback as they arrive. Errors say whether a retry may help. The reading of the stream
+//! ([`stream_response`]) is shared with seed 001's AI service (`super::fastapi`).
 
 use std::time::Duration;
 
@@ -70,7 +71,7 @@ pub struct Endpoint {
 pub async fn stream_completion(
     ep: &Endpoint,
     messages: &[ChatTurn],
-    mut on_token: impl FnMut(&str) -> bool,
+    on_token: impl FnMut(&str) -> bool,
 ) -> Result<(), CompletionError> {
     let body = CompletionRequest {
         model: &ep.model,
@@ -81,7 +82,20 @@ pub async fn stream_completion(
     if let Some(key) = &ep.api_key {
         req = req.bearer_auth(key);
     }
-    let resp = match tokio::time::timeout(ep.timeout, req.send()).await {
+    stream_response(req, ep.timeout, on_token).await
+}
+
+/// Sends `req` and reads its server-sent events of `{"choices":[{"delta":{"content":..}}]}`
+/// until `[DONE]` (the OpenAI streaming format, which seed 001's AI service speaks too).
+/// `timeout` bounds the wait for the answer and for each event. An event's `data` of
+/// several lines is read line by line: a service that writes `data:` lines without the blank
+/// line between events sends them as one event.
+pub async fn stream_response(
+    req: reqwest::RequestBuilder,
+    timeout: Duration,
+    mut on_token: impl FnMut(&str) -> bool,
+) -> Result<(), CompletionError> {
+    let resp = match tokio::time::timeout(timeout, req.send()).await {
         Err(_) => return Err(CompletionError::Timeout),
         Ok(Err(e)) if e.is_timeout() => return Err(CompletionError::Timeout),
         Ok(Err(e)) => return Err(CompletionError::Connect(e.without_url().to_string())),
@@ -101,42 +115,62 @@ pub async fn stream_completion(
     }
     let mut events = resp.bytes_stream().eventsource();
     loop {
-        let next = match tokio::time::timeout(ep.timeout, events.next()).await {
+        let next = match tokio::time::timeout(timeout, events.next()).await {
             Err(_) => return Err(CompletionError::Timeout),
             Ok(None) => return Err(CompletionError::Truncated),
             Ok(Some(Err(e))) => return Err(CompletionError::Malformed(e.to_string())),
             Ok(Some(Ok(ev))) => ev,
         };
-        let data = next.data.trim();
-        if data.is_empty() {
-            continue;
-        }
-        if data == "[DONE]" {
-            return Ok(());
-        }
-        let v: Value =
-            serde_json::from_str(data).map_err(|e| CompletionError::Malformed(e.to_string()))?;
-        if let Some(err) = v.get("error") {
-            return Err(CompletionError::Malformed(format!(
-                "error event: {}",
-                err.get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("unknown")
-            )));
-        }
-        let choices = v
-            .get("choices")
-            .and_then(Value::as_array)
-            .ok_or_else(|| CompletionError::Malformed("no choices".into()))?;
-        let delta = choices
-            .first()
-            .and_then(|c| c.get("delta"))
-            .and_then(|d| d.get("content"))
-            .and_then(Value::as_str);
-        if let Some(token) = delta.filter(|t| !t.is_empty()) {
-            if !on_token(token) {
-                return Ok(());
+        for line in next.data.lines() {
+            match token_of(line)? {
+                Delta::Done => return Ok(()),
+                Delta::Token(token) => {
+                    if !on_token(&token) {
+                        return Ok(());
+                    }
+                }
+                Delta::Nothing => {}
             }
         }
     }
+}
+
+/// What one `data` line says.
+enum Delta {
+    Token(String),
+    Done,
+    Nothing,
+}
+
+fn token_of(line: &str) -> Result<Delta, CompletionError> {
+    let data = line.trim();
+    if data.is_empty() {
+        return Ok(Delta::Nothing);
+    }
+    if data == "[DONE]" {
+        return Ok(Delta::Done);
+    }
+    let v: Value =
+        serde_json::from_str(data).map_err(|e| CompletionError::Malformed(e.to_string()))?;
+    if let Some(err) = v.get("error") {
+        return Err(CompletionError::Malformed(format!(
+            "error event: {}",
+            err.get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown")
+        )));
+    }
+    let choices = v
+        .get("choices")
+        .and_then(Value::as_array)
+        .ok_or_else(|| CompletionError::Malformed("no choices".into()))?;
+    let delta = choices
+        .first()
+        .and_then(|c| c.get("delta"))
+        .and_then(|d| d.get("content"))
+        .and_then(Value::as_str);
+    Ok(match delta.filter(|t| !t.is_empty()) {
+        Some(t) => Delta::Token(t.to_string()),
+        None => Delta::Nothing,
+    })
 }

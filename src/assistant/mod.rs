@@ -1,16 +1,28 @@
 //! The AI assistant: answers visitors in sessions no human owns (status `open`, no staff
-//! reply yet) through any OpenAI-compatible chat-completions endpoint, streamed token by
-//! token to the session's room (`stream-start`, `stream-token`, `stream-end`), and hands over
-//! to a human when asked, when the model says so (`AI_HANDOFF_MARKER`), or when the endpoint
-//! fails (after retries with backoff: the visitor gets `AI_FALLBACK_MESSAGE` and the session
-//! goes to the queue).
+//! reply yet) through a model, streamed token by token to the session's room (`stream-start`,
+//! `stream-token`, `stream-end`), and hands over to a human when asked, when the model says
+//! so (`AI_HANDOFF_MARKER`), or when the model fails (after retries with backoff: the visitor
+//! gets `AI_FALLBACK_MESSAGE` and the session goes to the queue). The model is an
+//! OpenAI-compatible chat-completions endpoint ([`client`]) or seed 001's AI service
+//! ([`fastapi`]): one pipeline, the same streaming, cancellation, retries and fallback.
+//!
+//! Grounding: when the knowledge base has published articles, the prompt carries the
+//! passages relevant to the visitor's question (title, link, text; `kb::Knowledge::grounding`)
+//! and the reply ends with the articles it cites; when no passage is relevant enough, the
+//! model is not asked: the visitor is told so and the session goes to the queue.
+//!
+//! Without a model (`AI_PROVIDER=none`, the default when none is configured) the assistant
+//! answers from the rules and articles instead ([`auto`]). Every automatic message is stored
+//! with `is_ai` and its `source` (`llm`, `kb`, `rule`).
 //!
 //! One generation at a time per session: a visitor message that arrives meanwhile is
 //! answered after it, with the conversation so far as context. A claim, a staff message or a
 //! request for a human cancels the stream; what was generated is stored as an `interrupted`
 //! message, and the assistant stays quiet in that session from then on.
 
+pub mod auto;
 pub mod client;
+pub mod fastapi;
 pub mod types;
 
 use std::borrow::Cow;
@@ -26,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::desk::types::EscalationResponse;
 use crate::messages::service::NewMessage;
-use crate::messages::types::{MessageDto, Sender};
+use crate::messages::types::{AiSource, MessageDto, Sender};
 use crate::sessions::types::Typing;
 use crate::state::AppState;
 use client::{ChatTurn, CompletionError, Endpoint};
@@ -45,15 +57,26 @@ struct Slot {
     again: bool,
 }
 
+/// Where replies come from.
+pub enum Provider {
+    /// An OpenAI-compatible chat-completions endpoint.
+    OpenAi(Endpoint),
+    /// Seed 001's AI service.
+    FastApi(fastapi::Service),
+}
+
 /// The assistant's settings and live generations.
 pub struct Assistant {
-    endpoint: Endpoint,
+    /// The model; none: automatic answers from the knowledge base and rules ([`auto`]).
+    provider: Option<Provider>,
     system_prompt: String,
     context: u64,
     max_retries: u32,
     max_chars: usize,
     marker: String,
     fallback: String,
+    /// What the visitor reads when nothing answers the question (`KB_NO_MATCH_MESSAGE`).
+    no_match: String,
     permits: Semaphore,
     slots: Mutex<HashMap<String, Slot>>,
     /// Tells the other nodes about a cancel (`cluster::cancel`), when there are any.
@@ -64,15 +87,25 @@ pub struct Assistant {
 pub type RemoteCancel = Box<dyn Fn(&str) + Send + Sync>;
 
 impl Assistant {
-    /// The assistant, when `AI_BASE_URL` is set.
+    /// The assistant `AI_PROVIDER` asks for (none with `off`).
     pub fn from_config(c: &Config) -> anyhow::Result<Option<Arc<Assistant>>> {
-        let Some(base) = c
-            .ai_base_url
-            .as_deref()
-            .map(str::trim)
-            .filter(|b| !b.is_empty())
-        else {
-            return Ok(None);
+        let set = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|b| !b.is_empty())
+                .map(String::from)
+        };
+        let (base, fastapi_url) = (set(&c.ai_base_url), set(&c.fastapi_url));
+        let chosen = set(&c.ai_provider).map(|p| p.to_ascii_lowercase());
+        let kind = match chosen.as_deref() {
+            Some(k @ ("openai" | "fastapi" | "none")) => k,
+            Some("off") => return Ok(None),
+            Some(other) => {
+                anyhow::bail!("AI_PROVIDER={other}: expected openai, fastapi, none or off")
+            }
+            None if base.is_some() => "openai",
+            None if fastapi_url.is_some() => "fastapi",
+            None => "none",
         };
         let system_prompt = match c.ai_system_prompt.strip_prefix('@') {
             Some(path) => std::fs::read_to_string(path)
@@ -83,21 +116,38 @@ impl Assistant {
         let http = reqwest::Client::builder()
             .connect_timeout(timeout)
             .build()?;
-        tracing::info!(model = %c.ai_model, "assistant on");
+        let provider = match kind {
+            "openai" => {
+                let base = base.unwrap_or_else(|| "https://api.openai.com/v1".into());
+                tracing::info!(model = %c.ai_model, "assistant on: OpenAI-compatible endpoint");
+                Some(Provider::OpenAi(Endpoint {
+                    http,
+                    url: format!("{}/chat/completions", base.trim_end_matches('/')),
+                    api_key: c.ai_api_key.clone().filter(|k| !k.is_empty()),
+                    model: c.ai_model.clone(),
+                    timeout,
+                }))
+            }
+            "fastapi" => {
+                let Some(url) = fastapi_url else {
+                    anyhow::bail!("AI_PROVIDER=fastapi needs FASTAPI_URL");
+                };
+                tracing::info!("assistant on: seed 001's AI service");
+                Some(Provider::FastApi(fastapi::Service::new(
+                    http, &url, timeout,
+                )))
+            }
+            _ => None,
+        };
         Ok(Some(Arc::new(Assistant {
-            endpoint: Endpoint {
-                http,
-                url: format!("{}/chat/completions", base.trim_end_matches('/')),
-                api_key: c.ai_api_key.clone().filter(|k| !k.is_empty()),
-                model: c.ai_model.clone(),
-                timeout,
-            },
+            provider,
             system_prompt,
             context: c.ai_context_messages.max(1),
             max_retries: c.ai_max_retries,
             max_chars: c.ai_max_reply_chars.max(1),
             marker: c.ai_handoff_marker.clone(),
             fallback: c.ai_fallback_message.clone(),
+            no_match: c.kb_no_match_message.clone(),
             permits: Semaphore::new(c.ai_max_concurrency.max(1)),
             slots: Mutex::new(HashMap::new()),
             remote_cancel: std::sync::OnceLock::new(),
@@ -111,6 +161,11 @@ impl Assistant {
         if let Some(remote) = self.remote_cancel.get() {
             remote(session_pk);
         }
+    }
+
+    /// Whether a model answers (else: automatic answers from the knowledge base and rules).
+    pub fn has_model(&self) -> bool {
+        self.provider.is_some()
     }
 
     /// Sets how cancels reach the other nodes (once).
@@ -164,6 +219,9 @@ pub fn visitor_wrote(state: &AppState, session_pk: &str) {
     let Some(ai) = state.assistant.clone() else {
         return;
     };
+    if !ai.has_model() && !state.kb.can_answer() {
+        return; // no model, no rule, no article: nothing to say
+    }
     {
         let Ok(mut slots) = ai.slots.lock() else {
             return;
@@ -227,6 +285,10 @@ async fn answer(state: &AppState, ai: &Arc<Assistant>, pk: &str) {
     if !may_answer(&session) {
         return;
     }
+    let Some(provider) = &ai.provider else {
+        auto::answer(state, ai, &session).await;
+        return;
+    };
     let Ok(_permit) = ai.permits.acquire().await else {
         return;
     };
@@ -241,17 +303,23 @@ async fn answer(state: &AppState, ai: &Arc<Assistant>, pk: &str) {
         }
     }
     let sid = session.session_id.clone();
-    let turns = match context(state, ai, pk).await {
-        Ok(t) => t,
+    let prompt = match prompt(state, ai, &session).await {
+        Ok(p) => p,
         Err(e) => {
             tracing::warn!(error = %e, "assistant could not read the conversation");
             return;
         }
     };
+    if prompt.ungrounded {
+        // The desk has articles, and none is relevant enough: say so rather than guess.
+        auto::say(state, &session, ai.no_match.clone(), AiSource::Kb).await;
+        hand_over(state, &session.id).await;
+        return;
+    }
     typing(state, &sid, true).await;
     let mut ending = Ending::Done;
     for attempt in 0..=ai.max_retries {
-        match stream_once(state, ai, &generation, &sid, &turns).await {
+        match stream_once(state, ai, provider, &generation, &sid, &prompt).await {
             Ok(()) if generation.cancel.is_cancelled() => {
                 ending = Ending::Cancelled;
                 break;
@@ -289,28 +357,63 @@ async fn answer(state: &AppState, ai: &Arc<Assistant>, pk: &str) {
             }
         }
     }
+    if matches!(ending, Ending::Done) {
+        cite(state, ai, &generation, &sid, &prompt.passages).await;
+    }
     finish(state, ai, &session, &generation, ending).await;
 }
 
-/// The system prompt and the latest messages of the session.
-async fn context(
+/// What the model is asked.
+struct Prompt {
+    /// The system prompt (with the passages) and the latest messages of the session.
+    turns: Vec<ChatTurn>,
+    /// The visitor's latest message.
+    query: String,
+    /// The knowledge-base passages the answer should come from.
+    passages: Vec<crate::kb::Passage>,
+    /// The desk has articles and none is relevant enough to the question.
+    ungrounded: bool,
+    session_id: String,
+    user_id: String,
+}
+
+/// The prompt: the system prompt, grounded in the passages relevant to the visitor's latest
+/// message when the desk has articles, and the latest messages of the session.
+async fn prompt(
     state: &AppState,
     ai: &Assistant,
-    pk: &str,
-) -> crate::error::AppResult<Vec<ChatTurn>> {
+    session: &entity::chat_session::Model,
+) -> crate::error::AppResult<Prompt> {
     let (rows, _) =
         // The assistant never reads the desk's private notes.
         crate::messages::service::messages_before(
             &state.db,
-            pk,
+            &session.id,
             None,
             ai.context,
             crate::messages::service::Audience::Public,
         )
         .await?;
+    let query = rows
+        .iter()
+        .rev()
+        .find(|m| m.sender == "user")
+        .map(|m| m.content.clone())
+        .unwrap_or_default();
+    // A greeting or small talk has nothing to look up: the model answers it ungrounded.
+    let grounded = state.kb.has_articles() && state.kb.is_searchable(&query);
+    let passages = if grounded {
+        state.kb.grounding(&query)
+    } else {
+        Vec::new()
+    };
+    let mut system = ai.system_prompt.clone();
+    if !passages.is_empty() {
+        system.push_str(&grounding(&passages, &ai.marker));
+    }
     let mut turns = vec![ChatTurn {
         role: "system",
-        content: ai.system_prompt.clone(),
+        content: system,
     }];
     turns.extend(rows.into_iter().map(|m| ChatTurn {
         role: if m.sender == "user" {
@@ -320,7 +423,88 @@ async fn context(
         },
         content: m.content,
     }));
-    Ok(turns)
+    Ok(Prompt {
+        turns,
+        query,
+        ungrounded: grounded && passages.is_empty(),
+        passages,
+        session_id: session.session_id.clone(),
+        user_id: session
+            .customer_id
+            .clone()
+            .unwrap_or_else(|| session.session_id.clone()),
+    })
+}
+
+/// The part of the system prompt that grounds the answer: the passages, numbered, each with
+/// its title and link.
+fn grounding(passages: &[crate::kb::Passage], marker: &str) -> String {
+    let mut out = String::from(
+        "\n\nAnswer only from the help-center articles below. Cite each article you use by its \
+         number in brackets, like [1]. If they do not answer the question, say so",
+    );
+    if marker.is_empty() {
+        out.push('.');
+    } else {
+        out.push_str(&format!(" and answer with {marker}."));
+    }
+    for (i, p) in passages.iter().enumerate() {
+        out.push_str(&format!(
+            "\n\n[{}] {} ({})\n{}",
+            i + 1,
+            p.title,
+            p.link,
+            p.text
+        ));
+    }
+    out
+}
+
+/// The articles a reply cites: those whose `[n]` it contains, else (a reply grounded in the
+/// passages that names none) all of them.
+fn cited<'a>(
+    text: &str,
+    passages: &'a [crate::kb::Passage],
+) -> Vec<(usize, &'a crate::kb::Passage)> {
+    let numbered = passages.iter().enumerate().map(|(i, p)| (i + 1, p));
+    let named: Vec<_> = numbered
+        .clone()
+        .filter(|(n, _)| text.contains(&format!("[{n}]")))
+        .collect();
+    if named.is_empty() {
+        numbered.collect()
+    } else {
+        named
+    }
+}
+
+/// Ends a grounded reply with the articles it cites, streamed like the rest of it (what the
+/// visitor saw is what is stored). Not after a hand-over.
+async fn cite(
+    state: &AppState,
+    ai: &Assistant,
+    g: &Generation,
+    sid: &str,
+    passages: &[crate::kb::Passage],
+) {
+    if passages.is_empty() {
+        return;
+    }
+    let text: String = g.tokens.lock().map(|t| t.concat()).unwrap_or_default();
+    if text.trim().is_empty() || (!ai.marker.is_empty() && text.contains(&ai.marker)) {
+        return;
+    }
+    let list: Vec<String> = cited(&text, passages)
+        .into_iter()
+        .map(|(n, p)| format!("[{n}] {}: {}", p.title, p.link))
+        .collect();
+    let sources = format!("\n\nSources:\n{}", list.join("\n"));
+    let index = {
+        let Ok(mut t) = g.tokens.lock() else { return };
+        t.push(sources.clone());
+        t.len() - 1
+    };
+    emit_token(state, g, sid, index, sources).await;
 }
 
 async fn typing(state: &AppState, session_id: &str, on: bool) {
@@ -338,9 +522,10 @@ async fn typing(state: &AppState, session_id: &str, on: bool) {
 async fn stream_once(
     state: &AppState,
     ai: &Assistant,
+    provider: &Provider,
     g: &Generation,
     sid: &str,
-    turns: &[ChatTurn],
+    prompt: &Prompt,
 ) -> Result<(), CompletionError> {
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
     let mut chars = g
@@ -348,7 +533,7 @@ async fn stream_once(
         .lock()
         .map(|t| t.iter().map(|x| x.chars().count()).sum::<usize>())
         .unwrap_or(0);
-    let producer = client::stream_completion(&ai.endpoint, turns, move |token| {
+    let on_token = move |token: &str| {
         if g.cancel.is_cancelled() {
             return false;
         }
@@ -359,7 +544,35 @@ async fn stream_once(
             let _ = tx.send(token);
         }
         chars < ai.max_chars
-    });
+    };
+    let producer = async move {
+        // the closure owns the sender: the channel closes when the request ends
+        match provider {
+            Provider::OpenAi(ep) => client::stream_completion(ep, &prompt.turns, on_token).await,
+            Provider::FastApi(svc) => {
+                let system = prompt.turns.first().map(|t| t.content.as_str());
+                let body = fastapi::AiRequest {
+                    query: &prompt.query,
+                    user_id: &prompt.user_id,
+                    session_id: &prompt.session_id,
+                    context: fastapi::Context {
+                        system: system.unwrap_or(""),
+                        messages: prompt.turns.get(1..).unwrap_or(&[]),
+                        knowledge: prompt
+                            .passages
+                            .iter()
+                            .map(|p| fastapi::Knowledge {
+                                title: &p.title,
+                                url: &p.link,
+                                text: &p.text,
+                            })
+                            .collect(),
+                    },
+                };
+                fastapi::stream_answer(svc, &body, on_token).await
+            }
+        }
+    };
     let consumer = async {
         while let Some(token) = rx.recv().await {
             let index = {
@@ -382,30 +595,32 @@ async fn stream_once(
                     )
                     .await;
             }
-            let payload = StreamToken {
-                message_id: Cow::Borrowed(&g.message_id),
-                session_id: Cow::Borrowed(sid),
-                index,
-                token: Cow::Owned(token),
-            };
-            state
-                .hub
-                .to_session(sid, "stream-token", &payload, None)
-                .await;
+            emit_token(state, g, sid, index, token).await;
         }
     };
     let cancelled = g.cancel.cancelled();
     let run = async {
-        let (result, ()) = futures::join!(
-            producer, // its closure owns the sender: the channel closes when it ends
-            consumer
-        );
+        let (result, ()) = futures::join!(producer, consumer);
         result
     };
     tokio::select! {
         r = run => r,
         _ = cancelled => Ok(()),
     }
+}
+
+/// Sends the room the reply's token number `index`.
+async fn emit_token(state: &AppState, g: &Generation, sid: &str, index: usize, token: String) {
+    let payload = StreamToken {
+        message_id: Cow::Borrowed(&g.message_id),
+        session_id: Cow::Borrowed(sid),
+        index,
+        token: Cow::Owned(token),
+    };
+    state
+        .hub
+        .to_session(sid, "stream-token", &payload, None)
+        .await;
 }
 
 /// Stores what was generated and tells the room; hands over to a human when needed.
@@ -438,6 +653,7 @@ async fn finish(
     if !content.trim().is_empty() {
         let mut new = NewMessage::new(session.id.clone(), sid.clone(), Sender::Admin, content);
         new.is_ai = true;
+        new.source = Some(AiSource::Llm);
         new.id = Some(g.message_id.clone());
         new.interrupted = interrupted;
         match state.writer.store(new, None).await {
@@ -459,6 +675,7 @@ async fn finish(
             ai.fallback.clone(),
         );
         fb.is_ai = true;
+        fb.source = Some(AiSource::Llm);
         if let Err(e) = state.writer.store(fb, None).await {
             tracing::warn!(error = %e, "fallback message not stored");
         }
@@ -481,7 +698,7 @@ async fn end_stream(state: &AppState, sid: &str, message_id: &str, message: Opti
 }
 
 /// The session goes to the queue and the visitor is told a human will come.
-async fn hand_over(state: &AppState, pk: &str) {
+pub(crate) async fn hand_over(state: &AppState, pk: &str) {
     let Ok(s) = crate::desk::service::load(&state.db, pk).await else {
         return;
     };

@@ -6,12 +6,12 @@
 //! with Redis away, the other nodes' generations run to their end, as on one node before.
 
 use std::borrow::Cow;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::{Backoff, Redis, REDIS_TIMEOUT};
+use super::channel::{self, Heard};
+use super::Redis;
 
 /// What can be cancelled across nodes (the assistant implements it): it is told how to
 /// publish its own cancels, and cancels on this node what another node published.
@@ -37,63 +37,31 @@ pub fn attach<T: Cancellable>(redis: Arc<Redis>, ai: &Arc<T>) {
     let publisher = redis.clone();
     let out = channel.clone();
     ai.on_cancel(Box::new(move |session_pk: &str| {
-        let redis = publisher.clone();
-        let channel = out.clone();
         let notice = CancelNotice {
-            node: Cow::Borrowed(&redis.node_id),
+            node: Cow::Borrowed(&publisher.node_id),
             session_pk: Cow::Borrowed(session_pk),
         };
-        let payload = match serde_json::to_string(&notice) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(error = %e, "assistant cancel not encoded");
-                return;
-            }
-        };
-        tokio::spawn(async move {
-            let mut pipe = redis::pipe();
-            pipe.cmd("PUBLISH").arg(&channel).arg(payload).ignore();
-            if let Err(e) = redis.query::<()>(&pipe).await {
-                crate::metrics::redis_failure("cancel");
-                tracing::warn!(error = %e, "assistant cancel not published to other nodes");
-            }
-        });
+        match serde_json::to_string(&notice) {
+            Ok(payload) => channel::publish(publisher.clone(), out.clone(), payload, "cancel"),
+            Err(e) => tracing::error!(error = %e, "assistant cancel not encoded"),
+        }
     }));
-    tokio::spawn(listen(redis, channel, Arc::downgrade(ai)));
-}
-
-/// Hears the other nodes' cancels until the assistant is gone; reconnects (with
-/// [`Backoff`]) and subscribes again when Redis returns.
-async fn listen<T: Cancellable>(redis: Arc<Redis>, channel: String, ai: Weak<T>) {
-    let mut backoff = Backoff::default();
-    loop {
-        let pubsub =
-            match tokio::time::timeout(REDIS_TIMEOUT, redis.client().get_async_pubsub()).await {
-                Ok(Ok(p)) => p,
-                _ => {
-                    tokio::time::sleep(backoff.next_delay()).await;
-                    continue;
+    let ai = Arc::downgrade(ai);
+    let node = redis.node_id.clone();
+    tokio::spawn(channel::subscribe(redis, channel, "cancel", move |heard| {
+        // Hears the other nodes' cancels until the assistant is gone.
+        let alive = match (ai.upgrade(), heard) {
+            (None, _) => false,
+            (Some(ai), Heard::Message(bytes)) => {
+                if let Ok(notice) = serde_json::from_slice::<CancelNotice>(&bytes) {
+                    if notice.node != node {
+                        ai.cancel_local(&notice.session_pk); // not our own: cancelled here already
+                    }
                 }
-            };
-        let (mut sink, mut stream) = pubsub.split();
-        if sink.subscribe(&channel).await.is_ok() {
-            backoff.reset();
-            while let Some(msg) = stream.next().await {
-                let Some(ai) = ai.upgrade() else { return };
-                let Ok(notice) = serde_json::from_slice::<CancelNotice>(msg.get_payload_bytes())
-                else {
-                    continue;
-                };
-                if notice.node == redis.node_id {
-                    continue; // our own: cancelled here already
-                }
-                ai.cancel_local(&notice.session_pk);
+                true
             }
-        }
-        if ai.strong_count() == 0 {
-            return;
-        }
-        tracing::warn!("assistant cancel relay lost Redis; reconnecting");
-        tokio::time::sleep(backoff.next_delay()).await;
-    }
+            (Some(_), Heard::Resubscribed) => true,
+        };
+        Box::pin(std::future::ready(alive))
+    }));
 }

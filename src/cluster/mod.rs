@@ -16,7 +16,9 @@
 //! resume ([`driver::Resync`]).
 
 pub mod cancel;
+pub mod channel;
 pub mod driver;
+pub mod kb;
 pub mod presence;
 pub mod relay;
 

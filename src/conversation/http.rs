@@ -121,9 +121,7 @@ pub(crate) async fn post_message(
     } else {
         Outgoing::staff(SessionRef::from(&session), content, &me)
     };
-    let out = out
-        .with_client_msg_id(body.client_msg_id)
-        .with_media(media);
+    let out = out.with_client_msg_id(body.client_msg_id).with_media(media);
     let stored = super::send(&state, out, None).await?;
     let status = if stored.duplicate {
         StatusCode::OK

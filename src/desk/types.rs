@@ -285,6 +285,7 @@ mod tests {
             private: false,
             author_name: None,
             attachment: None,
+            source: None,
         };
         let activity = SessionUpdated::Activity {
             session_id: "s1",

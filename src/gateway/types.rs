@@ -20,7 +20,8 @@ use crate::desk::service::Reader;
 use crate::desk::types::{Assignee, EscalationResponse, QueuePosition, StatusChanged};
 use crate::error::AppError;
 use crate::messages::types::{
-    format_ts, now_millis, Attachment, ClientMsgId, Media, MessageDto, MessageKind, Sender,
+    format_ts, now_millis, AiSource, Attachment, ClientMsgId, Media, MessageDto, MessageKind,
+    Sender,
 };
 use crate::sessions::types::{ReadReceipt, SessionStatus, Typing};
 
@@ -418,6 +419,9 @@ pub struct HistoryItem<'a> {
     /// The uploaded file the message carries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attachment: Option<Attachment>,
+    /// What produced an automatic message (`llm`, `kb`, `rule`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<AiSource>,
 }
 
 impl<'a> HistoryItem<'a> {
@@ -434,6 +438,7 @@ impl<'a> HistoryItem<'a> {
             message_type: MessageKind::stored(&m.kind),
             file_url: m.file_url.as_deref(),
             attachment: Attachment::stored(m.attachment.as_deref()),
+            source: AiSource::stored(m.source.as_deref()),
         }
     }
 }
@@ -476,6 +481,9 @@ pub struct LiveMessage<'a> {
     pub file_url: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attachment: Option<&'a Attachment>,
+    /// What produced an automatic message (`llm`, `kb`, `rule`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<AiSource>,
 }
 
 /// A stored message of the room (socket.io `message`, a `MessageDto`) as a plain-WebSocket
@@ -497,6 +505,7 @@ pub fn live_message(dto: &MessageDto) -> Outbound<'_> {
         message_type: dto.kind,
         file_url: dto.file_url.as_deref(),
         attachment: dto.attachment.as_ref(),
+        source: dto.source,
     };
     if label == "user" {
         Outbound::UserMessage(m)
@@ -919,6 +928,7 @@ mod tests {
             private: false,
             author_name: None,
             attachment: None,
+            source: None,
         };
         let rows = [row(1, false), row(2, true)];
         let mut h = history("s1", &rows, true);
@@ -954,6 +964,7 @@ mod tests {
             private: false,
             author_name: None,
             attachment: None,
+            source: None,
         };
         assert_eq!(
             serde_json::to_value(sent(&dto, false)).unwrap_or_default(),

@@ -13,7 +13,7 @@ use sea_orm::{
 };
 
 pub use super::store_pg::STORE_BATCH_PG;
-use super::types::{FileUrl, Media, MessageDto, MessageKind, Sender};
+use super::types::{AiSource, FileUrl, Media, MessageDto, MessageKind, Sender};
 use crate::error::{AppError, AppResult};
 use entity::chat_session::SessionStatus;
 
@@ -42,6 +42,8 @@ pub struct NewMessage {
     pub author_name: Option<String>,
     /// The uploaded file it carries, as the JSON kept with it (`messages.attachment`).
     pub attachment: Option<String>,
+    /// What produced an automatic message (with `is_ai`).
+    pub source: Option<AiSource>,
 }
 
 impl NewMessage {
@@ -62,6 +64,7 @@ impl NewMessage {
             private: false,
             author_name: None,
             attachment: None,
+            source: None,
         }
     }
 

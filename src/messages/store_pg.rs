@@ -12,7 +12,7 @@ use entity::message;
 
 /// The whole group commit on PostgreSQL, one statement run in autocommit (a single statement
 /// is atomic: all of it commits, or none of it). Its text never changes, whatever the batch
-/// size: every column travels as one array (`$2`..`$20`, one element per message, `ord` its
+/// size: every column travels as one array (`$2`..`$21`, one element per message, `ord` its
 /// index in the batch), so it is prepared once per connection. `$1` is the timestamp.
 ///
 /// Data-modifying CTEs all run on the statement's snapshot; the steps:
@@ -59,10 +59,10 @@ WITH input AS MATERIALIZED (
     FROM unnest($2::bigint[], $3::varchar[], $4::varchar[], $5::varchar[], $6::text[],
                 $7::bool[], $8::bool[], $9::varchar[], $10::bool[], $11::varchar[], $12::bool[],
                 $13::varchar[], $14::bool[], $15::text[], $16::bool[], $17::bool[],
-                $18::varchar[], $19::bool[], $20::text[])
+                $18::varchar[], $19::bool[], $20::text[], $21::varchar[])
         AS u(ord, pk, id, sender, content, is_ai, has_key, key, has_author, author, interrupted,
              msg_type, has_file, file_url, private, has_author_name, author_name,
-             has_attachment, attachment)
+             has_attachment, attachment, source)
 ),
 dup AS (
     SELECT i.ord, m.*
@@ -116,12 +116,12 @@ numbered AS (
 inserted AS (
     INSERT INTO messages (id, chat_session_id, seq, sender, content, is_ai, client_msg_id,
                           author_id, interrupted, created_at, "type", file_url, private,
-                          author_name, attachment)
+                          author_name, attachment, source)
     SELECT id, pk, seq, sender, content, is_ai, CASE WHEN has_key THEN key END,
            CASE WHEN has_author THEN author END, interrupted, $1, msg_type,
            CASE WHEN has_file THEN file_url END, private,
            CASE WHEN has_author_name THEN author_name END,
-           CASE WHEN has_attachment THEN attachment END
+           CASE WHEN has_attachment THEN attachment END, NULLIF(source, '')
     FROM numbered
 )
 SELECT 'stored' AS kind, ord, seq, GREATEST(seq - admin_read_seq, 0) AS unread, id,
@@ -129,16 +129,17 @@ SELECT 'stored' AS kind, ord, seq, GREATEST(seq - admin_read_seq, 0) AS unread, 
        NULL::varchar AS client_msg_id, NULL::varchar AS author_id, NULL::bool AS interrupted,
        NULL::timestamptz AS created_at, NULL::varchar AS msg_type, NULL::text AS file_url,
        NULL::bool AS private, NULL::varchar AS author_name, NULL::text AS attachment,
+       NULL::varchar AS source,
        NULL::varchar AS session_id, NULL::varchar AS status, NULL::varchar AS assignee_id
 FROM numbered
 UNION ALL
 SELECT 'duplicate', ord, seq, 0, id, sender, content, is_ai, client_msg_id, author_id,
-       interrupted, created_at, "type", file_url, private, author_name, attachment, NULL, NULL,
-       NULL
+       interrupted, created_at, "type", file_url, private, author_name, attachment, source,
+       NULL, NULL, NULL
 FROM dup
 UNION ALL
 SELECT 'reopened', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       NULL, NULL, NULL, NULL, session_id, status, assignee_id
+       NULL, NULL, NULL, NULL, NULL, session_id, status, assignee_id
 FROM advanced
 WHERE reopened
 "#;
@@ -165,6 +166,8 @@ struct PgBatch {
     author_name: Vec<String>,
     has_attachment: Vec<bool>,
     attachment: Vec<String>,
+    /// Empty for none (stored as NULL).
+    source: Vec<String>,
 }
 
 impl PgBatch {
@@ -198,6 +201,8 @@ impl PgBatch {
         self.has_attachment.push(m.attachment.is_some());
         self.attachment
             .push(m.attachment.clone().unwrap_or_default());
+        self.source
+            .push(m.source.map(|s| s.as_str()).unwrap_or("").to_string());
     }
 
     fn into_values(self, now: chrono::DateTime<chrono::Utc>) -> Vec<sea_orm::Value> {
@@ -222,6 +227,7 @@ impl PgBatch {
             self.author_name.into(),
             self.has_attachment.into(),
             self.attachment.into(),
+            self.source.into(),
         ]
     }
 }
@@ -294,6 +300,7 @@ pub(super) async fn store_batch_postgres<C: ConnectionTrait>(
                     private: m.private,
                     author_name: m.author_name.clone(),
                     attachment: m.attachment.clone(),
+                    source: m.source.map(|s| s.as_str().to_string()),
                 };
                 Stored {
                     message: MessageDto::from_model(model, &m.session_id),
@@ -318,6 +325,7 @@ pub(super) async fn store_batch_postgres<C: ConnectionTrait>(
                     private: row.try_get("", "private")?,
                     author_name: row.try_get("", "author_name")?,
                     attachment: row.try_get("", "attachment")?,
+                    source: row.try_get("", "source")?,
                 };
                 Stored {
                     message: MessageDto::from_model(model, &m.session_id),

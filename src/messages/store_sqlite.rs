@@ -124,6 +124,7 @@ where
                 private: m.private,
                 author_name: m.author_name.clone(),
                 attachment: m.attachment.clone(),
+                source: m.source.map(|s| s.as_str().to_string()),
             };
             results[i] = Some(Ok(Stored {
                 message: MessageDto::from_model(model.clone(), &m.session_id),
@@ -254,6 +255,7 @@ async fn insert_messages<C: ConnectionTrait>(
         private: Set(m.private),
         author_name: Set(m.author_name),
         attachment: Set(m.attachment),
+        source: Set(m.source),
     });
     message::Entity::insert_many(models).exec(txn).await?;
     Ok(())

@@ -108,6 +108,40 @@ pub struct MessageDto {
     /// The uploaded file it carries (then `fileUrl` is its `url`); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub attachment: Option<Attachment>,
+    /// What produced an automatic message (`isAI: true`): `llm`, `kb` or `rule`; absent on
+    /// people's messages.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub source: Option<AiSource>,
+}
+
+/// What produced an automatic message: a model (`llm`), a knowledge-base article (`kb`), or
+/// an auto-reply rule (`rule`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AiSource {
+    Llm,
+    Kb,
+    Rule,
+}
+
+impl AiSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AiSource::Llm => "llm",
+            AiSource::Kb => "kb",
+            AiSource::Rule => "rule",
+        }
+    }
+
+    /// The stored column's value (unknown values read as none).
+    pub fn stored(s: Option<&str>) -> Option<Self> {
+        match s? {
+            "llm" => Some(AiSource::Llm),
+            "kb" => Some(AiSource::Kb),
+            "rule" => Some(AiSource::Rule),
+            _ => None,
+        }
+    }
 }
 
 impl MessageDto {
@@ -129,6 +163,7 @@ impl MessageDto {
             private: m.private,
             author_name: m.author_name,
             attachment: Attachment::stored(m.attachment.as_deref()),
+            source: AiSource::stored(m.source.as_deref()),
         }
     }
 }
@@ -493,6 +528,9 @@ pub struct LastMessage<'a> {
     pub content: Cow<'a, str>,
     #[serde(rename = "isAI")]
     pub is_ai: bool,
+    /// What produced an automatic message (`llm`, `kb`, `rule`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<AiSource>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
 }
@@ -505,6 +543,7 @@ impl LastMessage<'static> {
             content: Cow::Owned(preview(&m.content).to_string()),
             sender: Cow::Owned(m.sender),
             is_ai: m.is_ai,
+            source: AiSource::stored(m.source.as_deref()),
             created_at: Some(format_ts(&m.created_at)),
         }
     }
@@ -519,6 +558,7 @@ impl<'a> LastMessage<'a> {
             sender: Cow::Borrowed(&m.sender),
             content: Cow::Borrowed(preview(&m.content)),
             is_ai: m.is_ai,
+            source: m.source,
             created_at: None,
         }
     }
@@ -561,6 +601,7 @@ mod tests {
             private: false,
             author_name: None,
             attachment: None,
+            source: None,
         };
         let json = serde_json::to_value(&m).unwrap_or_default();
         assert_eq!(

@@ -5,6 +5,7 @@
 
 /// The socket.io client (the `testkit` crate, shared with the load bench), as `common::sio`.
 pub use testkit as sio;
+pub mod fake_model;
 pub mod ws;
 
 use std::time::Duration;

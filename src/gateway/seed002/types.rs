@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::AppError;
-use crate::messages::types::{ClientMsgId, MessageDto, Sender};
+use crate::messages::types::{AiSource, ClientMsgId, MessageDto, Sender};
 use crate::sessions::types::Reader;
 
 /// A client frame, by its `type`.
@@ -115,6 +115,9 @@ pub struct ConversationMessage<'a> {
     pub is_ai: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_msg_id: Option<&'a str>,
+    /// What produced an automatic message (`llm`, `kb`, `rule`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<AiSource>,
 }
 
 impl<'a> ConversationMessage<'a> {
@@ -138,6 +141,7 @@ impl<'a> ConversationMessage<'a> {
             sender: &dto.sender,
             is_ai: dto.is_ai,
             client_msg_id: dto.client_msg_id.as_deref(),
+            source: dto.source,
         }
     }
 }
