@@ -218,7 +218,7 @@ pub struct Config {
     pub typing_timeout_secs: u64,
 
     /// OpenAI-compatible API base (e.g. `https://api.openai.com/v1`, `http://localhost:8080/v1`).
-    /// Unset: the assistant is off.
+    /// Set: the model answers (`AI_PROVIDER` unset means `openai`).
     #[arg(long, env = "AI_BASE_URL")]
     pub ai_base_url: Option<String>,
 
