@@ -104,7 +104,7 @@ pub async fn open(
     charge()?;
     let session = state.sessions.create(new).await?;
     tracing::info!(session = %session.session_id, "session created");
-    let sum = crate::desk::summary(state, &session).await?;
+    let sum = crate::desk::created_summary(state, &session).await;
     state.hub.to_agents("session_created", &sum, None).await;
     Ok(Opened {
         session,

@@ -33,6 +33,16 @@ pub async fn summary(state: &AppState, s: &Session) -> AppResult<SessionSummary>
         .unwrap_or_else(|| SessionSummary::new(s, None, false)))
 }
 
+/// The summary of a session just created: nothing to read back (it has no assignee, no
+/// message and no label yet), so announcing it costs no query.
+pub async fn created_summary(state: &AppState, s: &Session) -> SessionSummary {
+    let online = state
+        .presence
+        .visitors_online(std::slice::from_ref(&s.session_id))
+        .await;
+    SessionSummary::new(s, None, online.contains(&s.session_id))
+}
+
 /// Summaries of several sessions (one query each for the assignees' names, the latest
 /// messages and the labels).
 pub async fn summaries(state: &AppState, list: &[Session]) -> AppResult<Vec<SessionSummary>> {
