@@ -118,13 +118,15 @@ async fn init<A: Adapter>(
     // Join before reading history: whatever commits after the join arrives live, whatever
     // committed before is in the history; a message in both is deduped by `seq`.
     s.join(session.session_id.clone());
+    // A reply streaming now: what was said so far goes first, right after the join and
+    // before anything awaits, so that no live token of it can overtake the replay.
+    if let Some(ai) = &state.assistant {
+        ai.replay_to(s, &session.id, &session.session_id);
+    }
     let first_join = !realtime::joined(s).contains(&session.session_id);
     realtime::joined(s).insert(&session.session_id, &session.id);
     if first_join && !caller.is_staff() {
         crate::desk::visitors::visitor_arrived(state, &session.session_id, &s.id.to_string()).await;
-    }
-    if let Some(ai) = &state.assistant {
-        ai.replay_to(s, &session.id, &session.session_id);
     }
 
     let (messages, has_more) = match last_seq {
