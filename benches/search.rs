@@ -114,6 +114,8 @@ async fn fill(
                 resolved_at: Set(None),
                 visitor_cleared_seq: Set(0),
                 ai_enabled: Set(None),
+                contact_email: Set(None),
+                contact_left_at: Set(None),
             }
         });
         chat_session::Entity::insert_many(rows.collect::<Vec<_>>())

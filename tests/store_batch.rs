@@ -61,6 +61,8 @@ async fn session(
         resolved_at: Set(None),
         visitor_cleared_seq: Set(0),
         ai_enabled: Set(None),
+        contact_email: Set(None),
+        contact_left_at: Set(None),
     }
     .insert(db)
     .await

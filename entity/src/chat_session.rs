@@ -40,6 +40,9 @@ pub struct Model {
     /// human has answered), `Some(true)` on (while `open`, even after a human), `Some(false)`
     /// off.
     pub ai_enabled: Option<bool>,
+    /// The address a visitor left with the offline form (nobody was online), for staff.
+    pub contact_email: Option<String>,
+    pub contact_left_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

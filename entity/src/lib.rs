@@ -16,6 +16,7 @@ pub mod revoked_token;
 pub mod room;
 pub mod session_label;
 pub mod session_member;
+pub mod session_rating;
 
 pub mod prelude {
     pub use super::account::Entity as Account;

@@ -15,6 +15,7 @@ mod m20261206_000009_attachments;
 mod m20261206_000010_agent_tools;
 mod m20261206_000011_knowledge_base;
 mod m20261206_000012_message_search;
+mod m20261206_000013_csat_offline;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000010_agent_tools::Migration),
             Box::new(m20261206_000011_knowledge_base::Migration),
             Box::new(m20261206_000012_message_search::Migration),
+            Box::new(m20261206_000013_csat_offline::Migration),
         ]
     }
 }

@@ -65,6 +65,8 @@ fn new_row(new: &NewSession, code: String, now: DateTime<Utc>) -> chat_session::
         resolved_at: Set(None),
         visitor_cleared_seq: Set(0),
         ai_enabled: Set(None),
+        contact_email: Set(None),
+        contact_left_at: Set(None),
     }
 }
 
