@@ -7,7 +7,9 @@
 //! GIN on `to_tsvector('simple', content)`, SQLite's FTS5 table and triggers), then times
 //! QUERIES (default 300) searches as `GET /api/search` runs them
 //! (`search::service::messages`, newest first, 20 per page): one word (frequent, rare, and
-//! absent), two words, and a second page. Prints p50, p95, p99 and max per kind.
+//! absent), two words (also with the first page's conversations holding them across
+//! messages, `search::service::spread_over_messages`), and a second page. Prints p50, p95, p99 and max per kind. `--keep`
+//! leaves the PostgreSQL database behind (its name is printed) for EXPLAIN.
 
 use std::time::{Duration, Instant};
 
@@ -166,6 +168,7 @@ async fn time(
     label: &str,
     queries: &[String],
     second_page: bool,
+    spread: bool,
 ) -> anyhow::Result<()> {
     let mut took = Vec::with_capacity(queries.len());
     let mut hits = 0usize;
@@ -180,6 +183,13 @@ async fn time(
         }
         let t = Instant::now();
         let (rows, _) = service::messages(db, q, cursor.as_ref(), 20).await?;
+        if spread {
+            // the first page's conversations with the words spread over messages
+            let words: Vec<String> = q.split_whitespace().map(str::to_string).collect();
+            hits += service::spread_over_messages(db, &words, &rows, 20)
+                .await?
+                .len();
+        }
         took.push(t.elapsed());
         hits += rows.len();
     }
@@ -236,13 +246,17 @@ async fn main() -> anyhow::Result<()> {
         "{:<28} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "query (20 per page)", "n", "p50 ms", "p95 ms", "p99 ms", "max ms", "hits"
     );
-    time(&db, "one frequent word", &frequent, false).await?;
-    time(&db, "one rare word", &rare, false).await?;
-    time(&db, "a word nobody wrote", &absent, false).await?;
-    time(&db, "two words (all required)", &two, false).await?;
-    time(&db, "frequent word, page 2", &frequent, true).await?;
+    time(&db, "one frequent word", &frequent, false, false).await?;
+    time(&db, "one rare word", &rare, false, false).await?;
+    time(&db, "a word nobody wrote", &absent, false, false).await?;
+    time(&db, "two words (all required)", &two, false, false).await?;
+    time(&db, "two words, + across messages", &two, false, true).await?;
+    time(&db, "frequent word, page 2", &frequent, true, false).await?;
 
-    if !pg_name.is_empty() {
+    // `--keep`: leave the database for EXPLAIN (its name is printed).
+    if std::env::args().any(|a| a == "--keep") {
+        println!("kept database {pg_name}");
+    } else if !pg_name.is_empty() {
         drop(db);
         let base = std::env::var("TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());

@@ -911,6 +911,183 @@ async fn search_finds_words_and_visitors_for_staff_only(backend: Backend) {
 }
 both!(search, search_finds_words_and_visitors_for_staff_only);
 
+/// Words spread over several messages of one conversation: every database treats a message
+/// as one document (a phrase never runs from one message into the next), and chatdesk adds
+/// `kind: "conversation"` hits for sessions holding every word only across messages.
+async fn search_across_message_boundaries(backend: Backend) {
+    let app = common::spawn_app(backend).await;
+    let agent = app.staff_token("agent@desk.test", "agent").await;
+    let a = app.socket().await;
+    let spread = app.open_session(&a).await;
+    say(&a, &spread, "I ordered a blue kettle").await;
+    say(&a, &spread, "it arrived broken yesterday").await;
+    let b = app.socket().await;
+    let together = app.open_session(&b).await;
+    say(&b, &together, "my kettle arrived broken").await;
+    let c = app.socket().await;
+    let one_word = app.open_session(&c).await;
+    say(&c, &one_word, "kettle descaling question").await;
+
+    let find = |q: &str| {
+        let path = format!("/api/search?q={}", urlencode(q));
+        let app = &app;
+        let agent = agent.clone();
+        async move {
+            let (s, v) = call(app, Method::GET, &path, Some(&agent), None).await;
+            assert_eq!(s, 200, "{v}");
+            v["results"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    let hits = find("kettle broken").await;
+    let got: Vec<(Value, Value)> = hits
+        .iter()
+        .map(|h| (h["kind"].clone(), h["sessionId"].clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (json!("conversation"), json!(spread)),
+            (json!("message"), json!(together)),
+        ],
+        "{hits:?}"
+    );
+    let conv = &hits[0];
+    assert_eq!(
+        conv["snippet"],
+        "I ordered a blue kettle · it arrived broken yesterday"
+    );
+    let marked: Vec<String> = conv["highlights"]
+        .as_array()
+        .expect("highlights")
+        .iter()
+        .map(|r| {
+            let (from, to) = (r[0].as_u64().unwrap_or(0), r[1].as_u64().unwrap_or(0));
+            conv["snippet"]
+                .as_str()
+                .unwrap_or("")
+                .chars()
+                .skip(from as usize)
+                .take((to - from) as usize)
+                .collect()
+        })
+        .collect();
+    assert_eq!(marked, ["kettle", "broken"]);
+    assert!(
+        conv["messageId"].is_null() && conv["seq"].is_null(),
+        "{conv}"
+    );
+
+    // a phrase is inside one message on both databases: "kettle it" runs over the boundary
+    // of the first conversation's two messages and finds nothing, and a quoted query asks
+    // for no conversation hits
+    assert!(find("\"kettle it\"").await.is_empty());
+    // every word must be somewhere in the conversation
+    assert!(find("kettle refund").await.is_empty());
+    // the words of one message only: message hits, no conversation hit
+    let hits = find("kettle descaling").await;
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0]["kind"], "message");
+    // later pages hold messages only
+    let (_, p1) = call(
+        &app,
+        Method::GET,
+        "/api/search?q=kettle&limit=1",
+        Some(&agent),
+        None,
+    )
+    .await;
+    let next = p1["nextBefore"].as_str().expect("nextBefore").to_string();
+    let (_, p2) = call(
+        &app,
+        Method::GET,
+        &format!(
+            "/api/search?q=kettle%20broken&limit=5&before={}",
+            urlencode(&next)
+        ),
+        Some(&agent),
+        None,
+    )
+    .await;
+    assert!(
+        p2["results"]
+            .as_array()
+            .is_some_and(|r| r.iter().all(|h| h["kind"] == "message")),
+        "{p2}"
+    );
+}
+both!(search_spread, search_across_message_boundaries);
+
+/// A word in more messages than search looks up by index alone (5,000): the pages walk
+/// from the newest message (PostgreSQL) or through FTS5 in chunks (SQLite), and still give
+/// every message once, newest first, with nothing skipped at a chunk's edge.
+async fn search_pages_through_a_frequent_word(backend: Backend) {
+    use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+    let app = common::spawn_app(backend).await;
+    let agent = app.staff_token("agent@desk.test", "agent").await;
+    let a = app.socket().await;
+    let sid = app.open_session(&a).await;
+    let db = sea_orm::Database::connect(app.db_url.as_str())
+        .await
+        .expect("db");
+    let pk = entity::chat_session::Entity::find()
+        .filter(entity::chat_session::Column::SessionId.eq(sid.as_str()))
+        .one(&db)
+        .await
+        .expect("query")
+        .expect("session")
+        .id;
+    const N: usize = 5_250;
+    let start = chrono::Utc::now() - chrono::Duration::days(30);
+    for first in (0..N).step_by(500) {
+        let rows: Vec<entity::message::ActiveModel> = (first..(first + 500).min(N))
+            .map(|i| entity::message::ActiveModel {
+                id: Set(format!("bulk-{i:06}")),
+                chat_session_id: Set(pk.clone()),
+                seq: Set(i as i64 + 1),
+                sender: Set("user".into()),
+                content: Set(format!("alpha number {i}")),
+                is_ai: Set(false),
+                client_msg_id: Set(None),
+                author_id: Set(None),
+                interrupted: Set(false),
+                created_at: Set(start + chrono::Duration::seconds(i as i64)),
+                kind: Set("text".into()),
+                file_url: Set(None),
+                private: Set(false),
+                author_name: Set(None),
+                attachment: Set(None),
+                source: Set(None),
+            })
+            .collect();
+        entity::message::Entity::insert_many(rows)
+            .exec(&db)
+            .await
+            .expect("insert");
+    }
+    let mut seen: Vec<String> = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let path = match &before {
+            None => "/api/search?q=alpha&limit=100".to_string(),
+            Some(b) => format!("/api/search?q=alpha&limit=100&before={}", urlencode(b)),
+        };
+        let (s, v) = call(&app, Method::GET, &path, Some(&agent), None).await;
+        assert_eq!(s, 200, "{v}");
+        for h in v["results"].as_array().expect("results") {
+            seen.push(h["snippet"].as_str().unwrap_or("").to_string());
+        }
+        match v["nextBefore"].as_str() {
+            Some(n) => before = Some(n.to_string()),
+            None => break,
+        }
+        assert!(seen.len() <= N, "more hits than messages");
+    }
+    let expected: Vec<String> = (0..N).rev().map(|i| format!("alpha number {i}")).collect();
+    assert_eq!(seen.len(), N);
+    assert!(seen == expected, "pages out of order or with gaps");
+}
+both!(search_frequent, search_pages_through_a_frequent_word);
+
 async fn say(s: &common::SioClient, sid: &str, text: &str) {
     let a = s
         .ack("user_message", json!({"sessionId": sid, "content": text}))

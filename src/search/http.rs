@@ -63,8 +63,37 @@ pub(crate) async fn search(
         }
     }
     let (rows, more) = service::messages(&state.db, q, before.as_ref(), limit).await?;
-    let pks: Vec<String> = rows.iter().map(|m| m.chat_session_id.clone()).collect();
+    // Conversations that hold every word only across several messages: on the first page,
+    // after the visitors and before the messages.
+    let spread = if before.is_none() && is_plain(q) {
+        service::spread_over_messages(&state.db, &words, &rows, limit).await?
+    } else {
+        Vec::new()
+    };
+    let pks: Vec<String> = rows
+        .iter()
+        .map(|m| m.chat_session_id.clone())
+        .chain(spread.iter().map(|parts| parts[0].chat_session_id.clone()))
+        .collect();
     let sessions = service::sessions_by_pk(&state.db, &pks).await?;
+    for parts in spread {
+        let Some(s) = sessions.get(&parts[0].chat_session_id) else {
+            continue;
+        };
+        let (snippet, highlights) = joined_snippet(&parts, &words);
+        results.push(Hit {
+            kind: "conversation",
+            session_id: s.session_id.clone(),
+            code: s.code.clone(),
+            message_id: None,
+            seq: None,
+            sender: None,
+            private: parts.iter().any(|m| m.private),
+            snippet,
+            highlights,
+            created_at: format_ts(&parts[0].created_at),
+        });
+    }
     let next_before = rows
         .last()
         .filter(|_| more)
@@ -91,6 +120,38 @@ pub(crate) async fn search(
         results,
         next_before,
     }))
+}
+
+/// The most words a query may have for the search across messages.
+const SPREAD_MAX_WORDS: usize = 5;
+
+/// A query of two to five plain words: no phrase, `or` or `-word`, whose meaning is about
+/// one message.
+fn is_plain(q: &str) -> bool {
+    let words: Vec<&str> = q.split_whitespace().collect();
+    (2..=SPREAD_MAX_WORDS).contains(&words.len())
+        && !q.contains('"')
+        && words
+            .iter()
+            .all(|w| !w.starts_with('-') && !w.eq_ignore_ascii_case("or"))
+}
+
+/// The snippets of several messages of one conversation, oldest first, joined by " · ",
+/// with the highlights moved to where each lands.
+fn joined_snippet(parts: &[entity::message::Model], words: &[String]) -> (String, Vec<[usize; 2]>) {
+    const SEP: &str = " · ";
+    let mut out = String::new();
+    let mut ranges = Vec::new();
+    for m in parts.iter().rev() {
+        if !out.is_empty() {
+            out.push_str(SEP);
+        }
+        let offset = out.chars().count();
+        let (text, marks) = snippet(&m.content, words);
+        out.push_str(&text);
+        ranges.extend(marks.into_iter().map(|[a, b]| [a + offset, b + offset]));
+    }
+    (out, ranges)
 }
 
 /// What a session hit shows: its code, IP address and identifier.

@@ -16,11 +16,14 @@ pub struct SearchQuery {
     pub before: Option<String>,
 }
 
-/// One hit: a message (or, with `kind: "session"`, a session whose visitor matched).
+/// One hit: a message; or, with `kind: "session"`, a session whose visitor matched; or,
+/// with `kind: "conversation"`, a session holding every word only across several messages
+/// (its snippet joins theirs).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Hit {
-    /// `message`, or `session` when the code, IP or identifier matched.
+    /// `message`; `session` when the code, IP or identifier matched; `conversation` when the
+    /// words are spread over several messages of one session.
     pub kind: &'static str,
     pub session_id: String,
     pub code: String,
