@@ -99,7 +99,7 @@ async fn newest_matching(
 }
 
 /// Messages walked from the newest (before the cursor) before search turns to the index.
-const RECENT: u64 = 1_000;
+const RECENT: u64 = 500;
 
 /// PostgreSQL, in up to three steps, each bounded. 1: the newest `RECENT` messages (before
 /// the cursor), walked by `ix_messages_created` and stopped as soon as a page is full:
@@ -287,7 +287,7 @@ pub async fn messages(
 
 /// How many of the newest messages holding any word of a query are looked at when finding
 /// conversations that hold every word only across several messages.
-pub const SPREAD_WINDOW: u64 = 200;
+pub const SPREAD_WINDOW: u64 = 60;
 
 /// Whether `content` holds `word` as a word (case ignored): how a conversation's messages
 /// are told apart once the database has found them.
