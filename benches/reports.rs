@@ -25,10 +25,11 @@ async fn database(
 ) -> anyhow::Result<(DatabaseConnection, String, Option<tempfile::TempDir>)> {
     if kind == "sqlite" {
         let dir = tempfile::tempdir()?;
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("reports.db").display()
-        );
+        // REPORTS_BENCH_DB: keep the SQLite file there (to try queries by hand afterwards).
+        let file = std::env::var("REPORTS_BENCH_DB")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| dir.path().join("reports.db"));
+        let url = format!("sqlite://{}?mode=rwc", file.display());
         return Ok((connect(&url).await?, String::new(), Some(dir)));
     }
     let base = std::env::var("TEST_POSTGRES_URL")
@@ -146,7 +147,7 @@ async fn fill(db: &DatabaseConnection, n: usize, end: DateTime<Utc>) -> anyhow::
             .filter(|&&i| i % 3 == 0)
             .map(|&i| session_label::ActiveModel {
                 session_pk: Set(format!("pk-{i:07}")),
-                label_id: Set(labels[i % labels.len()].clone()),
+                label_id: Set(labels[(i / 3) % labels.len()].clone()),
                 created_at: Set(at(i)),
             })
             .collect();
@@ -237,13 +238,22 @@ async fn main() -> anyhow::Result<()> {
         n * 6,
         t.elapsed().as_secs_f64()
     );
+    if std::env::var("REPORTS_BENCH_FILL_ONLY").is_ok() {
+        println!("kept database {pg_name}");
+        return Ok(());
+    }
     time_ranges(&db, end, "with indexes").await?;
+    if std::env::var("REPORTS_BENCH_SKIP_NO_INDEX").is_ok() {
+        return Ok(());
+    }
     db.execute_unprepared("DROP INDEX ix_messages_created_at")
         .await?;
     db.execute_unprepared("DROP INDEX ix_chat_sessions_resolved_at")
         .await?;
     time_ranges(&db, end, "without 000016").await?;
-    if !pg_name.is_empty() {
+    if !pg_name.is_empty() && std::env::var("REPORTS_BENCH_KEEP").is_ok() {
+        println!("kept database {pg_name}");
+    } else if !pg_name.is_empty() {
         let _ = db.close().await;
         let base = std::env::var("TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());

@@ -23,8 +23,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use entity::{account, label};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryResult, Statement,
-    Value,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QueryResult, Statement, TransactionTrait, Value,
 };
 
 use super::types::{Csat, Durations, Figures, MessageCounts};
@@ -58,11 +58,21 @@ impl Computed {
 }
 
 /// Every figure over `buckets` (contiguous, in order).
-pub async fn compute<C: ConnectionTrait>(
-    db: &C,
+pub async fn compute(
+    conn: &DatabaseConnection,
     buckets: &[(DateTime<Utc>, DateTime<Utc>)],
 ) -> AppResult<Computed> {
-    let backend = db.get_database_backend();
+    let backend = conn.get_database_backend();
+    // One read transaction, so that every figure sees the same desk. On PostgreSQL without
+    // JIT: these queries are bounded by index ranges, but their estimated cost crosses
+    // `jit_above_cost`, and compiling them took about 0.6 s each, more than running them
+    // (measured: first responses over 30 days of 100,000 sessions, 840 ms with JIT, 216 ms
+    // without).
+    let txn = conn.begin().await?;
+    if backend == DbBackend::Postgres {
+        txn.execute_unprepared("SET LOCAL jit = off").await?;
+    }
+    let db = &txn;
     let mut out = Computed {
         buckets: vec![Figures::default(); buckets.len()],
         ..Computed::default()
@@ -103,6 +113,7 @@ pub async fn compute<C: ConnectionTrait>(
             };
         }
     }
+    txn.commit().await?;
     Ok(out)
 }
 
@@ -193,8 +204,13 @@ fn conversations_sql() -> String {
 /// not the assistant, not a private note) replied after the visitor's first message; from
 /// that first message to that reply. The agent is the reply's author.
 fn first_response_facts(backend: DbBackend) -> String {
+    // `started` materialized, then scalar subqueries, each one index seek on
+    // (chat_session_id, seq). Written as joins, PostgreSQL hashed the whole `messages` table
+    // and computed every session's first response before applying the range: 30 days of a
+    // 100,000-session desk took 3.7 s that way, 0.56 s with the range first, 0.22 s like this
+    // (JIT off, see `compute`).
     format!(
-        "started AS (
+        "started AS MATERIALIZED (
             SELECT b.idx, s.id AS pk
             FROM buckets b
             CROSS JOIN chat_sessions s
@@ -208,7 +224,9 @@ fn first_response_facts(backend: DbBackend) -> String {
             FROM started st
         ),
         replies AS (
-            SELECT f.idx, f.pk, f.v_seq,
+            SELECT f.idx, f.pk,
+                (SELECT m.created_at FROM messages m
+                 WHERE m.chat_session_id = f.pk AND m.seq = f.v_seq) AS v_at,
                 (SELECT m.seq FROM messages m
                  WHERE m.chat_session_id = f.pk AND m.seq > f.v_seq AND m.sender = 'admin'
                    AND NOT m.is_ai AND NOT m.private
@@ -216,14 +234,19 @@ fn first_response_facts(backend: DbBackend) -> String {
             FROM firsts f
             WHERE f.v_seq IS NOT NULL
         ),
-        facts AS (
-            SELECT r.idx, r.pk, rm.author_id AS agent, {} AS secs
+        answered AS (
+            SELECT r.idx, r.pk, r.v_at,
+                (SELECT m.created_at FROM messages m
+                 WHERE m.chat_session_id = r.pk AND m.seq = r.r_seq) AS r_at,
+                (SELECT m.author_id FROM messages m
+                 WHERE m.chat_session_id = r.pk AND m.seq = r.r_seq) AS agent
             FROM replies r
-            JOIN messages vm ON vm.chat_session_id = r.pk AND vm.seq = r.v_seq
-            JOIN messages rm ON rm.chat_session_id = r.pk AND rm.seq = r.r_seq
             WHERE r.r_seq IS NOT NULL
+        ),
+        facts AS (
+            SELECT a.idx, a.pk, a.agent, {} AS secs FROM answered a
         )",
-        secs(backend, "rm.created_at", "vm.created_at")
+        secs(backend, "a.r_at", "a.v_at")
     )
 }
 
