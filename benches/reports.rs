@@ -70,7 +70,8 @@ async fn fill(db: &DatabaseConnection, n: usize, end: DateTime<Utc>) -> anyhow::
         let at = |i: usize| start + every * i as i32;
         let agent = |i: usize| agents[i % AGENTS].clone();
         let resolved = |i: usize| {
-            (i % 5 != 0).then(|| at(i) + chrono::Duration::seconds(600 + (i % 97) as i64 * 60))
+            (!i.is_multiple_of(5))
+                .then(|| at(i) + chrono::Duration::seconds(600 + (i % 97) as i64 * 60))
         };
         chat_session::Entity::insert_many(ids.iter().map(|&i| {
             chat_session::ActiveModel {
@@ -144,7 +145,7 @@ async fn fill(db: &DatabaseConnection, n: usize, end: DateTime<Utc>) -> anyhow::
         }
         let tagged: Vec<session_label::ActiveModel> = ids
             .iter()
-            .filter(|&&i| i % 3 == 0)
+            .filter(|&&i| i.is_multiple_of(3))
             .map(|&i| session_label::ActiveModel {
                 session_pk: Set(format!("pk-{i:07}")),
                 label_id: Set(labels[(i / 3) % labels.len()].clone()),
@@ -173,11 +174,7 @@ async fn fill(db: &DatabaseConnection, n: usize, end: DateTime<Utc>) -> anyhow::
             session_rating::Entity::insert_many(rated).exec(db).await?;
         }
     }
-    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
-        db.execute_unprepared("ANALYZE").await?;
-    } else {
-        db.execute_unprepared("ANALYZE").await?;
-    }
+    db.execute_unprepared("ANALYZE").await?;
     Ok(())
 }
 
