@@ -853,6 +853,29 @@ async fn csv_export_has_a_row_per_bucket_agent_and_label(backend: Backend) {
     );
 }
 
+/// The console's page and its assets are served like the console's (strict CSP), and the
+/// console links to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reports_page_is_served_with_its_assets() {
+    let app = common::spawn_app(Backend::Sqlite).await;
+    let page = app.get("/console/reports").await;
+    assert_eq!(page.status(), 200);
+    let csp = page
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    let html = page.text().await.expect("html");
+    assert!(html.contains("/static/reports.js") && html.contains("/static/reports.css"));
+    for asset in ["/static/reports.js", "/static/reports.css"] {
+        assert_eq!(app.get(asset).await.status(), 200, "{asset}");
+    }
+    let console = app.get("/console").await.text().await.expect("console");
+    assert!(console.contains("href=\"/console/reports\""));
+}
+
 both!(figures, figures_match_hand_computed_values);
 both!(time_zones, buckets_follow_the_time_zone);
 both!(weeks, weeks_start_on_monday);
