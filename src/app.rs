@@ -147,6 +147,7 @@ impl App {
             .merge(crate::labels::http::router())
             .merge(crate::canned::http::router())
             .merge(crate::search::http::router())
+            .merge(crate::reports::http::router())
             .merge(crate::kb::http::router())
             .merge(crate::web::router())
             .with_state(state.clone());

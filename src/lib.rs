@@ -35,6 +35,8 @@
 //!   with hand-over to humans.
 //! - `kb`: the knowledge base (articles, their search index, safe pages) and auto-reply rules.
 //! - `dashboard`: the reference dashboard's lists and pushes.
+//! - `reports`: the leads' figures (`/api/reports`: conversations, response and resolution
+//!   times, messages, satisfaction; per bucket, agent and label), computed by the database.
 //! - `realtime`: socket.io namespaces and handlers; `gateway`: plain WebSocket `/ws`, and
 //!   seed 002's `/ws/chat` (`gateway::seed002`).
 //! - `rooms`: seed 004's rooms API under `/api/v1` (REST and its WebSocket).
@@ -63,6 +65,7 @@ pub mod metrics;
 pub mod ops;
 pub mod presence;
 pub mod realtime;
+pub mod reports;
 pub mod rooms;
 pub mod search;
 pub mod sessions;

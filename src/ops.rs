@@ -254,10 +254,10 @@ pub struct PlainWebSocketInfo {
         crate::kb::http::list_articles, crate::kb::http::get_article, crate::kb::http::create_article,
         crate::kb::http::update_article, crate::kb::http::delete_article, crate::kb::http::search,
         crate::kb::http::list_rules, crate::kb::http::create_rule, crate::kb::http::update_rule,
-        crate::kb::http::delete_rule,
+        crate::kb::http::delete_rule, crate::reports::http::report,
     ),
     modifiers(&BearerAuth),
-    tags((name = "chats"), (name = "attachments"), (name = "auth"), (name = "agents"), (name = "labels"), (name = "canned-responses"), (name = "search"), (name = "knowledge base"), (name = "operations"))
+    tags((name = "chats"), (name = "attachments"), (name = "auth"), (name = "agents"), (name = "labels"), (name = "canned-responses"), (name = "search"), (name = "reports"), (name = "knowledge base"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

@@ -68,6 +68,24 @@ const ASSETS: &[Asset] = &[
         page: false,
     },
     Asset {
+        path: "/console/reports",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../web/reports.html"),
+        page: true,
+    },
+    Asset {
+        path: "/static/reports.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/reports.js"),
+        page: false,
+    },
+    Asset {
+        path: "/static/reports.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../web/reports.css"),
+        page: false,
+    },
+    Asset {
         path: "/widget",
         content_type: "text/html; charset=utf-8",
         body: include_bytes!("../web/widget.html"),

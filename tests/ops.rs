@@ -136,6 +136,7 @@ async fn operations_endpoints_report_what_happened() {
         ("/api/auto-replies", "post"),
         ("/api/auto-replies/{id}", "patch"),
         ("/api/auto-replies/{id}", "delete"),
+        ("/api/reports", "get"),
     ] {
         let op = &paths.get(path).unwrap_or_else(|| panic!("{path} missing"))[method];
         assert!(
