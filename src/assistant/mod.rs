@@ -263,7 +263,9 @@ pub fn visitor_wrote(state: &AppState, session_pk: &str) {
 /// Whether the assistant may speak in this session: the session is `open` (nobody asked
 /// for or took it over), and its switch allows: off never, on always, automatic (the
 /// default) until a human has answered.
-fn may_answer(s: &entity::chat_session::Model) -> bool {
+/// Whether the assistant may answer this session now: it is open, and the switch is on (or
+/// automatic and no human answered yet).
+pub fn may_answer(s: &entity::chat_session::Model) -> bool {
     s.status == crate::sessions::types::SessionStatus::Open
         && match s.ai_enabled {
             Some(on) => on,
