@@ -1062,6 +1062,7 @@
 
   function offlineCard(a) {
     var box = el('form', 'offline');
+    box.noValidate = true; // the server checks the address and says what is wrong
     var c = state.contact;
     if (c && c.done) {
       box.appendChild(el('p', 'card-title thanks', 'Thanks! We will reply to ' + c.email + '.'));
