@@ -59,9 +59,10 @@ impl Board {
 /// Whether the assistant answers this session (a model is configured and it still has the
 /// session), or any new session when `session` is `None`.
 fn assistant_answers(state: &AppState, session: Option<&Session>) -> bool {
-    match &state.assistant {
-        Some(ai) if ai.has_model() => session.is_none_or(crate::assistant::may_answer),
-        _ => false,
+    match (&state.assistant, session) {
+        (Some(ai), Some(s)) => ai.model_answers(s),
+        (Some(ai), None) => ai.has_model(),
+        (None, _) => false,
     }
 }
 
