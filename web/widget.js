@@ -521,6 +521,7 @@
       socket.on('availability', function (a) {
         if (!a || typeof a.online !== 'boolean') return;
         state.availability = a;
+        renderStatus();
         renderCard();
       });
       socket.on('rating_request', function (r) {

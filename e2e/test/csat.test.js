@@ -58,6 +58,7 @@ describe('CSAT, offline form and business hours', { timeout: 8 * TEST_TIMEOUT_MS
       // The console shows it, live, in the details and in the list.
       await agent.page.locator('#detail-rating', { hasText: '4/5' }).waitFor();
       assert.match(await agent.page.locator('#detail-rating').textContent(), /Quick and friendly/);
+      await agent.page.locator('.tab[data-filter="resolved"]').click();
       await agent.page.locator(`.session-item[data-session-id="${sessionId}"] .rating-chip`, { hasText: '★ 4' }).waitFor();
       await screenshot(agent.page, 'csat-console-rating');
 
@@ -128,7 +129,7 @@ describe('CSAT, offline form and business hours', { timeout: 8 * TEST_TIMEOUT_MS
       await screenshot(visitor.page, 'offline-form-sent');
       const sessionId = await widgetSessionId(visitor.page, server.url);
 
-      // An agent comes online: the queue shows who to write to; the widget says we are here.
+      // An agent comes online: the queue shows who to write to.
       await consoleLogin(agent.page, server.url, ALICE);
       await agent.page.locator('.tab[data-filter="waiting"]').click();
       const item = agent.page.locator(`.session-item[data-session-id="${sessionId}"]`);
@@ -136,7 +137,10 @@ describe('CSAT, offline form and business hours', { timeout: 8 * TEST_TIMEOUT_MS
       await openConversation(agent.page, sessionId);
       await agent.page.locator('#detail-contact', { hasText: 'dana@example.com' }).waitFor();
       await consoleBubble(agent.page, 'invoice for order 77', 'them').waitFor();
-      await w.root.locator('.status', { hasText: 'Waiting for an agent' }).waitFor();
+      // The visitor keeps the thanks, not the form, now that someone is online.
+      await w.status.filter({ hasText: 'Waiting for an agent' }).waitFor();
+      await w.root.locator('.card .thanks').waitFor();
+      assert.equal(await w.root.locator('.card .email').count(), 0);
 
       visitor.assertClean();
       agent.assertClean();
