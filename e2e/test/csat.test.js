@@ -52,6 +52,7 @@ describe('CSAT, offline form and business hours', { timeout: 8 * TEST_TIMEOUT_MS
       await card.locator('.star[data-score="4"]').click();
       assert.equal(await card.locator('.star.on').count(), 4);
       await card.locator('.comment').fill('Quick and friendly');
+      await screenshot(visitor.page, 'csat-widget-rating');
       await card.locator('.card-send').click();
       await w.root.locator('.card .thanks', { hasText: 'Thanks for your feedback!' }).waitFor();
 
@@ -115,6 +116,7 @@ describe('CSAT, offline form and business hours', { timeout: 8 * TEST_TIMEOUT_MS
       const form = w.root.locator('.card .offline');
       await form.locator('.card-title', { hasText: 'Nobody is online right now.' }).waitFor();
       await w.status.filter({ hasText: 'We are offline' }).waitFor();
+      await screenshot(visitor.page, 'offline-form');
 
       await form.locator('.email').fill('not an address');
       await form.locator('.card-send').click();
