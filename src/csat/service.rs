@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use entity::{chat_session, session_rating};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, SqlErr, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
 };
 
 use super::types::Score;
@@ -56,7 +56,7 @@ pub async fn store(
 }
 
 /// Whether the session's current resolution is rated.
-pub async fn is_rated(db: &DatabaseConnection, s: &chat_session::Model) -> AppResult<bool> {
+pub async fn is_rated<C: ConnectionTrait>(db: &C, s: &chat_session::Model) -> AppResult<bool> {
     let Some(at) = s.resolved_at else {
         return Ok(false);
     };
@@ -69,8 +69,8 @@ pub async fn is_rated(db: &DatabaseConnection, s: &chat_session::Model) -> AppRe
 }
 
 /// The rating of each session's latest resolution (by internal id), for those rated.
-pub async fn of_sessions(
-    db: &DatabaseConnection,
+pub async fn of_sessions<C: ConnectionTrait>(
+    db: &C,
     sessions: &[chat_session::Model],
 ) -> AppResult<HashMap<String, session_rating::Model>> {
     let wanted: HashMap<&str, _> = sessions
@@ -97,8 +97,8 @@ pub async fn of_sessions(
 /// The rating of each session's latest rated resolution (by internal id), for lists that
 /// hold only the sessions' ids. Sessions resolve at most once per `resolved_at`, so the
 /// latest by `resolved_at` is the one of the latest resolution when that one is rated.
-pub async fn latest_of(
-    db: &DatabaseConnection,
+pub async fn latest_of<C: ConnectionTrait>(
+    db: &C,
     pks: &[String],
 ) -> AppResult<HashMap<String, session_rating::Model>> {
     if pks.is_empty() {
@@ -118,8 +118,8 @@ pub async fn latest_of(
 
 /// Ratings given in `[from, to)`, newest first, at most `limit`, with their sessions'
 /// public ids and codes.
-pub async fn list(
-    db: &DatabaseConnection,
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
     from: Option<chrono::DateTime<chrono::Utc>>,
     to: Option<chrono::DateTime<chrono::Utc>>,
     limit: u64,
