@@ -11,6 +11,7 @@ mod common;
 mod helpers;
 
 mod business_hours;
+mod cluster;
 mod offline;
 mod plain_ws;
 mod rating;
