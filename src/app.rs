@@ -107,6 +107,8 @@ impl App {
             redis: redis.clone(),
             lanes: Default::default(),
             draining: Default::default(),
+            hours: Default::default(),
+            availability: Default::default(),
         };
         if let Some(redis) = &redis {
             // Presence and gateway clients across nodes.
@@ -149,6 +151,8 @@ impl App {
             .merge(crate::search::http::router())
             .merge(crate::reports::http::router())
             .merge(crate::kb::http::router())
+            .merge(crate::csat::http::router())
+            .merge(crate::hours::http::router())
             .merge(crate::web::router())
             .with_state(state.clone());
         // socket.io, with the local adapter or (with REDIS_URL) the Redis adapter.
@@ -197,6 +201,7 @@ impl App {
             .layer(crate::edge::guard::trace_layer());
         spawn_housekeeping(state.clone());
         crate::dashboard::spawn_feed(state.clone(), shutdown.clone());
+        crate::desk::availability::spawn_watcher(state.clone(), shutdown.clone());
 
         let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
         Ok(App {

@@ -22,6 +22,15 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A rating of a session that is not resolved (`not_resolved`).
+    #[error("{0}")]
+    NotResolved(String),
+    /// This resolution of the session is rated already (`already_rated`).
+    #[error("this resolution of the session is rated already")]
+    AlreadyRated,
+    /// An email address that is not one (`invalid_email`).
+    #[error("{0}")]
+    InvalidEmail(String),
     #[error("content is longer than {max} characters")]
     ContentTooLong { max: usize },
     #[error("the file is larger than {max} bytes")]
@@ -66,6 +75,9 @@ impl AppError {
             AppError::SessionNotFound => "session_not_found",
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
+            AppError::NotResolved(_) => "not_resolved",
+            AppError::AlreadyRated => "already_rated",
+            AppError::InvalidEmail(_) => "invalid_email",
             AppError::ContentTooLong { .. } => "content_too_long",
             AppError::AttachmentTooLarge { .. } => "attachment_too_large",
             AppError::AttachmentTypeRefused(_) => "attachment_type_refused",
@@ -78,9 +90,9 @@ impl AppError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            AppError::InvalidPayload(_) | AppError::ContentTooLong { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            AppError::InvalidPayload(_)
+            | AppError::ContentTooLong { .. }
+            | AppError::InvalidEmail(_) => StatusCode::BAD_REQUEST,
             AppError::PayloadTooLarge
             | AppError::AttachmentTooLarge { .. }
             | AppError::QuotaExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -88,7 +100,9 @@ impl AppError {
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::SessionNotFound | AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Conflict(_) | AppError::NotResolved(_) | AppError::AlreadyRated => {
+                StatusCode::CONFLICT
+            }
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Overloaded | AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -27,6 +27,9 @@
 //! - `attachments`: files sent in a conversation (upload, stores, downloads, thumbnails).
 //! - `desk`: workflow (queue, claim, assign, resolve), auto-assignment, announcements, a
 //!   session's labels.
+//! - `csat`: satisfaction ratings (stored once per resolution, the staff listing); `hours`:
+//!   business hours (a weekly schedule in an IANA zone). The desk asks for ratings and says
+//!   whether anyone can answer (`desk::csat`, `desk::availability`).
 //! - `labels`: the labels admins define; `canned`: canned responses; `search`: full-text
 //!   search over messages and visitors (agent tools).
 //! - `presence`: who is online; `cluster`: Redis for several nodes.
@@ -50,6 +53,7 @@ pub mod canned;
 pub mod cluster;
 pub mod config;
 pub mod conversation;
+pub mod csat;
 pub mod dashboard;
 pub mod db;
 pub mod desk;
@@ -57,6 +61,7 @@ pub mod edge;
 pub mod error;
 pub mod files;
 pub mod gateway;
+pub mod hours;
 pub mod hub;
 pub mod kb;
 pub mod labels;

@@ -255,9 +255,11 @@ pub struct PlainWebSocketInfo {
         crate::kb::http::update_article, crate::kb::http::delete_article, crate::kb::http::search,
         crate::kb::http::list_rules, crate::kb::http::create_rule, crate::kb::http::update_rule,
         crate::kb::http::delete_rule, crate::reports::http::report,
+        crate::desk::http::get_summary, crate::csat::http::list_ratings,
+        crate::hours::http::get_hours, crate::hours::http::put_hours,
     ),
     modifiers(&BearerAuth),
-    tags((name = "chats"), (name = "attachments"), (name = "auth"), (name = "agents"), (name = "labels"), (name = "canned-responses"), (name = "search"), (name = "reports"), (name = "knowledge base"), (name = "operations"))
+    tags((name = "chats"), (name = "attachments"), (name = "auth"), (name = "agents"), (name = "labels"), (name = "canned-responses"), (name = "search"), (name = "reports"), (name = "knowledge base"), (name = "ratings"), (name = "settings"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

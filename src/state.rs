@@ -42,6 +42,10 @@ pub struct AppState {
     /// The sockets' event lanes at work (see `realtime::lane`): shutdown waits for them, so
     /// that every event already taken is answered.
     pub lanes: tokio_util::task::TaskTracker,
+    /// The business hours in force (`hours`), cached for a few seconds.
+    pub hours: Arc<crate::hours::Hours>,
+    /// The desk-wide availability this node told its visitors last (`desk::availability`).
+    pub availability: Arc<crate::desk::availability::Board>,
     /// Set at shutdown: new events are answered `overloaded` (retry elsewhere or later).
     pub draining: Arc<std::sync::atomic::AtomicBool>,
 }

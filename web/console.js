@@ -245,6 +245,7 @@
     $('app-view').hidden = false;
     $('me-name').textContent = state.user.name || state.user.email || 'Agent';
     $('me-role').textContent = state.user.role === 'admin' ? 'Admin' : 'Agent';
+    $('hours-open').hidden = state.user.role !== 'admin';
     const av = $('me-avatar');
     av.textContent = initials(state.user.name || state.user.email);
     av.className = `avatar avatar-sm ${colorClass(state.user.id)}`;
@@ -515,6 +516,16 @@
       bottom.append(el('span', 'session-assignee', s.assignee.id === state.user.id ? 'You' : s.assignee.name));
     }
     if (s.labels && s.labels.length) bottom.append(labelChips(s.labels));
+    if (s.contactEmail) {
+      const contact = el('span', 'contact-chip', `✉ ${s.contactEmail}`);
+      contact.title = 'The visitor left this address on the offline form';
+      bottom.append(contact);
+    }
+    if (s.rating && s.rating.rating) {
+      const r = el('span', 'rating-chip', `★ ${s.rating.rating}`);
+      r.title = s.rating.comment ? `Rated ${s.rating.rating}/5: ${s.rating.comment}` : `Rated ${s.rating.rating}/5`;
+      bottom.append(r);
+    }
     if (s.unread > 0) bottom.append(el('span', 'unread', s.unread > 99 ? '99+' : String(s.unread)));
 
     main.append(top, preview, bottom);
@@ -746,6 +757,14 @@
     const started = ts(s.createdAt);
     $('detail-started').textContent = started ? started.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' }) : '';
     $('detail-labels').replaceChildren(labelChips(s.labels || []));
+    $('detail-contact-row').hidden = !s.contactEmail;
+    $('detail-contact').textContent = s.contactEmail || '';
+    if (s.contactEmail) $('detail-contact').href = `mailto:${encodeURIComponent(s.contactEmail).replace('%40', '@')}`;
+    else $('detail-contact').removeAttribute('href');
+    $('detail-rating-row').hidden = !(s.rating && s.rating.rating);
+    $('detail-rating').textContent = s.rating && s.rating.rating
+      ? `${'★'.repeat(s.rating.rating)}${'☆'.repeat(5 - s.rating.rating)} ${s.rating.rating}/5${s.rating.comment ? ` · “${s.rating.comment}”` : ''}`
+      : '';
     // A room (seed 004) may have several customers: every member, as text.
     const members = conv.members || [];
     $('detail-members-row').hidden = members.length === 0;
@@ -1671,8 +1690,82 @@
 
   // ---------------------------------------------------------------- wiring
 
+  // ------------------------------------------------------------------ business hours (admins)
+
+  const DAYS = [['mon', 'Monday'], ['tue', 'Tuesday'], ['wed', 'Wednesday'], ['thu', 'Thursday'],
+    ['fri', 'Friday'], ['sat', 'Saturday'], ['sun', 'Sunday']];
+
+  /** "09:00-12:00, 13:00-17:00" -> [["09:00","12:00"],["13:00","17:00"]] (checked by the server). */
+  function parseIntervals(text) {
+    return text.split(',').map((p) => p.trim()).filter(Boolean).map((p) => {
+      const [from, to] = p.split('-').map((t) => (t || '').trim());
+      return [from, to || ''];
+    });
+  }
+
+  async function openHours() {
+    const box = $('hours-days');
+    if (!box.children.length) {
+      for (const [key, name] of DAYS) {
+        const row = el('label', 'hours-day');
+        const input = el('input');
+        input.id = `hours-${key}`;
+        input.placeholder = 'closed';
+        input.autocomplete = 'off';
+        row.append(el('span', null, name), input);
+        box.append(row);
+      }
+      const zones = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [];
+      $('hours-zones').replaceChildren(...zones.map((z) => { const o = el('option'); o.value = z; return o; }));
+    }
+    $('hours-error').hidden = true;
+    try {
+      showHours(await api('/api/settings/business-hours'));
+      $('hours-dialog').showModal();
+    } catch (e) {
+      toast(`Business hours not loaded: ${e.message}`, 'error');
+    }
+  }
+
+  function showHours(h) {
+    $('hours-enabled').checked = !!h.enabled;
+    $('hours-tz').value = h.timezone || Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+    for (const [key] of DAYS) {
+      $(`hours-${key}`).value = ((h.days || {})[key] || []).map((i) => `${i[0]}-${i[1]}`).join(', ');
+    }
+    let now = '';
+    if (h.enabled) {
+      now = h.openNow ? 'Open now.' : (h.nextOpening
+        ? `Closed now; opens ${new Date(h.nextOpening).toLocaleString([], { weekday: 'long', hour: '2-digit', minute: '2-digit' })} (your time).`
+        : 'Closed now, and no opening is set.');
+    }
+    $('hours-now').textContent = now;
+  }
+
+  async function saveHours(ev) {
+    ev.preventDefault();
+    const days = {};
+    for (const [key] of DAYS) {
+      const list = parseIntervals($(`hours-${key}`).value);
+      if (list.length) days[key] = list;
+    }
+    const body = { enabled: $('hours-enabled').checked, timezone: $('hours-tz').value.trim(), days };
+    try {
+      const saved = await api('/api/settings/business-hours', { method: 'PUT', body });
+      showHours(saved);
+      $('hours-dialog').close();
+      toast('Business hours saved.');
+    } catch (e) {
+      $('hours-error').textContent = e.message;
+      $('hours-error').hidden = false;
+    }
+  }
+
   function wire() {
     $('login-form').addEventListener('submit', onLoginSubmit);
+    $('hours-open').addEventListener('click', openHours);
+    $('hours-form').addEventListener('submit', saveHours);
+    $('hours-cancel').addEventListener('click', () => $('hours-dialog').close());
     $('logout').addEventListener('click', logout);
     for (const t of document.querySelectorAll('.tab')) {
       t.addEventListener('click', () => setFilter(t.dataset.filter));

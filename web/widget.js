@@ -74,6 +74,9 @@
     typingIdle: null,
     connecting: null,
     waiters: [], // sends waiting for init_session
+    availability: null, // {online, agentsOnline, reason?, nextOpening?}
+    rating: null, // {score, comment, sending, done, error}: asked to rate this resolution
+    contact: null, // {email, sending, done, error}: the offline form
   };
 
   // ------------------------------------------------------------------ DOM
@@ -318,6 +321,9 @@
     typing.append(dots, typingText);
     body.append(older, welcome, list, typing);
 
+    var card = el('div', 'card');
+    card.hidden = true;
+
     var actions = el('div', 'actions');
     var human = el('button', 'human', 'Talk to a human');
     human.type = 'button';
@@ -348,7 +354,7 @@
     var codeText = el('span', 'code');
     foot.append(el('span', null, 'Powered by chatdesk'), codeText);
 
-    panel.append(head, body, actions, form, foot);
+    panel.append(head, body, card, actions, form, foot);
 
     var launcher = el('button', 'launcher');
     launcher.type = 'button';
@@ -365,7 +371,7 @@
       host: host, root: root, wrap: wrap, panel: panel, statusBar: statusBar, statusText: statusText,
       body: body, older: older, welcome: welcome, list: list, typing: typing, typingText: typingText, human: human, actions: actions,
       form: form, input: input, send: send, codeText: codeText, launcher: launcher, badge: badge,
-      minimise: minimise, attach: attach, fileInput: fileInput,
+      minimise: minimise, attach: attach, fileInput: fileInput, card: card,
     };
 
     launcher.addEventListener('click', toggle);
@@ -504,10 +510,23 @@
           state.assignee = null;
         }
         if (s.status !== 'waiting') state.position = null;
+        if (s.status !== 'resolved' && state.rating && !state.rating.done) state.rating = null;
+        if (s.status === 'resolved' && was !== 'resolved' && state.rating && state.rating.done) state.rating = null;
         var nowWith = state.assignee && state.assignee.id;
         if (was !== s.status || (s.status === 'assigned' && wasWith !== nowWith)) note(statusNote(s.status));
         renderStatus();
         render();
+        renderCard();
+      });
+      socket.on('availability', function (a) {
+        if (!a || typeof a.online !== 'boolean') return;
+        state.availability = a;
+        renderStatus();
+        renderCard();
+      });
+      socket.on('rating_request', function (r) {
+        if (!r || r.sessionId !== state.sessionId) return;
+        askRating();
       });
       socket.on('queue_position', function (q) {
         if (!q || q.sessionId !== state.sessionId) return;
@@ -612,6 +631,7 @@
       state.waiters.splice(0).forEach(function (w) { w(); });
       renderStatus();
       render();
+      renderCard();
     } catch (e) {
       flash('Could not start the chat: ' + e.message);
     }
@@ -627,6 +647,9 @@
     state.status = ack.status || 'open';
     state.assignee = ack.assignee && ack.assignee.id ? ack.assignee : null;
     state.position = state.status === 'waiting' && ack.queuePosition ? ack.queuePosition : null;
+    if (ack.availability && typeof ack.availability.online === 'boolean') state.availability = ack.availability;
+    if (state.status !== 'resolved' && state.rating && !state.rating.done) state.rating = null;
+    renderCard();
     if (ack.readSeq) {
       // Watermarks never move back (a read receipt may have arrived before the ack).
       state.adminRead = Math.max(state.adminRead, ack.readSeq.admin || 0);
@@ -644,6 +667,8 @@
     state.readSent = 0;
     state.assignee = null;
     state.position = null;
+    state.rating = null;
+    state.contact = null;
   }
 
   // ------------------------------------------------------------------ messages
@@ -942,6 +967,158 @@
     ui.badge.textContent = unread > 9 ? '9+' : String(unread);
   }
 
+  // ------------------------------------------------------------------ rating and offline form
+
+  /** The server asks us to rate this resolution (on resolve, or when we come back to it). */
+  function askRating() {
+    if (state.rating && !state.rating.done) return;
+    state.rating = { score: 0, comment: '', sending: false, done: false, error: '' };
+    renderCard();
+  }
+
+  async function sendRating() {
+    var r = state.rating;
+    if (!r || r.sending || !r.score) return;
+    r.sending = true;
+    r.error = '';
+    renderCard();
+    try {
+      await request('rate_session', { sessionId: state.sessionId, rating: r.score, comment: r.comment || undefined });
+      r.done = true;
+    } catch (e) {
+      if (e.code === 'already_rated') r.done = true;
+      else if (e.code === 'not_resolved') state.rating = null;
+      else r.error = e.message || 'Your rating was not sent.';
+    }
+    r.sending = false;
+    renderCard();
+  }
+
+  async function sendContact(email, message) {
+    var c = state.contact || {};
+    if (c.sending) return;
+    state.contact = { email: email, message: message, sending: true, done: false, error: '' };
+    renderCard();
+    try {
+      var left = await request('leave_contact', { sessionId: state.sessionId, email: email, message: message || undefined });
+      state.contact = { email: left.contactEmail, sending: false, done: true, error: '' };
+    } catch (e) {
+      state.contact = {
+        email: email, message: message, sending: false, done: false,
+        error: e.code === 'invalid_email' ? 'Please enter a valid email address.' : (e.message || 'Not sent.'),
+      };
+    }
+    renderCard();
+  }
+
+  /** When the desk opens again, in the visitor's own time. */
+  function openingText(iso) {
+    var d = iso ? new Date(iso) : null;
+    if (!d || isNaN(d.getTime())) return '';
+    var sameDay = d.toDateString() === new Date().toDateString();
+    var opts = sameDay ? { hour: '2-digit', minute: '2-digit' }
+      : { weekday: 'long', hour: '2-digit', minute: '2-digit' };
+    return d.toLocaleString(undefined, opts);
+  }
+
+  function ratingCard(r) {
+    var box = el('div', 'rating');
+    if (r.done) {
+      box.appendChild(el('p', 'card-title thanks', 'Thanks for your feedback!'));
+      return box;
+    }
+    box.appendChild(el('p', 'card-title', 'How would you rate this conversation?'));
+    var stars = el('div', 'stars');
+    stars.setAttribute('role', 'radiogroup');
+    stars.setAttribute('aria-label', 'Rating from 1 to 5');
+    [1, 2, 3, 4, 5].forEach(function (n) {
+      var b = el('button', 'star', '★');
+      b.type = 'button';
+      b.dataset.score = String(n);
+      b.setAttribute('role', 'radio');
+      b.setAttribute('aria-checked', r.score === n ? 'true' : 'false');
+      b.setAttribute('aria-label', n + ' out of 5');
+      if (n <= r.score) b.classList.add('on');
+      b.addEventListener('click', function () {
+        r.score = n;
+        renderCard();
+      });
+      stars.appendChild(b);
+    });
+    var comment = el('textarea', 'comment');
+    comment.rows = 2;
+    comment.maxLength = 2000;
+    comment.placeholder = 'Anything to add? (optional)';
+    comment.setAttribute('aria-label', 'Comment');
+    comment.value = r.comment;
+    comment.addEventListener('input', function () { r.comment = comment.value; });
+    var send = el('button', 'card-send', r.sending ? 'Sending…' : 'Send rating');
+    send.type = 'button';
+    send.disabled = !r.score || r.sending;
+    send.addEventListener('click', sendRating);
+    box.append(stars, comment, send);
+    if (r.error) box.appendChild(el('p', 'card-error', r.error));
+    return box;
+  }
+
+  function offlineCard(a) {
+    var box = el('form', 'offline');
+    box.noValidate = true; // the server checks the address and says what is wrong
+    var c = state.contact;
+    if (c && c.done) {
+      box.appendChild(el('p', 'card-title thanks', 'Thanks! We will reply to ' + c.email + '.'));
+      return box;
+    }
+    var when = a.reason === 'outside_hours' ? openingText(a.nextOpening) : '';
+    var title = a.reason === 'outside_hours'
+      ? (when ? 'We are closed right now. We are back at ' + when + '.' : 'We are closed right now.')
+      : 'Nobody is online right now.';
+    box.append(el('p', 'card-title', title),
+      el('p', 'card-text', 'Leave your email address and a message: we will get back to you.'));
+    var email = el('input', 'email');
+    email.type = 'email';
+    email.required = true;
+    email.maxLength = 254;
+    email.placeholder = 'you@example.com';
+    email.setAttribute('aria-label', 'Your email address');
+    email.value = (c && c.email) || '';
+    var message = el('textarea', 'comment');
+    message.rows = 2;
+    message.placeholder = 'Your message (optional)';
+    message.setAttribute('aria-label', 'Your message');
+    message.value = (c && c.message) || '';
+    var send = el('button', 'card-send', c && c.sending ? 'Sending…' : 'Send');
+    send.type = 'submit';
+    send.disabled = !!(c && c.sending);
+    box.append(email, message, send);
+    if (c && c.error) box.appendChild(el('p', 'card-error', c.error));
+    box.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      sendContact(email.value.trim(), message.value.trim());
+    });
+    return box;
+  }
+
+  /** The card under the conversation: the rating after a resolution, else the offline form. */
+  function renderCard() {
+    if (!ui.card) return;
+    var a = state.availability;
+    var node = null;
+    if (state.rating && (state.status === 'resolved' || state.rating.done)) node = ratingCard(state.rating);
+    else if (state.ready && a && !a.online && state.status !== 'assigned' && state.status !== 'resolved') {
+      node = offlineCard(a);
+    } else if (state.contact && state.contact.done && state.status === 'waiting') node = offlineCard(a || {});
+    var focused = ui.root.activeElement;
+    var keepFocus = focused && ui.card.contains(focused) ? focused.className : null;
+    if (node) ui.card.replaceChildren(node);
+    else ui.card.replaceChildren();
+    ui.card.hidden = !node;
+    if (keepFocus) {
+      var again = ui.card.querySelector('.' + keepFocus.split(' ')[0]);
+      if (again) again.focus();
+    }
+  }
+
   function renderStatus() {
     var s = state.status;
     var text;
@@ -951,6 +1128,7 @@
     else if (s === 'waiting') text = state.position ? 'Waiting for an agent · you are #' + state.position + ' in the queue' : 'Waiting for an agent';
     else if (s === 'assigned') text = (state.assignee && state.assignee.name ? state.assignee.name : 'An agent') + ' is here to help';
     else if (s === 'resolved') text = 'Resolved · write to reopen the conversation';
+    else if (state.availability && !state.availability.online) text = 'We are offline';
     else text = 'We are online';
     ui.statusBar.dataset.status = connected && state.ready ? s : 'connecting';
     ui.statusText.textContent = text;

@@ -7,6 +7,7 @@ pub mod account;
 pub mod attachment;
 pub mod attachment_blob;
 pub mod auto_reply;
+pub mod business_hours;
 pub mod canned_response;
 pub mod chat_session;
 pub mod kb_article;

@@ -168,6 +168,12 @@ impl Assistant {
         self.provider.is_some()
     }
 
+    /// Whether a model answers this session now (it has not handed it over to humans, nor
+    /// been switched off for it).
+    pub fn model_answers(&self, s: &entity::chat_session::Model) -> bool {
+        self.has_model() && may_answer(s)
+    }
+
     /// Sets how cancels reach the other nodes (once).
     pub fn on_cancel(&self, remote: RemoteCancel) {
         let _ = self.remote_cancel.set(remote);
@@ -263,6 +269,8 @@ pub fn visitor_wrote(state: &AppState, session_pk: &str) {
 /// Whether the assistant may speak in this session: the session is `open` (nobody asked
 /// for or took it over), and its switch allows: off never, on always, automatic (the
 /// default) until a human has answered.
+/// Whether the assistant may answer this session now: it is open, and the switch is on (or
+/// automatic and no human answered yet).
 fn may_answer(s: &entity::chat_session::Model) -> bool {
     s.status == crate::sessions::types::SessionStatus::Open
         && match s.ai_enabled {

@@ -13,12 +13,15 @@
 //! - [`Draft`] / [`compose`]: a message's text and file, with the uploaded file it names
 //!   by `attachmentId` found in the session.
 //! - [`escalate`], [`clear`]: ask for a human; erase or hide the history (and attachments).
+//! - [`rate`], [`leave_contact`]: a satisfaction rating of a resolved session; an email
+//!   address (and a message) left when nobody was online.
 //!
 //! Below the core: the stores (`sessions::service`, `messages`), the desk's workflow
 //! (`desk`), the assistant, and the hub that broadcasts.
 
 mod actions;
 mod attach;
+mod feedback;
 mod history;
 pub mod http;
 mod open;
@@ -27,6 +30,7 @@ mod signals;
 
 pub use actions::{clear, escalate, Escalated};
 pub use attach::{compose, Draft};
+pub use feedback::{leave_contact, rate};
 pub use history::{history, missed, page_size, Page, DEFAULT_PAGE};
 pub use open::{open, OpenRequest, Opened};
 pub use send::{send, submit, Outgoing};

@@ -23,6 +23,23 @@ pub fn router() -> Router<AppState> {
             "/api/chats/{session_id}/labels",
             axum::routing::put(put_labels),
         )
+        .route(
+            "/api/chats/{session_id}/summary",
+            axum::routing::get(get_summary),
+        )
+}
+
+/// `GET /api/chats/:sessionId/summary` (staff): the session as agents see it (status,
+/// assignee, labels, `contactEmail`, `rating` of the latest resolution, ...).
+/// (`GET /api/chats/:sessionId` itself is the seed's array of messages.)
+#[utoipa::path(get, path = "/api/chats/{session_id}/summary", tag = "chats", params(("session_id" = String, Path, description = "public session id")), security(("bearer" = [])), responses((status = 200, description = "the session summary"), (status = 400, description = "malformed session id"), (status = 403, description = "not staff"), (status = 404, description = "unknown session")))]
+pub(crate) async fn get_summary(
+    State(state): State<AppState>,
+    Staff(_me): Staff,
+    Path(id): Path<String>,
+) -> AppResult<Json<SessionSummary>> {
+    let session = sessions::get_by_session_id(&state.db, &id).await?;
+    Ok(Json(super::summary(&state, &session).await?))
 }
 
 /// The body of `PATCH /api/chats/:sessionId`.

@@ -5,9 +5,12 @@
 //! room, `session_updated` to agents, `queue_position` to waiting visitors.
 
 pub mod announce;
+pub mod availability;
+pub mod csat;
 pub mod erase;
 pub mod http;
 pub mod labels;
+pub mod offline;
 pub mod queue;
 pub mod service;
 pub mod types;
@@ -53,12 +56,16 @@ pub async fn summaries(state: &AppState, list: &[Session]) -> AppResult<Vec<Sess
     let online = state.presence.visitors_online(&session_ids).await;
     let pks: Vec<String> = list.iter().map(|s| s.id.clone()).collect();
     let mut labels = crate::labels::service::of_sessions(&state.db, &pks).await?;
+    let mut ratings = crate::csat::service::of_sessions(&state.db, list).await?;
     Ok(list
         .iter()
         .map(|s| {
             let name = s.assignee_id.as_ref().and_then(|a| names.get(a).cloned());
             let mut sum = SessionSummary::new(s, name, online.contains(&s.session_id));
             sum.labels = labels.remove(&s.id).unwrap_or_default();
+            sum.rating = ratings
+                .remove(&s.id)
+                .map(|r| crate::csat::types::SessionRating::from(&r));
             sum.last_message = last
                 .remove(&s.id)
                 .and_then(|mut v| v.pop())
@@ -114,6 +121,9 @@ async fn after_change(
         }
     }
     let sum = announce(state, after).await?;
+    if after.status == SessionStatus::Resolved && before.status != SessionStatus::Resolved {
+        csat::ask(state, after).await;
+    }
     if before.status == SessionStatus::Waiting || after.status == SessionStatus::Waiting {
         announce_queue(state).await?;
     }
@@ -303,6 +313,8 @@ pub async fn escalate(state: &AppState, s: Session) -> AppResult<Session> {
     .await?;
     tracing::info!(session = %s.session_id, "visitor asked for a human");
     after_change(state, &s, &next).await?;
+    // Nobody may come: the visitor is told (and the widget offers the offline form).
+    availability::tell_session(state, &next).await;
     Ok(next)
 }
 
@@ -498,6 +510,7 @@ async fn assign_next<C: sea_orm::ConnectionTrait>(state: &AppState, db: &C) -> A
 
 /// Tells every agent (but `except`) who is online.
 pub async fn announce_presence(state: &AppState, except: Option<Except>) {
+    state.availability.nudge();
     let agents = state.presence.online_agents().await;
     state
         .hub

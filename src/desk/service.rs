@@ -71,6 +71,31 @@ pub async fn apply<C: ConnectionTrait>(
     Ok(next)
 }
 
+/// Keeps the visitor's contact address on the session (`contact_email`, `contact_left_at`
+/// now); the latest address left wins.
+pub async fn set_contact<C: ConnectionTrait>(
+    db: &C,
+    seen: &chat_session::Model,
+    email: &str,
+) -> AppResult<chat_session::Model> {
+    let now = now_millis();
+    let mut q = Query::update();
+    q.table(chat_session::Entity)
+        .value(chat_session::Column::ContactEmail, email)
+        .value(chat_session::Column::ContactLeftAt, now)
+        .value(chat_session::Column::UpdatedAt, now)
+        .and_where(chat_session::Column::Id.eq(seen.id.clone()));
+    let res = db.execute(&q).await?;
+    if res.rows_affected() == 0 {
+        return Err(AppError::SessionNotFound);
+    }
+    let mut next = seen.clone();
+    next.contact_email = Some(email.to_string());
+    next.contact_left_at = Some(now);
+    next.updated_at = now;
+    Ok(next)
+}
+
 /// Reloads a session by internal id.
 pub async fn load<C: ConnectionTrait>(db: &C, pk: &str) -> AppResult<chat_session::Model> {
     chat_session::Entity::find_by_id(pk.to_string())

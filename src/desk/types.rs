@@ -6,6 +6,7 @@
 pub use crate::sessions::types::Assignee;
 use serde::{Deserialize, Serialize};
 
+pub use crate::csat::types::SessionRating;
 use crate::messages::types::{format_ts, LastMessage, MessageDto};
 use crate::presence::OnlineAgent;
 pub use crate::sessions::types::AiMode;
@@ -43,6 +44,10 @@ pub struct SessionSummary {
     pub ai_enabled: bool,
     /// The names of the session's labels, in name order (staff only).
     pub labels: Vec<String>,
+    /// The address the visitor left on the offline form (`leave_contact`), if any.
+    pub contact_email: Option<String>,
+    /// The visitor's rating of the latest resolution, if given.
+    pub rating: Option<SessionRating>,
 }
 
 impl SessionSummary {
@@ -81,6 +86,8 @@ impl SessionSummary {
             ai_mode: AiMode::of(s),
             ai_enabled: s.ai_enabled != Some(false),
             labels: Vec::new(),
+            contact_email: s.contact_email.clone(),
+            rating: None,
         }
     }
 }
@@ -143,6 +150,20 @@ pub enum SessionUpdated<'a> {
         session_id: &'a str,
         labels: &'a [String],
     },
+    /// The visitor rated the resolution (kind `rating`): `{sessionId, rating: {rating,
+    /// comment?, createdAt}}`.
+    #[serde(rename_all = "camelCase")]
+    Rating {
+        session_id: &'a str,
+        rating: &'a SessionRating,
+    },
+    /// The visitor left an address on the offline form (kind `contact`): `{sessionId,
+    /// contactEmail}`.
+    #[serde(rename_all = "camelCase")]
+    Contact {
+        session_id: &'a str,
+        contact_email: &'a str,
+    },
 }
 
 impl SessionUpdated<'_> {
@@ -159,6 +180,8 @@ impl SessionUpdated<'_> {
             SessionUpdated::Read { .. } => "read",
             SessionUpdated::Ai { .. } => "ai",
             SessionUpdated::Labels { .. } => "labels",
+            SessionUpdated::Rating { .. } => "rating",
+            SessionUpdated::Contact { .. } => "contact",
         }
     }
 
@@ -170,9 +193,48 @@ impl SessionUpdated<'_> {
             | SessionUpdated::Reopened { session_id, .. }
             | SessionUpdated::Read { session_id, .. }
             | SessionUpdated::Ai { session_id, .. }
-            | SessionUpdated::Labels { session_id, .. } => session_id,
+            | SessionUpdated::Labels { session_id, .. }
+            | SessionUpdated::Rating { session_id, .. }
+            | SessionUpdated::Contact { session_id, .. } => session_id,
         }
     }
+}
+
+/// `availability {online, agentsOnline, reason?, nextOpening?}` to visitors: whether someone
+/// (an agent, or the assistant) can answer now. `reason` says why not: `no_agents`, or
+/// `outside_hours` (then `nextOpening`, RFC 3339 with the business hours' zone offset, when
+/// the schedule opens again).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Availability {
+    pub online: bool,
+    pub agents_online: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<OfflineReason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_opening: Option<String>,
+}
+
+impl Availability {
+    pub const EVENT: &'static str = "availability";
+}
+
+/// Why nobody can answer now.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OfflineReason {
+    NoAgents,
+    OutsideHours,
+}
+
+/// The ack of `leave_contact`: `{sessionId, contactEmail, status, position}`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactLeft {
+    pub session_id: String,
+    pub contact_email: String,
+    pub status: SessionStatus,
+    pub position: Option<usize>,
 }
 
 /// `queue_position {sessionId, position}` to a waiting session's room.

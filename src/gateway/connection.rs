@@ -88,6 +88,8 @@ pub async fn serve(
     tracing::debug!(customer = identity.is_some(), "connected");
     let presence_id = format!("ws-{}", uuid::Uuid::new_v4().simple());
     crate::desk::visitors::visitor_arrived(&state, &session_id, &presence_id).await;
+    let mut availability = state.availability.subscribe();
+    availability.mark_unchanged();
     conn.greet().await;
 
     let mut keep = Keepalive::new(&state.config);
@@ -104,6 +106,10 @@ pub async fn serve(
                 Err(RecvError::Lagged(missed)) => conn.resync(missed).await,
                 Err(RecvError::Closed) => break,
             },
+            Ok(()) = availability.changed() => {
+                let now = availability.borrow_and_update().clone();
+                conn.send(&Outbound::Availability { availability: now, timestamp: types::now() }).await;
+            }
             due = keep.due(&revocation.cancelled) => {
                 if !conn.wire.on_due(due).await {
                     break;
@@ -132,11 +138,15 @@ impl Conn {
         self.send(&v).await;
     }
 
-    /// `session` then `history`: where the client is and what was said so far.
+    /// `session` then `history`: where the client is and what was said so far; then
+    /// `availability`, and `rating_request` when the session is resolved and not rated.
     async fn greet(&mut self) {
-        let position = match crate::desk::service::load(&self.state.db, &self.session.pk).await {
-            Ok(s) => crate::desk::position(&self.state, &s).await.ok().flatten(),
-            Err(_) => None,
+        let session = crate::desk::service::load(&self.state.db, &self.session.pk)
+            .await
+            .ok();
+        let position = match &session {
+            Some(s) => crate::desk::position(&self.state, s).await.ok().flatten(),
+            None => None,
         };
         let hello = Outbound::Session {
             session_id: &self.session.session_id,
@@ -151,6 +161,23 @@ impl Conn {
         self.send_text(hello).await;
         if let Err(e) = self.history(None, None).await {
             self.send_error(&e, Some("history")).await;
+        }
+        let Some(session) = session else { return };
+        let availability = crate::desk::availability::of(&self.state, Some(&session)).await;
+        self.send(&Outbound::Availability {
+            availability,
+            timestamp: types::now(),
+        })
+        .await;
+        if crate::desk::csat::due(&self.state, &session)
+            .await
+            .unwrap_or(false)
+        {
+            let ask = Outbound::RatingRequest {
+                session_id: session.session_id.clone(),
+                timestamp: types::now(),
+            };
+            self.send(&ask).await;
         }
     }
 
@@ -181,6 +208,24 @@ impl Conn {
             }
             Inbound::ClearHistory => ("clear_history", self.clear().await),
             Inbound::Typing { is_typing } => ("typing", self.typing(is_typing).await),
+            Inbound::Rate {
+                session_id,
+                rating,
+                comment,
+            } => (
+                "rate_session",
+                self.rate(session_id.as_deref(), &rating, comment.as_ref())
+                    .await,
+            ),
+            Inbound::LeaveContact {
+                session_id,
+                email,
+                message,
+            } => (
+                "leave_contact",
+                self.leave_contact(session_id.as_deref(), &email, message.as_deref())
+                    .await,
+            ),
         };
         if let Err(e) = result {
             self.send_error(&e, Some(event)).await;
@@ -290,6 +335,58 @@ impl Conn {
     async fn typing(&mut self, is_typing: bool) -> AppResult<()> {
         let id = self.session.session_id.clone();
         conversation::typing(&self.state, &id, Sender::User, is_typing, None).await;
+        Ok(())
+    }
+
+    /// This connection's session, when the frame names none or names it; any other is
+    /// `session_not_found` (a connection speaks in its own session only).
+    fn own(&self, named: Option<&str>) -> AppResult<SessionRef> {
+        match named {
+            Some(raw) if !raw.eq_ignore_ascii_case(&self.session.session_id) => {
+                Err(AppError::SessionNotFound)
+            }
+            _ => Ok(self.here()),
+        }
+    }
+
+    /// `rate_session {rating, comment?}`: answered `rated {...}`.
+    async fn rate(
+        &mut self,
+        named: Option<&str>,
+        rating: &serde_json::Value,
+        comment: Option<&serde_json::Value>,
+    ) -> AppResult<()> {
+        let here = self.own(named)?;
+        let score = crate::csat::types::Score::parse(rating, comment)?;
+        let rated = conversation::rate(&self.state, &Caller::default(), &here, score).await?;
+        self.send(&Outbound::Rated {
+            rated,
+            timestamp: types::now(),
+        })
+        .await;
+        Ok(())
+    }
+
+    /// `leave_contact {email, message?}`: answered `contact_left {...}`; the message is the
+    /// visitor's own (confirmed by `sent`).
+    async fn leave_contact(
+        &mut self,
+        named: Option<&str>,
+        email: &str,
+        message: Option<&str>,
+    ) -> AppResult<()> {
+        let here = self.own(named)?;
+        let (left, stored) =
+            conversation::leave_contact(&self.state, &Caller::default(), &here, email, message)
+                .await?;
+        if let Some(stored) = &stored {
+            self.confirm(stored).await;
+        }
+        self.send(&Outbound::ContactLeft {
+            left,
+            timestamp: types::now(),
+        })
+        .await;
         Ok(())
     }
 

@@ -42,6 +42,8 @@
 //! | `{type: "clear_history"}` | 000 | `clear_history` | `history {messages: []}` |
 //! | `{type: "typing", isTyping}` | (000) | `typing` | none; agents get `typing {sender: "user"}` |
 //! | `{type: "ping"}` | 000, 001 | (engine.io ping) | `pong` |
+//! | `{type: "rate_session", rating, comment?}` | | `rate_session` | `rated {sessionId, rating, comment?, createdAt}` |
+//! | `{type: "leave_contact", email, message?}` | | `leave_contact` | `sent` (the message), `contact_left {sessionId, contactEmail, status, position}` |
 //!
 //! Anything else (not JSON, not an object, no or unknown `type`, a wrong field) is answered
 //! with `error {code, message, error, event?, timestamp}` and nothing is stored; codes are the
@@ -62,6 +64,7 @@
 //! | `stream-start {messageId}`, `stream-token {messageId, token, index}`, `stream-end {messageId, content, seq, interrupted?}` | same names |
 //! | `human-escalation-response {message}` | same name |
 //! | `session_status {status, assignee}`, `queue_position {position}`, `read {reader, seq}` | same names |
+//! | `availability {online, agentsOnline, reason?, nextOpening?}` (after `history` on connect, and on change), `rating_request {sessionId}` | same names |
 //!
 //! `sender` names the author as the seeds do: the visitor `user`, the assistant `bot`, a human
 //! of the staff `agent`. The visitor's own messages are confirmed by `sent` and not echoed as

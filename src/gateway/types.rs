@@ -16,8 +16,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::assistant::types::{StreamEnd, StreamStart, StreamToken};
+use crate::csat::types::{Rated, RatingRequest};
 use crate::desk::service::Reader;
-use crate::desk::types::{Assignee, EscalationResponse, QueuePosition, StatusChanged};
+use crate::desk::types::{
+    Assignee, Availability, ContactLeft, EscalationResponse, QueuePosition, StatusChanged,
+};
 use crate::error::AppError;
 use crate::messages::types::{
     format_ts, now_millis, AiSource, Attachment, ClientMsgId, Media, MessageDto, MessageKind,
@@ -49,6 +52,19 @@ pub enum Inbound {
     ClearHistory,
     /// `typing {isTyping}`: the visitor is typing (relayed to agents).
     Typing { is_typing: bool },
+    /// `rate_session {rating, comment?, sessionId?}`: the visitor rates the resolution.
+    Rate {
+        session_id: Option<String>,
+        rating: Value,
+        comment: Option<Value>,
+    },
+    /// `leave_contact {email, message?, sessionId?}`: nobody is online; the visitor leaves
+    /// an address.
+    LeaveContact {
+        session_id: Option<String>,
+        email: String,
+        message: Option<String>,
+    },
 }
 
 /// A client message that could not be decoded: the error, and its `type` when known.
@@ -99,6 +115,24 @@ enum Frame {
     Typing {
         #[serde(default, deserialize_with = "flag")]
         is_typing: Option<bool>,
+    },
+    #[serde(rename = "rate_session", rename_all = "camelCase")]
+    Rate {
+        #[serde(default)]
+        session_id: Option<String>,
+        #[serde(default)]
+        rating: Value,
+        #[serde(default)]
+        comment: Option<Value>,
+    },
+    #[serde(rename = "leave_contact", rename_all = "camelCase")]
+    LeaveContact {
+        #[serde(default)]
+        session_id: Option<String>,
+        #[serde(default)]
+        email: String,
+        #[serde(default)]
+        message: Option<String>,
     },
     #[serde(other)]
     Unknown,
@@ -229,6 +263,24 @@ pub fn parse(text: &str) -> Result<Inbound, Malformed> {
         Frame::Typing { is_typing } => is_typing
             .map(|is_typing| Inbound::Typing { is_typing })
             .ok_or_else(|| invalid(ev, TYPING_RULE)),
+        Frame::Rate {
+            session_id,
+            rating,
+            comment,
+        } => Ok(Inbound::Rate {
+            session_id,
+            rating,
+            comment,
+        }),
+        Frame::LeaveContact {
+            session_id,
+            email,
+            message,
+        } => Ok(Inbound::LeaveContact {
+            session_id,
+            email,
+            message,
+        }),
         Frame::Unknown => Err(invalid(ev, format!("unknown message type {kind:?}"))),
     }
 }
@@ -357,6 +409,36 @@ pub enum Outbound<'a> {
     Read {
         reader: Reader,
         seq: i64,
+        timestamp: String,
+    },
+    /// `rating_request {sessionId}`: the session was resolved; the visitor is asked to rate
+    /// it (`rate_session`).
+    #[serde(rename = "rating_request", rename_all = "camelCase")]
+    RatingRequest {
+        session_id: String,
+        timestamp: String,
+    },
+    /// `rated {sessionId, rating, comment?, createdAt}`: the answer to `rate_session`.
+    #[serde(rename = "rated")]
+    Rated {
+        #[serde(flatten)]
+        rated: Rated,
+        timestamp: String,
+    },
+    /// `availability {online, agentsOnline, reason?, nextOpening?}`: whether anyone can
+    /// answer now (after `session`, and on each change).
+    #[serde(rename = "availability")]
+    Availability {
+        #[serde(flatten)]
+        availability: Availability,
+        timestamp: String,
+    },
+    /// `contact_left {sessionId, contactEmail, status, position}`: the answer to
+    /// `leave_contact`.
+    #[serde(rename = "contact_left")]
+    ContactLeft {
+        #[serde(flatten)]
+        left: ContactLeft,
         timestamp: String,
     },
 }
@@ -588,6 +670,17 @@ pub fn translate<'a>(event: &str, data: &'a Value) -> Option<Outbound<'a>> {
                 timestamp: r.timestamp,
             }
         }
+        RatingRequest::EVENT => {
+            let r: RatingRequest = read(event, data)?;
+            Outbound::RatingRequest {
+                session_id: r.session_id,
+                timestamp: now(),
+            }
+        }
+        Availability::EVENT => Outbound::Availability {
+            availability: read(event, data)?,
+            timestamp: now(),
+        },
         "session_status" => {
             let c: StatusChanged = read(event, data)?;
             Outbound::StatusChanged {

@@ -762,6 +762,16 @@ impl Hub {
         }
     }
 
+    /// Emits `event` to every socket of the visitors' namespace "/" on this node (every node
+    /// does the same for its own sockets: the desk's availability).
+    pub async fn to_visitors_here<T: Serialize + ?Sized>(&self, event: &'static str, data: &T) {
+        let Some(b) = self.inner.get() else { return };
+        let Some(raw) = serialize(event, data) else {
+            return;
+        };
+        b.emit_local_all(NAMESPACES[0], event, raw).await;
+    }
+
     /// Emits `event` to every agent socket in "/admin" (but `except`, when given).
     pub async fn to_agents<T: Serialize + ?Sized>(
         &self,

@@ -426,6 +426,8 @@ fn dispatch<A: Adapter>(
             | "clear_history"
             | "request_human"
             | "human-escalation"
+            | "rate_session"
+            | "leave_contact"
             | "call-offer"
             | "call-answer"
             | "ice-candidate"
@@ -515,6 +517,8 @@ fn dispatch<A: Adapter>(
         "read" => barrier(Box::pin(sessions::read(s, data, ack, state))),
         "get_history" => barrier(Box::pin(sessions::get_history(s, data, ack, state))),
         "clear_history" => barrier(Box::pin(sessions::clear_history(s, data, ack, state))),
+        "rate_session" => barrier(Box::pin(sessions::rate_session(s, data, ack, state))),
+        "leave_contact" => barrier(Box::pin(sessions::leave_contact(s, data, ack, state))),
         "request_human" => barrier(Box::pin(desk::request_human(
             s,
             data,

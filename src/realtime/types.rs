@@ -84,3 +84,23 @@ mod tests {
         );
     }
 }
+
+/// The `init_session` ack: the session's (seed-compatible, unwrapped) fields and the desk's
+/// `availability {online, agentsOnline, reason?, nextOpening?}`.
+#[derive(Debug, Serialize)]
+pub struct InitReply {
+    #[serde(flatten)]
+    pub ack: crate::sessions::types::InitAck,
+    pub availability: crate::desk::types::Availability,
+}
+
+/// The payload of `leave_contact {sessionId, email, message?}`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactPayload {
+    pub session_id: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub message: Option<String>,
+}

@@ -11,7 +11,9 @@ use socketioxide::ParserError;
 use tracing::Instrument;
 
 use crate::conversation::{self, Draft, OpenRequest, Outgoing, SessionRef, Viewer};
+use crate::csat::types::{RatePayload, RatingRequest, Score};
 use crate::desk::service::Reader;
+use crate::desk::types::Availability;
 use crate::error::{AppError, AppResult};
 use crate::hub::Except;
 use crate::messages::service::Stored;
@@ -19,6 +21,7 @@ use crate::messages::types::{ClientMsgId, Media, Sender};
 use crate::messages::writer::OnStored;
 use crate::realtime::lane::{Lane, Ticket};
 use crate::realtime::reply::Ack;
+use crate::realtime::types::{ContactPayload, InitReply};
 use crate::realtime::{self, parse};
 use crate::sessions::types::{HistoryPage, InitAck, ReadSeq, SessionId, SessionStatus, TypingAck};
 use crate::sessions::{Caller, VerifiedVisitor};
@@ -33,7 +36,21 @@ pub(crate) async fn init_session<A: Adapter>(
     let span = realtime::span(&s);
     async move {
         match init(&s, data, &state).await {
-            Ok(body) => ack.send_raw(&body),
+            Ok((body, ask_rating)) => {
+                ack.send_raw(&body);
+                // After the ack, so that a client learns its session first.
+                if let Err(e) = s.emit(Availability::EVENT, &body.availability) {
+                    tracing::debug!(error = %e, "availability not sent");
+                }
+                if ask_rating {
+                    let ask = RatingRequest {
+                        session_id: body.ack.session_id.clone(),
+                    };
+                    if let Err(e) = s.emit(RatingRequest::EVENT, &ask) {
+                        tracing::debug!(error = %e, "rating request not sent");
+                    }
+                }
+            }
             Err(e) => ack.fail(&s, "init_session", e),
         }
     }
@@ -79,12 +96,13 @@ fn verify_visitor<A: Adapter>(
 /// `init_session`: resume the session named by a well-formed, known, reachable `sessionId`
 /// (or, for a signed-in customer or verified visitor, their latest unresolved one), or start
 /// a new one (a stale or malformed id recovers with `resumed: false`); join its room; with
-/// `lastSeq`, return what the client missed.
+/// `lastSeq`, return what the client missed. Also says whether anyone can answer now, and
+/// whether the visitor is to be asked (again) to rate a resolved session.
 async fn init<A: Adapter>(
     s: &SocketRef<A>,
     data: Result<Value, ParserError>,
     state: &AppState,
-) -> AppResult<InitAck> {
+) -> AppResult<(InitReply, bool)> {
     let payload = data.unwrap_or(Value::Null);
     verify_visitor(s, &payload, state)?;
     let caller = realtime::caller(s);
@@ -149,7 +167,9 @@ async fn init<A: Adapter>(
         None => None,
     };
     let queue_position = crate::desk::position(state, &session).await?;
-    Ok(InitAck {
+    let availability = crate::desk::availability::of(state, Some(&session)).await;
+    let ask_rating = !caller.is_staff() && crate::desk::csat::due(state, &session).await?;
+    let ack = InitAck {
         assignee,
         queue_position,
         session_id: session.session_id,
@@ -163,7 +183,8 @@ async fn init<A: Adapter>(
         },
         messages,
         has_more,
-    })
+    };
+    Ok((InitReply { ack, availability }, ask_rating))
 }
 
 /// The session this socket created last, while it is still empty, open and reachable.
@@ -545,6 +566,55 @@ pub(crate) async fn clear_history<A: Adapter>(
         let caller = realtime::caller(&s);
         let (pk, id) = reachable_session(&s, &state, &caller, &p.session_id).await?;
         conversation::clear(&state, &caller, &SessionRef { pk, id }).await
+    })
+    .await
+}
+
+/// The session `raw` names, if this socket joined it (`init_session`): a visitor rates, or
+/// leaves a contact for, its own conversation only; any other is `session_not_found`.
+fn own_session<A: Adapter>(s: &SocketRef<A>, raw: &str) -> AppResult<SessionRef> {
+    let id = SessionId::parse(raw)?.into_inner();
+    match realtime::joined(s).get(&id) {
+        Some(pk) => Ok(SessionRef { pk, id }),
+        None => Err(AppError::SessionNotFound),
+    }
+}
+
+/// `rate_session {sessionId, rating: 1-5, comment?}`: the visitor rates the resolution of
+/// its session, once (ack `{sessionId, rating, comment?, createdAt}`; `not_resolved`,
+/// `already_rated`, `invalid_payload`, `content_too_long`, `session_not_found`).
+pub(crate) async fn rate_session<A: Adapter>(
+    s: SocketRef<A>,
+    TryData(data): TryData<Value>,
+    ack: Ack<A>,
+    State(state): State<AppState>,
+) {
+    realtime::respond(&s, ack, "rate_session", async {
+        let p: RatePayload = parse(data)?;
+        let here = own_session(&s, &p.session_id)?;
+        let score = Score::parse(&p.rating, p.comment.as_ref())?;
+        conversation::rate(&state, &realtime::caller(&s), &here, score).await
+    })
+    .await
+}
+
+/// `leave_contact {sessionId, email, message?}`: nobody was online; the visitor leaves an
+/// address (and a message) and the session waits for staff (ack `{sessionId, contactEmail,
+/// status, position}`; `invalid_email`, `content_too_long`, `session_not_found`).
+pub(crate) async fn leave_contact<A: Adapter>(
+    s: SocketRef<A>,
+    TryData(data): TryData<Value>,
+    ack: Ack<A>,
+    State(state): State<AppState>,
+) {
+    realtime::respond(&s, ack, "leave_contact", async {
+        let p: ContactPayload = parse(data)?;
+        let here = own_session(&s, &p.session_id)?;
+        let caller = realtime::caller(&s);
+        let (left, _stored) =
+            conversation::leave_contact(&state, &caller, &here, &p.email, p.message.as_deref())
+                .await?;
+        Ok(left)
     })
     .await
 }

@@ -69,8 +69,12 @@ pub(crate) async fn list_chats(
     // Staff see each session's labels.
     let pks: Vec<String> = body.iter().map(|c| c.id.clone()).collect();
     let mut labels = crate::labels::service::of_sessions(&state.db, &pks).await?;
+    let mut ratings = crate::csat::service::latest_of(&state.db, &pks).await?;
     for c in &mut body {
         c.labels = Some(labels.remove(&c.id).unwrap_or_default());
+        c.rating = ratings
+            .remove(&c.id)
+            .map(|r| crate::csat::types::SessionRating::from(&r));
     }
     Ok((headers, Json(body)))
 }
@@ -98,6 +102,7 @@ pub(crate) async fn my_chats(
             // A customer sees their conversations, not the desk's metadata about them.
             c.ip = None;
             c.user_agent = None;
+            c.contact_email = None;
             c
         })
         .collect();

@@ -111,6 +111,12 @@ pub struct ChatSummary {
     /// The session's label names (staff lists only; absent for a customer).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<Vec<String>>,
+    /// The address the visitor left on the offline form (staff lists only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_email: Option<String>,
+    /// The visitor's rating of the latest resolution (staff lists only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<crate::csat::types::SessionRating>,
 }
 
 /// A session's assistant switch as clients see it.
@@ -136,6 +142,8 @@ impl ChatSummary {
     pub fn new(s: entity::chat_session::Model, messages: Vec<MessageDto>) -> Self {
         ChatSummary {
             labels: None,
+            contact_email: s.contact_email.clone(),
+            rating: None,
             ai_mode: AiMode::of(&s),
             ai_enabled: s.ai_enabled != Some(false),
             id: s.id,
