@@ -178,8 +178,11 @@ async fn newest_matching_pg(
     Ok(rows)
 }
 
-/// Rows of the FTS5 table asked for at a time, newest (highest rowid) first.
+/// The most rows of the FTS5 table asked for at a time, newest (highest rowid) first (the
+/// chunks grow four-fold from the first).
 const FTS5_CHUNK: u64 = 5_000;
+/// The first chunk: a few pages' worth, enough for a frequent word's newest page.
+const FTS5_FIRST_CHUNK: u64 = 100;
 
 /// SQLite: FTS5 gives a word's matches in rowid order, newest first, and stops early; the
 /// page is the newest (by time) of the first chunk that has enough rows before the cursor.
@@ -193,15 +196,13 @@ async fn newest_matching_fts5<C: ConnectionTrait>(
 ) -> AppResult<Vec<message::Model>> {
     let mut out: Vec<message::Model> = Vec::new();
     let mut below: Option<i64> = None;
+    let mut chunk = (limit * 4).max(FTS5_FIRST_CHUNK).min(FTS5_CHUNK);
     loop {
         let (sql, values): (&str, Vec<sea_orm::Value>) = match below {
             None => (
                 "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? \
                  ORDER BY rowid DESC LIMIT ?",
-                vec![
-                    find.render(DbBackend::Sqlite).into(),
-                    (FTS5_CHUNK as i64).into(),
-                ],
+                vec![find.render(DbBackend::Sqlite).into(), (chunk as i64).into()],
             ),
             Some(r) => (
                 "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? AND rowid < ? \
@@ -209,7 +210,7 @@ async fn newest_matching_fts5<C: ConnectionTrait>(
                 vec![
                     find.render(DbBackend::Sqlite).into(),
                     r.into(),
-                    (FTS5_CHUNK as i64).into(),
+                    (chunk as i64).into(),
                 ],
             ),
         };
@@ -243,10 +244,11 @@ async fn newest_matching_fts5<C: ConnectionTrait>(
                 .all(db)
                 .await?,
         );
-        if out.len() as u64 >= limit || (rowids.len() as u64) < FTS5_CHUNK {
+        if out.len() as u64 >= limit || (rowids.len() as u64) < chunk {
             break;
         }
         below = Some(last);
+        chunk = (chunk * 4).min(FTS5_CHUNK);
     }
     Ok(out)
 }
