@@ -255,9 +255,12 @@ pub struct PlainWebSocketInfo {
         crate::kb::http::update_article, crate::kb::http::delete_article, crate::kb::http::search,
         crate::kb::http::list_rules, crate::kb::http::create_rule, crate::kb::http::update_rule,
         crate::kb::http::delete_rule,
+        crate::webhooks::http::list_webhooks, crate::webhooks::http::create_webhook,
+        crate::webhooks::http::update_webhook, crate::webhooks::http::delete_webhook,
+        crate::webhooks::http::list_deliveries, crate::webhooks::http::retry_delivery,
     ),
     modifiers(&BearerAuth),
-    tags((name = "chats"), (name = "attachments"), (name = "auth"), (name = "agents"), (name = "labels"), (name = "canned-responses"), (name = "search"), (name = "knowledge base"), (name = "operations"))
+    tags((name = "chats"), (name = "attachments"), (name = "auth"), (name = "agents"), (name = "labels"), (name = "canned-responses"), (name = "search"), (name = "knowledge base"), (name = "webhooks"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

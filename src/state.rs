@@ -44,4 +44,8 @@ pub struct AppState {
     pub lanes: tokio_util::task::TaskTracker,
     /// Set at shutdown: new events are answered `overloaded` (retry elsewhere or later).
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// Which webhook events have a listener (the stores' gate to the outbox).
+    pub outbox: crate::outbox::Subscriptions,
+    /// The webhooks: endpoints, their deliveries, the delivery worker's settings.
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
 }
