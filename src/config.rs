@@ -426,8 +426,7 @@ pub struct Config {
     pub webhook_concurrency: usize,
 
     /// Webhooks: deliveries of one endpoint a node claims at once and sends one after the
-    /// other (fewer database round trips per delivery; a row is claimed for this many
-    /// request timeouts at most).
+    /// other (fewer database round trips per delivery).
     #[arg(long, env = "WEBHOOK_BATCH", default_value_t = 20)]
     pub webhook_batch: usize,
 

@@ -103,11 +103,7 @@ async fn look(
         }
         let lease = format!("{node}-{}", uuid::Uuid::new_v4().simple());
         let lease = lease.chars().take(36).collect::<String>();
-        let until = now
-            + chrono::Duration::from_std(
-                hooks.settings.timeout * (run.len() as u32) + Duration::from_secs(30),
-            )
-            .unwrap_or_else(|_| chrono::Duration::hours(1));
+        let until = lease_end(&hooks.settings);
         let claimed = service::claim(&hooks.db, &run, &lease, until).await?;
         // Only a prefix of the run from its head keeps the order: whatever another node
         // took first (or a gap) ends it, and what follows the gap is given back.
@@ -141,6 +137,16 @@ async fn look(
     Ok(())
 }
 
+/// What a lease adds to one request's timeout.
+const LEASE_MARGIN: Duration = Duration::from_secs(10);
+
+/// Until when a claim made now holds: one request timeout and [`LEASE_MARGIN`].
+fn lease_end(s: &Settings) -> DateTime<Utc> {
+    now_millis()
+        + chrono::Duration::from_std(s.timeout + LEASE_MARGIN)
+            .unwrap_or_else(|_| chrono::Duration::hours(1))
+}
+
 /// Sends claimed rows in order; stops at the first failure and gives the rest back.
 async fn send_run(
     hooks: &Webhooks,
@@ -149,7 +155,20 @@ async fn send_run(
     lease: &str,
 ) {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    // The lease covers one request and a margin; a long run renews it as it goes, so that
+    // a node that dies leaves its rows to the others within about one request timeout.
+    let mut renew_at = std::time::Instant::now() + LEASE_MARGIN / 2;
     for (i, row) in rows.into_iter().enumerate() {
+        if std::time::Instant::now() >= renew_at {
+            match service::renew(&hooks.db, &ids[i..], lease, lease_end(&hooks.settings)).await {
+                Ok(n) if n > 0 => renew_at = std::time::Instant::now() + LEASE_MARGIN / 2,
+                Ok(_) => return, // no longer ours
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhook lease not renewed");
+                    return;
+                }
+            }
+        }
         let outcome = attempt(hooks, &ep, &row).await;
         let failed = matches!(outcome, Outcome::Failed { .. });
         match service::finish(&hooks.db, row.id, lease, &outcome).await {

@@ -259,6 +259,22 @@ RETURNING d.*"#;
     Ok(rows)
 }
 
+/// Extends this node's claim on `ids` until `until`; how many rows are still its own.
+pub async fn renew<C: ConnectionTrait>(
+    db: &C,
+    ids: &[i64],
+    lease: &str,
+    until: DateTime<Utc>,
+) -> AppResult<u64> {
+    let res = delivery::Entity::update_many()
+        .col_expr(delivery::Column::LockedUntil, Expr::value(until))
+        .filter(delivery::Column::Id.is_in(ids.to_vec()))
+        .filter(delivery::Column::Lease.eq(lease))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}
+
 /// Gives back claimed rows that were not attempted.
 pub async fn release<C: ConnectionTrait>(db: &C, ids: &[i64], lease: &str) -> AppResult<()> {
     if ids.is_empty() {
