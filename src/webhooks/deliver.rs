@@ -148,6 +148,8 @@ fn lease_end(s: &Settings) -> DateTime<Utc> {
 }
 
 /// Sends claimed rows in order; stops at the first failure and gives the rest back.
+/// Successes are recorded together (one UPDATE per run and status code, not one per row): a
+/// node that dies before recording them sends them again (at least once).
 async fn send_run(
     hooks: &Webhooks,
     ep: entity::webhook_endpoint::Model,
@@ -155,6 +157,7 @@ async fn send_run(
     lease: &str,
 ) {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let mut delivered: Vec<(i64, i32)> = Vec::new();
     // The lease covers one request and a margin; a long run renews it as it goes, so that
     // a node that dies leaves its rows to the others within about one request timeout.
     let mut renew_at = std::time::Instant::now() + LEASE_MARGIN / 2;
@@ -162,32 +165,53 @@ async fn send_run(
         if std::time::Instant::now() >= renew_at {
             match service::renew(&hooks.db, &ids[i..], lease, lease_end(&hooks.settings)).await {
                 Ok(n) if n > 0 => renew_at = std::time::Instant::now() + LEASE_MARGIN / 2,
-                Ok(_) => return, // no longer ours
+                Ok(_) => break, // no longer ours
                 Err(e) => {
                     tracing::warn!(error = %e, "webhook lease not renewed");
-                    return;
+                    break;
                 }
             }
         }
-        let outcome = attempt(hooks, &ep, &row).await;
-        let failed = matches!(outcome, Outcome::Failed { .. });
-        match service::finish(&hooks.db, row.id, lease, &outcome).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::debug!(delivery = row.id, "webhook delivery no longer ours");
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, delivery = row.id, "webhook outcome not stored");
+        match attempt(hooks, &ep, &row).await {
+            Outcome::Delivered { status_code } => delivered.push((row.id, status_code)),
+            failed => {
+                record_delivered(hooks, &delivered, lease).await;
+                delivered.clear();
+                if let Outcome::Failed { error, .. } = &failed {
+                    tracing::info!(endpoint = %ep.id, delivery = row.id, attempts = row.attempts + 1, error = %error, "webhook delivery failed");
+                }
+                if let Err(e) = service::finish(&hooks.db, row.id, lease, &failed).await {
+                    tracing::warn!(error = %e, delivery = row.id, "webhook outcome not stored");
+                }
+                if let Err(e) = service::release(&hooks.db, &ids[i + 1..], lease).await {
+                    tracing::warn!(error = %e, "webhook deliveries not released (their lease will expire)");
+                }
+                return;
             }
         }
-        if let Outcome::Failed { error, .. } = &outcome {
-            tracing::info!(endpoint = %ep.id, delivery = row.id, attempts = row.attempts + 1, error = %error, "webhook delivery failed");
-        }
-        if failed {
-            if let Err(e) = service::release(&hooks.db, &ids[i + 1..], lease).await {
-                tracing::warn!(error = %e, "webhook deliveries not released (their lease will expire)");
-            }
-            return;
+    }
+    record_delivered(hooks, &delivered, lease).await;
+    // Whatever was not attempted (the lease was lost) is given back.
+    let done: Vec<i64> = delivered.iter().map(|d| d.0).collect();
+    let rest: Vec<i64> = ids.into_iter().filter(|id| !done.contains(id)).collect();
+    if let Err(e) = service::release(&hooks.db, &rest, lease).await {
+        tracing::warn!(error = %e, "webhook deliveries not released (their lease will expire)");
+    }
+}
+
+/// Records the run's successes, one UPDATE per status code.
+async fn record_delivered(hooks: &Webhooks, delivered: &[(i64, i32)], lease: &str) {
+    let mut codes: Vec<i32> = delivered.iter().map(|d| d.1).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    for code in codes {
+        let ids: Vec<i64> = delivered
+            .iter()
+            .filter(|d| d.1 == code)
+            .map(|d| d.0)
+            .collect();
+        if let Err(e) = service::finish_delivered(&hooks.db, &ids, lease, code).await {
+            tracing::warn!(error = %e, "webhook deliveries not recorded (they will be sent again)");
         }
     }
 }

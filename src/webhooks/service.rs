@@ -293,6 +293,44 @@ pub async fn release<C: ConnectionTrait>(db: &C, ids: &[i64], lease: &str) -> Ap
     Ok(())
 }
 
+/// Records the successful attempts of deliveries this node holds under `lease` (all
+/// answered `status_code`), and releases them; how many were still its own.
+pub async fn finish_delivered<C: ConnectionTrait>(
+    db: &C,
+    ids: &[i64],
+    lease: &str,
+    status_code: i32,
+) -> AppResult<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let res = delivery::Entity::update_many()
+        .col_expr(
+            delivery::Column::Attempts,
+            Expr::col(delivery::Column::Attempts).add(1),
+        )
+        .col_expr(
+            delivery::Column::Status,
+            Expr::value(Status::Delivered.as_str()),
+        )
+        .col_expr(delivery::Column::DeliveredAt, Expr::value(now_millis()))
+        .col_expr(delivery::Column::LastStatusCode, Expr::value(status_code))
+        .col_expr(
+            delivery::Column::LastError,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            delivery::Column::LockedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(delivery::Column::Lease, Expr::value(Option::<String>::None))
+        .filter(delivery::Column::Id.is_in(ids.to_vec()))
+        .filter(delivery::Column::Lease.eq(lease))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}
+
 /// What one attempt gave.
 #[derive(Debug, Clone)]
 pub enum Outcome {
