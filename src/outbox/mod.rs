@@ -11,7 +11,7 @@
 //! itself picks the active, subscribed endpoints from the database, in the same transaction,
 //! so a stale mask can never write a row for an endpoint that was deleted or switched off.
 //! A node learns of a new endpoint at once when it made it, through Redis otherwise
-//! (`cluster::webhooks`), and from a periodic reload as a fallback.
+//! (`cluster::kb::follow`), and from a periodic reload as a fallback.
 //!
 //! Other capabilities record their own events with [`record`] inside their transaction (the
 //! CSAT rating does so for `rating.created`).

@@ -8,7 +8,7 @@
 //!
 //! Each node keeps the outbox's gate ([`crate::outbox::Subscriptions`]) in step with the
 //! endpoints: at once after a change made here, through Redis for the other nodes
-//! (`cluster::webhooks`, the knowledge base's channel mechanism), and by a periodic reload.
+//! (`cluster::kb::follow`, the knowledge base's channel mechanism), and by a periodic reload.
 
 pub mod deliver;
 pub mod http;
