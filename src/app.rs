@@ -66,12 +66,16 @@ impl App {
         }
 
         let hub = Hub::with_agent_window(Duration::from_millis(config.agent_update_ms));
-        let (writer, writer_task) = MessageWriter::spawn_sharded(
+        // Which webhook events have a listener: the stores' gate to the outbox.
+        let outbox = crate::outbox::Subscriptions::default();
+        let webhooks = crate::webhooks::Webhooks::load(db.clone(), outbox.clone(), &config).await?;
+        let (writer, writer_task) = MessageWriter::spawn_recording(
             db.clone(),
             hub.clone(),
             config.write_queue_capacity,
             config.write_batch_max,
             config.write_shards,
+            outbox.clone(),
         );
         writer.set_announcer(Arc::new(crate::desk::announce::DeskAnnouncer {
             hub: hub.clone(),
@@ -91,7 +95,12 @@ impl App {
             hub: hub.clone(),
             writer,
             // Up to 256 sessions per INSERT; 4,096 waiting before `overloaded`.
-            sessions: crate::sessions::creator::SessionCreator::spawn(db.clone(), 4096, 256),
+            sessions: crate::sessions::creator::SessionCreator::spawn(
+                db.clone(),
+                4096,
+                256,
+                outbox.clone(),
+            ),
             auth,
             limits,
             presence: presence.clone(),
@@ -109,6 +118,8 @@ impl App {
             draining: Default::default(),
             hours: Default::default(),
             availability: Default::default(),
+            outbox,
+            webhooks,
         };
         if let Some(redis) = &redis {
             // Presence and gateway clients across nodes.
@@ -133,6 +144,7 @@ impl App {
                 crate::cluster::cancel::attach(redis.clone(), ai);
             }
             crate::cluster::kb::attach(redis.clone(), &state.kb);
+            crate::cluster::kb::follow(redis.clone(), "webhooks", &state.webhooks);
         }
 
         let routes = Router::new()
@@ -153,6 +165,7 @@ impl App {
             .merge(crate::kb::http::router())
             .merge(crate::csat::http::router())
             .merge(crate::hours::http::router())
+            .merge(crate::webhooks::http::router())
             .merge(crate::web::router())
             .with_state(state.clone());
         // socket.io, with the local adapter or (with REDIS_URL) the Redis adapter.
@@ -202,6 +215,10 @@ impl App {
         spawn_housekeeping(state.clone());
         crate::dashboard::spawn_feed(state.clone(), shutdown.clone());
         crate::desk::availability::spawn_watcher(state.clone(), shutdown.clone());
+        state.webhooks.spawn(
+            Duration::from_secs(config.webhook_reload_secs),
+            shutdown.clone(),
+        );
 
         let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
         Ok(App {

@@ -400,6 +400,51 @@ pub struct Config {
     /// Allow a plain `http://` endpoint (a local MinIO); never for a bucket on the Internet.
     #[arg(long, env = "ATTACHMENT_S3_ALLOW_HTTP", default_value_t = false, action = clap::ArgAction::Set)]
     pub attachment_s3_allow_http: bool,
+
+    /// Webhooks: how long one delivery may take (connect, send, answer), in milliseconds;
+    /// past it the attempt failed ("timed out") and is retried.
+    #[arg(long, env = "WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub webhook_timeout_ms: u64,
+
+    /// Webhooks: the wait before the first retry, in milliseconds; each next wait doubles,
+    /// up to `WEBHOOK_BACKOFF_MAX_MS`, and is drawn between half and all of that (jitter).
+    #[arg(long, env = "WEBHOOK_BACKOFF_BASE_MS", default_value_t = 10_000)]
+    pub webhook_backoff_base_ms: u64,
+
+    /// Webhooks: the longest wait between two attempts, in milliseconds.
+    #[arg(long, env = "WEBHOOK_BACKOFF_MAX_MS", default_value_t = 3_600_000)]
+    pub webhook_backoff_max_ms: u64,
+
+    /// Webhooks: how long a delivery is retried after its event, in seconds; an attempt that
+    /// fails later marks it `failed` (a manual redelivery is one more attempt).
+    #[arg(long, env = "WEBHOOK_RETRY_WINDOW_SECS", default_value_t = 86_400)]
+    pub webhook_retry_window_secs: u64,
+
+    /// Webhooks: endpoints this node delivers to at the same time (each endpoint gets one
+    /// delivery at a time, in order).
+    #[arg(long, env = "WEBHOOK_CONCURRENCY", default_value_t = 16)]
+    pub webhook_concurrency: usize,
+
+    /// Webhooks: deliveries of one endpoint a node claims at once and sends one after the
+    /// other (fewer database round trips per delivery).
+    #[arg(long, env = "WEBHOOK_BATCH", default_value_t = 20)]
+    pub webhook_batch: usize,
+
+    /// Webhooks: how often the delivery worker looks for due deliveries when nothing woke
+    /// it (retries falling due, rows written by other nodes), in milliseconds.
+    #[arg(long, env = "WEBHOOK_POLL_MS", default_value_t = 1_000)]
+    pub webhook_poll_ms: u64,
+
+    /// Webhooks: how often each node re-reads which events are subscribed, in seconds (a
+    /// fallback: changes reach the other nodes through Redis at once).
+    #[arg(long, env = "WEBHOOK_RELOAD_SECS", default_value_t = 30)]
+    pub webhook_reload_secs: u64,
+
+    /// Webhooks: allow endpoints on loopback, private, link-local and other non-public
+    /// addresses. Off by default, so that an admin's URL cannot reach the desk's own network
+    /// (SSRF); turn on for a receiver on the same host or LAN.
+    #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
 }
 
 /// `TRUST_PROXY_HOPS` when it is not 1, carried in a request's extensions (set by

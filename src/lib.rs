@@ -43,6 +43,8 @@
 //! - `realtime`: socket.io namespaces and handlers; `gateway`: plain WebSocket `/ws`, and
 //!   seed 002's `/ws/chat` (`gateway::seed002`).
 //! - `rooms`: seed 004's rooms API under `/api/v1` (REST and its WebSocket).
+//! - `outbox`: the webhook outbox the stores write in their transactions (below them all);
+//!   `webhooks`: the endpoints admins register, the delivery log and the delivery worker.
 //! - `web`: the agent console and the visitor widget; `ops`: `/ready`, `/metrics`, OpenAPI.
 
 pub mod app;
@@ -68,6 +70,7 @@ pub mod labels;
 pub mod messages;
 pub mod metrics;
 pub mod ops;
+pub mod outbox;
 pub mod presence;
 pub mod realtime;
 pub mod reports;
@@ -76,6 +79,7 @@ pub mod search;
 pub mod sessions;
 pub mod state;
 pub mod web;
+pub mod webhooks;
 
 pub use app::App;
 pub use config::Config;

@@ -257,9 +257,12 @@ pub struct PlainWebSocketInfo {
         crate::kb::http::delete_rule, crate::reports::http::report,
         crate::desk::http::get_summary, crate::csat::http::list_ratings,
         crate::hours::http::get_hours, crate::hours::http::put_hours,
+        crate::webhooks::http::list_webhooks, crate::webhooks::http::create_webhook,
+        crate::webhooks::http::update_webhook, crate::webhooks::http::delete_webhook,
+        crate::webhooks::http::list_deliveries, crate::webhooks::http::retry_delivery,
     ),
     modifiers(&BearerAuth),
-    tags((name = "chats"), (name = "attachments"), (name = "auth"), (name = "agents"), (name = "labels"), (name = "canned-responses"), (name = "search"), (name = "reports"), (name = "knowledge base"), (name = "ratings"), (name = "settings"), (name = "operations"))
+    tags((name = "chats"), (name = "attachments"), (name = "auth"), (name = "agents"), (name = "labels"), (name = "canned-responses"), (name = "search"), (name = "reports"), (name = "knowledge base"), (name = "ratings"), (name = "settings"), (name = "webhooks"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

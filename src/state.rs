@@ -48,4 +48,8 @@ pub struct AppState {
     pub availability: Arc<crate::desk::availability::Board>,
     /// Set at shutdown: new events are answered `overloaded` (retry elsewhere or later).
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// Which webhook events have a listener (the stores' gate to the outbox).
+    pub outbox: crate::outbox::Subscriptions,
+    /// The webhooks: endpoints, their deliveries, the delivery worker's settings.
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
 }

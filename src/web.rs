@@ -86,6 +86,18 @@ const ASSETS: &[Asset] = &[
         page: false,
     },
     Asset {
+        path: "/console/webhooks",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../web/webhooks.html"),
+        page: true,
+    },
+    Asset {
+        path: "/static/webhooks.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/webhooks.js"),
+        page: false,
+    },
+    Asset {
         path: "/widget",
         content_type: "text/html; charset=utf-8",
         body: include_bytes!("../web/widget.html"),

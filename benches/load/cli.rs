@@ -112,6 +112,13 @@ pub struct Args {
     #[arg(long, default_value_t = 10.0)]
     pub upload_mib: f64,
 
+    /// Register this many webhooks for `message.created` (each to a receiver in this
+    /// process that answers 200 at once) before the scenarios: the chat then runs with the
+    /// outbox written in every group commit and the deliveries going out meanwhile. The
+    /// spawned server gets an admin account and `WEBHOOK_ALLOW_PRIVATE=true` for it.
+    #[arg(long, default_value_t = 0)]
+    pub webhooks: usize,
+
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     pub bench: bool,

@@ -10,6 +10,8 @@
 //! - `sweep`: open loop. 100 sessions, increasing target rates, messages sent on a timer
 //!   regardless of acks; per step the delivered rate and latency, and the highest rate whose
 //!   p99 stays under 50 ms.
+//! - `--webhooks N` (with any scenario): N webhooks for `message.created` to a receiver in
+//!   this process, registered before the scenarios; reports the deliveries received.
 //! - `uploads` (only when named): many clients upload a large attachment at once; upload
 //!   throughput and the server's peak RSS (it must not grow with file size times clients).
 //!
@@ -38,6 +40,7 @@ mod report;
 mod scenario;
 mod server;
 mod stats;
+mod webhooks;
 mod wire;
 
 use std::process::ExitCode;
@@ -117,6 +120,11 @@ async fn run(args: &Args, server: &Server) -> Result<u64> {
             }
         );
     }
+    let hooks = if args.webhooks > 0 {
+        Some(webhooks::register(args, server).await?)
+    } else {
+        None
+    };
     let mut failures = 0;
     let mut summaries = Vec::new();
     let all = args.scenario == "all";
@@ -135,6 +143,9 @@ async fn run(args: &Args, server: &Server) -> Result<u64> {
     }
     if args.scenario == "uploads" {
         summaries.push(scenario::uploads(args, server).await?);
+    }
+    if let Some(h) = &hooks {
+        summaries.push(h.report(server).await);
     }
     println!("\nsummary (one JSON line per scenario):");
     for s in summaries {

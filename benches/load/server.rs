@@ -22,7 +22,7 @@ pub struct Server {
     log: Option<PathBuf>,
     postgres: Option<(String, String)>,
     _dir: Option<tempfile::TempDir>,
-    http: reqwest::Client,
+    pub http: reqwest::Client,
 }
 
 impl Server {
@@ -101,6 +101,11 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
             .stderr(log_file);
+        if args.webhooks > 0 {
+            cmd.env("ADMIN_EMAIL", crate::webhooks::ADMIN_EMAIL)
+                .env("ADMIN_PASSWORD", crate::webhooks::ADMIN_PASSWORD)
+                .env("WEBHOOK_ALLOW_PRIVATE", "true");
+        }
         for kv in &args.server_env {
             let (k, v) = kv
                 .split_once('=')

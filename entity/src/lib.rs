@@ -18,6 +18,8 @@ pub mod room;
 pub mod session_label;
 pub mod session_member;
 pub mod session_rating;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;
 
 pub mod prelude {
     pub use super::account::Entity as Account;

@@ -16,6 +16,7 @@ mod m20261206_000010_agent_tools;
 mod m20261206_000011_knowledge_base;
 mod m20261206_000012_message_search;
 mod m20261206_000013_csat_offline;
+mod m20261206_000014_webhooks;
 mod m20261206_000015_business_hours;
 mod m20261206_000016_report_indexes;
 mod m20261206_000017_messages_by_time;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000011_knowledge_base::Migration),
             Box::new(m20261206_000012_message_search::Migration),
             Box::new(m20261206_000013_csat_offline::Migration),
+            Box::new(m20261206_000014_webhooks::Migration),
             Box::new(m20261206_000015_business_hours::Migration),
             Box::new(m20261206_000016_report_indexes::Migration),
             Box::new(m20261206_000017_messages_by_time::Migration),

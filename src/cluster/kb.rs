@@ -1,4 +1,5 @@
-//! Keeping every node's knowledge base in step with the database. A node that changes an
+//! Keeping every node's knowledge base (and the webhooks' subscriptions, [`follow`]) in
+//! step with the database. A node that changes an
 //! article or a rule announces it on `<prefix>:kb:changed` (`{n: node id, c: change}`); every
 //! other node re-reads that change from the database. After Redis was lost, a node reloads
 //! everything once it is subscribed again: announcements made meanwhile never reached it.
@@ -32,7 +33,13 @@ struct ChangeNotice<'a> {
 /// Connects the knowledge base to the other nodes: its changes are published, theirs heard;
 /// once subscribed again after Redis was lost, everything is reloaded.
 pub fn attach<T: Followable>(redis: Arc<Redis>, kb: &Arc<T>) {
-    let channel = redis.key(&["kb", "changed"]);
+    follow(redis, "kb", kb);
+}
+
+/// Connects anything [`Followable`] to the other nodes on `<prefix>:<topic>:changed` (the
+/// knowledge base is `kb`; the webhooks' subscriptions are `webhooks`).
+pub fn follow<T: Followable>(redis: Arc<Redis>, topic: &'static str, kb: &Arc<T>) {
+    let channel = redis.key(&[topic, "changed"]);
     let publisher = redis.clone();
     let out = channel.clone();
     kb.on_change(Box::new(move |change: &str| {
@@ -41,13 +48,13 @@ pub fn attach<T: Followable>(redis: Arc<Redis>, kb: &Arc<T>) {
             change: Cow::Borrowed(change),
         };
         match serde_json::to_string(&notice) {
-            Ok(payload) => channel::publish(publisher.clone(), out.clone(), payload, "kb"),
-            Err(e) => tracing::error!(error = %e, "knowledge base change not encoded"),
+            Ok(payload) => channel::publish(publisher.clone(), out.clone(), payload, topic),
+            Err(e) => tracing::error!(error = %e, topic, "change not encoded"),
         }
     }));
     let kb = Arc::downgrade(kb);
     let node = redis.node_id.clone();
-    tokio::spawn(channel::subscribe(redis, channel, "kb", move |heard| {
+    tokio::spawn(channel::subscribe(redis, channel, topic, move |heard| {
         let kb = kb.clone();
         let node = node.clone();
         Box::pin(async move {

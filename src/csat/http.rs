@@ -10,7 +10,6 @@ use super::types::RatingEntry;
 use crate::auth::http::QueryParams;
 use crate::auth::Staff;
 use crate::error::{AppError, AppResult};
-use crate::messages::types::format_ts;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -56,16 +55,7 @@ pub(crate) async fn list_ratings(
     let rows = service::list(&state.db, from, to, limit).await?;
     Ok(Json(
         rows.into_iter()
-            .map(|(r, s)| RatingEntry {
-                id: r.id,
-                session_id: s.as_ref().map(|s| s.session_id.clone()).unwrap_or_default(),
-                code: s.map(|s| s.code).unwrap_or_default(),
-                rating: r.rating,
-                comment: r.comment,
-                agent_id: r.agent_id,
-                resolved_at: format_ts(&r.resolved_at),
-                created_at: format_ts(&r.created_at),
-            })
+            .map(|(r, s)| RatingEntry::of(&r, s.as_ref()))
             .collect(),
     ))
 }

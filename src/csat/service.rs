@@ -50,7 +50,14 @@ pub async fn store(
         Some(SqlErr::UniqueConstraintViolation(_)) => AppError::AlreadyRated,
         _ => e.into(),
     })?;
-    // webhooks: the `rating.created` outbox row is written here, in this transaction.
+    // The `rating.created` webhook, delivered if and only if this transaction commits.
+    crate::outbox::record(
+        &txn,
+        crate::outbox::Event::RatingCreated,
+        &row.created_at,
+        &super::types::RatingEntry::of(&row, Some(&session)),
+    )
+    .await?;
     txn.commit().await?;
     Ok((row, session))
 }

@@ -115,6 +115,25 @@ pub struct RatingEntry {
     pub created_at: String,
 }
 
+impl RatingEntry {
+    /// A stored rating of `session` (also the `data` of the `rating.created` webhook).
+    pub fn of(
+        r: &entity::session_rating::Model,
+        session: Option<&entity::chat_session::Model>,
+    ) -> Self {
+        RatingEntry {
+            id: r.id.clone(),
+            session_id: session.map(|s| s.session_id.clone()).unwrap_or_default(),
+            code: session.map(|s| s.code.clone()).unwrap_or_default(),
+            rating: r.rating,
+            comment: r.comment.clone(),
+            agent_id: r.agent_id.clone(),
+            resolved_at: format_ts(&r.resolved_at),
+            created_at: format_ts(&r.created_at),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -120,6 +120,7 @@ async fn after_change(
             ai.cancel(&after.id); // a human takes over (or was asked for)
         }
     }
+    state.outbox.written(); // the delivery worker looks at once (webhooks)
     let sum = announce(state, after).await?;
     if after.status == SessionStatus::Resolved && before.status != SessionStatus::Resolved {
         csat::ask(state, after).await;
@@ -192,6 +193,7 @@ pub async fn claim(
     }
     let next = service::apply(
         &state.db,
+        state.outbox.now(),
         &s,
         Change {
             status: SessionStatus::Assigned,
@@ -216,6 +218,7 @@ pub async fn release(state: &AppState, actor: &Identity, s: Session) -> AppResul
     }
     let next = service::apply(
         &state.db,
+        state.outbox.now(),
         &s,
         Change {
             status: SessionStatus::Waiting,
@@ -246,6 +249,7 @@ pub async fn transfer(
         })?;
     let next = service::apply(
         &state.db,
+        state.outbox.now(),
         &s,
         Change {
             status: SessionStatus::Assigned,
@@ -263,6 +267,7 @@ pub async fn resolve(state: &AppState, _actor: &Identity, s: Session) -> AppResu
     }
     let next = service::apply(
         &state.db,
+        state.outbox.now(),
         &s,
         Change {
             status: SessionStatus::Resolved,
@@ -287,6 +292,7 @@ pub async fn reopen(state: &AppState, _actor: &Identity, s: Session) -> AppResul
     };
     let next = service::apply(
         &state.db,
+        state.outbox.now(),
         &s,
         Change {
             status: to,
@@ -304,6 +310,7 @@ pub async fn escalate(state: &AppState, s: Session) -> AppResult<Session> {
     }
     let next = service::apply(
         &state.db,
+        state.outbox.now(),
         &s,
         Change {
             status: SessionStatus::Waiting,
@@ -371,6 +378,7 @@ pub async fn set(
 
     let next = service::apply(
         &state.db,
+        state.outbox.now(),
         &s,
         Change {
             status: target,
@@ -459,6 +467,7 @@ async fn auto_assign(state: &AppState) -> AppResult<()> {
             Step::Again => continue,
             Step::Assigned(assigned, agent) => {
                 tracing::info!(session = %assigned.session_id, agent = %agent, "auto-assigned");
+                state.outbox.written();
                 announce(state, &assigned).await?;
                 announce_queue(state).await?;
             }
@@ -477,7 +486,10 @@ enum Step {
 }
 
 /// Gives the head of the queue to the least loaded online agent with room.
-async fn assign_next<C: sea_orm::ConnectionTrait>(state: &AppState, db: &C) -> AppResult<Step> {
+async fn assign_next<C: sea_orm::ConnectionTrait + sea_orm::TransactionTrait>(
+    state: &AppState,
+    db: &C,
+) -> AppResult<Step> {
     let Some(next) = service::queue(db, 1).await?.pop() else {
         return Ok(Step::Done);
     };
@@ -501,7 +513,7 @@ async fn assign_next<C: sea_orm::ConnectionTrait>(state: &AppState, db: &C) -> A
         status: SessionStatus::Assigned,
         assignee_id: Some(agent.clone()),
     };
-    match service::apply(db, &next, change).await {
+    match service::apply(db, state.outbox.now(), &next, change).await {
         Ok(assigned) => Ok(Step::Assigned(Box::new(assigned), agent.clone())),
         Err(AppError::Conflict(_)) => Ok(Step::Again),
         Err(e) => Err(e),
@@ -571,6 +583,7 @@ fn requeue_if_still_offline(state: &AppState, id: String, generation: Option<u64
                 for s in list {
                     if let Ok(next) = service::apply(
                         &state.db,
+                        state.outbox.now(),
                         &s,
                         Change {
                             status: SessionStatus::Waiting,

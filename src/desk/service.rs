@@ -7,10 +7,14 @@ use std::collections::HashMap;
 
 use entity::{account, chat_session};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionSession, TransactionTrait,
+};
 
 use crate::error::{AppError, AppResult};
 use crate::messages::types::now_millis;
+use crate::outbox::{Event, Interest};
 use crate::sessions::types::SessionStatus;
 
 /// A change of status and assignee.
@@ -21,8 +25,36 @@ pub struct Change {
 }
 
 /// Applies `change` if the session still has the status and assignee it had in `seen`;
-/// `conflict` otherwise. Sets the timestamps the desk reports on.
-pub async fn apply<C: ConnectionTrait>(
+/// `conflict` otherwise. Sets the timestamps the desk reports on. When `interest` says a
+/// webhook listens to what changes (`session.status_changed`, `session.assigned`), the
+/// change and its outbox rows are written in one transaction (a nested one, a savepoint,
+/// when `db` is a transaction already); otherwise the change is its one UPDATE, as before.
+pub async fn apply<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    interest: Interest,
+    seen: &chat_session::Model,
+    change: Change,
+) -> AppResult<chat_session::Model> {
+    let status_moves = seen.status != change.status.as_str();
+    let assignee_moves = seen.assignee_id != change.assignee_id;
+    let records = (status_moves && interest.wants(Event::SessionStatusChanged))
+        || (assignee_moves && interest.wants(Event::SessionAssigned));
+    if !records {
+        return update(db, seen, change).await;
+    }
+    let txn = db.begin().await?;
+    let next = update(&txn, seen, change).await?;
+    // Read back in the transaction: the event carries the session as stored.
+    let stored = load(&txn, &next.id).await?;
+    let events = crate::outbox::session_changes(interest, seen, &stored)
+        .map_err(crate::outbox::encode_error)?;
+    crate::outbox::service::write(&txn, now_millis(), &events).await?;
+    txn.commit().await?;
+    Ok(next)
+}
+
+/// The UPDATE of [`apply`].
+async fn update<C: ConnectionTrait>(
     db: &C,
     seen: &chat_session::Model,
     change: Change,

@@ -9,12 +9,13 @@ use std::collections::HashMap;
 use entity::{chat_session, message};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    TransactionSession, TransactionTrait,
 };
 
 pub use super::store_pg::STORE_BATCH_PG;
 use super::types::{AiSource, FileUrl, Media, MessageDto, MessageKind, Sender};
 use crate::error::{AppError, AppResult};
+use crate::outbox::{Event, Interest, Pending, SessionData};
 use entity::chat_session::SessionStatus;
 
 /// A message to store.
@@ -108,13 +109,74 @@ pub async fn store_batch<C>(db: &C, batch: &[NewMessage]) -> Result<BatchOutcome
 where
     C: ConnectionTrait + TransactionTrait,
 {
+    store_batch_recording(db, batch, Interest::NONE).await
+}
+
+/// [`store_batch`], writing the webhook outbox in the same transaction when `interest` says
+/// an endpoint listens: `message.created` for each new message, `session.status_changed`
+/// for each session a visitor's message reopened (one extra statement per batch). On
+/// PostgreSQL the batch's one statement then runs in a transaction with the outbox INSERT;
+/// when nobody listens it runs alone, as before.
+pub async fn store_batch_recording<C>(
+    db: &C,
+    batch: &[NewMessage],
+    interest: Interest,
+) -> Result<BatchOutcome, sea_orm::DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
     if batch.is_empty() {
         return Ok(BatchOutcome::default());
     }
+    let records = interest.wants_any(&[Event::MessageCreated, Event::SessionStatusChanged]);
     if db.get_database_backend() == sea_orm::DbBackend::Postgres {
-        return super::store_pg::store_batch_postgres(db, batch).await;
+        if !records {
+            return super::store_pg::store_batch_postgres(db, batch).await;
+        }
+        let txn = db.begin().await?;
+        let outcome = super::store_pg::store_batch_postgres(&txn, batch).await?;
+        let stored = outcome.results.iter().filter_map(|r| r.as_ref().ok());
+        record_batch(&txn, interest, stored, &outcome.reopened).await?;
+        txn.commit().await?;
+        return Ok(outcome);
     }
-    super::store_sqlite::store_batch(db, batch).await
+    super::store_sqlite::store_batch(db, batch, interest).await
+}
+
+/// Writes the outbox rows of a stored batch (inside its transaction): its new messages, as
+/// the REST API serves them, and the sessions it reopened.
+pub(super) async fn record_batch<'a, C: ConnectionTrait>(
+    txn: &C,
+    interest: Interest,
+    stored: impl Iterator<Item = &'a Stored>,
+    reopened: &[Reopened],
+) -> Result<(), sea_orm::DbErr> {
+    let mut events = Vec::new();
+    if interest.wants(Event::MessageCreated) {
+        for s in stored.filter(|s| !s.duplicate) {
+            let m = &s.message;
+            events.push(
+                Pending::stamped(Event::MessageCreated, &m.created_at, m)
+                    .map_err(crate::outbox::encode_error)?,
+            );
+        }
+    }
+    if interest.wants(Event::SessionStatusChanged) && !reopened.is_empty() {
+        let ids: Vec<String> = reopened.iter().map(|r| r.session_id.clone()).collect();
+        let rows = chat_session::Entity::find()
+            .filter(chat_session::Column::SessionId.is_in(ids))
+            .all(txn)
+            .await?;
+        for s in rows {
+            let mut data = SessionData::of(&s);
+            data.previous_status = Some(SessionStatus::Resolved.as_str().to_string());
+            events.push(
+                Pending::new(Event::SessionStatusChanged, &s.updated_at, &data)
+                    .map_err(crate::outbox::encode_error)?,
+            );
+        }
+    }
+    crate::outbox::service::write(txn, super::types::now_millis(), &events).await
 }
 
 /// The answer to a repeat of a clientMsgId within one batch, from its first occurrence's.

@@ -18,6 +18,7 @@ use entity::chat_session::SessionStatus;
 pub(super) async fn store_batch<C>(
     db: &C,
     batch: &[NewMessage],
+    interest: crate::outbox::Interest,
 ) -> Result<BatchOutcome, sea_orm::DbErr>
 where
     C: ConnectionTrait + TransactionTrait,
@@ -179,6 +180,9 @@ where
             });
         }
     }
+    // The webhook outbox, in the same transaction (nothing when nobody listens).
+    let stored = results.iter().filter_map(|r| r.as_ref()?.as_ref().ok());
+    super::service::record_batch(&txn, interest, stored, &reopened).await?;
     txn.commit().await?;
 
     // Repeats of a clientMsgId within the batch get the first occurrence's message.

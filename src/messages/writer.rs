@@ -23,6 +23,7 @@ use crate::db::Breaker;
 use crate::error::{AppError, AppResult};
 use crate::hub::{Except, Hub};
 use crate::metrics;
+use crate::outbox::{Interest, Subscriptions};
 
 enum Job {
     Store {
@@ -112,6 +113,27 @@ impl MessageWriter {
         batch_max: usize,
         shards: usize,
     ) -> (Self, tokio::task::JoinHandle<()>) {
+        Self::spawn_recording(
+            db,
+            hub,
+            capacity,
+            batch_max,
+            shards,
+            Subscriptions::default(),
+        )
+    }
+
+    /// [`spawn_sharded`](Self::spawn_sharded), writing the webhook outbox with each batch
+    /// while `outbox` says an endpoint listens to `message.created` (or to the status change
+    /// of a reopened session).
+    pub fn spawn_recording(
+        db: DatabaseConnection,
+        hub: Hub,
+        capacity: usize,
+        batch_max: usize,
+        shards: usize,
+        outbox: Subscriptions,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let shards = if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
             1
         } else {
@@ -126,11 +148,14 @@ impl MessageWriter {
             let (tx, rx) = mpsc::channel(per_shard);
             senders.push(tx);
             tasks.push(tokio::spawn(run(
-                db.clone(),
+                Store {
+                    db: db.clone(),
+                    breaker: breaker.clone(),
+                    outbox: outbox.clone(),
+                },
                 hub.clone(),
                 rx,
                 batch_max.max(1),
-                breaker.clone(),
                 announcer.clone(),
             )));
         }
@@ -296,11 +321,10 @@ struct Committed {
 /// is being broadcast; the broadcast stage takes batches in commit order, so each session's
 /// messages still go out in `seq` order, and only after their commit.
 async fn run(
-    db: DatabaseConnection,
+    store: Store,
     hub: Hub,
     mut rx: mpsc::Receiver<Job>,
     batch_max: usize,
-    breaker: Breaker,
     announcer: Arc<std::sync::OnceLock<Arc<dyn Announcer>>>,
 ) {
     // One committed batch may wait while the previous one is broadcast: a slow broadcast
@@ -329,7 +353,7 @@ async fn run(
             BatchOutcome::default()
         } else {
             let started = std::time::Instant::now();
-            let outcome = store_with_fallback(&db, &batch, &breaker).await;
+            let outcome = store_with_fallback(&store, &batch).await;
             metrics::record_write_batch(batch.len(), started.elapsed());
             outcome
         };
@@ -414,17 +438,28 @@ async fn broadcast(
     }
 }
 
+/// What the commit stage stores with: the database, its breaker, and what the webhooks
+/// listen to (read once per batch).
+struct Store {
+    db: DatabaseConnection,
+    breaker: Breaker,
+    outbox: Subscriptions,
+}
+
 /// Stores the batch in one transaction; if that fails, stores each message on its own so
 /// that one bad message cannot fail the others. When the database cannot be reached, the
 /// whole batch fails at once (`overloaded`, nothing stored: a retry with the same
 /// `clientMsgId` is safe) and the breaker opens.
-async fn store_with_fallback(
-    db: &DatabaseConnection,
-    batch: &[NewMessage],
-    breaker: &Breaker,
-) -> BatchOutcome {
-    let failed = match service::store_batch(db, batch).await {
-        Ok(outcome) => return outcome,
+async fn store_with_fallback(store: &Store, batch: &[NewMessage]) -> BatchOutcome {
+    let (db, breaker) = (&store.db, &store.breaker);
+    let interest = store.outbox.now();
+    let failed = match service::store_batch_recording(db, batch, interest).await {
+        Ok(outcome) => {
+            if interest != Interest::NONE {
+                store.outbox.written();
+            }
+            return outcome;
+        }
         Err(e) => e,
     };
     if crate::db::is_unreachable(&failed) {
@@ -437,7 +472,13 @@ async fn store_with_fallback(
     }
     let mut out = BatchOutcome::default();
     if let [m] = batch {
-        absorb(&mut out, store_again_if_raced(db, m, failed).await);
+        absorb(
+            &mut out,
+            store_again_if_raced(db, m, failed, interest).await,
+        );
+        if interest != Interest::NONE {
+            store.outbox.written();
+        }
         return out;
     }
     tracing::warn!(error = %failed, size = batch.len(), "batch commit failed; storing one by one");
@@ -446,8 +487,9 @@ async fn store_with_fallback(
             out.results.push(Err(AppError::Overloaded));
             continue;
         }
-        let one = match service::store_batch(db, std::slice::from_ref(m)).await {
-            Err(e) => store_again_if_raced(db, m, e).await,
+        let one = match service::store_batch_recording(db, std::slice::from_ref(m), interest).await
+        {
+            Err(e) => store_again_if_raced(db, m, e, interest).await,
             stored => stored,
         };
         if let Err(e) = &one {
@@ -456,6 +498,9 @@ async fn store_with_fallback(
             }
         }
         absorb(&mut out, one);
+    }
+    if interest != Interest::NONE {
+        store.outbox.written();
     }
     out
 }
@@ -479,11 +524,12 @@ async fn store_again_if_raced(
     db: &DatabaseConnection,
     m: &NewMessage,
     e: sea_orm::DbErr,
+    interest: Interest,
 ) -> Result<BatchOutcome, sea_orm::DbErr> {
     match e.sql_err() {
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
             tracing::debug!(error = %e, "clientMsgId stored meanwhile; storing again");
-            service::store_batch(db, std::slice::from_ref(m)).await
+            service::store_batch_recording(db, std::slice::from_ref(m), interest).await
         }
         _ => Err(e),
     }

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::service::{self, NewSession};
 use crate::error::{AppError, AppResult};
+use crate::outbox::Subscriptions;
 
 type Reply = oneshot::Sender<AppResult<chat_session::Model>>;
 
@@ -23,9 +24,16 @@ pub struct SessionCreator {
 impl SessionCreator {
     /// Starts the creator task. `capacity` bounds the requests waiting for it: beyond that a
     /// new session is answered `overloaded` at once.
-    pub fn spawn(db: DatabaseConnection, capacity: usize, batch_max: usize) -> Self {
+    /// Each batch writes `session.created` to the webhook outbox in its transaction while
+    /// `outbox` says an endpoint listens.
+    pub fn spawn(
+        db: DatabaseConnection,
+        capacity: usize,
+        batch_max: usize,
+        outbox: Subscriptions,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        tokio::spawn(run(db, rx, batch_max.max(1)));
+        tokio::spawn(run(db, rx, batch_max.max(1), outbox));
         SessionCreator { tx }
     }
 
@@ -44,22 +52,32 @@ async fn run(
     db: DatabaseConnection,
     mut rx: mpsc::Receiver<(NewSession, Reply)>,
     batch_max: usize,
+    outbox: Subscriptions,
 ) {
     let mut jobs = Vec::with_capacity(batch_max);
     while rx.recv_many(&mut jobs, batch_max).await > 0 {
         let (news, replies): (Vec<NewSession>, Vec<Reply>) = jobs.drain(..).unzip();
-        let results = match service::create_many(&db, &news).await {
+        let interest = outbox.now();
+        let results = match service::create_many_recording(&db, &news, interest).await {
             Ok(results) => results,
             Err(e) if news.len() == 1 => vec![Err(AppError::from(e))],
             Err(e) => {
                 tracing::warn!(error = %e, size = news.len(), "session batch failed; creating one by one");
                 let mut out = Vec::with_capacity(news.len());
                 for new in news {
-                    out.push(service::create(&db, new).await);
+                    let one =
+                        service::create_many_recording(&db, std::slice::from_ref(&new), interest)
+                            .await
+                            .map_err(AppError::from)
+                            .and_then(|mut r| r.pop().unwrap_or(Err(AppError::Overloaded)));
+                    out.push(one);
                 }
                 out
             }
         };
+        if interest.wants(crate::outbox::Event::SessionCreated) {
+            outbox.written();
+        }
         for (result, reply) in results.into_iter().zip(replies) {
             let _ = reply.send(result);
         }

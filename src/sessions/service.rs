@@ -6,11 +6,12 @@ use rand::Rng;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
 };
 
 use crate::error::{AppError, AppResult};
 use crate::messages::types::now_millis;
+use crate::outbox::{Event, Interest, Pending, SessionData};
 use crate::sessions::types::SessionStatus;
 
 /// Alphabet of session codes: no 0/O, 1/I/L, so a visitor can read one aloud.
@@ -82,6 +83,33 @@ pub async fn create_many<C: ConnectionTrait>(
     news: &[NewSession],
 ) -> Result<Vec<AppResult<chat_session::Model>>, sea_orm::DbErr> {
     create_many_coded(db, news, &mut new_code).await
+}
+
+/// [`create_many`], writing `session.created` to the webhook outbox in the same
+/// transaction when `interest` says an endpoint listens (else exactly `create_many`).
+pub async fn create_many_recording<C>(
+    db: &C,
+    news: &[NewSession],
+    interest: Interest,
+) -> Result<Vec<AppResult<chat_session::Model>>, sea_orm::DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    if !interest.wants(Event::SessionCreated) {
+        return create_many(db, news).await;
+    }
+    let txn = db.begin().await?;
+    let out = create_many(&txn, news).await?;
+    let mut events = Vec::with_capacity(out.len());
+    for s in out.iter().filter_map(|r| r.as_ref().ok()) {
+        events.push(
+            Pending::new(Event::SessionCreated, &s.created_at, &SessionData::of(s))
+                .map_err(crate::outbox::encode_error)?,
+        );
+    }
+    crate::outbox::service::write(&txn, now_millis(), &events).await?;
+    txn.commit().await?;
+    Ok(out)
 }
 
 /// `create_many` with the codes drawn from `next_code`.

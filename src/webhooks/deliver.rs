@@ -1,0 +1,353 @@
+//! The delivery worker: every node runs one. It looks at the head of each active endpoint's
+//! queue (woken when this node commits outbox rows, after each run, and every
+//! `WEBHOOK_POLL_MS` for retries falling due and rows other nodes wrote), claims the due
+//! deliveries at the head with a lease, and sends them one after the other, in id order:
+//! - per-endpoint order: an endpoint has one run at a time on the whole desk (the lease),
+//!   and a run stops at its first failure, so delivery n+1 is never sent before delivery n
+//!   was delivered or given up. A failing endpoint holds its queue back (head-of-line) while
+//!   its head is retried; other endpoints are not affected;
+//! - at least once: a row is marked delivered only after a 2xx answer; a node that dies
+//!   mid-run leaves a lease that expires, and the row is sent again by whoever claims it;
+//! - the chat never waits: the worker runs on its own tasks, at most `WEBHOOK_CONCURRENCY`
+//!   runs at a time, every request bounded by `WEBHOOK_TIMEOUT_MS`.
+//!
+//! Each POST is signed: `X-Chatdesk-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
+//! "<t>.<body>" keyed with the endpoint's secret>`.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use rand::Rng;
+use sha2::Sha256;
+use tokio_util::sync::CancellationToken;
+
+use super::service::{self, Outcome};
+use super::{target, Settings, Webhooks};
+use crate::outbox::service::now_millis;
+
+/// `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
+pub fn signature(secret: &str, t: i64, body: &str) -> String {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(m) => m,
+        Err(_) => return format!("t={t},v1="), // HMAC takes keys of any length
+    };
+    mac.update(t.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body.as_bytes());
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// The wait before attempt `attempts + 1`, after `attempts` failed ones: the base doubled
+/// per failure, capped, then drawn between half and all of it (jitter, so that endpoints
+/// failing together do not retry together).
+pub fn backoff(s: &Settings, attempts: i32) -> Duration {
+    let exp = attempts.saturating_sub(1).clamp(0, 30) as u32;
+    let full = s
+        .backoff_base
+        .saturating_mul(2u32.saturating_pow(exp))
+        .min(s.backoff_max);
+    let half = full / 2;
+    half + full.mul_f64(rand::rng().random_range(0.0..=0.5))
+}
+
+/// Runs the worker until `stop`.
+pub async fn run(hooks: Arc<Webhooks>, stop: CancellationToken) {
+    let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let slots = Arc::new(tokio::sync::Semaphore::new(hooks.settings.concurrency));
+    let done = Arc::new(tokio::sync::Notify::new());
+    let node = uuid::Uuid::new_v4().simple().to_string();
+    let poll = hooks.settings.poll;
+    loop {
+        if let Err(e) = look(&hooks, &busy, &slots, &done, &node).await {
+            tracing::warn!(error = %e, "webhook worker: could not read the queue");
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = hooks.subs.next_write() => {}
+            _ = done.notified() => {}
+            _ = tokio::time::sleep(poll) => {}
+        }
+    }
+}
+
+/// One look at every active endpoint's queue: starts a run for each endpoint whose head is
+/// due, not claimed, and not already running here, while slots remain.
+async fn look(
+    hooks: &Arc<Webhooks>,
+    busy: &Arc<Mutex<HashSet<String>>>,
+    slots: &Arc<tokio::sync::Semaphore>,
+    done: &Arc<tokio::sync::Notify>,
+    node: &str,
+) -> crate::error::AppResult<()> {
+    let endpoints = service::active(&hooks.db).await?;
+    for ep in endpoints {
+        if busy.lock().map(|b| b.contains(&ep.id)).unwrap_or(true) {
+            continue;
+        }
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            return Ok(()); // every slot at work: the next look comes when one finishes
+        };
+        let now = now_millis();
+        let head = service::queue_head(&hooks.db, &ep.id, hooks.settings.batch as u64).await?;
+        // The run: the due, unclaimed rows from the head on, up to the first that is not.
+        let run: Vec<i64> = head
+            .iter()
+            .take_while(|q| q.next_attempt_at <= now && q.locked_until.is_none_or(|l| l < now))
+            .map(|q| q.id)
+            .collect();
+        if run.is_empty() {
+            continue;
+        }
+        let lease = format!("{node}-{}", uuid::Uuid::new_v4().simple());
+        let lease = lease.chars().take(36).collect::<String>();
+        let until = lease_end(&hooks.settings);
+        let claimed = service::claim(&hooks.db, &run, &lease, until).await?;
+        // Only a prefix of the run from its head keeps the order: whatever another node
+        // took first (or a gap) ends it, and what follows the gap is given back.
+        let keep = claimed
+            .iter()
+            .zip(run.iter())
+            .take_while(|(row, id)| row.id == **id)
+            .count();
+        let mut claimed = claimed;
+        let rest: Vec<i64> = claimed.split_off(keep).iter().map(|r| r.id).collect();
+        service::release(&hooks.db, &rest, &lease).await?;
+        if claimed.is_empty() {
+            continue;
+        }
+        if let Ok(mut b) = busy.lock() {
+            b.insert(ep.id.clone());
+        }
+        let hooks = hooks.clone();
+        let busy = busy.clone();
+        let done = done.clone();
+        tokio::spawn(async move {
+            let id = ep.id.clone();
+            send_run(&hooks, ep, claimed, &lease).await;
+            if let Ok(mut b) = busy.lock() {
+                b.remove(&id);
+            }
+            drop(permit);
+            done.notify_one();
+        });
+    }
+    Ok(())
+}
+
+/// What a lease adds to one request's timeout.
+const LEASE_MARGIN: Duration = Duration::from_secs(10);
+
+/// Until when a claim made now holds: one request timeout and [`LEASE_MARGIN`].
+fn lease_end(s: &Settings) -> DateTime<Utc> {
+    now_millis()
+        + chrono::Duration::from_std(s.timeout + LEASE_MARGIN)
+            .unwrap_or_else(|_| chrono::Duration::hours(1))
+}
+
+/// Sends claimed rows in order; stops at the first failure and gives the rest back.
+/// Successes are recorded together (one UPDATE per run and status code, not one per row): a
+/// node that dies before recording them sends them again (at least once).
+async fn send_run(
+    hooks: &Webhooks,
+    ep: entity::webhook_endpoint::Model,
+    rows: Vec<entity::webhook_delivery::Model>,
+    lease: &str,
+) {
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let mut delivered: Vec<(i64, i32)> = Vec::new();
+    // The lease covers one request and a margin; a long run renews it as it goes, so that
+    // a node that dies leaves its rows to the others within about one request timeout.
+    let mut renew_at = std::time::Instant::now() + LEASE_MARGIN / 2;
+    for (i, row) in rows.into_iter().enumerate() {
+        if std::time::Instant::now() >= renew_at {
+            match service::renew(&hooks.db, &ids[i..], lease, lease_end(&hooks.settings)).await {
+                Ok(n) if n > 0 => renew_at = std::time::Instant::now() + LEASE_MARGIN / 2,
+                Ok(_) => break, // no longer ours
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhook lease not renewed");
+                    break;
+                }
+            }
+        }
+        match attempt(hooks, &ep, &row).await {
+            Outcome::Delivered { status_code } => delivered.push((row.id, status_code)),
+            failed => {
+                record_delivered(hooks, &delivered, lease).await;
+                delivered.clear();
+                if let Outcome::Failed { error, .. } = &failed {
+                    tracing::info!(endpoint = %ep.id, delivery = row.id, attempts = row.attempts + 1, error = %error, "webhook delivery failed");
+                }
+                if let Err(e) = service::finish(&hooks.db, row.id, lease, &failed).await {
+                    tracing::warn!(error = %e, delivery = row.id, "webhook outcome not stored");
+                }
+                if let Err(e) = service::release(&hooks.db, &ids[i + 1..], lease).await {
+                    tracing::warn!(error = %e, "webhook deliveries not released (their lease will expire)");
+                }
+                return;
+            }
+        }
+    }
+    record_delivered(hooks, &delivered, lease).await;
+    // Whatever was not attempted (the lease was lost) is given back.
+    let done: Vec<i64> = delivered.iter().map(|d| d.0).collect();
+    let rest: Vec<i64> = ids.into_iter().filter(|id| !done.contains(id)).collect();
+    if let Err(e) = service::release(&hooks.db, &rest, lease).await {
+        tracing::warn!(error = %e, "webhook deliveries not released (their lease will expire)");
+    }
+}
+
+/// Records the run's successes, one UPDATE per status code.
+async fn record_delivered(hooks: &Webhooks, delivered: &[(i64, i32)], lease: &str) {
+    let mut codes: Vec<i32> = delivered.iter().map(|d| d.1).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    for code in codes {
+        let ids: Vec<i64> = delivered
+            .iter()
+            .filter(|d| d.1 == code)
+            .map(|d| d.0)
+            .collect();
+        if let Err(e) = service::finish_delivered(&hooks.db, &ids, lease, code).await {
+            tracing::warn!(error = %e, "webhook deliveries not recorded (they will be sent again)");
+        }
+    }
+}
+
+/// One POST of one delivery, and what to record.
+async fn attempt(
+    hooks: &Webhooks,
+    ep: &entity::webhook_endpoint::Model,
+    row: &entity::webhook_delivery::Model,
+) -> Outcome {
+    let result = post(hooks, ep, row).await;
+    match result {
+        Ok(code) if (200..300).contains(&code) => Outcome::Delivered {
+            status_code: i32::from(code),
+        },
+        Ok(code) => failure(
+            &hooks.settings,
+            row,
+            Some(i32::from(code)),
+            format!("HTTP {code}"),
+        ),
+        Err(error) => failure(&hooks.settings, row, None, error),
+    }
+}
+
+/// A failed attempt: retried after [`backoff`], unless that would pass the row's deadline.
+fn failure(
+    s: &Settings,
+    row: &entity::webhook_delivery::Model,
+    status_code: Option<i32>,
+    error: String,
+) -> Outcome {
+    let now = now_millis();
+    let deadline: DateTime<Utc> = row.give_up_at.unwrap_or_else(|| {
+        row.created_at + chrono::Duration::from_std(s.retry_window).unwrap_or_default()
+    });
+    let wait = chrono::Duration::from_std(backoff(s, row.attempts + 1)).unwrap_or_default();
+    let next = now + wait;
+    Outcome::Failed {
+        status_code,
+        error,
+        retry_at: (next <= deadline).then_some(next),
+    }
+}
+
+/// POSTs the body; the answer's status, or why there was none.
+async fn post(
+    hooks: &Webhooks,
+    ep: &entity::webhook_endpoint::Model,
+    row: &entity::webhook_delivery::Model,
+) -> Result<u16, String> {
+    let url = target::parse(&ep.url, true).map_err(|_| "invalid URL".to_string())?;
+    if !hooks.settings.allow_private && !target::literal_allowed(&url) {
+        return Err(
+            "refused: the URL's address is not public (WEBHOOK_ALLOW_PRIVATE is off)".into(),
+        );
+    }
+    let t = Utc::now().timestamp();
+    let res = hooks
+        .client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("user-agent", "chatdesk-webhooks/1")
+        .header("x-chatdesk-event", row.event.as_str())
+        .header("x-chatdesk-delivery", row.id.to_string())
+        .header("x-chatdesk-signature", signature(&ep.secret, t, &row.body))
+        .body(row.body.clone())
+        .send()
+        .await;
+    match res {
+        Ok(r) => Ok(r.status().as_u16()),
+        Err(e) => Err(describe(&e)),
+    }
+}
+
+/// A failed request in a few words (never the URL: it may carry a token of the receiver).
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "timed out".into();
+    }
+    let mut text = if e.is_connect() {
+        "could not connect".to_string()
+    } else {
+        "request failed".to_string()
+    };
+    let mut source = std::error::Error::source(e);
+    let mut depth = 0;
+    while let Some(s) = source {
+        if depth == 3 {
+            break;
+        }
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+        depth += 1;
+    }
+    text.chars().take(300).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_is_the_hmac_of_timestamp_dot_body() {
+        // Computed independently (Python: hmac.new(b"whsec_test", b'1700000000.{"a":1}',
+        // hashlib.sha256).hexdigest()).
+        let sig = signature("whsec_test", 1_700_000_000, r#"{"a":1}"#);
+        assert_eq!(
+            sig,
+            "t=1700000000,v1=38877139021993b830af32feea6e18a8da83eb2f6e49ee50bd9e4cf4ca4d3789"
+        );
+    }
+
+    #[test]
+    fn waits_double_within_jitter_and_stop_at_the_cap() {
+        let s = Settings {
+            timeout: Duration::from_secs(1),
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_millis(1000),
+            retry_window: Duration::from_secs(60),
+            concurrency: 1,
+            batch: 1,
+            poll: Duration::from_secs(1),
+            allow_private: true,
+        };
+        for (attempts, full) in [
+            (1, 100),
+            (2, 200),
+            (3, 400),
+            (4, 800),
+            (5, 1000),
+            (20, 1000),
+        ] {
+            let d = backoff(&s, attempts).as_millis() as u64;
+            assert!((full / 2..=full).contains(&d), "attempt {attempts}: {d} ms");
+        }
+    }
+}
