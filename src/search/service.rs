@@ -196,7 +196,7 @@ async fn newest_matching_fts5<C: ConnectionTrait>(
 ) -> AppResult<Vec<message::Model>> {
     let mut out: Vec<message::Model> = Vec::new();
     let mut below: Option<i64> = None;
-    let mut chunk = (limit * 4).max(FTS5_FIRST_CHUNK).min(FTS5_CHUNK);
+    let mut chunk = (limit * 4).clamp(FTS5_FIRST_CHUNK, FTS5_CHUNK);
     loop {
         let (sql, values): (&str, Vec<sea_orm::Value>) = match below {
             None => (
