@@ -282,10 +282,26 @@ async fn post(
         .send()
         .await;
     match res {
-        Ok(r) => Ok(r.status().as_u16()),
+        Ok(mut r) => {
+            let status = r.status().as_u16();
+            // Read what the receiver answered (a little of it), so that the connection goes
+            // back to the pool: one dropped unread is closed, and the next delivery would
+            // open a new one. The answer itself is not kept.
+            let mut read = 0usize;
+            while read < ANSWER_READ_MAX {
+                match r.chunk().await {
+                    Ok(Some(chunk)) => read += chunk.len(),
+                    _ => break,
+                }
+            }
+            Ok(status)
+        }
         Err(e) => Err(describe(&e)),
     }
 }
+
+/// The most of a receiver's answer read before the connection is given up.
+const ANSWER_READ_MAX: usize = 64 * 1024;
 
 /// A failed request in a few words (never the URL: it may carry a token of the receiver).
 fn describe(e: &reqwest::Error) -> String {
