@@ -49,6 +49,10 @@ struct Generation {
     message_id: String,
     cancel: CancellationToken,
     tokens: Mutex<Vec<String>>,
+    /// Held while a token is added and sent to the room, and while a socket joins the room
+    /// and is sent the tokens so far ([`Assistant::join_and_replay`]): a socket that joins
+    /// mid-stream sees every token once, in order, whichever thread sends the next one.
+    emitting: tokio::sync::Mutex<()>,
 }
 
 /// A session's assistant slot: the current generation and whether another reply is owed.
@@ -191,14 +195,29 @@ impl Assistant {
         }
     }
 
-    /// Sends a socket that just joined the session the reply streamed so far.
-    pub fn replay_to<A: Adapter>(&self, s: &SocketRef<A>, session_pk: &str, session_id: &str) {
+    /// Joins `s` to the session's room (`join`) and, when a reply is streaming, sends it the
+    /// reply so far: `stream-start`, then every token with its index. The join and the
+    /// replay happen while no token of the reply is being sent, so the socket gets each
+    /// token exactly once and in order (live ones after the replay), on a runtime whose
+    /// other threads keep streaming meanwhile.
+    pub async fn join_and_replay<A: Adapter>(
+        &self,
+        s: &SocketRef<A>,
+        session_pk: &str,
+        session_id: &str,
+        join: impl FnOnce(),
+    ) {
         let generation = self
             .slots
             .lock()
             .ok()
             .and_then(|m| m.get(session_pk).and_then(|slot| slot.generation.clone()));
-        let Some(g) = generation else { return };
+        let Some(g) = generation else {
+            join();
+            return;
+        };
+        let _turn = g.emitting.lock().await;
+        join();
         let tokens = g.tokens.lock().map(|t| t.clone()).unwrap_or_default();
         if tokens.is_empty() {
             return;
@@ -304,6 +323,7 @@ async fn answer(state: &AppState, ai: &Arc<Assistant>, pk: &str) {
         message_id: uuid::Uuid::now_v7().to_string(),
         cancel: CancellationToken::new(),
         tokens: Mutex::new(Vec::new()),
+        emitting: tokio::sync::Mutex::new(()),
     });
     if let Ok(mut slots) = ai.slots.lock() {
         if let Some(slot) = slots.get_mut(pk) {
@@ -583,6 +603,7 @@ async fn stream_once(
     };
     let consumer = async {
         while let Some(token) = rx.recv().await {
+            let _turn = g.emitting.lock().await;
             let index = {
                 let Ok(mut t) = g.tokens.lock() else { continue };
                 t.push(token.clone());

@@ -171,11 +171,16 @@ pub(crate) async fn join_session<A: Adapter>(
             }
         }
         .ok_or(AppError::SessionNotFound)?;
-        s.join(session.session_id.clone());
-        realtime::joined(&s).insert(&session.session_id, &session.id);
-        if let Some(ai) = &state.assistant {
-            ai.replay_to(&s, &session.id, &session.session_id);
+        match &state.assistant {
+            Some(ai) => {
+                ai.join_and_replay(&s, &session.id, &session.session_id, || {
+                    s.join(session.session_id.clone())
+                })
+                .await
+            }
+            None => s.join(session.session_id.clone()),
         }
+        realtime::joined(&s).insert(&session.session_id, &session.id);
         let page = crate::conversation::history(
             &state,
             &crate::conversation::SessionRef::from(&session),

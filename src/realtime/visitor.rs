@@ -135,11 +135,16 @@ async fn init<A: Adapter>(
     }
     // Join before reading history: whatever commits after the join arrives live, whatever
     // committed before is in the history; a message in both is deduped by `seq`.
-    s.join(session.session_id.clone());
-    // A reply streaming now: what was said so far goes first, right after the join and
-    // before anything awaits, so that no live token of it can overtake the replay.
-    if let Some(ai) = &state.assistant {
-        ai.replay_to(s, &session.id, &session.session_id);
+    // A reply streaming now: what was said so far goes first, with the join, so that no
+    // live token of it can overtake the replay.
+    match &state.assistant {
+        Some(ai) => {
+            ai.join_and_replay(s, &session.id, &session.session_id, || {
+                s.join(session.session_id.clone())
+            })
+            .await
+        }
+        None => s.join(session.session_id.clone()),
     }
     let first_join = !realtime::joined(s).contains(&session.session_id);
     realtime::joined(s).insert(&session.session_id, &session.id);
