@@ -427,7 +427,7 @@ pub struct Config {
 
     /// Webhooks: deliveries of one endpoint a node claims at once and sends one after the
     /// other (fewer database round trips per delivery).
-    #[arg(long, env = "WEBHOOK_BATCH", default_value_t = 20)]
+    #[arg(long, env = "WEBHOOK_BATCH", default_value_t = 100)]
     pub webhook_batch: usize,
 
     /// Webhooks: how often the delivery worker looks for due deliveries when nothing woke

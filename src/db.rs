@@ -205,3 +205,23 @@ impl Breaker {
         });
     }
 }
+
+/// Begins a transaction that writes. On SQLite it takes the write lock at once (`BEGIN
+/// IMMEDIATE`, waiting up to the busy timeout for another writer): a plain `BEGIN` that
+/// reads first and writes later fails with "database is locked" at once, without waiting,
+/// when another connection committed a write in between (SQLite cannot upgrade a stale read
+/// snapshot). On PostgreSQL, and inside a transaction already (a savepoint), it is `begin`.
+pub async fn begin_write<C>(db: &C) -> Result<C::Transaction, sea_orm::DbErr>
+where
+    C: sea_orm::ConnectionTrait + sea_orm::TransactionTrait,
+{
+    if db.get_database_backend() == DbBackend::Sqlite {
+        db.begin_with_options(sea_orm::TransactionOptions {
+            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await
+    } else {
+        db.begin().await
+    }
+}

@@ -648,6 +648,10 @@
     state.assignee = ack.assignee && ack.assignee.id ? ack.assignee : null;
     state.position = state.status === 'waiting' && ack.queuePosition ? ack.queuePosition : null;
     if (ack.availability && typeof ack.availability.online === 'boolean') state.availability = ack.availability;
+    // An address left before a reload: say we will write back, do not ask again.
+    if (ack.contactLeft && !(state.contact && state.contact.done)) {
+      state.contact = { email: '', sending: false, done: true, error: '' };
+    }
     if (state.status !== 'resolved' && state.rating && !state.rating.done) state.rating = null;
     renderCard();
     if (ack.readSeq) {
@@ -1066,7 +1070,8 @@
     box.noValidate = true; // the server checks the address and says what is wrong
     var c = state.contact;
     if (c && c.done) {
-      box.appendChild(el('p', 'card-title thanks', 'Thanks! We will reply to ' + c.email + '.'));
+      box.appendChild(el('p', 'card-title thanks',
+        c.email ? 'Thanks! We will reply to ' + c.email + '.' : 'Thanks! We will reply by email.'));
       return box;
     }
     var when = a.reason === 'outside_hours' ? openingText(a.nextOpening) : '';

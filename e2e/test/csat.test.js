@@ -131,6 +131,13 @@ describe('CSAT, offline form and business hours', { timeout: 8 * TEST_TIMEOUT_MS
       await screenshot(visitor.page, 'offline-form-sent');
       const sessionId = await widgetSessionId(visitor.page, server.url);
 
+      // A reload, still with nobody online: the widget remembers the address was left.
+      await visitor.page.reload();
+      const back = await openWidget(visitor.page);
+      await back.root.locator('.card .thanks', { hasText: 'We will reply by email.' }).waitFor();
+      await back.bubble('invoice for order 77', 'me').waitFor();
+      assert.equal(await back.root.locator('.card .email').count(), 0, 'the form asked again after a reload');
+
       // An agent comes online: the queue shows who to write to.
       await consoleLogin(agent.page, server.url, ALICE);
       await agent.page.locator('.tab[data-filter="waiting"]').click();
@@ -140,9 +147,9 @@ describe('CSAT, offline form and business hours', { timeout: 8 * TEST_TIMEOUT_MS
       await agent.page.locator('#detail-contact', { hasText: 'dana@example.com' }).waitFor();
       await consoleBubble(agent.page, 'invoice for order 77', 'them').waitFor();
       // The visitor keeps the thanks, not the form, now that someone is online.
-      await w.status.filter({ hasText: 'Waiting for an agent' }).waitFor();
-      await w.root.locator('.card .thanks').waitFor();
-      assert.equal(await w.root.locator('.card .email').count(), 0);
+      await back.status.filter({ hasText: 'Waiting for an agent' }).waitFor();
+      await back.root.locator('.card .thanks').waitFor();
+      assert.equal(await back.root.locator('.card .email').count(), 0);
 
       visitor.assertClean();
       agent.assertClean();

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use entity::{chat_session, session_rating};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
+    QueryOrder, QuerySelect, Set, SqlErr,
 };
 
 use super::types::Score;
@@ -22,7 +22,7 @@ pub async fn store(
     session_pk: &str,
     score: Score,
 ) -> AppResult<(session_rating::Model, chat_session::Model)> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let session = chat_session::Entity::find_by_id(session_pk.to_string())
         .one(&txn)
         .await?
@@ -101,9 +101,9 @@ pub async fn of_sessions<C: ConnectionTrait>(
         .collect())
 }
 
-/// The rating of each session's latest rated resolution (by internal id), for lists that
-/// hold only the sessions' ids. Sessions resolve at most once per `resolved_at`, so the
-/// latest by `resolved_at` is the one of the latest resolution when that one is rated.
+/// The rating of each session's latest resolution (by internal id), for lists that hold
+/// only the sessions' ids: a session reopened and resolved again shows no rating until that
+/// resolution is rated (an earlier resolution's rating is not the current one's).
 pub async fn latest_of<C: ConnectionTrait>(
     db: &C,
     pks: &[String],
@@ -111,14 +111,29 @@ pub async fn latest_of<C: ConnectionTrait>(
     if pks.is_empty() {
         return Ok(HashMap::new());
     }
+    let resolved: Vec<(String, Option<chrono::DateTime<chrono::Utc>>)> =
+        chat_session::Entity::find()
+            .select_only()
+            .column(chat_session::Column::Id)
+            .column(chat_session::Column::ResolvedAt)
+            .filter(chat_session::Column::Id.is_in(pks.to_vec()))
+            .into_tuple()
+            .all(db)
+            .await?;
+    let wanted: HashMap<String, chrono::DateTime<chrono::Utc>> = resolved
+        .into_iter()
+        .filter_map(|(pk, at)| at.map(|at| (pk, at)))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(HashMap::new());
+    }
     let rows = session_rating::Entity::find()
-        .filter(session_rating::Column::SessionPk.is_in(pks.to_vec()))
-        .order_by_asc(session_rating::Column::ResolvedAt)
+        .filter(session_rating::Column::SessionPk.is_in(wanted.keys().cloned().collect::<Vec<_>>()))
         .all(db)
         .await?;
-    // Ascending: the latest resolution of a session is inserted last and wins.
     Ok(rows
         .into_iter()
+        .filter(|r| wanted.get(&r.session_pk) == Some(&r.resolved_at))
         .map(|r| (r.session_pk.clone(), r))
         .collect())
 }

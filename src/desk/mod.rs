@@ -443,14 +443,13 @@ pub fn trigger_auto_assign(state: &AppState) {
 
 /// Gives the oldest waiting sessions to the least busy online agents, under the limit.
 async fn auto_assign(state: &AppState) -> AppResult<()> {
-    use sea_orm::TransactionTrait;
     let _guard = state.assign_lock.lock().await;
     let shared = state.db.get_database_backend() == sea_orm::DbBackend::Postgres;
     for _ in 0..1000 {
         let step = if shared {
             // Nodes share PostgreSQL: one transaction per assignment under the desk-wide
             // lock, so the loads counted are those every node has committed.
-            let txn = state.db.begin().await?;
+            let txn = crate::db::begin_write(&state.db).await?;
             service::lock_assignment(&txn).await?;
             let step = assign_next(state, &txn).await?;
             if matches!(step, Step::Assigned(..)) {

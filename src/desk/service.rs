@@ -42,7 +42,7 @@ pub async fn apply<C: ConnectionTrait + TransactionTrait>(
     if !records {
         return update(db, seen, change).await;
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let next = update(&txn, seen, change).await?;
     // Read back in the transaction: the event carries the session as stored.
     let stored = load(&txn, &next.id).await?;

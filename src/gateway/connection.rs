@@ -155,6 +155,9 @@ impl Conn {
             resumed: self.session.resumed,
             last_seq: self.session.last_seq,
             queue_position: position,
+            contact_left: session
+                .as_ref()
+                .is_some_and(|s| s.contact_left_at.is_some()),
             timestamp: types::now(),
         };
         let hello = encode(&hello);

@@ -295,7 +295,7 @@ pub fn now() -> String {
 #[derive(Debug, Serialize)]
 #[serde(tag = "type")]
 pub enum Outbound<'a> {
-    /// `session {sessionId, code, status, resumed, lastSeq, queuePosition}`: where the client
+    /// `session {sessionId, code, status, resumed, lastSeq, queuePosition, contactLeft?}`: where the client
     /// is; the first message of a connection.
     #[serde(rename = "session", rename_all = "camelCase")]
     Session {
@@ -305,6 +305,9 @@ pub enum Outbound<'a> {
         resumed: bool,
         last_seq: i64,
         queue_position: Option<usize>,
+        /// True once the visitor left an address on the offline form (absent otherwise).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        contact_left: bool,
         timestamp: String,
     },
     /// `pong`: the answer to `ping`.
@@ -972,6 +975,7 @@ mod tests {
             resumed: false,
             last_seq: 0,
             queue_position: None,
+            contact_left: false,
             timestamp: now(),
         };
         assert_eq!(

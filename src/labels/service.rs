@@ -6,7 +6,7 @@ use entity::{label, session_label};
 use sea_orm::sea_query::{Query, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set, SqlErr, TransactionTrait,
+    QueryOrder, Set, SqlErr,
 };
 
 use super::types::{LabelName, MAX_PER_SESSION};
@@ -77,7 +77,7 @@ pub async fn update<C: ConnectionTrait>(
 
 /// Deletes a label and takes it off every session.
 pub async fn delete(db: &DatabaseConnection, id: &str) -> AppResult<()> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     session_label::Entity::delete_many()
         .filter(session_label::Column::LabelId.eq(id))
         .exec(&txn)
@@ -134,7 +134,7 @@ pub async fn set_for_session(
     session_pk: &str,
     labels: &[label::Model],
 ) -> AppResult<()> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     session_label::Entity::delete_many()
         .filter(session_label::Column::SessionPk.eq(session_pk))
         .exec(&txn)

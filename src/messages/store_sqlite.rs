@@ -23,7 +23,7 @@ pub(super) async fn store_batch<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     // Take SQLite's write lock first: a deferred transaction that reads before it writes
     // fails at once with SQLITE_BUSY_SNAPSHOT when another write commits in between.
     if let Some(first) = batch.first() {

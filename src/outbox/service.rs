@@ -1,12 +1,12 @@
 //! The outbox's SQL: one `INSERT ... SELECT` per call, whatever the number of events, that
 //! fans each event out to the active endpoints subscribed to it (read in the same
-//! transaction), in the order given; and the read of what is subscribed.
+//! transaction), in the order given.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 use serde::Serialize;
 
-use super::{Event, Interest, Pending};
+use super::{Event, Pending};
 
 /// The outbox INSERT on PostgreSQL: its text never changes (one array per column), so it is
 /// prepared once per connection. Rows are numbered in event order, then endpoint.
@@ -93,21 +93,6 @@ pub async fn record<C: ConnectionTrait, T: Serialize>(
 ) -> Result<(), DbErr> {
     let pending = Pending::new(event, at, data).map_err(super::encode_error)?;
     write(txn, now_millis(), std::slice::from_ref(&pending)).await
-}
-
-/// What the active endpoints subscribe to, read from the database.
-pub async fn interest<C: ConnectionTrait>(db: &C) -> Result<Interest, DbErr> {
-    use entity::webhook_endpoint;
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
-    let lists: Vec<String> = webhook_endpoint::Entity::find()
-        .select_only()
-        .column(webhook_endpoint::Column::Events)
-        .filter(webhook_endpoint::Column::Active.eq(true))
-        .into_tuple()
-        .all(db)
-        .await?;
-    let parsed: Vec<Vec<Event>> = lists.iter().map(|l| events_of(l)).collect();
-    Ok(Interest::of(parsed.iter().map(Vec::as_slice)))
 }
 
 /// The events of an endpoint's stored list (unknown names are skipped).

@@ -86,12 +86,17 @@ mod tests {
 }
 
 /// The `init_session` ack: the session's (seed-compatible, unwrapped) fields and the desk's
-/// `availability {online, agentsOnline, reason?, nextOpening?}`.
+/// `availability {online, agentsOnline, reason?, nextOpening?}`, and `contactLeft: true` once
+/// the visitor left an address on the offline form (a reloaded widget shows "we will write
+/// back" instead of asking again).
 #[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct InitReply {
     #[serde(flatten)]
     pub ack: crate::sessions::types::InitAck,
     pub availability: crate::desk::types::Availability,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub contact_left: bool,
 }
 
 /// The payload of `leave_contact {sessionId, email, message?}`.

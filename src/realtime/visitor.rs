@@ -174,6 +174,7 @@ async fn init<A: Adapter>(
     let queue_position = crate::desk::position(state, &session).await?;
     let availability = crate::desk::availability::of(state, Some(&session)).await;
     let ask_rating = !caller.is_staff() && crate::desk::csat::due(state, &session).await?;
+    let contact_left = !caller.is_staff() && session.contact_left_at.is_some();
     let ack = InitAck {
         assignee,
         queue_position,
@@ -189,7 +190,14 @@ async fn init<A: Adapter>(
         messages,
         has_more,
     };
-    Ok((InitReply { ack, availability }, ask_rating))
+    Ok((
+        InitReply {
+            ack,
+            availability,
+            contact_left,
+        },
+        ask_rating,
+    ))
 }
 
 /// The session this socket created last, while it is still empty, open and reachable.

@@ -98,7 +98,7 @@ where
     if !interest.wants(Event::SessionCreated) {
         return create_many(db, news).await;
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let out = create_many(&txn, news).await?;
     let mut events = Vec::with_capacity(out.len());
     for s in out.iter().filter_map(|r| r.as_ref().ok()) {

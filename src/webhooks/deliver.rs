@@ -1,6 +1,7 @@
 //! The delivery worker: every node runs one. It looks at the head of each active endpoint's
-//! queue (woken when this node commits outbox rows, after each run, and every
-//! `WEBHOOK_POLL_MS` for retries falling due and rows other nodes wrote), claims the due
+//! queue (woken when this node commits outbox rows, at most once per [`WRITE_GATHER`] for
+//! those, after each run, and every `WEBHOOK_POLL_MS` for retries falling due and rows other
+//! nodes wrote), claims the due
 //! deliveries at the head with a lease, and sends them one after the other, in id order:
 //! - per-endpoint order: an endpoint has one run at a time on the whole desk (the lease),
 //!   and a run stops at its first failure, so delivery n+1 is never sent before delivery n
@@ -53,6 +54,11 @@ pub fn backoff(s: &Settings, attempts: i32) -> Duration {
     half + full.mul_f64(rand::rng().random_range(0.0..=0.5))
 }
 
+/// The shortest gap between two looks started by outbox writes: at thousands of messages a
+/// second every group commit wakes the worker, and the writes of this gap are taken in one
+/// look (a delivery waits at most this long for it). A finished run looks again at once.
+const WRITE_GATHER: Duration = Duration::from_millis(20);
+
 /// Runs the worker until `stop`.
 pub async fn run(hooks: Arc<Webhooks>, stop: CancellationToken) {
     let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
@@ -61,12 +67,20 @@ pub async fn run(hooks: Arc<Webhooks>, stop: CancellationToken) {
     let node = uuid::Uuid::new_v4().simple().to_string();
     let poll = hooks.settings.poll;
     loop {
+        let looked = tokio::time::Instant::now();
         if let Err(e) = look(&hooks, &busy, &slots, &done, &node).await {
             tracing::warn!(error = %e, "webhook worker: could not read the queue");
         }
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = hooks.subs.next_write() => {}
+            _ = hooks.subs.next_write() => {
+                // Writes keep coming: gather those of the next moments into one look.
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep_until(looked + WRITE_GATHER) => {}
+                    _ = done.notified() => {}
+                }
+            }
             _ = done.notified() => {}
             _ = tokio::time::sleep(poll) => {}
         }
@@ -74,7 +88,9 @@ pub async fn run(hooks: Arc<Webhooks>, stop: CancellationToken) {
 }
 
 /// One look at every active endpoint's queue: starts a run for each endpoint whose head is
-/// due, not claimed, and not already running here, while slots remain.
+/// due, not claimed, and not already running here, while slots remain. The endpoints are
+/// the list [`Webhooks::reload`] keeps; each run reads its endpoint again (its URL, secret
+/// and whether it is still active), so a run never uses a stale one.
 async fn look(
     hooks: &Arc<Webhooks>,
     busy: &Arc<Mutex<HashSet<String>>>,
@@ -82,8 +98,8 @@ async fn look(
     done: &Arc<tokio::sync::Notify>,
     node: &str,
 ) -> crate::error::AppResult<()> {
-    let endpoints = service::active(&hooks.db).await?;
-    for ep in endpoints {
+    let endpoints = hooks.active();
+    for ep in endpoints.iter() {
         if busy.lock().map(|b| b.contains(&ep.id)).unwrap_or(true) {
             continue;
         }
@@ -118,15 +134,30 @@ async fn look(
         if claimed.is_empty() {
             continue;
         }
+        // The endpoint as it is now: switched off or deleted meanwhile, its rows wait.
+        let fresh = match service::get(&hooks.db, &ep.id).await {
+            Ok(fresh) if fresh.active => Some(fresh),
+            Ok(_) | Err(crate::error::AppError::NotFound(_)) => None,
+            Err(e) => {
+                let ids: Vec<i64> = claimed.iter().map(|r| r.id).collect();
+                service::release(&hooks.db, &ids, &lease).await?;
+                return Err(e);
+            }
+        };
+        let Some(fresh) = fresh else {
+            let ids: Vec<i64> = claimed.iter().map(|r| r.id).collect();
+            service::release(&hooks.db, &ids, &lease).await?;
+            continue;
+        };
         if let Ok(mut b) = busy.lock() {
-            b.insert(ep.id.clone());
+            b.insert(fresh.id.clone());
         }
         let hooks = hooks.clone();
         let busy = busy.clone();
         let done = done.clone();
         tokio::spawn(async move {
-            let id = ep.id.clone();
-            send_run(&hooks, ep, claimed, &lease).await;
+            let id = fresh.id.clone();
+            send_run(&hooks, fresh, claimed, &lease).await;
             if let Ok(mut b) = busy.lock() {
                 b.remove(&id);
             }

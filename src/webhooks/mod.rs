@@ -16,7 +16,7 @@ pub mod service;
 pub mod target;
 pub mod types;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
@@ -60,13 +60,16 @@ impl Settings {
 /// Tells the other nodes that the endpoints changed.
 pub type Announce = Box<dyn Fn(&str) + Send + Sync>;
 
-/// This node's webhooks: the database, the outbox's gate it keeps, the HTTP client.
+/// This node's webhooks: the database, the outbox's gate it keeps, the HTTP client, and
+/// the active endpoints as last read (the delivery worker's list: it looks at their queues
+/// without reading the endpoints again on every wake).
 pub struct Webhooks {
     pub db: DatabaseConnection,
     pub subs: Subscriptions,
     pub settings: Settings,
     client: reqwest::Client,
     announce: OnceLock<Announce>,
+    active: RwLock<Arc<Vec<entity::webhook_endpoint::Model>>>,
 }
 
 impl Webhooks {
@@ -91,16 +94,31 @@ impl Webhooks {
             settings,
             client: client.build()?,
             announce: OnceLock::new(),
+            active: RwLock::default(),
         });
         hooks.reload().await?;
         Ok(hooks)
     }
 
-    /// Re-reads which events are subscribed.
+    /// Re-reads the active endpoints, and so which events are subscribed.
     pub async fn reload(&self) -> AppResult<()> {
-        let interest = crate::outbox::service::interest(&self.db).await?;
-        self.subs.set(interest);
+        let active = service::active(&self.db).await?;
+        let lists: Vec<Vec<crate::outbox::Event>> = active
+            .iter()
+            .map(|e| crate::outbox::service::events_of(&e.events))
+            .collect();
+        self.subs
+            .set(crate::outbox::Interest::of(lists.iter().map(Vec::as_slice)));
+        if let Ok(mut a) = self.active.write() {
+            *a = Arc::new(active);
+        }
         Ok(())
+    }
+
+    /// The active endpoints as last read (at start, after a change made here or announced
+    /// by another node, and every `WEBHOOK_RELOAD_SECS`).
+    pub fn active(&self) -> Arc<Vec<entity::webhook_endpoint::Model>> {
+        self.active.read().map(|a| a.clone()).unwrap_or_default()
     }
 
     /// The endpoints changed here: this node's gate follows at once, the others are told.

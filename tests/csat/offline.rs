@@ -83,6 +83,13 @@ async fn leaving_a_contact_keeps_it_and_queues_the_session(backend: Backend) {
     let history = app.history(&sid).await;
     assert_eq!(history.len(), 1, "{history:?}");
     assert_eq!(history[0]["content"], "Please call me back");
+    // the visitor back after a reload is told the address was left (not asked again)
+    let back = app.socket().await;
+    let again = back.ack("init_session", json!({ "sessionId": sid })).await;
+    assert_eq!(again["contactLeft"], true, "{again}");
+    let fresh = app.socket().await;
+    let other = open(&fresh).await;
+    assert!(other.get("contactLeft").is_none(), "{other}");
 
     // staff see the address: in the queue, the REST list and the summary
     let xd = app.socket_as("/admin", &boss.token).await;

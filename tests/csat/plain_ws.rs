@@ -168,6 +168,19 @@ async fn a_plain_websocket_visitor_leaves_a_contact(backend: Backend) {
     assert_eq!(chats[0]["sessionId"], sid.as_str(), "{chats}");
     assert_eq!(chats[0]["contactEmail"], "cy@example.net", "{chats}");
     assert_eq!(chats[0]["messages"][0]["content"], "Call me", "{chats}");
+    // back later on the same session: the greeting says the address was left
+    drop(ws);
+    let mut again = Ws::connect(&ws_url(&app, &format!("?sessionId={sid}"))).await;
+    let hello = again.next("session").await;
+    assert_eq!(
+        (hello["resumed"].clone(), hello["contactLeft"].clone()),
+        (json!(true), json!(true)),
+        "{hello}"
+    );
+    let mut fresh = Ws::connect(&ws_url(&app, "")).await;
+    let hello = fresh.next("session").await;
+    assert_ne!(hello["sessionId"], sid.as_str());
+    assert!(hello.get("contactLeft").is_none(), "{hello}");
 }
 both!(contact, a_plain_websocket_visitor_leaves_a_contact);
 

@@ -34,6 +34,18 @@ async fn summary(d: &DeskSession) -> Value {
     sum
 }
 
+/// The rating `GET /api/chats` (staff) shows for the session of `d` (null: none).
+async fn listed_rating(d: &DeskSession) -> Value {
+    let (st, list) = call(&d.app, Method::GET, "/api/chats", Some(&d.a.token), None).await;
+    assert_eq!(st, 200, "GET /api/chats: {list}");
+    let item = list
+        .as_array()
+        .and_then(|l| l.iter().find(|c| c["sessionId"] == d.sid.as_str()))
+        .cloned()
+        .unwrap_or_else(|| panic!("the session is listed: {list}"));
+    item.get("rating").cloned().unwrap_or(Value::Null)
+}
+
 async fn rate(v: &SioClient, sid: &str, rating: Value) -> Value {
     let body = json!({ "sessionId": sid, "rating": rating, "comment": "Quick and kind" });
     v.ack("rate_session", body).await
@@ -196,15 +208,24 @@ async fn a_reopened_session_resolved_again_is_rated_again(backend: Backend) {
         "not_resolved",
         "reopened",
     );
+    // while reopened the staff list shows the latest resolution's rating; resolved again
+    // and not yet rated, none: the first resolution's 2 is not the current one's
+    assert_eq!(listed_rating(&d).await["rating"], 2, "reopened");
     resolve_by_a(&d).await;
     assert_eq!(
         d.v.next("rating_request").await["sessionId"],
         d.sid.as_str()
     );
+    assert_eq!(
+        listed_rating(&d).await,
+        Value::Null,
+        "resolved again, unrated"
+    );
     data(
         &rate(&d.v, &d.sid, json!(5)).await,
         "second resolution's rating",
     );
+    assert_eq!(listed_rating(&d).await["rating"], 5, "rated again");
     assert_err(
         &rate(&d.v, &d.sid, json!(4)).await,
         "already_rated",
