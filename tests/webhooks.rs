@@ -398,6 +398,80 @@ both!(
     failures_are_retried_with_growing_waits_then_delivered
 );
 
+/// A `message.created` row keeps the message's id and its body is rendered when sent: a
+/// message erased while its delivery waits for a retry is not sent (the delivery fails with
+/// the reason, once), and the endpoint's next delivery goes out.
+async fn a_message_erased_before_its_delivery_is_not_sent(backend: Backend) {
+    let app = common::spawn_app_with(backend, |c| {
+        quick(c);
+        c.webhook_backoff_base_ms = 3000; // time to erase before the retry
+        c.webhook_backoff_max_ms = 6000;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let behaviour: Behaviour = Arc::new(|n| match n {
+        0 => Answer::Status(500),
+        _ => Answer::Status(200),
+    });
+    let (url, got) = receiver(0, behaviour).await;
+    let (hook, _) = register(&app, &admin, &url, &["message.created"]).await;
+    let a = app.socket().await;
+    let sa = app.open_session(&a).await;
+    let sent = a
+        .ack(
+            "user_message",
+            json!({ "sessionId": sa, "content": "my card number is 4111", "clientMsgId": "a1" }),
+        )
+        .await;
+    assert_eq!(sent["ok"], true, "{sent}");
+    until("the first attempt", || {
+        !got.lock().expect("lock").is_empty()
+    })
+    .await;
+    let (st, cleared) = call(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/api/chats/{sa}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{cleared}");
+    let b = app.socket().await;
+    let sb = app.open_session(&b).await;
+    let sent = b
+        .ack(
+            "user_message",
+            json!({ "sessionId": sb, "content": "next one", "clientMsgId": "b1" }),
+        )
+        .await;
+    assert_eq!(sent["ok"], true, "{sent}");
+    until("the next delivery", || got.lock().expect("lock").len() >= 2).await;
+    let got = got.lock().expect("lock").clone();
+    assert_eq!(got.len(), 2, "the erased message was sent again");
+    assert_eq!(got[0].json()["data"]["content"], "my card number is 4111");
+    assert_eq!(got[1].json()["data"]["content"], "next one");
+    assert_eq!(got[1].json()["data"]["sessionId"], sb.as_str());
+    let deliveries = log(&app, &admin, &hook).await;
+    let first = deliveries
+        .iter()
+        .find(|d| d["id"].as_str() == Some(got[0].delivery.as_str()))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(first["status"], "failed", "{first}");
+    assert_eq!(first["attempts"], 2, "{first}");
+    assert!(
+        first["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("erased")),
+        "{first}"
+    );
+}
+both!(
+    erased_before_delivery,
+    a_message_erased_before_its_delivery_is_not_sent
+);
+
 async fn only_admins_manage_webhooks_and_the_secret_is_shown_once(backend: Backend) {
     let app = common::spawn_app_with(backend, quick).await;
     let admin = app.admin_token().await;

@@ -12,8 +12,10 @@ pub struct Model {
     pub event: String,
     /// The event's id (the body's `id`; the same for every endpoint it goes to).
     pub event_id: String,
-    /// The JSON body POSTed.
+    /// The JSON body POSTed; empty when `message_pk` names the message to render it from.
     pub body: String,
+    /// `message.created`: the message (its internal id) whose body is rendered when sent.
+    pub message_pk: Option<String>,
     /// `pending`, `retrying`, `delivered` or `failed`.
     pub status: String,
     pub attempts: i32,

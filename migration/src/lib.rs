@@ -20,6 +20,7 @@ mod m20261206_000014_webhooks;
 mod m20261206_000015_business_hours;
 mod m20261206_000016_report_indexes;
 mod m20261206_000017_messages_by_time;
+mod m20261206_000018_webhook_message_refs;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000015_business_hours::Migration),
             Box::new(m20261206_000016_report_indexes::Migration),
             Box::new(m20261206_000017_messages_by_time::Migration),
+            Box::new(m20261206_000018_webhook_message_refs::Migration),
         ]
     }
 }

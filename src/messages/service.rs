@@ -153,12 +153,9 @@ pub(super) async fn record_batch<'a, C: ConnectionTrait>(
 ) -> Result<(), sea_orm::DbErr> {
     let mut events = Vec::new();
     if interest.wants(Event::MessageCreated) {
+        // The message's id only: the body is rendered from the stored message when sent.
         for s in stored.filter(|s| !s.duplicate) {
-            let m = &s.message;
-            events.push(
-                Pending::stamped(Event::MessageCreated, &m.created_at, m)
-                    .map_err(crate::outbox::encode_error)?,
-            );
+            events.push(Pending::message(&s.message.id));
         }
     }
     if interest.wants(Event::SessionStatusChanged) && !reopened.is_empty() {
@@ -449,4 +446,27 @@ pub async fn clear<C: ConnectionTrait>(db: &C, session_pk: &str) -> AppResult<u6
         .exec(db)
         .await?;
     Ok(res.rows_affected)
+}
+
+/// Messages by internal id, as `GET /api/chats/:id` serves them (each with its session's
+/// public id); those that no longer exist (erased) are absent.
+pub async fn by_ids<C: ConnectionTrait>(
+    db: &C,
+    ids: &[String],
+) -> AppResult<HashMap<String, MessageDto>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = message::Entity::find()
+        .filter(message::Column::Id.is_in(ids.to_vec()))
+        .find_also_related(chat_session::Entity)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(m, s)| {
+            let s = s?;
+            Some((m.id.clone(), MessageDto::from_model(m, &s.session_id)))
+        })
+        .collect())
 }

@@ -2,7 +2,8 @@
 //! (`webhooks`) to deliver later. It sits below the stores (sessions, messages, the desk)
 //! and knows none of them: a store hands it an [`Event`], when it happened, and the JSON
 //! `data` to send; the outbox writes one row per active endpoint subscribed to that event
-//! (`webhook_deliveries`), with the whole body it will POST.
+//! (`webhook_deliveries`), with the whole body it will POST, or, for `message.created`, the
+//! message's id: the worker renders that body from the stored message when it sends it.
 //!
 //! Nothing is written when nobody listens. Each node keeps [`Subscriptions`]: which events
 //! at least one active endpoint subscribes to (a bitmask read with one atomic load). A store
@@ -145,12 +146,15 @@ impl Subscriptions {
     }
 }
 
-/// One event to write: its id, its name and the whole JSON body of its deliveries.
+/// One event to write: its id, its name and the whole JSON body of its deliveries, or (a
+/// `message.created`) the message to render the body from when it is sent.
 #[derive(Debug, Clone)]
 pub struct Pending {
     pub event: Event,
     pub id: String,
+    /// Empty when `message_pk` is set.
     pub body: String,
+    pub message_pk: Option<String>,
 }
 
 /// The body every delivery POSTs: `{id, event, createdAt, data}`.
@@ -180,14 +184,41 @@ impl Pending {
         data: &T,
     ) -> Result<Pending, serde_json::Error> {
         let id = uuid::Uuid::now_v7().to_string();
-        let body = serde_json::to_string(&Envelope {
-            id: &id,
+        let body = envelope(&id, event, created_at, data)?;
+        Ok(Pending {
             event,
-            created_at,
-            data,
-        })?;
-        Ok(Pending { event, id, body })
+            id,
+            body,
+            message_pk: None,
+        })
     }
+
+    /// `message.created` for the stored message `message_pk`: the row keeps the message's id
+    /// and the body is rendered from the message when it is sent ([`envelope`] with the
+    /// message as `GET /api/chats/:id` serves it, `createdAt` the message's).
+    pub fn message(message_pk: &str) -> Pending {
+        Pending {
+            event: Event::MessageCreated,
+            id: uuid::Uuid::now_v7().to_string(),
+            body: String::new(),
+            message_pk: Some(message_pk.to_string()),
+        }
+    }
+}
+
+/// The body of a delivery: `{id, event, createdAt, data}`.
+pub fn envelope<T: Serialize>(
+    id: &str,
+    event: Event,
+    created_at: &str,
+    data: &T,
+) -> Result<String, serde_json::Error> {
+    serde_json::to_string(&Envelope {
+        id,
+        event,
+        created_at,
+        data,
+    })
 }
 
 /// RFC 3339 with milliseconds, as every timestamp chatdesk sends.

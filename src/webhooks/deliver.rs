@@ -188,6 +188,18 @@ async fn send_run(
     lease: &str,
 ) {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    // `message.created` rows name their message: the bodies are rendered from it now.
+    let pks: Vec<String> = rows.iter().filter_map(|r| r.message_pk.clone()).collect();
+    let messages = match crate::messages::service::by_ids(&hooks.db, &pks).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(error = %e, "webhook run: messages not read (the run is given back)");
+            if let Err(e) = service::release(&hooks.db, &ids, lease).await {
+                tracing::warn!(error = %e, "webhook deliveries not released (their lease will expire)");
+            }
+            return;
+        }
+    };
     let mut delivered: Vec<(i64, i32)> = Vec::new();
     // The lease covers one request and a margin; a long run renews it as it goes, so that
     // a node that dies leaves its rows to the others within about one request timeout.
@@ -203,7 +215,20 @@ async fn send_run(
                 }
             }
         }
-        match attempt(hooks, &ep, &row).await {
+        let Some(body) = body_of(&row, &messages) else {
+            // Erased before it was sent: nothing to send, the queue goes on.
+            let gone = Outcome::Failed {
+                status_code: None,
+                error: "the message was erased before it was delivered".into(),
+                retry_at: None,
+            };
+            if let Err(e) = service::finish(&hooks.db, row.id, lease, &gone).await {
+                tracing::warn!(error = %e, delivery = row.id, "webhook outcome not stored");
+            }
+            delivered.push((row.id, 0)); // done with, not to be given back
+            continue;
+        };
+        match attempt(hooks, &ep, &row, &body).await {
             Outcome::Delivered { status_code } => delivered.push((row.id, status_code)),
             failed => {
                 record_delivered(hooks, &delivered, lease).await;
@@ -232,7 +257,7 @@ async fn send_run(
 
 /// Records the run's successes, one UPDATE per status code.
 async fn record_delivered(hooks: &Webhooks, delivered: &[(i64, i32)], lease: &str) {
-    let mut codes: Vec<i32> = delivered.iter().map(|d| d.1).collect();
+    let mut codes: Vec<i32> = delivered.iter().map(|d| d.1).filter(|c| *c != 0).collect();
     codes.sort_unstable();
     codes.dedup();
     for code in codes {
@@ -247,13 +272,38 @@ async fn record_delivered(hooks: &Webhooks, delivered: &[(i64, i32)], lease: &st
     }
 }
 
+/// The body a row sends: stored with it, or rendered from its message (`None`: the message
+/// no longer exists).
+fn body_of(
+    row: &entity::webhook_delivery::Model,
+    messages: &std::collections::HashMap<String, crate::messages::types::MessageDto>,
+) -> Option<String> {
+    let Some(pk) = &row.message_pk else {
+        return Some(row.body.clone());
+    };
+    let m = messages.get(pk)?;
+    match crate::outbox::envelope(
+        &row.event_id,
+        crate::outbox::Event::MessageCreated,
+        &m.created_at,
+        m,
+    ) {
+        Ok(body) => Some(body),
+        Err(e) => {
+            tracing::error!(error = %e, delivery = row.id, "webhook body not encoded");
+            None
+        }
+    }
+}
+
 /// One POST of one delivery, and what to record.
 async fn attempt(
     hooks: &Webhooks,
     ep: &entity::webhook_endpoint::Model,
     row: &entity::webhook_delivery::Model,
+    body: &str,
 ) -> Outcome {
-    let result = post(hooks, ep, row).await;
+    let result = post(hooks, ep, row, body).await;
     match result {
         Ok(code) if (200..300).contains(&code) => Outcome::Delivered {
             status_code: i32::from(code),
@@ -293,6 +343,7 @@ async fn post(
     hooks: &Webhooks,
     ep: &entity::webhook_endpoint::Model,
     row: &entity::webhook_delivery::Model,
+    body: &str,
 ) -> Result<u16, String> {
     let url = target::parse(&ep.url, true).map_err(|_| "invalid URL".to_string())?;
     if !hooks.settings.allow_private && !target::literal_allowed(&url) {
@@ -308,8 +359,8 @@ async fn post(
         .header("user-agent", "chatdesk-webhooks/1")
         .header("x-chatdesk-event", row.event.as_str())
         .header("x-chatdesk-delivery", row.id.to_string())
-        .header("x-chatdesk-signature", signature(&ep.secret, t, &row.body))
-        .body(row.body.clone())
+        .header("x-chatdesk-signature", signature(&ep.secret, t, body))
+        .body(body.to_string())
         .send()
         .await;
     match res {
