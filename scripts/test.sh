@@ -29,9 +29,15 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
 fi
 pg_isready -h 127.0.0.1 -p 5432
-# Drop databases left behind by earlier test runs.
-psql "$PG_BASE/postgres" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'chatdesk\_test\_%'" 2>/dev/null |
-  while read -r db; do psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true; done
+# Drop the databases the tests create (each test has its own), before the run (left behind
+# by an earlier one) and when this script ends, however it ends: hundreds of them slow
+# PostgreSQL (autovacuum visits each) and fill the disk.
+drop_test_databases() {
+  psql "$PG_BASE/postgres" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'chatdesk\_test\_%'" 2>/dev/null |
+    while read -r db; do psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true; done
+}
+drop_test_databases
+trap drop_test_databases EXIT
 
 # --- Redis (127.0.0.1:6379) ----------------------------------------------------------------
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
