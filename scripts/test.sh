@@ -61,7 +61,9 @@ cargo build --bins
 # The server binary (CARGO_TARGET_DIR, when set, is only a build cache).
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/chatdesk"
 case "$BIN" in /*) ;; *) BIN="$ROOT/$BIN" ;; esac
-cargo test --workspace -- --test-threads="${TEST_THREADS:-4}"
+# Most tests wait on sockets and timers, not the CPU: 6 at a time per binary keeps a 2-core
+# machine busy without starving the servers they start.
+cargo test --workspace -- --test-threads="${TEST_THREADS:-6}"
 
 # --- socket.io-client suite against freshly started servers --------------------------------
 run_node_suite() {
