@@ -34,7 +34,7 @@ pg_isready -h 127.0.0.1 -p 5432
 # PostgreSQL (autovacuum visits each) and fill the disk.
 drop_test_databases() {
   psql "$PG_BASE/postgres" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'chatdesk\_test\_%'" 2>/dev/null |
-    while read -r db; do psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true; done
+    while read -r db; do psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true; done
 }
 drop_test_databases
 trap drop_test_databases EXIT
