@@ -201,6 +201,8 @@ async fn send_run(
         }
     };
     let mut delivered: Vec<(i64, i32)> = Vec::new();
+    // Rows are handled in order: those from `handled` on were not (the lease was lost).
+    let mut handled = 0;
     // The lease covers one request and a margin; a long run renews it as it goes, so that
     // a node that dies leaves its rows to the others within about one request timeout.
     let mut renew_at = std::time::Instant::now() + LEASE_MARGIN / 2;
@@ -225,11 +227,14 @@ async fn send_run(
             if let Err(e) = service::finish(&hooks.db, row.id, lease, &gone).await {
                 tracing::warn!(error = %e, delivery = row.id, "webhook outcome not stored");
             }
-            delivered.push((row.id, 0)); // done with, not to be given back
+            handled = i + 1;
             continue;
         };
         match attempt(hooks, &ep, &row, &body).await {
-            Outcome::Delivered { status_code } => delivered.push((row.id, status_code)),
+            Outcome::Delivered { status_code } => {
+                delivered.push((row.id, status_code));
+                handled = i + 1;
+            }
             failed => {
                 record_delivered(hooks, &delivered, lease).await;
                 delivered.clear();
@@ -248,16 +253,14 @@ async fn send_run(
     }
     record_delivered(hooks, &delivered, lease).await;
     // Whatever was not attempted (the lease was lost) is given back.
-    let done: Vec<i64> = delivered.iter().map(|d| d.0).collect();
-    let rest: Vec<i64> = ids.into_iter().filter(|id| !done.contains(id)).collect();
-    if let Err(e) = service::release(&hooks.db, &rest, lease).await {
+    if let Err(e) = service::release(&hooks.db, &ids[handled..], lease).await {
         tracing::warn!(error = %e, "webhook deliveries not released (their lease will expire)");
     }
 }
 
 /// Records the run's successes, one UPDATE per status code.
 async fn record_delivered(hooks: &Webhooks, delivered: &[(i64, i32)], lease: &str) {
-    let mut codes: Vec<i32> = delivered.iter().map(|d| d.1).filter(|c| *c != 0).collect();
+    let mut codes: Vec<i32> = delivered.iter().map(|d| d.1).collect();
     codes.sort_unstable();
     codes.dedup();
     for code in codes {
