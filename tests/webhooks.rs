@@ -472,6 +472,146 @@ both!(
     a_message_erased_before_its_delivery_is_not_sent
 );
 
+/// An endpoint with a `batchSize` gets `{"events": [...]}`: up to that many events per POST,
+/// in order, signed over the whole body, `X-Chatdesk-Event: batch` and the delivery ids in
+/// `X-Chatdesk-Delivery`; a failed POST is retried as a whole (every delivery it carried
+/// counts the attempt) and nothing is sent twice once delivered.
+async fn a_batched_endpoint_gets_events_in_order_several_per_post(backend: Backend) {
+    let app = common::spawn_app_with(backend, quick).await;
+    let admin = app.admin_token().await;
+    // The first POST is held while the messages queue up behind it; the second fails.
+    let behaviour: Behaviour = Arc::new(|n| match n {
+        0 => Answer::Hold(Duration::from_millis(1500)),
+        1 => Answer::Status(500),
+        _ => Answer::Status(200),
+    });
+    let (url, got) = receiver(0, behaviour).await;
+    for bad in [json!(0), json!(501), json!("ten")] {
+        let (st, v) = call(
+            &app,
+            reqwest::Method::POST,
+            "/api/webhooks",
+            Some(&admin),
+            Some(json!({ "url": url, "events": ["message.created"], "batchSize": bad })),
+        )
+        .await;
+        assert_eq!(st, 400, "batchSize {bad}: {v}");
+    }
+    let (st, made) = call(
+        &app,
+        reqwest::Method::POST,
+        "/api/webhooks",
+        Some(&admin),
+        Some(json!({ "url": url, "events": ["message.created"], "batchSize": 10 })),
+    )
+    .await;
+    assert_eq!(st, 201, "{made}");
+    assert_eq!(made["batchSize"], 10, "{made}");
+    let hook = made["id"].as_str().expect("id").to_string();
+    let secret = made["secret"].as_str().expect("secret").to_string();
+
+    let v = app.socket().await;
+    let sid = app.open_session(&v).await;
+    let total = 35;
+    for i in 0..total {
+        let ack = v
+            .ack("user_message", json!({ "sessionId": sid, "content": format!("m{i}"), "clientMsgId": format!("k{i}") }))
+            .await;
+        assert_eq!(ack["ok"], true, "{ack}");
+    }
+    let delivered_count = |got: &[Got]| -> usize {
+        got.iter()
+            .skip(2) // the held one counts; the failed one is sent again
+            .chain(got.iter().take(1))
+            .map(|g| g.json()["events"].as_array().map_or(0, Vec::len))
+            .sum()
+    };
+    until("every message delivered", || {
+        let got = got.lock().expect("lock");
+        got.len() >= 3 && delivered_count(&got) >= total
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let received = got.clone();
+    let got = got.lock().expect("lock").clone();
+    for g in &got {
+        assert_eq!(g.event, "batch");
+        assert!(verify(&secret, &g.signature, &g.body), "bad signature");
+        let events = g.json()["events"].as_array().cloned().expect("events");
+        assert!(
+            !events.is_empty() && events.len() <= 10,
+            "{} events in one POST",
+            events.len()
+        );
+        let ids: Vec<&str> = g.delivery.split(',').collect();
+        assert_eq!(ids.len(), events.len(), "one delivery id per event");
+        assert!(events.iter().all(|e| e["event"] == "message.created"));
+    }
+    assert!(
+        got.iter()
+            .any(|g| g.json()["events"].as_array().map_or(0, Vec::len) > 1),
+        "no POST carried more than one event"
+    );
+    // The failed POST is sent again from its first delivery on: its ids lead the next one.
+    let failed: Vec<&str> = got[1].delivery.split(',').collect();
+    let again: Vec<&str> = got[2].delivery.split(',').collect();
+    assert!(again.starts_with(&failed), "{failed:?} then {again:?}");
+    // Every message once, in order, exactly as stored.
+    let sent: Vec<Value> = got
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| *n != 1)
+        .flat_map(|(_, g)| g.json()["events"].as_array().cloned().unwrap_or_default())
+        .map(|e| e["data"].clone())
+        .collect();
+    let stored = app.history_as(&sid, &admin).await;
+    assert_eq!(sent, stored, "each message once, in order, as stored");
+    // The log: all delivered; those the failed POST carried were attempted twice.
+    let entries = log(&app, &admin, &hook).await;
+    assert_eq!(entries.len(), total);
+    for e in &entries {
+        assert_eq!(e["status"], "delivered", "{e}");
+        let id = e["id"].as_str().unwrap_or_default();
+        let want = if failed.contains(&id) { 2 } else { 1 };
+        assert_eq!(e["attempts"], want, "{e}");
+    }
+    // Back to one event per POST: the body is the event again.
+    let (st, patched) = call(
+        &app,
+        reqwest::Method::PATCH,
+        &format!("/api/webhooks/{hook}"),
+        Some(&admin),
+        Some(json!({ "batchSize": 1 })),
+    )
+    .await;
+    assert_eq!(st, 200, "{patched}");
+    assert_eq!(patched["batchSize"], 1);
+    let ack = v
+        .ack(
+            "user_message",
+            json!({ "sessionId": sid, "content": "single", "clientMsgId": "single" }),
+        )
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    until("the single delivery", || {
+        received.lock().expect("lock").len() > got.len()
+    })
+    .await;
+    let single = received.lock().expect("lock")[got.len()].clone();
+    assert_eq!(single.event, "message.created");
+    assert!(verify(&secret, &single.signature, &single.body));
+    assert_eq!(single.json()["data"]["content"], "single");
+    assert!(
+        single.delivery.parse::<i64>().is_ok(),
+        "{}",
+        single.delivery
+    );
+}
+both!(
+    batched,
+    a_batched_endpoint_gets_events_in_order_several_per_post
+);
+
 async fn only_admins_manage_webhooks_and_the_secret_is_shown_once(backend: Backend) {
     let app = common::spawn_app_with(backend, quick).await;
     let admin = app.admin_token().await;

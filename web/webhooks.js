@@ -61,6 +61,7 @@
       li.dataset.id = ep.id;
       li.append(el('span', ep.url, 'kb-grow wh-url'));
       li.append(el('span', ep.events.join(', '), 'muted'));
+      if (ep.batchSize > 1) li.append(el('span', 'up to ' + ep.batchSize + ' per request', 'muted wh-batch'));
       li.append(el('span', ep.active ? 'active' : 'paused', 'kb-badge'));
       li.append(button(ep.active ? 'Pause' : 'Activate', () => run(async () => {
         await api('PATCH', '/api/webhooks/' + encodeURIComponent(ep.id), { active: !ep.active });
@@ -141,6 +142,7 @@
           url: $('e-url').value.trim(),
           events,
           active: $('e-active').checked,
+          batchSize: Number($('e-batch').value) || 1,
         });
         $('secret-value').textContent = made.secret;
         $('secret-box').hidden = false;

@@ -119,6 +119,11 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     pub webhooks: usize,
 
+    /// With `--webhooks`: the endpoints' `batchSize` (most events per POST; 1: one event
+    /// per POST, as by default).
+    #[arg(long, default_value_t = 1)]
+    pub webhook_batch: u32,
+
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     pub bench: bool,

@@ -1,8 +1,9 @@
 //! `--webhooks N`: N endpoints subscribed to `message.created`, all pointing to a receiver in
 //! this process (an axum server answering 200 at once), registered before the scenarios, so
 //! that the chat runs with the outbox written in every group commit and deliveries going out
-//! meanwhile. The report says how many deliveries arrived during the run and how many were
-//! still queued at its end (per-endpoint order sends one delivery at a time per endpoint).
+//! meanwhile. The report says how many deliveries arrived during the run (and in how many
+//! POSTs: `--webhook-batch N` lets one POST carry up to N events) and how many were still
+//! queued at its end (per-endpoint order sends one POST at a time per endpoint).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,6 +20,7 @@ pub const ADMIN_PASSWORD: &str = "bench-admin-passphrase";
 /// The registered endpoints and what their receiver heard.
 pub struct Hooks {
     received: Arc<AtomicU64>,
+    posts: Arc<AtomicU64>,
     ids: Vec<String>,
     token: String,
 }
@@ -26,16 +28,25 @@ pub struct Hooks {
 /// Starts the receiver and registers `--webhooks` endpoints to it.
 pub async fn register(args: &Args, server: &Server) -> Result<Hooks> {
     let received = Arc::new(AtomicU64::new(0));
-    let counter = received.clone();
+    let posts = Arc::new(AtomicU64::new(0));
+    let (counter, post_counter) = (received.clone(), posts.clone());
     let app = axum::Router::new().route(
         "/hook",
-        axum::routing::post(move |_body: axum::body::Bytes| {
-            let counter = counter.clone();
-            async move {
-                counter.fetch_add(1, Ordering::Relaxed);
-                axum::http::StatusCode::OK
-            }
-        }),
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, _body: axum::body::Bytes| {
+                let (counter, post_counter) = (counter.clone(), post_counter.clone());
+                async move {
+                    // One delivery id per event, comma-separated in a batch.
+                    let events = headers
+                        .get("x-chatdesk-delivery")
+                        .and_then(|v| v.to_str().ok())
+                        .map_or(1, |v| v.split(',').count());
+                    counter.fetch_add(events as u64, Ordering::Relaxed);
+                    post_counter.fetch_add(1, Ordering::Relaxed);
+                    axum::http::StatusCode::OK
+                }
+            },
+        ),
     );
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let url = format!("http://{}/hook", listener.local_addr()?);
@@ -60,7 +71,11 @@ pub async fn register(args: &Args, server: &Server) -> Result<Hooks> {
             .http
             .post(format!("{}/api/webhooks", server.base))
             .bearer_auth(&token)
-            .json(&json!({ "url": url, "events": ["message.created"] }))
+            .json(&json!({
+                "url": url,
+                "events": ["message.created"],
+                "batchSize": args.webhook_batch,
+            }))
             .send()
             .await?
             .json()
@@ -73,11 +88,13 @@ pub async fn register(args: &Args, server: &Server) -> Result<Hooks> {
         );
     }
     println!(
-        "webhooks: {} endpoints for message.created -> {url}",
-        ids.len()
+        "webhooks: {} endpoints for message.created -> {url} (up to {} events per POST)",
+        ids.len(),
+        args.webhook_batch
     );
     Ok(Hooks {
         received,
+        posts,
         ids,
         token,
     })
@@ -87,6 +104,7 @@ impl Hooks {
     /// Deliveries received, and the state of the first endpoint's latest deliveries.
     pub async fn report(&self, server: &Server) -> Value {
         let received = self.received.load(Ordering::Relaxed);
+        let posts = self.posts.load(Ordering::Relaxed);
         let mut queued = 0u64;
         if let Some(id) = self.ids.first() {
             let page: Option<Value> = async {
@@ -113,14 +131,15 @@ impl Hooks {
             }
         }
         println!(
-            "\nwebhooks: {received} deliveries received by the end of the run ({} endpoints); \
-             of the first endpoint's latest 200 deliveries, {queued} still queued",
+            "\nwebhooks: {received} deliveries received in {posts} POSTs by the end of the run \
+             ({} endpoints); of the first endpoint's latest 200 deliveries, {queued} still queued",
             self.ids.len()
         );
         json!({
             "scenario": "webhooks",
             "endpoints": self.ids.len(),
             "received": received,
+            "posts": posts,
             "queuedOfLatest200": queued,
         })
     }

@@ -25,9 +25,10 @@ pub struct Model {
     /// After this instant a failed attempt is the last one; none: `created_at` plus the
     /// configured retry window (a manual redelivery sets it: one attempt).
     pub give_up_at: Option<DateTimeUtc>,
-    /// Claimed by a node until then.
+    /// Claimed by a node until then (before migration 000019; runs now lease the endpoint,
+    /// `webhook_endpoint::Model::lease`, and leave these empty).
     pub locked_until: Option<DateTimeUtc>,
-    /// The claiming node's token.
+    /// The claiming node's token (before migration 000019).
     pub lease: Option<String>,
     pub delivered_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,

@@ -14,6 +14,12 @@ pub struct Model {
     /// The event names it subscribes to, as a JSON array.
     pub events: String,
     pub active: bool,
+    /// Most events one POST carries (1: one event per POST, the body is the event).
+    pub batch_size: i32,
+    /// The delivery worker's claim on the endpoint (one run at a time on the whole desk):
+    /// the claiming run's token, until `locked_until`.
+    pub lease: Option<String>,
+    pub locked_until: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -21,6 +21,7 @@ mod m20261206_000015_business_hours;
 mod m20261206_000016_report_indexes;
 mod m20261206_000017_messages_by_time;
 mod m20261206_000018_webhook_message_refs;
+mod m20261207_000019_webhook_endpoint_leases;
 
 pub struct Migrator;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000016_report_indexes::Migration),
             Box::new(m20261206_000017_messages_by_time::Migration),
             Box::new(m20261206_000018_webhook_message_refs::Migration),
+            Box::new(m20261207_000019_webhook_endpoint_leases::Migration),
         ]
     }
 }

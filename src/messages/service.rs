@@ -457,16 +457,30 @@ pub async fn by_ids<C: ConnectionTrait>(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
+    // Two lookups by primary key rather than a join: under a write load the planner
+    // chose to hash the whole (much updated) sessions table for a hundred messages.
     let rows = message::Entity::find()
         .filter(message::Column::Id.is_in(ids.to_vec()))
-        .find_also_related(chat_session::Entity)
         .all(db)
         .await?;
+    let mut pks: Vec<String> = rows.iter().map(|m| m.chat_session_id.clone()).collect();
+    pks.sort_unstable();
+    pks.dedup();
+    let public: HashMap<String, String> = chat_session::Entity::find()
+        .select_only()
+        .column(chat_session::Column::Id)
+        .column(chat_session::Column::SessionId)
+        .filter(chat_session::Column::Id.is_in(pks))
+        .into_tuple::<(String, String)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
     Ok(rows
         .into_iter()
-        .filter_map(|(m, s)| {
-            let s = s?;
-            Some((m.id.clone(), MessageDto::from_model(m, &s.session_id)))
+        .filter_map(|m| {
+            let sid = public.get(&m.chat_session_id)?.clone();
+            Some((m.id.clone(), MessageDto::from_model(m, &sid)))
         })
         .collect())
 }

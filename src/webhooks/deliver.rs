@@ -1,14 +1,17 @@
 //! The delivery worker: every node runs one. It looks at the head of each active endpoint's
 //! queue (woken when this node commits outbox rows, at most once per [`WRITE_GATHER`] for
 //! those, after each run, and every `WEBHOOK_POLL_MS` for retries falling due and rows other
-//! nodes wrote), claims the due
-//! deliveries at the head with a lease, and sends them one after the other, in id order:
+//! nodes wrote), claims an endpoint whose head is due with a lease (one row, the endpoint's,
+//! whatever the number of deliveries), and sends the due deliveries at the head of its queue
+//! one POST after the other, in id order (one event per POST, or up to the endpoint's
+//! `batchSize` per POST as `{"events": [...]}`):
 //! - per-endpoint order: an endpoint has one run at a time on the whole desk (the lease),
 //!   and a run stops at its first failure, so delivery n+1 is never sent before delivery n
 //!   was delivered or given up. A failing endpoint holds its queue back (head-of-line) while
 //!   its head is retried; other endpoints are not affected;
 //! - at least once: a row is marked delivered only after a 2xx answer; a node that dies
-//!   mid-run leaves a lease that expires, and the row is sent again by whoever claims it;
+//!   mid-run leaves a lease that expires, and its rows are sent again by whoever claims the
+//!   endpoint next;
 //! - the chat never waits: the worker runs on its own tasks, at most `WEBHOOK_CONCURRENCY`
 //!   runs at a time, every request bounded by `WEBHOOK_TIMEOUT_MS`.
 //!
@@ -88,9 +91,10 @@ pub async fn run(hooks: Arc<Webhooks>, stop: CancellationToken) {
 }
 
 /// One look at every active endpoint's queue: starts a run for each endpoint whose head is
-/// due, not claimed, and not already running here, while slots remain. The endpoints are
-/// the list [`Webhooks::reload`] keeps; each run reads its endpoint again (its URL, secret
-/// and whether it is still active), so a run never uses a stale one.
+/// due and not running here, while slots remain, if it can claim the endpoint (another node
+/// may hold it). The endpoints are the list [`Webhooks::reload`] keeps; the claim reads the
+/// endpoint again (its URL, secret, batch size and whether it is still active), so a run
+/// never uses a stale one.
 async fn look(
     hooks: &Arc<Webhooks>,
     busy: &Arc<Mutex<HashSet<String>>>,
@@ -106,48 +110,14 @@ async fn look(
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             return Ok(()); // every slot at work: the next look comes when one finishes
         };
-        let now = now_millis();
-        let head = service::queue_head(&hooks.db, &ep.id, hooks.settings.batch as u64).await?;
-        // The run: the due, unclaimed rows from the head on, up to the first that is not.
-        let run: Vec<i64> = head
-            .iter()
-            .take_while(|q| q.next_attempt_at <= now && q.locked_until.is_none_or(|l| l < now))
-            .map(|q| q.id)
-            .collect();
-        if run.is_empty() {
+        if !service::head_due(&hooks.db, &ep.id, now_millis()).await? {
             continue;
         }
         let lease = format!("{node}-{}", uuid::Uuid::new_v4().simple());
         let lease = lease.chars().take(36).collect::<String>();
         let until = lease_end(&hooks.settings);
-        let claimed = service::claim(&hooks.db, &run, &lease, until).await?;
-        // Only a prefix of the run from its head keeps the order: whatever another node
-        // took first (or a gap) ends it, and what follows the gap is given back.
-        let keep = claimed
-            .iter()
-            .zip(run.iter())
-            .take_while(|(row, id)| row.id == **id)
-            .count();
-        let mut claimed = claimed;
-        let rest: Vec<i64> = claimed.split_off(keep).iter().map(|r| r.id).collect();
-        service::release(&hooks.db, &rest, &lease).await?;
-        if claimed.is_empty() {
-            continue;
-        }
-        // The endpoint as it is now: switched off or deleted meanwhile, its rows wait.
-        let fresh = match service::get(&hooks.db, &ep.id).await {
-            Ok(fresh) if fresh.active => Some(fresh),
-            Ok(_) | Err(crate::error::AppError::NotFound(_)) => None,
-            Err(e) => {
-                let ids: Vec<i64> = claimed.iter().map(|r| r.id).collect();
-                service::release(&hooks.db, &ids, &lease).await?;
-                return Err(e);
-            }
-        };
-        let Some(fresh) = fresh else {
-            let ids: Vec<i64> = claimed.iter().map(|r| r.id).collect();
-            service::release(&hooks.db, &ids, &lease).await?;
-            continue;
+        let Some(fresh) = service::lease_endpoint(&hooks.db, &ep.id, &lease, until).await? else {
+            continue; // switched off, deleted, or another node's run holds it
         };
         if let Ok(mut b) = busy.lock() {
             b.insert(fresh.id.clone());
@@ -157,7 +127,10 @@ async fn look(
         let done = done.clone();
         tokio::spawn(async move {
             let id = fresh.id.clone();
-            send_run(&hooks, fresh, claimed, &lease).await;
+            send_run(&hooks, fresh, &lease).await;
+            if let Err(e) = service::release_endpoint(&hooks.db, &id, &lease).await {
+                tracing::warn!(error = %e, "webhook endpoint not released (its lease will expire)");
+            }
             if let Ok(mut b) = busy.lock() {
                 b.remove(&id);
             }
@@ -178,88 +151,100 @@ fn lease_end(s: &Settings) -> DateTime<Utc> {
             .unwrap_or_else(|_| chrono::Duration::hours(1))
 }
 
-/// Sends claimed rows in order; stops at the first failure and gives the rest back.
-/// Successes are recorded together (one UPDATE per run and status code, not one per row): a
-/// node that dies before recording them sends them again (at least once).
-async fn send_run(
-    hooks: &Webhooks,
-    ep: entity::webhook_endpoint::Model,
-    rows: Vec<entity::webhook_delivery::Model>,
-    lease: &str,
-) {
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+/// One POST's deliveries and their bodies, in order.
+type Post<'a> = Vec<(&'a entity::webhook_delivery::Model, String)>;
+
+/// One run on an endpoint this node holds under `lease`: reads the due deliveries at the
+/// head of its queue (up to `WEBHOOK_BATCH`) and POSTs them in order, one event per POST or
+/// up to the endpoint's `batch_size` per POST; stops at the first failure (the rest wait:
+/// per-endpoint order). Outcomes are recorded together, one UPDATE per status code for the
+/// successes: a node that dies before recording them sends them again (at least once).
+async fn send_run(hooks: &Webhooks, ep: entity::webhook_endpoint::Model, lease: &str) {
+    let per_post =
+        usize::try_from(ep.batch_size.clamp(1, super::types::MAX_BATCH_SIZE)).unwrap_or(1);
+    // A run reads `WEBHOOK_BATCH` deliveries, or one POST's worth if the endpoint takes more.
+    let limit = hooks.settings.batch.max(per_post) as u64;
+    let rows = match service::run_rows(&hooks.db, &ep.id, limit, now_millis()).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(error = %e, "webhook run: deliveries not read");
+            return;
+        }
+    };
+    if rows.is_empty() {
+        return;
+    }
     // `message.created` rows name their message: the bodies are rendered from it now.
     let pks: Vec<String> = rows.iter().filter_map(|r| r.message_pk.clone()).collect();
     let messages = match crate::messages::service::by_ids(&hooks.db, &pks).await {
         Ok(m) => m,
         Err(e) => {
-            tracing::warn!(error = %e, "webhook run: messages not read (the run is given back)");
-            if let Err(e) = service::release(&hooks.db, &ids, lease).await {
-                tracing::warn!(error = %e, "webhook deliveries not released (their lease will expire)");
-            }
+            tracing::warn!(error = %e, "webhook run: messages not read (the run waits)");
             return;
         }
     };
     let mut delivered: Vec<(i64, i32)> = Vec::new();
-    // Rows are handled in order: those from `handled` on were not (the lease was lost).
-    let mut handled = 0;
+    // Erased before they were sent: nothing to send, the queue goes on.
+    let mut erased: Vec<i64> = Vec::new();
     // The lease covers one request and a margin; a long run renews it as it goes, so that
-    // a node that dies leaves its rows to the others within about one request timeout.
+    // a node that dies leaves the endpoint to the others within about one request timeout.
     let mut renew_at = std::time::Instant::now() + LEASE_MARGIN / 2;
-    for (i, row) in rows.into_iter().enumerate() {
+    let mut rest = rows.iter();
+    loop {
+        let mut post: Post = Vec::with_capacity(per_post);
+        for row in rest.by_ref() {
+            match body_of(row, &messages) {
+                Some(body) => post.push((row, body)),
+                None => erased.push(row.id),
+            }
+            if post.len() == per_post {
+                break;
+            }
+        }
+        if post.is_empty() {
+            break;
+        }
         if std::time::Instant::now() >= renew_at {
-            match service::renew(&hooks.db, &ids[i..], lease, lease_end(&hooks.settings)).await {
-                Ok(n) if n > 0 => renew_at = std::time::Instant::now() + LEASE_MARGIN / 2,
-                Ok(_) => break, // no longer ours
+            match service::renew_endpoint(&hooks.db, &ep.id, lease, lease_end(&hooks.settings))
+                .await
+            {
+                Ok(true) => renew_at = std::time::Instant::now() + LEASE_MARGIN / 2,
+                Ok(false) => break, // no longer ours: what was not sent waits
                 Err(e) => {
                     tracing::warn!(error = %e, "webhook lease not renewed");
                     break;
                 }
             }
         }
-        let Some(body) = body_of(&row, &messages) else {
-            // Erased before it was sent: nothing to send, the queue goes on.
-            let gone = Outcome::Failed {
-                status_code: None,
-                error: "the message was erased before it was delivered".into(),
-                retry_at: None,
-            };
-            if let Err(e) = service::finish(&hooks.db, row.id, lease, &gone).await {
-                tracing::warn!(error = %e, delivery = row.id, "webhook outcome not stored");
-            }
-            handled = i + 1;
-            continue;
-        };
-        match attempt(hooks, &ep, &row, &body).await {
+        match attempt(hooks, &ep, &post).await {
             Outcome::Delivered { status_code } => {
-                delivered.push((row.id, status_code));
-                handled = i + 1;
+                delivered.extend(post.iter().map(|(row, _)| (row.id, status_code)));
             }
             failed => {
-                record_delivered(hooks, &delivered, lease).await;
-                delivered.clear();
                 if let Outcome::Failed { error, .. } = &failed {
-                    tracing::info!(endpoint = %ep.id, delivery = row.id, attempts = row.attempts + 1, error = %error, "webhook delivery failed");
+                    tracing::info!(endpoint = %ep.id, delivery = post[0].0.id, events = post.len(), attempts = post[0].0.attempts + 1, error = %error, "webhook delivery failed");
                 }
-                if let Err(e) = service::finish(&hooks.db, row.id, lease, &failed).await {
-                    tracing::warn!(error = %e, delivery = row.id, "webhook outcome not stored");
+                let ids: Vec<i64> = post.iter().map(|(row, _)| row.id).collect();
+                if let Err(e) = service::record(&hooks.db, &ids, &failed).await {
+                    tracing::warn!(error = %e, delivery = ids[0], "webhook outcome not stored");
                 }
-                if let Err(e) = service::release(&hooks.db, &ids[i + 1..], lease).await {
-                    tracing::warn!(error = %e, "webhook deliveries not released (their lease will expire)");
-                }
-                return;
+                break;
             }
         }
     }
-    record_delivered(hooks, &delivered, lease).await;
-    // Whatever was not attempted (the lease was lost) is given back.
-    if let Err(e) = service::release(&hooks.db, &ids[handled..], lease).await {
-        tracing::warn!(error = %e, "webhook deliveries not released (their lease will expire)");
+    record_delivered(hooks, &delivered).await;
+    let gone = Outcome::Failed {
+        status_code: None,
+        error: "the message was erased before it was delivered".into(),
+        retry_at: None,
+    };
+    if let Err(e) = service::record(&hooks.db, &erased, &gone).await {
+        tracing::warn!(error = %e, "webhook outcome not stored");
     }
 }
 
 /// Records the run's successes, one UPDATE per status code.
-async fn record_delivered(hooks: &Webhooks, delivered: &[(i64, i32)], lease: &str) {
+async fn record_delivered(hooks: &Webhooks, delivered: &[(i64, i32)]) {
     let mut codes: Vec<i32> = delivered.iter().map(|d| d.1).collect();
     codes.sort_unstable();
     codes.dedup();
@@ -269,7 +254,8 @@ async fn record_delivered(hooks: &Webhooks, delivered: &[(i64, i32)], lease: &st
             .filter(|d| d.1 == code)
             .map(|d| d.0)
             .collect();
-        if let Err(e) = service::finish_delivered(&hooks.db, &ids, lease, code).await {
+        let ok = Outcome::Delivered { status_code: code };
+        if let Err(e) = service::record(&hooks.db, &ids, &ok).await {
             tracing::warn!(error = %e, "webhook deliveries not recorded (they will be sent again)");
         }
     }
@@ -299,25 +285,25 @@ fn body_of(
     }
 }
 
-/// One POST of one delivery, and what to record.
+/// One POST of a run's next deliveries (one, or up to the endpoint's batch size), and what
+/// to record for all of them (a failure is the first delivery's: its attempts and deadline).
 async fn attempt(
     hooks: &Webhooks,
     ep: &entity::webhook_endpoint::Model,
-    row: &entity::webhook_delivery::Model,
-    body: &str,
+    post: &Post<'_>,
 ) -> Outcome {
-    let result = post(hooks, ep, row, body).await;
-    match result {
+    let head = post[0].0;
+    match send(hooks, ep, post).await {
         Ok(code) if (200..300).contains(&code) => Outcome::Delivered {
             status_code: i32::from(code),
         },
         Ok(code) => failure(
             &hooks.settings,
-            row,
+            head,
             Some(i32::from(code)),
             format!("HTTP {code}"),
         ),
-        Err(error) => failure(&hooks.settings, row, None, error),
+        Err(error) => failure(&hooks.settings, head, None, error),
     }
 }
 
@@ -341,12 +327,15 @@ fn failure(
     }
 }
 
-/// POSTs the body; the answer's status, or why there was none.
-async fn post(
+/// POSTs deliveries: to an endpoint with a batch size of 1, one delivery, its body as it
+/// is (`X-Chatdesk-Event` its event, `X-Chatdesk-Delivery` its id); otherwise
+/// `{"events": [...]}` with the bodies in order (`X-Chatdesk-Event: batch`,
+/// `X-Chatdesk-Delivery` the ids, comma-separated). The answer's status, or why there was
+/// none.
+async fn send(
     hooks: &Webhooks,
     ep: &entity::webhook_endpoint::Model,
-    row: &entity::webhook_delivery::Model,
-    body: &str,
+    post: &Post<'_>,
 ) -> Result<u16, String> {
     let url = target::parse(&ep.url, true).map_err(|_| "invalid URL".to_string())?;
     if !hooks.settings.allow_private && !target::literal_allowed(&url) {
@@ -354,16 +343,33 @@ async fn post(
             "refused: the URL's address is not public (WEBHOOK_ALLOW_PRIVATE is off)".into(),
         );
     }
+    let (event, delivery, body) = if ep.batch_size <= 1 {
+        let (row, body) = &post[0];
+        (row.event.clone(), row.id.to_string(), body.clone())
+    } else {
+        let ids: Vec<String> = post.iter().map(|(row, _)| row.id.to_string()).collect();
+        let mut body =
+            String::with_capacity(post.iter().map(|(_, b)| b.len() + 1).sum::<usize>() + 12);
+        body.push_str(r#"{"events":["#);
+        for (n, (_, b)) in post.iter().enumerate() {
+            if n > 0 {
+                body.push(',');
+            }
+            body.push_str(b);
+        }
+        body.push_str("]}");
+        ("batch".to_string(), ids.join(","), body)
+    };
     let t = Utc::now().timestamp();
     let res = hooks
         .client
         .post(url)
         .header("content-type", "application/json")
         .header("user-agent", "chatdesk-webhooks/1")
-        .header("x-chatdesk-event", row.event.as_str())
-        .header("x-chatdesk-delivery", row.id.to_string())
-        .header("x-chatdesk-signature", signature(&ep.secret, t, body))
-        .body(body.to_string())
+        .header("x-chatdesk-event", event)
+        .header("x-chatdesk-delivery", delivery)
+        .header("x-chatdesk-signature", signature(&ep.secret, t, &body))
+        .body(body)
         .send()
         .await;
     match res {

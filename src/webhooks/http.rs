@@ -1,5 +1,5 @@
 //! Webhooks over REST (admins only: agents get 403, no token 401):
-//! - `GET /api/webhooks`, `POST /api/webhooks {url, events, active?}` (the answer carries
+//! - `GET /api/webhooks`, `POST /api/webhooks {url, events, active?, batchSize?}` (the answer carries
 //!   the endpoint's `secret`, this once), `PATCH` and `DELETE /api/webhooks/:id`;
 //! - `GET /api/webhooks/:id/deliveries?before=&limit=`: the delivery log, newest first;
 //! - `POST /api/webhooks/:id/deliveries/:deliveryId/retry`: redeliver now.
@@ -51,7 +51,7 @@ pub(crate) async fn list_webhooks(
     Ok(Json(all.into_iter().map(Endpoint::from).collect()))
 }
 
-/// Registers an endpoint (admins): `{url, events: [...], active?}`. The answer's `secret`
+/// Registers an endpoint (admins): `{url, events: [...], active?, batchSize?}`. The answer's `secret`
 /// signs every delivery and is never shown again.
 #[utoipa::path(post, path = "/api/webhooks", tag = "webhooks", security(("bearer" = [])), responses((status = 201, description = "the endpoint with its secret (shown once)", body = CreatedEndpoint), (status = 400, description = "bad URL or events"), (status = 403, description = "not an admin")))]
 pub(crate) async fn create_webhook(
@@ -62,12 +62,14 @@ pub(crate) async fn create_webhook(
     let b: NewEndpoint = body.read()?;
     let url = target::parse(&b.url, state.webhooks.settings.allow_private)?;
     let events = types::events(&b.events)?;
+    let batch_size = types::batch_size(b.batch_size.unwrap_or(1))?;
     let secret = new_secret();
     let made = service::create(
         &state.db,
         url.to_string(),
         types::stored_events(&events),
         b.active,
+        batch_size,
         secret.clone(),
     )
     .await?;
@@ -82,7 +84,7 @@ pub(crate) async fn create_webhook(
     ))
 }
 
-/// Changes an endpoint (admins): any of `{url, events, active}`. The secret stays.
+/// Changes an endpoint (admins): any of `{url, events, active, batchSize}`. The secret stays.
 #[utoipa::path(patch, path = "/api/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)), security(("bearer" = [])), responses((status = 200, description = "the endpoint", body = Endpoint), (status = 400, description = "bad URL or events"), (status = 403, description = "not an admin"), (status = 404, description = "no such webhook")))]
 pub(crate) async fn update_webhook(
     State(state): State<AppState>,
@@ -104,7 +106,8 @@ pub(crate) async fn update_webhook(
         .map(types::events)
         .transpose()?
         .map(|e| types::stored_events(&e));
-    let row = service::update(&state.db, current, url, events, b.active).await?;
+    let batch_size = b.batch_size.map(types::batch_size).transpose()?;
+    let row = service::update(&state.db, current, url, events, b.active, batch_size).await?;
     state.webhooks.changed().await?;
     Ok(Json(row.into()))
 }

@@ -11,6 +11,8 @@ use crate::outbox::Event;
 pub const MAX_ENDPOINTS: u64 = 50;
 /// Longest URL accepted.
 pub const MAX_URL: usize = 2048;
+/// Most events one POST may carry (`batchSize`).
+pub const MAX_BATCH_SIZE: i32 = 500;
 
 /// A delivery's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -53,6 +55,9 @@ pub struct Endpoint {
     pub url: String,
     pub events: Vec<Event>,
     pub active: bool,
+    /// Most events one POST carries: 1 (the default), one event per POST, the body is the
+    /// event; more, the body is `{"events": [...]}` with up to that many, in order.
+    pub batch_size: i32,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -64,6 +69,7 @@ impl From<entity::webhook_endpoint::Model> for Endpoint {
             id: m.id,
             url: m.url,
             active: m.active,
+            batch_size: m.batch_size,
             created_at: format_ts(&m.created_at),
             updated_at: format_ts(&m.updated_at),
         }
@@ -88,6 +94,8 @@ pub struct NewEndpoint {
     pub events: Vec<String>,
     #[serde(default = "yes")]
     pub active: bool,
+    /// 1 to [`MAX_BATCH_SIZE`]; 1 when absent.
+    pub batch_size: Option<i32>,
 }
 
 fn yes() -> bool {
@@ -101,6 +109,18 @@ pub struct EndpointPatch {
     pub url: Option<String>,
     pub events: Option<Vec<String>>,
     pub active: Option<bool>,
+    pub batch_size: Option<i32>,
+}
+
+/// A request's `batchSize`, checked: 1 to [`MAX_BATCH_SIZE`].
+pub fn batch_size(n: i32) -> AppResult<i32> {
+    if (1..=MAX_BATCH_SIZE).contains(&n) {
+        Ok(n)
+    } else {
+        Err(AppError::InvalidPayload(format!(
+            "batchSize must be from 1 to {MAX_BATCH_SIZE}"
+        )))
+    }
 }
 
 /// The events of a request: known names, at least one, no repeats (in the order of
