@@ -61,12 +61,28 @@
       li.dataset.id = ep.id;
       li.append(el('span', ep.url, 'kb-grow wh-url'));
       li.append(el('span', ep.events.join(', '), 'muted'));
-      if (ep.batchSize > 1) li.append(el('span', 'up to ' + ep.batchSize + ' per request', 'muted wh-batch'));
+      li.dataset.batch = String(ep.batchSize || 1);
       li.append(el('span', ep.active ? 'active' : 'paused', 'kb-badge'));
       li.append(button(ep.active ? 'Pause' : 'Activate', () => run(async () => {
         await api('PATCH', '/api/webhooks/' + encodeURIComponent(ep.id), { active: !ep.active });
         await loadEndpoints();
       })));
+      // Events per request, changed in place (1: one event per POST).
+      const batch = document.createElement('input');
+      batch.type = 'number';
+      batch.min = '1';
+      batch.max = '500';
+      batch.value = String(ep.batchSize || 1);
+      batch.className = 'wh-batch';
+      batch.title = 'Events per request: 1 sends one event per POST; more sends {"events": [...]}';
+      batch.setAttribute('aria-label', 'Events per request');
+      batch.addEventListener('change', () => run(async () => {
+        const n = Number(batch.value);
+        if (!Number.isInteger(n) || n < 1 || n > 500) throw new Error('Events per request must be a whole number from 1 to 500');
+        await api('PATCH', '/api/webhooks/' + encodeURIComponent(ep.id), { batchSize: n });
+        await loadEndpoints();
+      }));
+      li.append(batch);
       li.append(button('Deliveries', () => run(() => openLog(ep))));
       li.append(button('Delete', () => run(async () => {
         if (!confirm('Delete the webhook to ' + ep.url + ' and its delivery log?')) return;

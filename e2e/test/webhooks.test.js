@@ -1,6 +1,7 @@
 // Webhooks in a real browser: the admin registers an endpoint on /console/webhooks, sees its
 // signing secret once (gone after a reload), opens its delivery log, and the log fills with a
-// delivered `message.created` after a visitor writes; the local receiver got it, signed.
+// delivered `message.created` after a visitor writes; the local receiver got it, signed; a
+// redelivery from the log, then several events per request set from the page.
 
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
@@ -89,6 +90,26 @@ describe('webhooks', { timeout: 2 * TEST_TIMEOUT_MS }, () => {
       while (got.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       assert.equal(got.length, 2, 'redelivered');
       assert.equal(got[1].headers['x-chatdesk-delivery'], got[0].headers['x-chatdesk-delivery']);
+
+      // Several events per request: set from the page, then a POST is {"events": [...]}.
+      const batchBox = row.getByLabel('Events per request');
+      assert.equal(await batchBox.inputValue(), '1');
+      await batchBox.fill('5');
+      await batchBox.press('Enter');
+      await admin.page.locator(`#endpoint-list li[data-batch="5"]`).filter({ hasText: url }).waitFor();
+      const again = await connectSocket(server.url);
+      const init2 = await emitAck(again, 'init_session', { sessionId: null });
+      const sent = await emitAck(again, 'user_message', { sessionId: init2.sessionId, content: 'batched hello' });
+      assert.equal(sent.ok, true);
+      again.close();
+      const until = Date.now() + 10_000;
+      while (got.length < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(got.length, 3, 'the batched delivery');
+      assert.equal(got[2].headers['x-chatdesk-event'], 'batch');
+      const batch = JSON.parse(got[2].body);
+      assert.deepEqual(batch.events.map((e) => e.data.content), ['batched hello']);
+      const sig2 = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(got[2].headers['x-chatdesk-signature']);
+      assert.equal(sig2[2], createHmac('sha256', secret).update(`${sig2[1]}.${got[2].body}`).digest('hex'));
       admin.assertClean();
     } finally {
       await admin.close();
